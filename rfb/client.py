@@ -1,0 +1,142 @@
+"""A Python viewer: speaks the WebSocket protocol, optionally decodes frames.
+
+Used by the tests and benchmarks, and handy for headless checks of a running server:
+
+    async with rfb.client.connect("ws://127.0.0.1:8765/") as viewer:
+        frame = await viewer.next_frame(decode=True)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import numpy as np
+
+from . import protocol
+
+
+@dataclass(slots=True)
+class ReceivedFrame:
+    header: dict[str, Any]
+    payload: bytes
+    received_at: float  # time.monotonic()
+    pixels: np.ndarray | None = None  # (H, W, 3) RGB when decoded
+
+    @property
+    def seq(self) -> int:
+        return int(self.header["seq"])
+
+    @property
+    def keyframe(self) -> bool:
+        return bool(self.header.get("keyframe", True))
+
+
+class H264Decoder:
+    """PyAV H.264 decoder that converts with the matrix the stream's VUI names."""
+
+    def __init__(self) -> None:
+        import av
+
+        self._av = av
+        self._ctx = av.CodecContext.create("h264", "r")
+        self._ctx.thread_count = 1  # one frame in, one frame out: no frame-thread delay
+
+    def decode(self, data: bytes) -> np.ndarray | None:
+        # One access unit per message: decode it whole (a parser would wait for the next).
+        out = None
+        for frame in self._ctx.decode(self._av.Packet(data)):
+            out = frame.reformat(
+                format="rgb24", src_colorspace="ITU709", src_color_range="MPEG"
+            ).to_ndarray()
+        return out
+
+
+def decode_image(payload: bytes) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(payload)) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+@dataclass
+class Viewer:
+    ws: aiohttp.ClientWebSocketResponse
+    config: dict[str, Any] = field(default_factory=dict)
+    auto_ack: bool = True
+    stats: list[dict[str, Any]] = field(default_factory=list)
+    texts: list[dict[str, Any]] = field(default_factory=list)
+    _h264: H264Decoder | None = None
+
+    async def send(self, msg: dict[str, Any]) -> None:
+        await self.ws.send_str(protocol.dumps(msg))
+
+    async def send_event(self, event: dict[str, Any]) -> None:
+        await self.send({"type": "event", "event": event})
+
+    async def ack(self, seq: int) -> None:
+        await self.ws.send_str(protocol.build_ack(seq))
+
+    async def next_frame(self, *, decode: bool = False, timeout: float = 10.0) -> ReceivedFrame:
+        """The next binary frame (control messages on the way are recorded), acked if auto_ack."""
+        async with asyncio.timeout(timeout):
+            while True:
+                msg = await self.ws.receive()
+                if msg.type == aiohttp.WSMsgType.TEXT:
+                    data = protocol.json.loads(msg.data)
+                    self.texts.append(data)
+                    if data.get("type") == "config":
+                        self.config = data
+                    elif data.get("type") == "stats":
+                        self.stats.append(data)
+                    continue
+                if msg.type != aiohttp.WSMsgType.BINARY:
+                    raise ConnectionError(f"socket closed: {msg.type.name} {msg.data} {msg.extra}")
+                header, payload = protocol.unpack_envelope(msg.data)
+                frame = ReceivedFrame(header, payload, time.monotonic())
+                if decode:
+                    frame.pixels = self.decode(frame)
+                if self.auto_ack:
+                    await self.ack(frame.seq)
+                return frame
+
+    def decode(self, frame: ReceivedFrame) -> np.ndarray | None:
+        if frame.header["type"] == "video_chunk":
+            if self._h264 is None:
+                self._h264 = H264Decoder()
+            return self._h264.decode(frame.payload)
+        return decode_image(frame.payload)
+
+    async def wait_closed(self, timeout: float = 5.0) -> tuple[int | None, str]:
+        """Read until the server closes; returns (close code, reason)."""
+        async with asyncio.timeout(timeout):
+            while True:
+                msg = await self.ws.receive()
+                if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
+                                aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.ERROR):  # fmt: skip
+                    return self.ws.close_code, str(msg.extra or "")
+
+
+@asynccontextmanager
+async def connect(
+    url: str,
+    supported: tuple[str, ...] | list[str] = (protocol.CAP_JPEG, protocol.CAP_PNG),
+    *,
+    token: str | None = None,
+    auto_ack: bool = True,
+    hello: bool = True,
+) -> AsyncIterator[Viewer]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(url, max_msg_size=0, compress=0, autoping=True) as ws,
+    ):
+        viewer = Viewer(ws, auto_ack=auto_ack)
+        if hello:
+            await ws.send_str(protocol.build_hello(list(supported), token=token))
+        yield viewer

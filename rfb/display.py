@@ -1,0 +1,313 @@
+"""Display: the user's handle. publish() frames, poll_events() input, aclose() to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Generator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from . import protocol
+from .encoders.base import EncoderSettings
+from .frames import Frame, as_host_pixels
+from .hub import Hub, HubConfig
+
+Transport = Literal["websocket", "webrtc"]
+MAX_QUEUED_EVENTS = 10_000
+MAX_RECORDED_EVENTS = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class InputEvent:
+    """One input event from one viewer, in the renderview vocabulary."""
+
+    client_id: str
+    event: dict[str, Any]
+    received_us: int  # on the display's clock, like frame timestamps
+
+    @property
+    def type(self) -> str:
+        return str(self.event.get("type", ""))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"client_id": self.client_id, "event": self.event, "received_us": self.received_us}
+
+
+@dataclass(frozen=True, slots=True)
+class DisplayConfig:
+    width: int
+    height: int
+    host: str = "127.0.0.1"
+    port: int = 8765
+    transport: Transport = "websocket"
+    fps: float = 30.0
+    bitrate: int = 0  # 0: chosen from size and fps
+    quality: int = 80
+    max_inflight: int = 2
+    keyframe_interval_s: float = 1.0
+    keyframe_min_interval_s: float = 0.5
+    force_image: bool = False
+    preferred_image: str = protocol.CAP_JPEG
+    token: str | None = None
+    record_events: bool = False
+    static_dir: str | None = None  # None: the bundled demo page
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not (1 <= self.width <= 16384 and 1 <= self.height <= 16384):
+            raise ValueError(f"width and height must be 1..16384, got {self.width}x{self.height}")
+        if self.transport not in ("websocket", "webrtc"):
+            raise ValueError(f"transport must be 'websocket' or 'webrtc', got {self.transport!r}")
+        if self.fps <= 0:
+            raise ValueError("fps must be positive")
+        if not 1 <= self.quality <= 100:
+            raise ValueError("quality must be 1..100")
+        if self.max_inflight < 1:
+            raise ValueError("max_inflight must be at least 1")
+        if self.preferred_image not in protocol.IMAGE_CAPS:
+            raise ValueError(f"preferred_image must be one of {protocol.IMAGE_CAPS}")
+
+
+class Display:
+    """A running stream. Create it with ``await rfb.serve(...)``."""
+
+    def __init__(self, config: DisplayConfig, clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = config
+        self._clock = clock
+        self._t0 = clock()
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self.hub = Hub(
+            HubConfig(
+                settings=EncoderSettings(
+                    quality=config.quality,
+                    bitrate=config.bitrate,
+                    fps=config.fps,
+                    keyframe_interval_s=config.keyframe_interval_s,
+                ),
+                max_inflight=config.max_inflight,
+                max_fps=config.fps,
+                keyframe_min_interval_s=config.keyframe_min_interval_s,
+            ),
+            clock,
+        )
+        self.width, self.height = config.width, config.height
+        self._lock = threading.Lock()
+        self._frame_ids = 0
+        self._pending: Frame | None = None
+        self._flush_scheduled = False
+        self._events: deque[InputEvent] = deque(maxlen=MAX_QUEUED_EVENTS)
+        self._event_signal = asyncio.Event()
+        self.events_dropped = 0
+        self.recorded: deque[dict[str, Any]] = deque(maxlen=MAX_RECORDED_EVENTS)
+        self._closed = False
+        self._runner: Any = None
+        self.port = config.port
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def _start(self) -> None:
+        from aiohttp import web
+
+        from .server import make_app
+
+        self._runner = web.AppRunner(make_app(self), handle_signals=False, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.host, self.config.port)
+        await site.start()
+        server = getattr(site, "_server", None)
+        if server is not None and server.sockets:
+            self.port = server.sockets[0].getsockname()[1]
+
+    async def aclose(self) -> None:
+        """Close every viewer cleanly (code 1001), stop the server, free the encoders."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._runner is not None:
+            await self._runner.cleanup()  # closes WebSockets with 1001 "going away"
+        await self.hub.aclose()
+        self._event_signal.set()
+
+    async def __aenter__(self) -> Display:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def url(self) -> str:
+        host = self.config.host
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        elif ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}/"
+
+    @property
+    def ws_url(self) -> str:
+        return "ws" + self.url[4:]
+
+    @property
+    def client_count(self) -> int:
+        return self.hub.viewer_count
+
+    def now_us(self) -> int:
+        return int((self._clock() - self._t0) * 1e6)
+
+    # -- frames -------------------------------------------------------------------------
+
+    def publish(self, frame: Any, *, copy: bool = True) -> None:
+        """Hand the newest frame to every viewer. Never blocks and never encodes.
+
+        ``frame``: C-contiguous uint8 array (H, W, 3) RGB or (H, W, 4) RGBA. A new shape
+        resizes the stream. The array is copied unless ``copy=False`` (then do not
+        modify it afterwards). Safe to call from any thread.
+        """
+        if self._closed:
+            raise RuntimeError("publish() on a closed Display")
+        pixels = as_host_pixels(frame, copy=copy)
+        now = self._clock()
+        with self._lock:
+            self._frame_ids += 1
+            self._pending = Frame(pixels, self._frame_ids, int((now - self._t0) * 1e6), now)
+            if threading.get_ident() == self._loop_thread:
+                self._flush_pending()
+            elif not self._flush_scheduled:
+                self._flush_scheduled = True
+                self._loop.call_soon_threadsafe(self._flush_locked)
+
+    def _flush_locked(self) -> None:
+        with self._lock:
+            self._flush_pending()
+
+    def _flush_pending(self) -> None:
+        self._flush_scheduled = False
+        frame, self._pending = self._pending, None
+        if frame is not None and not self._closed:
+            self.width, self.height = frame.width, frame.height
+            self.hub.publish(frame)
+
+    # -- input --------------------------------------------------------------------------
+
+    def push_event(self, client_id: str, event: dict[str, Any]) -> None:
+        """Called by transports (on the loop thread) for each validated input event."""
+        ev = InputEvent(client_id, event, self.now_us())
+        with self._lock:
+            if len(self._events) == self._events.maxlen:
+                self.events_dropped += 1  # nobody is polling: keep the newest
+            self._events.append(ev)
+        if self.config.record_events:
+            self.recorded.append(ev.as_dict())
+        self._event_signal.set()
+
+    def poll_events(self) -> list[InputEvent]:
+        """Every input event received since the last call, oldest first. Thread-safe."""
+        with self._lock:
+            out = list(self._events)
+            self._events.clear()
+        return out
+
+    async def events(self) -> AsyncIterator[InputEvent]:
+        """``async for ev in display.events()``: input events as they arrive, until aclose()."""
+        while not self._closed:
+            for ev in self.poll_events():
+                yield ev
+            self._event_signal.clear()
+            if not self._events:
+                await self._event_signal.wait()
+
+    def metrics(self) -> dict[str, Any]:
+        m = self.hub.metrics()
+        m["display"] = {
+            "width": self.width,
+            "height": self.height,
+            "fps": self.config.fps,
+            "frames_published": self._frame_ids,
+            "events_dropped": self.events_dropped,
+            "uptime_s": round(self._clock() - self._t0, 3),
+        }
+        return m
+
+
+class _Serving:
+    """What ``serve()`` returns: ``await`` it, or use it as ``async with``."""
+
+    def __init__(self, config: DisplayConfig) -> None:
+        self._config = config
+        self._display: Display | None = None
+
+    async def _open(self) -> Display:
+        display = Display(self._config)
+        try:
+            await display._start()
+        except BaseException:
+            await display.aclose()
+            raise
+        self._display = display
+        return display
+
+    def __await__(self) -> Generator[Any, None, Display]:
+        return self._open().__await__()
+
+    async def __aenter__(self) -> Display:
+        return await self._open()
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._display is not None:
+            await self._display.aclose()
+
+
+def serve(
+    width: int,
+    height: int,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    transport: Transport = "websocket",
+    fps: float = 30.0,
+    bitrate: int = 0,
+    quality: int = 80,
+    max_inflight: int = 2,
+    keyframe_interval_s: float = 1.0,
+    keyframe_min_interval_s: float = 0.5,
+    force_image: bool = False,
+    preferred_image: str = protocol.CAP_JPEG,
+    token: str | None = None,
+    record_events: bool = False,
+) -> _Serving:
+    """Start serving a stream of ``width`` x ``height`` frames; returns a Display.
+
+    ``port=0`` picks a free port (read it back from ``display.port``). ``bitrate=0``
+    picks about 0.1 bit per pixel per frame for H.264.
+    """
+    if transport == "webrtc":
+        raise NotImplementedError(
+            "transport='webrtc' is not available yet; use transport='websocket'"
+        )
+    return _Serving(
+        DisplayConfig(
+            width=width,
+            height=height,
+            host=host,
+            port=port,
+            transport=transport,
+            fps=fps,
+            bitrate=bitrate,
+            quality=quality,
+            max_inflight=max_inflight,
+            keyframe_interval_s=keyframe_interval_s,
+            keyframe_min_interval_s=keyframe_min_interval_s,
+            force_image=force_image,
+            preferred_image=preferred_image,
+            token=token,
+            record_events=record_events,
+        )
+    )

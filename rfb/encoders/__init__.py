@@ -1,0 +1,126 @@
+"""Encoder backends behind one interface, and the registry negotiation picks from."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .. import protocol
+from .base import Encoder, EncoderSettings, EncoderUnavailable, Picture
+
+__all__ = [
+    "Encoder",
+    "EncoderSettings",
+    "EncoderSpec",
+    "EncoderUnavailable",
+    "Picture",
+    "create",
+    "open_encoder_count",
+    "spec_for",
+    "unavailable_reason",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class EncoderSpec:
+    name: str
+    capability: str  # the protocol capability a viewer must list
+    is_video: bool
+    factory: Callable[[int, int, EncoderSettings], Encoder]
+    probe: Callable[[], None]  # raises EncoderUnavailable when it cannot run here
+
+
+def _jpeg(w: int, h: int, s: EncoderSettings) -> Encoder:
+    from .image import JpegEncoder
+
+    return JpegEncoder(w, h, s)
+
+
+def _png(w: int, h: int, s: EncoderSettings) -> Encoder:
+    from .image import PngEncoder
+
+    return PngEncoder(w, h, s)
+
+
+def _webp(w: int, h: int, s: EncoderSettings) -> Encoder:
+    from .image import WebpEncoder
+
+    return WebpEncoder(w, h, s)
+
+
+def _x264(w: int, h: int, s: EncoderSettings) -> Encoder:
+    from .x264 import X264Encoder
+
+    return X264Encoder(w, h, s)
+
+
+def _probe_x264() -> None:
+    from .x264 import load_av
+
+    load_av()
+
+
+def _always() -> None:
+    return None
+
+
+# One backend per capability for now; GPU H.264 (NVENC) will register ahead of x264.
+REGISTRY: dict[str, EncoderSpec] = {
+    protocol.CAP_H264: EncoderSpec("x264", protocol.CAP_H264, True, _x264, _probe_x264),
+    protocol.CAP_JPEG: EncoderSpec("jpeg", protocol.CAP_JPEG, False, _jpeg, _always),
+    protocol.CAP_PNG: EncoderSpec("png", protocol.CAP_PNG, False, _png, _always),
+    protocol.CAP_WEBP: EncoderSpec("webp", protocol.CAP_WEBP, False, _webp, _always),
+}
+
+
+def spec_for(capability: str) -> EncoderSpec:
+    return REGISTRY[capability]
+
+
+def unavailable_reason(capability: str) -> str | None:
+    """None when the capability's encoder can run here, else why not."""
+    spec = REGISTRY.get(capability)
+    if spec is None:
+        return f"no encoder for {capability}"
+    try:
+        spec.probe()
+    except EncoderUnavailable as exc:
+        return str(exc)
+    return None
+
+
+_open = 0
+_open_lock = threading.Lock()
+
+
+class _Counted:
+    """Wraps an encoder so tests and /metrics can see how many are open."""
+
+    def __init__(self, inner: Encoder) -> None:
+        global _open
+        self._inner: Encoder | None = inner
+        with _open_lock:
+            _open += 1
+
+    def encode(self, pixels, keyframe, timestamp_us):  # type: ignore[no-untyped-def]
+        assert self._inner is not None, "encoder used after close"
+        return self._inner.encode(pixels, keyframe, timestamp_us)
+
+    def close(self) -> None:
+        global _open
+        inner, self._inner = self._inner, None
+        if inner is not None:
+            try:
+                inner.close()
+            finally:
+                with _open_lock:
+                    _open -= 1
+
+
+def create(capability: str, width: int, height: int, settings: EncoderSettings) -> Encoder:
+    return _Counted(REGISTRY[capability].factory(width, height, settings))
+
+
+def open_encoder_count() -> int:
+    return _open

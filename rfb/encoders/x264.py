@@ -1,0 +1,124 @@
+"""CPU H.264 through PyAV's libx264: constrained baseline, Annex B, one frame in, one AU out."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from . import convert, h264
+from .base import EncoderSettings, EncoderUnavailable, Picture
+
+_av: Any = None
+_av_lock = threading.Lock()
+
+
+def load_av() -> Any:
+    """Import PyAV on first use; a missing install names the extra to add."""
+    global _av
+    with _av_lock:
+        if _av is None:
+            try:
+                import av
+            except ImportError as exc:
+                raise EncoderUnavailable("H.264 needs PyAV: pip install 'rfb[h264]'") from exc
+            if "libx264" not in av.codecs_available:
+                raise EncoderUnavailable("this PyAV build has no libx264 encoder")
+            _av = av
+    return _av
+
+
+def auto_bitrate(width: int, height: int, fps: float) -> int:
+    """About 0.1 bit per pixel per frame: ~2.8 Mb/s for 720p30, ~6.2 Mb/s for 1080p30."""
+    return int(max(300_000, min(40_000_000, 0.1 * width * height * fps)))
+
+
+class X264Encoder:
+    """libx264 tuned for latency: no B-frames, no lookahead, IDRs only when asked.
+
+    The session layer decides when IDRs happen (periodic and forced), so x264's own
+    GOP is infinite and scene-cut detection is off.
+    """
+
+    def __init__(self, width: int, height: int, settings: EncoderSettings) -> None:
+        av = load_av()
+        self.width, self.height = width, height
+        self.coded_width, self.coded_height = convert.even_size(width, height)
+        bitrate = settings.bitrate or auto_bitrate(width, height, settings.fps)
+        kbps = max(1, bitrate // 1000)
+        cc = av.CodecContext.create("libx264", "w")
+        cc.width = self.coded_width
+        cc.height = self.coded_height
+        cc.pix_fmt = "yuv420p"
+        cc.time_base = Fraction(1, 1_000_000)
+        cc.framerate = Fraction(settings.fps).limit_denominator(1001)
+        cc.bit_rate = bitrate
+        cc.thread_count = 2
+        cc.options = {
+            "preset": "veryfast",
+            "tune": "zerolatency",
+            "profile": "baseline",
+            "forced-idr": "1",
+            "x264-params": ":".join(
+                (
+                    "keyint=infinite",
+                    "scenecut=0",
+                    "bframes=0",
+                    "annexb=1",
+                    "repeat-headers=1",
+                    f"vbv-maxrate={kbps}",
+                    f"vbv-bufsize={max(1, kbps // 2)}",
+                    convert.X264_COLOUR_PARAMS,
+                )
+            ),
+        }
+        cc.open()
+        self._cc = cc
+        self._pict_i = av.video.frame.PictureType.I
+        self._pict_none = av.video.frame.PictureType.NONE
+        self._last_pts = -1
+        self.codec = "avc1.42C01F"  # replaced by the first SPS actually produced
+
+    def _to_yuv(self, pixels: np.ndarray) -> Any:
+        av = load_av()
+        fmt = "rgb24" if pixels.shape[2] == 3 else "rgba"
+        frame = av.VideoFrame.from_ndarray(convert.pad_to_even(pixels), format=fmt)
+        return frame.reformat(
+            format="yuv420p",
+            dst_colorspace="ITU709",
+            dst_color_range="MPEG",
+            interpolation="BILINEAR",
+        )
+
+    def encode(self, pixels: np.ndarray, keyframe: bool, timestamp_us: int) -> Picture | None:
+        h, w = pixels.shape[:2]
+        if (w, h) != (self.width, self.height):
+            raise ValueError(f"encoder is {self.width}x{self.height}, frame is {w}x{h}")
+        yuv = self._to_yuv(pixels)
+        # pts must grow strictly even when one frame is re-encoded as a forced IDR.
+        pts = max(timestamp_us, self._last_pts + 1)
+        self._last_pts = pts
+        yuv.pts = pts
+        yuv.time_base = self._cc.time_base
+        yuv.pict_type = self._pict_i if keyframe else self._pict_none
+        packets = self._cc.encode(yuv)
+        if not packets:
+            return None
+        data = b"".join(bytes(p) for p in packets)
+        is_key = any(p.is_keyframe for p in packets)
+        if is_key:
+            sps = h264.find_sps(data)
+            if sps is not None:
+                self.codec = h264.codec_string(sps)
+        return Picture(data, is_key, self.codec, self.coded_width, self.coded_height)
+
+    def close(self) -> None:
+        cc, self._cc = self._cc, None
+        if cc is not None:
+            # Draining lets libx264 finish its threads before the context is freed.
+            with contextlib.suppress(Exception):
+                cc.encode(None)
+            del cc

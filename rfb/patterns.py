@@ -1,0 +1,128 @@
+"""Deterministic test patterns for the CLI, tests and benchmarks.
+
+Each pattern renders frame ``i`` as a fresh (H, W, 3) uint8 RGB array.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+# pdum.rfb's test card: four flat quadrants, rotating one step per frame.
+TEST_CARD_COLOURS = ((220, 40, 40), (40, 200, 40), (40, 40, 220), (220, 200, 40))
+
+# 3x5 digit glyphs for the counter pattern, one string of 15 bits per digit.
+_DIGITS = [
+    "111101101101111", "010110010010111", "111001111100111", "111001111001111",
+    "101101111001001", "111100111001111", "111100111101111", "111001001001001",
+    "111101111101111", "111101111001111",
+]  # fmt: skip
+
+
+def test_card(w: int, h: int, i: int) -> np.ndarray:
+    """Quadrant q (TL, TR, BL, BR) has colour TEST_CARD_COLOURS[(q + i) % 4]."""
+    img = np.empty((h, w, 3), np.uint8)
+    hh, hw = h // 2, w // 2
+    quads = ((slice(0, hh), slice(0, hw)), (slice(0, hh), slice(hw, w)),
+             (slice(hh, h), slice(0, hw)), (slice(hh, h), slice(hw, w)))  # fmt: skip
+    for q, (ys, xs) in enumerate(quads):
+        img[ys, xs] = TEST_CARD_COLOURS[(q + i) % 4]
+    return img
+
+
+def test_card_colour_at(w: int, h: int, i: int, x: int, y: int) -> tuple[int, int, int]:
+    q = (1 if x >= w // 2 else 0) + (2 if y >= h // 2 else 0)
+    return TEST_CARD_COLOURS[(q + i) % 4]
+
+
+def gradient(w: int, h: int, i: int) -> np.ndarray:
+    x = np.linspace(0, 255, w, dtype=np.float32)
+    y = np.linspace(0, 255, h, dtype=np.float32)
+    img = np.empty((h, w, 3), np.uint8)
+    img[..., 0] = (x[None, :] + 2 * i) % 256
+    img[..., 1] = y[:, None]
+    img[..., 2] = 128
+    return img
+
+
+def checkerboard(w: int, h: int, i: int, cell: int = 32) -> np.ndarray:
+    yy, xx = np.indices((h, w))
+    on = (((xx + i) // cell + yy // cell) & 1).astype(bool)
+    img = np.full((h, w, 3), 30, np.uint8)
+    img[on] = 225
+    return img
+
+
+def solid(w: int, h: int, i: int, colour: tuple[int, int, int] = (200, 0, 0)) -> np.ndarray:
+    return np.full((h, w, 3), colour, np.uint8)
+
+
+class BouncingBox:
+    """A box bouncing over a fixed gradient background (cheap to render, typical motion)."""
+
+    def __init__(self, w: int, h: int) -> None:
+        self.w, self.h = w, h
+        self.box = max(8, min(w, h) // 6)
+        yy = np.linspace(30, 90, h, dtype=np.float32)[:, None]
+        xx = np.linspace(20, 110, w, dtype=np.float32)[None, :]
+        bg = np.empty((h, w, 3), np.uint8)
+        bg[..., 0] = (yy * 0.5 + xx * 0.2).astype(np.uint8)
+        bg[..., 1] = (yy * 0.8).astype(np.uint8)
+        bg[..., 2] = (xx + 40).astype(np.uint8)
+        self.bg = bg
+
+    def position(self, i: int) -> tuple[int, int]:
+        def bounce(t: int, span: int) -> int:
+            span = max(1, span)
+            t %= 2 * span
+            return t if t < span else 2 * span - t
+
+        return bounce(7 * i, self.w - self.box), bounce(5 * i, self.h - self.box)
+
+    def __call__(self, w: int, h: int, i: int) -> np.ndarray:
+        img = self.bg.copy()
+        x, y = self.position(i)
+        b = self.box
+        img[y : y + b, x : x + b] = (240, 200, 40)
+        img[y + b // 4 : y + 3 * b // 4, x + b // 4 : x + 3 * b // 4] = (200, 40, 40)
+        return img
+
+
+def counter(w: int, h: int, i: int) -> np.ndarray:
+    """The frame number in large digits, for checking ordering and drops by eye."""
+    img = np.full((h, w, 3), 16, np.uint8)
+    text = str(i)
+    scale = max(1, min(w // (4 * max(4, len(text))), h // 7))
+    x0 = (w - 4 * scale * len(text)) // 2
+    y0 = (h - 5 * scale) // 2
+    for k, ch in enumerate(text):
+        bits = _DIGITS[int(ch)]
+        for r in range(5):
+            for c in range(3):
+                if bits[r * 3 + c] == "1":
+                    x = x0 + (4 * k + c) * scale
+                    y = y0 + r * scale
+                    img[y : y + scale, x : x + scale] = (230, 230, 230)
+    return img
+
+
+PATTERNS = ("test_card", "gradient", "bouncing_box", "counter", "checkerboard", "solid")
+
+
+def make(name: str, w: int, h: int) -> Callable[[int], np.ndarray]:
+    """A renderer ``f(i) -> frame`` for one of PATTERNS."""
+    if name == "bouncing_box":
+        box = BouncingBox(w, h)
+        return lambda i: box(w, h, i)
+    table: dict[str, Callable[[int, int, int], np.ndarray]] = {
+        "test_card": test_card,
+        "gradient": gradient,
+        "counter": counter,
+        "checkerboard": checkerboard,
+        "solid": solid,
+    }
+    if name not in table:
+        raise ValueError(f"unknown pattern {name!r}; choose one of {', '.join(PATTERNS)}")
+    fn = table[name]
+    return lambda i: fn(w, h, i)

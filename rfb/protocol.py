@@ -1,0 +1,406 @@
+"""The WebSocket wire protocol, sans I/O (wire-compatible with pdum.rfb 0.x).
+
+Text messages are JSON control messages; binary messages are an envelope:
+``uint32 LE header length`` + compact ASCII JSON header + payload.
+Nothing here touches a socket or a clock: parsing validates and returns typed
+messages, building returns ``str``/``bytes`` for a transport to send.
+See docs/protocol.md.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+# Capability names a client lists in ``hello``.
+CAP_JPEG = "image/jpeg"
+CAP_PNG = "image/png"
+CAP_WEBP = "image/webp"
+CAP_H264 = "webcodecs/h264-annexb"
+IMAGE_CAPS = (CAP_JPEG, CAP_PNG, CAP_WEBP)
+KNOWN_CAPS = (*IMAGE_CAPS, CAP_H264)
+
+# WebSocket close codes.
+CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001
+CLOSE_PROTOCOL_ERROR = 1002
+CLOSE_UNSUPPORTED_DATA = 1003
+CLOSE_INVALID_PAYLOAD = 1007
+CLOSE_POLICY_VIOLATION = 1008
+CLOSE_TOO_BIG = 1009
+CLOSE_INTERNAL_ERROR = 1011
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_UNKNOWN_PATH = 4404
+
+# Bounds on what a client may send; a text message past this closes with 1009.
+MAX_TEXT_MESSAGE_BYTES = 64 * 1024
+MAX_DIMENSION = 16384
+MAX_STRING = 256
+
+_HEADER_LEN = struct.Struct("<I")
+
+
+class ProtocolError(Exception):
+    """A peer broke the protocol; ``close_code`` and ``reason`` go into the close frame."""
+
+    def __init__(self, close_code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.close_code = close_code
+        # A close reason must fit in a control frame (123 bytes of UTF-8).
+        self.reason = reason.encode("utf-8")[:123].decode("utf-8", "ignore")
+
+
+# ---------------------------------------------------------------------------
+# Binary envelope
+
+
+def pack_envelope(header: dict[str, Any], payload: bytes | bytearray | memoryview) -> bytes:
+    """Pack one binary message: length-prefixed compact JSON header, then the payload."""
+    head = json.dumps(header, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+    return b"".join((_HEADER_LEN.pack(len(head)), head, payload))
+
+
+def unpack_envelope(data: bytes | bytearray | memoryview) -> tuple[dict[str, Any], bytes]:
+    """Split a binary message into its header dict and payload bytes."""
+    view = memoryview(data)
+    if len(view) < 4:
+        raise ProtocolError(CLOSE_PROTOCOL_ERROR, "binary message shorter than 4 bytes")
+    (n,) = _HEADER_LEN.unpack_from(view, 0)
+    if len(view) < 4 + n:
+        raise ProtocolError(CLOSE_PROTOCOL_ERROR, f"header length {n} exceeds message")
+    try:
+        header = json.loads(bytes(view[4 : 4 + n]).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ProtocolError(CLOSE_INVALID_PAYLOAD, f"header is not JSON: {exc}") from None
+    if not isinstance(header, dict):
+        raise ProtocolError(CLOSE_PROTOCOL_ERROR, "header is not a JSON object")
+    return header, bytes(view[4 + n :])
+
+
+def image_frame_header(
+    *, seq: int, timestamp_us: int, width: int, height: int, mime: str, pixel_ratio: float = 1.0
+) -> dict[str, Any]:
+    header: dict[str, Any] = {
+        "type": "image_frame",
+        "seq": seq,
+        "timestamp_us": timestamp_us,
+        "width": width,
+        "height": height,
+        "mime": mime,
+    }
+    if pixel_ratio != 1.0:
+        header["pixel_ratio"] = pixel_ratio
+    return header
+
+
+def video_chunk_header(
+    *,
+    seq: int,
+    timestamp_us: int,
+    width: int,
+    height: int,
+    codec: str,
+    keyframe: bool,
+    duration_us: int | None = None,
+    pixel_ratio: float = 1.0,
+    color: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    header: dict[str, Any] = {
+        "type": "video_chunk",
+        "seq": seq,
+        "timestamp_us": timestamp_us,
+        "width": width,
+        "height": height,
+        "codec": codec,
+        "bitstream": "annexb",
+        "keyframe": keyframe,
+    }
+    if duration_us is not None:
+        header["duration_us"] = duration_us
+    if pixel_ratio != 1.0:
+        header["pixel_ratio"] = pixel_ratio
+    if color:
+        header["color"] = color
+    return header
+
+
+# ---------------------------------------------------------------------------
+# Client -> server control messages
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    supported: tuple[str, ...]
+    device_pixel_ratio: float
+    token: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    seq: int
+    decode_queue_size: int
+    displayed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RequestKeyframe:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class DecoderReset:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class SetViewport:
+    width: float
+    height: float
+    pwidth: int
+    pheight: int
+    ratio: float
+
+    def as_resize_event(self) -> dict[str, Any]:
+        return {
+            "type": "resize",
+            "width": self.width,
+            "height": self.height,
+            "pwidth": self.pwidth,
+            "pheight": self.pheight,
+            "ratio": self.ratio,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class InputEventMessage:
+    event: dict[str, Any]
+
+
+ClientMessage = Hello | Ack | RequestKeyframe | DecoderReset | SetViewport | InputEventMessage
+
+# Input event types of the renderview vocabulary (jupyter_rfb / rendercanvas).
+POINTER_EVENTS = frozenset(
+    {"pointer_move", "pointer_down", "pointer_up", "pointer_enter", "pointer_leave", "double_click"}
+)
+KEY_EVENTS = frozenset({"key_down", "key_up"})
+EVENT_TYPES = POINTER_EVENTS | KEY_EVENTS | {"wheel", "char"}
+MODIFIERS = frozenset({"Shift", "Control", "Alt", "Meta"})
+
+
+def _bad(reason: str) -> ProtocolError:
+    return ProtocolError(CLOSE_POLICY_VIOLATION, reason)
+
+
+def _get(obj: dict[str, Any], key: str, kinds: type | tuple[type, ...], where: str) -> Any:
+    if key not in obj:
+        raise _bad(f"{where}: missing field {key!r}")
+    value = obj[key]
+    # bool is an int subclass; a JSON true is never a valid number here.
+    if isinstance(value, bool) and bool not in (kinds if isinstance(kinds, tuple) else (kinds,)):
+        raise _bad(f"{where}: field {key!r} has the wrong type")
+    if not isinstance(value, kinds):
+        raise _bad(f"{where}: field {key!r} has the wrong type")
+    return value
+
+
+def _opt(obj: dict[str, Any], key: str, kinds: type | tuple[type, ...], where: str) -> Any:
+    return _get(obj, key, kinds, where) if key in obj else None
+
+
+def _number(
+    obj: dict[str, Any], key: str, where: str, lo: float, hi: float, required: bool = True
+) -> float | None:
+    if not required and key not in obj:
+        return None
+    value = _get(obj, key, (int, float), where)
+    if not math.isfinite(value) or not lo <= value <= hi:
+        raise _bad(f"{where}: field {key!r} out of range [{lo}, {hi}]")
+    return value
+
+
+def _string(obj: dict[str, Any], key: str, where: str, required: bool = True) -> str | None:
+    value = _get(obj, key, str, where) if required else _opt(obj, key, str, where)
+    if value is not None and len(value) > MAX_STRING:
+        raise _bad(f"{where}: field {key!r} longer than {MAX_STRING}")
+    return value
+
+
+def _int_list(obj: dict[str, Any], key: str, where: str) -> None:
+    if key not in obj:
+        return
+    value = _get(obj, key, list, where)
+    if len(value) > 8 or not all(
+        isinstance(b, int) and not isinstance(b, bool) and 0 <= b <= 16 for b in value
+    ):
+        raise _bad(f"{where}: field {key!r} must be a short list of button numbers")
+
+
+def _modifiers(obj: dict[str, Any], where: str) -> None:
+    if "modifiers" not in obj:
+        return
+    value = _get(obj, "modifiers", list, where)
+    if len(value) > 8 or not all(isinstance(m, str) and m in MODIFIERS for m in value):
+        raise _bad(f"{where}: modifiers must be a list of {sorted(MODIFIERS)}")
+
+
+def validate_input_event(event: Any) -> dict[str, Any]:
+    """Check one renderview input event; extra fields pass through untouched."""
+    if not isinstance(event, dict):
+        raise _bad("event: 'event' must be an object")
+    kind = _string(event, "type", "event")
+    if kind not in EVENT_TYPES:
+        raise _bad(f"event: unknown event type {kind!r}")
+    where = f"event {kind}"
+    coord = float(4 * MAX_DIMENSION)
+    if kind in POINTER_EVENTS or kind == "wheel":
+        _number(event, "x", where, -coord, coord)
+        _number(event, "y", where, -coord, coord)
+        _opt(event, "inside", bool, where)
+        _number(event, "pixel_ratio", where, 0.01, 100, required=False)
+        _number(event, "button", where, 0, 16, required=False)
+        _int_list(event, "buttons", where)
+    if kind == "wheel":
+        _number(event, "dx", where, -1e7, 1e7)
+        _number(event, "dy", where, -1e7, 1e7)
+    if kind in KEY_EVENTS:
+        _string(event, "key", where)
+        _string(event, "code", where, required=False)
+    if kind == "char":
+        _string(event, "data", where, required=False)
+    _modifiers(event, where)
+    _number(event, "timestamp", where, -1e12, 1e13, required=False)
+    return event
+
+
+def parse_client_message(text: str | bytes) -> ClientMessage:
+    """Parse and validate one text message from a viewer.
+
+    Raises ProtocolError with the close code the connection should be closed with.
+    Unknown extra fields are ignored (peers extend the protocol additively);
+    unknown message types, missing fields, wrong types and out-of-range values are errors.
+    """
+    size = len(text.encode("utf-8") if isinstance(text, str) else text)
+    if size > MAX_TEXT_MESSAGE_BYTES:
+        raise ProtocolError(CLOSE_TOO_BIG, f"text message of {size} bytes is too big")
+    try:
+        msg = json.loads(text)
+    except (UnicodeDecodeError, ValueError):
+        raise ProtocolError(CLOSE_INVALID_PAYLOAD, "control message is not valid JSON") from None
+    if not isinstance(msg, dict):
+        raise _bad("control message must be a JSON object")
+    kind = _string(msg, "type", "message")
+    if kind == "hello":
+        supported = _get(msg, "supported", list, "hello")
+        if len(supported) > 64 or not all(isinstance(c, str) and len(c) <= 128 for c in supported):
+            raise _bad("hello: 'supported' must be a list of capability strings")
+        dpr = _number(msg, "device_pixel_ratio", "hello", 0.01, 100, required=False)
+        token = _string(msg, "token", "hello", required=False)
+        return Hello(tuple(supported), float(dpr or 1.0), token)
+    if kind == "ack":
+        seq = _get(msg, "seq", int, "ack")
+        if not 0 <= seq < 2**53:
+            raise _bad("ack: 'seq' out of range")
+        dq = _opt(msg, "decode_queue_size", int, "ack") or 0
+        if not 0 <= dq < 1 << 20:
+            raise _bad("ack: 'decode_queue_size' out of range")
+        displayed = _opt(msg, "displayed", bool, "ack")
+        return Ack(seq, dq, True if displayed is None else displayed)
+    if kind == "request_keyframe":
+        return RequestKeyframe(_string(msg, "reason", "request_keyframe", required=False) or "")
+    if kind == "decoder_reset":
+        return DecoderReset()
+    if kind == "set_viewport":
+        w = "set_viewport"
+        width = _number(msg, "width", w, 0, 4 * MAX_DIMENSION)
+        height = _number(msg, "height", w, 0, 4 * MAX_DIMENSION)
+        pwidth = _number(msg, "pwidth", w, 0, 4 * MAX_DIMENSION)
+        pheight = _number(msg, "pheight", w, 0, 4 * MAX_DIMENSION)
+        ratio = _number(msg, "ratio", w, 0.01, 100)
+        return SetViewport(width, height, int(pwidth), int(pheight), float(ratio))  # type: ignore[arg-type]
+    if kind == "event":
+        return InputEventMessage(validate_input_event(msg.get("event")))
+    raise _bad(f"unknown message type {kind!r}")
+
+
+# ---------------------------------------------------------------------------
+# Server -> client control messages
+
+
+def dumps(msg: dict[str, Any]) -> str:
+    return json.dumps(msg, separators=(",", ":"))
+
+
+def build_config(
+    *,
+    transport: str,
+    width: int,
+    height: int,
+    codec: str | None = None,
+    pixel_ratio: float = 1.0,
+    color: dict[str, Any] | None = None,
+    **extra: Any,
+) -> str:
+    """``config``: what the viewer will receive. ``extra`` carries additive optional fields."""
+    msg: dict[str, Any] = {
+        "type": "config",
+        "transport": transport,
+        "width": width,
+        "height": height,
+        "coords": "frame-pixels",
+    }
+    if codec is not None:
+        msg["codec"] = codec
+    if pixel_ratio != 1.0:
+        msg["pixel_ratio"] = pixel_ratio
+    if color:
+        msg["color"] = color
+    msg.update(extra)
+    return dumps(msg)
+
+
+def build_stats(**fields: Any) -> str:
+    return dumps({"type": "stats", **fields})
+
+
+def build_hello(
+    supported: list[str] | tuple[str, ...], device_pixel_ratio: float = 1, token: str | None = None
+) -> str:
+    """A client's ``hello`` (used by Python viewers, benchmarks and tests)."""
+    msg: dict[str, Any] = {
+        "type": "hello",
+        "supported": list(supported),
+        "device_pixel_ratio": device_pixel_ratio,
+    }
+    if token is not None:
+        msg["token"] = token
+    return dumps(msg)
+
+
+def build_ack(seq: int, decode_queue_size: int = 0) -> str:
+    return dumps(
+        {"type": "ack", "seq": seq, "decode_queue_size": decode_queue_size, "displayed": True}
+    )
+
+
+# ---------------------------------------------------------------------------
+# Negotiation
+
+
+def negotiate(
+    supported: tuple[str, ...] | list[str],
+    *,
+    h264_available: bool,
+    force_image: bool = False,
+    preferred_image: str = CAP_JPEG,
+) -> str | None:
+    """Pick the capability a viewer will get, in 0.x order; None means no shared format."""
+    offered = set(supported)
+    if CAP_H264 in offered and h264_available and not force_image:
+        return CAP_H264
+    for cap in (preferred_image, CAP_PNG, CAP_JPEG, CAP_WEBP):
+        if cap in offered:
+            return cap
+    return None

@@ -1,0 +1,103 @@
+"""GroupPump: drives one EncoderGroup from the event loop.
+
+Each group gets one worker thread of its own. Encodes, encoder rebuilds and the
+final close are all submitted to that single thread, so they run strictly one after
+another: an encoder is never closed or reconfigured while it is encoding, even when
+the pump is cancelled mid-encode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from . import encoders
+from .encoders.base import Encoder, Picture
+from .session import EncodedUnit, EncodeJob, EncoderGroup
+
+log = logging.getLogger("rfb")
+
+_FAILURE_BACKOFF_S = 0.25
+
+
+class GroupPump:
+    def __init__(
+        self,
+        group: EncoderGroup,
+        *,
+        clock: Callable[[], float],
+        on_unit: Callable[[EncoderGroup, EncodedUnit], None],
+    ) -> None:
+        self.group = group
+        self._clock = clock
+        self._on_unit = on_unit
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"rfb-{group.encoder_name}")
+        self._encoder: Encoder | None = None  # touched only on the worker thread
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._task = asyncio.get_running_loop().create_task(
+            self._run(), name=f"rfb-pump-{group.encoder_name}"
+        )
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def aclose(self) -> None:
+        self._closing = True
+        self._wake.set()
+        await asyncio.shield(self._task)
+
+    # -- worker thread --------------------------------------------------------------
+
+    def _encode(self, job: EncodeJob) -> tuple[Picture | None, float]:
+        t0 = time.perf_counter()
+        frame = job.frame
+        if job.rebuild or self._encoder is None:
+            self._close_encoder()
+            key = self.group.key
+            self._encoder = encoders.create(key.capability, frame.width, frame.height, key.settings)
+        picture = self._encoder.encode(frame.pixels, job.keyframe, frame.timestamp_us)
+        return picture, (time.perf_counter() - t0) * 1000.0
+
+    def _close_encoder(self) -> None:
+        enc, self._encoder = self._encoder, None
+        if enc is not None:
+            enc.close()
+
+    # -- event loop ---------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        group = self.group
+        try:
+            while not self._closing:
+                self._wake.clear()
+                now = self._clock()
+                group.expire(now)
+                job = group.next_job(now)
+                if job is not None:
+                    try:
+                        picture, ms = await asyncio.wrap_future(
+                            self._executor.submit(self._encode, job)
+                        )
+                    except Exception:
+                        log.exception("rfb: %s encode failed; rebuilding", group.encoder_name)
+                        group.fail(job)
+                        await asyncio.sleep(_FAILURE_BACKOFF_S)
+                        continue
+                    unit = group.complete(job, picture, self._clock(), ms)
+                    if unit is not None:
+                        self._on_unit(group, unit)
+                    continue
+                deadline = group.next_deadline(now)
+                timeout = None if deadline is None else max(0.0, deadline - now)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+        finally:
+            # Queued behind any encode still running on the single worker thread.
+            closed = self._executor.submit(self._close_encoder)
+            self._executor.shutdown(wait=False)
+            await asyncio.wrap_future(closed)

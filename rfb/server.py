@@ -1,0 +1,87 @@
+"""The aiohttp application: one port for viewers, the demo page, health and metrics.
+
+``python -m rfb.server`` runs the demo server (see rfb/cli.py).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from . import protocol
+from .transports import websocket
+
+if TYPE_CHECKING:
+    from .display import Display
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+_NOTE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>rfb</title></head>
+<body style="font-family: sans-serif">
+<h1>rfb</h1>
+<p>This server streams frames over the WebSocket at <code id="u"></code>.</p>
+<p>The browser client is not bundled in this build.</p>
+<script>document.getElementById("u").textContent =
+  (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/";</script>
+</body></html>
+"""
+
+
+def _is_upgrade(request: web.Request) -> bool:
+    return request.headers.get("Upgrade", "").lower() == "websocket"
+
+
+def make_app(display: Display) -> web.Application:
+    app = web.Application()
+
+    async def root(request: web.Request) -> web.StreamResponse:
+        if _is_upgrade(request):
+            return await websocket.handle(request, display)
+        index = STATIC_DIR / "index.html"
+        if index.is_file():
+            return web.FileResponse(index, headers={"Cache-Control": "no-cache"})
+        return web.Response(text=_NOTE, content_type="text/html")
+
+    async def health(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def metrics(request: web.Request) -> web.Response:
+        return web.json_response(display.metrics(), dumps=lambda o: json.dumps(o, indent=1))
+
+    async def recorded(request: web.Request) -> web.Response:
+        if not display.config.record_events:
+            raise web.HTTPNotFound(text="start the server with record_events=True")
+        return web.json_response(list(display.recorded))
+
+    async def recorded_reset(request: web.Request) -> web.Response:
+        if not display.config.record_events:
+            raise web.HTTPNotFound(text="start the server with record_events=True")
+        display.recorded.clear()
+        return web.json_response({"ok": True})
+
+    async def unknown(request: web.Request) -> web.StreamResponse:
+        if _is_upgrade(request):
+            return await websocket.reject(
+                request, protocol.CLOSE_UNKNOWN_PATH, f"unknown stream path {request.path}"
+            )
+        raise web.HTTPNotFound()
+
+    app.router.add_get("/", root)
+    app.router.add_get("/health", health)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/recorded-events", recorded)
+    app.router.add_route("*", "/recorded-events/reset", recorded_reset)
+    if STATIC_DIR.is_dir():
+        app.router.add_static("/static/", STATIC_DIR, append_version=False)
+    app.router.add_get("/{tail:.*}", unknown)
+    return app
+
+
+if __name__ == "__main__":
+    from .cli import main
+
+    main()

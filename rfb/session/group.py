@@ -1,0 +1,218 @@
+"""EncoderGroup: one encoder shared by every viewer on the same settings.
+
+Sans I/O: the group decides *what* to encode and *who* gets each unit; a pump runs
+the encodes on a worker thread and hands units to transports. Every decision takes
+``now`` (seconds on the display's clock), so the policies are tested with a fake clock.
+
+Keyframe policy (video groups), see docs/architecture.md:
+* the first unit after the encoder is (re)built is an IDR;
+* a periodic IDR every ``keyframe_interval_s`` while frames keep coming;
+* forced IDRs (a viewer joined, lost sync, reset its decoder or asked for one) are
+  made no sooner than ``keyframe_min_interval_s`` after the previous IDR, so one slow
+  or churning viewer cannot turn the stream into all-IDR for everyone;
+* one IDR answers every viewer waiting for it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from ..encoders.base import Picture
+from ..frames import Frame
+from .units import EncodedUnit, EncodeJob, GroupKey
+from .viewer import Viewer
+
+
+class EncoderGroup:
+    def __init__(
+        self,
+        key: GroupKey,
+        *,
+        is_video: bool,
+        encoder_name: str = "",
+        max_fps: float | None = None,
+        keyframe_interval_s: float = 1.0,
+        keyframe_min_interval_s: float = 0.5,
+    ) -> None:
+        self.key = key
+        self.is_video = is_video
+        self.encoder_name = encoder_name
+        # Encode starts are spaced by at least 90% of 1/max_fps (jitter must not drop frames).
+        self.min_encode_gap = 0.9 / max_fps if max_fps else 0.0
+        self.keyframe_interval_s = keyframe_interval_s
+        self.keyframe_min_interval_s = keyframe_min_interval_s
+        self.viewers: dict[str, Viewer] = {}
+        self.frame: Frame | None = None  # newest published frame
+        self.busy = False  # an encode job is out
+        self.encoder_size: tuple[int, int] | None = None  # None: (re)build on next job
+        self.encoded_frame_id: int | None = None
+        self.latest_unit: EncodedUnit | None = None
+        self.last_keyframe_at: float | None = None
+        self.keyframe_due_at: float | None = None  # a forced IDR may be made from then on
+        self.last_encode_at: float | None = None
+        self._next_index = 0
+        # figures
+        self.frames_encoded = 0
+        self.keyframes = 0
+        self.forced_keyframes = 0
+        self.bytes_out = 0
+        self.errors = 0
+        self.encode_ms: deque[float] = deque(maxlen=120)
+
+    # -- membership and input --------------------------------------------------
+
+    def add(self, viewer: Viewer, now: float) -> None:
+        self.viewers[viewer.id] = viewer
+        if self.is_video:
+            self.request_keyframe(now)
+
+    def remove(self, viewer_id: str) -> Viewer | None:
+        return self.viewers.pop(viewer_id, None)
+
+    @property
+    def empty(self) -> bool:
+        return not self.viewers
+
+    def publish(self, frame: Frame) -> None:
+        """Latest wins: a frame not yet encoded is simply replaced."""
+        self.frame = frame
+
+    def request_keyframe(self, now: float) -> None:
+        if not self.is_video:
+            return
+        due = now
+        if self.last_keyframe_at is not None:
+            due = max(now, self.last_keyframe_at + self.keyframe_min_interval_s)
+        if self.keyframe_due_at is None or due < self.keyframe_due_at:
+            self.keyframe_due_at = due
+
+    def expire(self, now: float) -> None:
+        for v in self.viewers.values():
+            v.expire(now)
+
+    # -- what to encode ----------------------------------------------------------
+
+    def _wants_keyframe(self) -> bool:
+        return any(v.wants_keyframe for v in self.viewers.values())
+
+    def _keyframe_now(self, now: float) -> bool:
+        if self.last_keyframe_at is None:
+            return True
+        if self.keyframe_due_at is not None and now >= self.keyframe_due_at:
+            return True
+        return now - self.last_keyframe_at >= self.keyframe_interval_s
+
+    def next_job(self, now: float) -> EncodeJob | None:
+        """The encode to run now, if any. At most one job is out at a time."""
+        frame = self.frame
+        if self.busy or frame is None or not self.viewers:
+            return None
+        if self.is_video and self.keyframe_due_at is None and self._wants_keyframe():
+            self.request_keyframe(now)
+        rebuild = self.encoder_size != frame.size
+        keyframe = self.is_video and (rebuild or self._keyframe_now(now))
+        fresh = frame.frame_id != self.encoded_frame_id
+        # An unchanged frame is re-encoded only as an IDR for viewers waiting to start.
+        if not fresh and not (
+            keyframe and any(v.wants_keyframe and v.has_credit for v in self.viewers.values())
+        ):
+            return None
+        if not any(v.would_take(keyframe) for v in self.viewers.values()):
+            return None  # nobody could take it: skipping the encode keeps the stream intact
+        if self.last_encode_at is not None and now < self.last_encode_at + self.min_encode_gap:
+            return None
+        self.busy = True
+        self.last_encode_at = now
+        return EncodeJob(frame, keyframe, rebuild)
+
+    def complete(
+        self, job: EncodeJob, picture: Picture | None, now: float, encode_ms: float
+    ) -> EncodedUnit | None:
+        """Record a finished encode; returns the unit to deliver (None if buffered)."""
+        self.busy = False
+        if job.rebuild:
+            self.encoder_size = job.frame.size
+        self.encoded_frame_id = job.frame.frame_id
+        self.encode_ms.append(encode_ms)
+        if picture is None:
+            return None
+        if picture.keyframe:
+            if self.keyframe_due_at is not None and self.keyframe_due_at <= now:
+                self.forced_keyframes += 1
+            self.keyframe_due_at = None
+            self.last_keyframe_at = now
+            self.keyframes += 1
+        unit = EncodedUnit(
+            index=self._next_index,
+            data=picture.data,
+            keyframe=picture.keyframe,
+            codec=picture.codec,
+            width=picture.width,
+            height=picture.height,
+            frame_id=job.frame.frame_id,
+            timestamp_us=job.frame.timestamp_us,
+            published_at=job.frame.published_at,
+            encode_ms=encode_ms,
+        )
+        self._next_index += 1
+        self.latest_unit = unit
+        self.frames_encoded += 1
+        self.bytes_out += len(picture.data)
+        return unit
+
+    def fail(self, job: EncodeJob) -> None:
+        """An encode raised: rebuild the encoder (and start with an IDR) next time."""
+        self.busy = False
+        self.errors += 1
+        self.encoder_size = None
+
+    # -- who gets what -------------------------------------------------------------
+
+    def deliver(self, unit: EncodedUnit, now: float) -> list[tuple[Viewer, int]]:
+        """Offer a fresh unit to every viewer; returns (viewer, seq) for those who take it."""
+        out = []
+        for v in self.viewers.values():
+            seq = v.offer(unit, now)
+            if seq is not None:
+                out.append((v, seq))
+        return out
+
+    def catch_up(self, viewer: Viewer, now: float) -> int | None:
+        """A viewer regained credit: give it the newest unit if it can start from it.
+
+        Images: any unseen newest image. Video: only the newest unit, and only when
+        it is a keyframe (the encoder's next delta follows it).
+        """
+        unit = self.latest_unit
+        if unit is None or (self.frame is not None and self.frame.size != self.encoder_size):
+            return None
+        if self.is_video and not (unit.keyframe and viewer.wants_keyframe):
+            return None
+        return viewer.offer(unit, now)
+
+    def next_deadline(self, now: float) -> float | None:
+        """When a decision could change without any new event (a timer for the pump)."""
+        times = [t for v in self.viewers.values() if (t := v.next_expiry()) is not None]
+        if self.keyframe_due_at is not None and self._wants_keyframe():
+            times.append(self.keyframe_due_at)
+        fresh = self.frame is not None and self.frame.frame_id != self.encoded_frame_id
+        if fresh and self.last_encode_at is not None and self.min_encode_gap:
+            times.append(self.last_encode_at + self.min_encode_gap)
+        future = [t for t in times if t > now]
+        return min(future) if future else None
+
+    def metrics(self) -> dict[str, Any]:
+        ms = sorted(self.encode_ms)
+        return {
+            "encoder": self.encoder_name,
+            "codec": self.key.capability,
+            "viewers": len(self.viewers),
+            "size": list(self.encoder_size) if self.encoder_size else None,
+            "frames_encoded": self.frames_encoded,
+            "keyframes": self.keyframes,
+            "forced_keyframes": self.forced_keyframes,
+            "bytes": self.bytes_out,
+            "errors": self.errors,
+            "encode_ms": round(ms[len(ms) // 2], 3) if ms else None,
+        }

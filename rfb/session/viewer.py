@@ -1,0 +1,171 @@
+"""Viewer: one watcher's flow control, keyframe gate, sequence numbers and figures.
+
+No I/O and no clock of its own: every call that needs the time takes ``now``
+(seconds on the display's clock). A transport turns the viewer's decisions into
+bytes or packets.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from .units import EncodedUnit
+
+INFLIGHT_TIMEOUT_S = 2.0
+_WINDOW_S = 1.0
+
+
+@dataclass(slots=True)
+class _Inflight:
+    sent_at: float
+    published_at: float
+    nbytes: int
+
+
+@dataclass(slots=True)
+class ViewerStats:
+    frames_sent: int = 0
+    frames_acked: int = 0
+    frames_skipped: int = 0  # units not sent for lack of credit
+    frames_expired: int = 0  # sent, never acked within the timeout
+    bytes_sent: int = 0
+    keyframes_sent: int = 0
+    rtt_ms: float | None = None  # smoothed send -> ack
+    decode_queue_size: int = 0
+    # (ack time, publish -> ack seconds, bytes) of recent acks, for windowed figures.
+    recent: deque[tuple[float, float, int]] = field(default_factory=lambda: deque(maxlen=512))
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=4096))
+
+
+class Viewer:
+    """Decides which encoded units one viewer takes.
+
+    * At most ``max_inflight`` units are sent and not acked.
+    * Video: the first unit is a keyframe; after a skip, a reset or an expired unit
+      the viewer takes nothing until the next keyframe (``wants_keyframe``).
+    * Images: every unit stands alone; a viewer takes the newest it has not seen.
+    """
+
+    def __init__(self, viewer_id: str, capability: str, *, is_video: bool, max_inflight: int = 2):
+        if max_inflight < 1:
+            raise ValueError("max_inflight must be at least 1")
+        self.id = viewer_id
+        self.capability = capability
+        self.is_video = is_video
+        self.max_inflight = max_inflight
+        self.next_seq = 0
+        self.synced = False  # video: the decoder can take the group's next delta
+        self.last_unit_index = -1
+        self.backlog = 0  # units handed to the transport and not yet written out
+        self.inflight: dict[int, _Inflight] = {}
+        self.stats = ViewerStats()
+
+    # -- decisions -------------------------------------------------------------
+
+    @property
+    def has_credit(self) -> bool:
+        # The backlog counts too: a socket that does not drain must not pile up frames.
+        return len(self.inflight) < self.max_inflight and self.backlog < self.max_inflight
+
+    @property
+    def wants_keyframe(self) -> bool:
+        return self.is_video and not self.synced
+
+    def would_take(self, keyframe: bool) -> bool:
+        """Whether a new unit made now would be sent to this viewer."""
+        if not self.has_credit:
+            return False
+        return keyframe or not self.wants_keyframe
+
+    def offer(self, unit: EncodedUnit, now: float) -> int | None:
+        """Offer a unit; returns the seq to send it with, or None to skip it.
+
+        A synced video viewer without credit loses sync, and asks for a keyframe
+        through ``wants_keyframe``.
+        """
+        if unit.index <= self.last_unit_index:
+            return None
+        if not self.has_credit:
+            self.stats.frames_skipped += 1
+            self.synced = False
+            return None
+        if self.is_video and not unit.keyframe and not self.synced:
+            return None
+        seq = self.next_seq
+        self.next_seq += 1
+        self.last_unit_index = unit.index
+        self.synced = True
+        self.inflight[seq] = _Inflight(now, unit.published_at, len(unit.data))
+        st = self.stats
+        st.frames_sent += 1
+        st.bytes_sent += len(unit.data)
+        st.keyframes_sent += unit.keyframe
+        return seq
+
+    # -- what the viewer told us ---------------------------------------------------
+
+    def on_ack(self, seq: int, now: float, decode_queue_size: int = 0) -> float | None:
+        """Record an ack; returns publish -> ack seconds, or None for an unknown seq."""
+        entry = self.inflight.pop(seq, None)
+        self.stats.decode_queue_size = decode_queue_size
+        if entry is None:
+            return None
+        st = self.stats
+        st.frames_acked += 1
+        rtt_ms = (now - entry.sent_at) * 1000.0
+        st.rtt_ms = rtt_ms if st.rtt_ms is None else 0.8 * st.rtt_ms + 0.2 * rtt_ms
+        latency = now - entry.published_at
+        st.latencies.append(latency)
+        st.recent.append((now, latency, entry.nbytes))
+        return latency
+
+    def reset(self) -> None:
+        """decoder_reset / request_keyframe: forget what is in flight, restart at a keyframe."""
+        self.inflight.clear()
+        self.synced = False
+
+    def expire(self, now: float) -> bool:
+        """Forget units unacked for INFLIGHT_TIMEOUT_S; True if any were forgotten."""
+        stale = [s for s, e in self.inflight.items() if now - e.sent_at >= INFLIGHT_TIMEOUT_S]
+        for s in stale:
+            del self.inflight[s]
+        if stale:
+            self.stats.frames_expired += len(stale)
+            self.synced = False
+        return bool(stale)
+
+    def next_expiry(self) -> float | None:
+        if not self.inflight:
+            return None
+        return min(e.sent_at for e in self.inflight.values()) + INFLIGHT_TIMEOUT_S
+
+    # -- figures -------------------------------------------------------------------
+
+    def window(self, now: float, span: float = _WINDOW_S) -> dict[str, Any]:
+        """Acked fps, bitrate and publish -> ack latency over the last ``span`` seconds."""
+        recent = [r for r in self.stats.recent if now - r[0] <= span]
+        lat = sorted(r[1] for r in recent)
+        return {
+            "fps_acked": len(recent) / span,
+            "bitrate_bps": 8 * sum(r[2] for r in recent) / span,
+            "latency_ms": 1000 * lat[len(lat) // 2] if lat else None,
+            "latency_p95_ms": 1000 * lat[min(len(lat) - 1, int(0.95 * len(lat)))] if lat else None,
+        }
+
+    def metrics(self) -> dict[str, Any]:
+        st = self.stats
+        return {
+            "id": self.id,
+            "codec": self.capability,
+            "frames_sent": st.frames_sent,
+            "frames_acked": st.frames_acked,
+            "frames_skipped": st.frames_skipped,
+            "frames_expired": st.frames_expired,
+            "keyframes_sent": st.keyframes_sent,
+            "bytes_sent": st.bytes_sent,
+            "rtt_ms": None if st.rtt_ms is None else round(st.rtt_ms, 3),
+            "inflight": len(self.inflight),
+            "decode_queue_size": st.decode_queue_size,
+        }

@@ -1,0 +1,260 @@
+"""The WebSocket transport: a thin pump between one aiohttp socket and one Viewer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import WSMsgType, web
+
+from .. import encoders, protocol
+from ..encoders import convert
+from ..protocol import ProtocolError
+from ..session import EncodedUnit, Viewer
+
+if TYPE_CHECKING:
+    from ..display import Display
+
+log = logging.getLogger("rfb")
+
+HELLO_TIMEOUT_S = 10.0
+SEND_TIMEOUT_S = 20.0  # a socket that takes longer than this to drain one message is dropped
+STATS_INTERVAL_S = 1.0
+HEARTBEAT_S = 20.0
+
+
+def unit_header(viewer: Viewer, seq: int, unit: EncodedUnit, fps: float) -> dict[str, Any]:
+    if viewer.is_video:
+        return protocol.video_chunk_header(
+            seq=seq,
+            timestamp_us=unit.timestamp_us,
+            width=unit.width,
+            height=unit.height,
+            codec=unit.codec,
+            keyframe=unit.keyframe,
+            duration_us=round(1e6 / fps),
+            color=convert.WEBCODECS_COLOR if unit.keyframe else None,
+        )
+    return protocol.image_frame_header(
+        seq=seq,
+        timestamp_us=unit.timestamp_us,
+        width=unit.width,
+        height=unit.height,
+        mime=unit.codec,
+    )
+
+
+class WebSocketViewer:
+    """One viewer connection: hello, config, then frames out and control messages in."""
+
+    def __init__(self, ws: web.WebSocketResponse, display: Display) -> None:
+        self.ws = ws
+        self.display = display
+        self.viewer: Viewer | None = None
+        self._out: deque[str | bytes] = deque()
+        self._out_signal = asyncio.Event()
+        self._closing = False
+
+    # -- outgoing -----------------------------------------------------------------------
+
+    def send_unit(self, seq: int, unit: EncodedUnit) -> None:
+        """ViewerLink: queue one frame; the viewer's credit bounds how many wait here."""
+        assert self.viewer is not None
+        header = unit_header(self.viewer, seq, unit, self.display.config.fps)
+        self._out.append(protocol.pack_envelope(header, unit.data))
+        self._out_signal.set()
+
+    def send_text(self, text: str) -> None:
+        if len(self._out) > 64:  # control messages only pile up if the socket is stuck
+            return
+        self._out.append(text)
+        self._out_signal.set()
+
+    async def _sender(self) -> None:
+        ws = self.ws
+        while not ws.closed:
+            if not self._out:
+                self._out_signal.clear()
+                await self._out_signal.wait()
+                continue
+            item = self._out.popleft()
+            try:
+                async with asyncio.timeout(SEND_TIMEOUT_S):
+                    if isinstance(item, bytes):
+                        await ws.send_bytes(item)
+                    else:
+                        await ws.send_str(item)
+            except TimeoutError:
+                await self.close(protocol.CLOSE_POLICY_VIOLATION, "viewer too slow: send timed out")
+                return
+            except (ConnectionError, RuntimeError):
+                return
+            finally:
+                if isinstance(item, bytes) and self.viewer is not None:
+                    self.display.hub.written(self.viewer.id)
+
+    async def _stats(self) -> None:
+        hub = self.display.hub
+        last_sent = 0
+        loop = asyncio.get_running_loop()
+        last_t = loop.time()
+        while not self.ws.closed and self.viewer is not None:
+            await asyncio.sleep(STATS_INTERVAL_S)
+            v = self.viewer
+            now = loop.time()
+            group = hub.group_of(v.id)
+            w = v.window(self.display._clock())
+            g = group.metrics() if group else {}
+            st = v.stats
+            self.send_text(
+                protocol.build_stats(
+                    rtt_ms=None if st.rtt_ms is None else round(st.rtt_ms, 2),
+                    fps_sent=round((st.frames_sent - last_sent) / max(1e-6, now - last_t), 2),
+                    fps_acked=round(w["fps_acked"], 2),
+                    bitrate_bps=round(w["bitrate_bps"]),
+                    encode_ms=g.get("encode_ms"),
+                    decode_queue_size=st.decode_queue_size,
+                    dropped=st.frames_skipped + st.frames_expired,
+                    target_bitrate=self.display.config.bitrate or None,
+                    target_fps=self.display.config.fps,
+                    latency_ms=None if w["latency_ms"] is None else round(w["latency_ms"], 2),
+                    latency_p95_ms=None
+                    if w["latency_p95_ms"] is None
+                    else round(w["latency_p95_ms"], 2),
+                    viewers=hub.viewer_count,
+                    client_id=v.id,
+                )
+            )
+            last_sent, last_t = st.frames_sent, now
+
+    async def close(self, code: int, reason: str) -> None:
+        if self._closing or self.ws.closed:
+            return
+        self._closing = True
+        try:
+            async with asyncio.timeout(2.0):
+                await self.ws.close(code=code, message=reason.encode()[:123])
+        except (TimeoutError, ConnectionError, RuntimeError):
+            transport = self.ws._req.transport if self.ws._req else None  # type: ignore[attr-defined]
+            if transport is not None:
+                transport.abort()
+
+    # -- incoming -----------------------------------------------------------------------
+
+    async def _receive_text(self, timeout: float | None = None) -> str | None:
+        """The next text message; None when the peer closed. Raises ProtocolError."""
+        msg = await self.ws.receive(timeout=timeout)
+        if msg.type == WSMsgType.TEXT:
+            return msg.data
+        if msg.type == WSMsgType.BINARY:
+            raise ProtocolError(protocol.CLOSE_UNSUPPORTED_DATA, "binary messages are not accepted")
+        if msg.type == WSMsgType.ERROR:
+            exc = msg.data
+            code = getattr(exc, "code", protocol.CLOSE_PROTOCOL_ERROR)
+            if isinstance(code, int) and 1000 <= code < 5000:
+                raise ProtocolError(code, str(exc) or "bad frame")
+            raise ProtocolError(protocol.CLOSE_PROTOCOL_ERROR, "bad WebSocket frame")
+        return None  # CLOSE, CLOSING, CLOSED
+
+    def _handshake(self, text: str) -> Viewer:
+        msg = protocol.parse_client_message(text)
+        if not isinstance(msg, protocol.Hello):
+            raise ProtocolError(protocol.CLOSE_PROTOCOL_ERROR, "the first message must be hello")
+        cfg = self.display.config
+        if cfg.token is not None and msg.token != cfg.token:
+            raise ProtocolError(protocol.CLOSE_UNAUTHORIZED, "unauthorized")
+        cap = protocol.negotiate(
+            msg.supported,
+            h264_available=encoders.unavailable_reason(protocol.CAP_H264) is None,
+            force_image=cfg.force_image,
+            preferred_image=cfg.preferred_image,
+        )
+        if cap is None:
+            raise ProtocolError(protocol.CLOSE_UNSUPPORTED_DATA, "no supported transport")
+        return self.display.hub.attach(cap, self)
+
+    def _config_message(self, viewer: Viewer) -> str:
+        d = self.display
+        w, h = d.width, d.height
+        if viewer.is_video:
+            w, h = convert.even_size(w, h)
+            group = d.hub.group_of(viewer.id)
+            unit = group.latest_unit if group else None
+            return protocol.build_config(
+                transport="webcodecs",
+                width=w,
+                height=h,
+                codec=unit.codec if unit else "avc1.42C01F",
+                color=convert.WEBCODECS_COLOR,
+                client_id=viewer.id,
+            )
+        return protocol.build_config(
+            transport="image", width=w, height=h, mime=viewer.capability, client_id=viewer.id
+        )
+
+    def _dispatch(self, viewer: Viewer, msg: protocol.ClientMessage) -> None:
+        hub = self.display.hub
+        if isinstance(msg, protocol.Ack):
+            hub.ack(viewer.id, msg.seq, msg.decode_queue_size)
+        elif isinstance(msg, protocol.InputEventMessage):
+            self.display.push_event(viewer.id, msg.event)
+        elif isinstance(msg, protocol.SetViewport):
+            self.display.push_event(viewer.id, msg.as_resize_event())
+        elif isinstance(msg, (protocol.RequestKeyframe, protocol.DecoderReset)):
+            hub.reset(viewer.id)
+        elif isinstance(msg, protocol.Hello):
+            raise ProtocolError(protocol.CLOSE_PROTOCOL_ERROR, "hello sent twice")
+
+    async def run(self) -> None:
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            try:
+                text = await self._receive_text(timeout=HELLO_TIMEOUT_S)
+            except TimeoutError:
+                raise ProtocolError(protocol.CLOSE_PROTOCOL_ERROR, "no hello received") from None
+            if text is None:
+                return
+            # The config goes out before any frame: the sender starts after it is queued.
+            viewer = self.viewer = self._handshake(text)
+            self._out.appendleft(self._config_message(viewer))
+            tasks = [
+                asyncio.create_task(self._sender(), name=f"rfb-send-{viewer.id}"),
+                asyncio.create_task(self._stats(), name=f"rfb-stats-{viewer.id}"),
+            ]
+            while (text := await self._receive_text()) is not None:
+                self._dispatch(viewer, protocol.parse_client_message(text))
+        except ProtocolError as exc:
+            log.info("rfb: closing viewer (%d): %s", exc.close_code, exc.reason)
+            await self.close(exc.close_code, exc.reason)
+        finally:
+            if self.viewer is not None:
+                self.display.hub.detach(self.viewer.id)
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await t
+            if not self.ws.closed:
+                await self.close(protocol.CLOSE_NORMAL, "")
+
+
+async def handle(request: web.Request, display: Display) -> web.WebSocketResponse:
+    ws = web.WebSocketResponse(
+        compress=False,  # frames are already compressed; deflating them only burns CPU
+        max_msg_size=protocol.MAX_TEXT_MESSAGE_BYTES,
+        heartbeat=HEARTBEAT_S,
+    )
+    await ws.prepare(request)
+    await WebSocketViewer(ws, display).run()
+    return ws
+
+
+async def reject(request: web.Request, code: int, reason: str) -> web.WebSocketResponse:
+    """Accept the upgrade only to close it with an application close code (e.g. 4404)."""
+    ws = web.WebSocketResponse(compress=False)
+    await ws.prepare(request)
+    await ws.close(code=code, message=reason.encode())
+    return ws
