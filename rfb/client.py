@@ -117,7 +117,10 @@ class Viewer:
         """Read until the server closes; returns (close code, reason)."""
         async with asyncio.timeout(timeout):
             while True:
-                msg = await self.ws.receive()
+                try:
+                    msg = await self.ws.receive()
+                except (aiohttp.ClientError, ConnectionError):
+                    return self.ws.close_code, ""  # the server hung up right after closing
                 if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
                                 aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.ERROR):  # fmt: skip
                     return self.ws.close_code, str(msg.extra or "")

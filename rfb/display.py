@@ -105,6 +105,7 @@ class Display:
         self.recorded: deque[dict[str, Any]] = deque(maxlen=MAX_RECORDED_EVENTS)
         self._closed = False
         self._runner: Any = None
+        self.connections: set[Any] = set()  # live transport connections, closed by aclose()
         self.port = config.port
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -127,8 +128,11 @@ class Display:
         if self._closed:
             return
         self._closed = True
+        await asyncio.gather(
+            *(c.close(protocol.CLOSE_GOING_AWAY, "server shutting down") for c in self.connections)
+        )
         if self._runner is not None:
-            await self._runner.cleanup()  # closes WebSockets with 1001 "going away"
+            await self._runner.cleanup()
         await self.hub.aclose()
         self._event_signal.set()
 

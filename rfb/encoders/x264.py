@@ -90,7 +90,7 @@ class X264Encoder:
             format="yuv420p",
             dst_colorspace="ITU709",
             dst_color_range="MPEG",
-            interpolation="BILINEAR",
+            interpolation="AREA",  # 2x2 box chroma, as the reference and GPU kernel
         )
 
     def encode(self, pixels: np.ndarray, keyframe: bool, timestamp_us: int) -> Picture | None:

@@ -23,6 +23,9 @@ from ..frames import Frame
 from .units import EncodedUnit, EncodeJob, GroupKey
 from .viewer import Viewer
 
+# Clock readings this close count as equal (a 30 fps tick sums to 0.99999 s after 30 frames).
+_EPSILON_S = 1e-3
+
 
 class EncoderGroup:
     def __init__(
@@ -99,9 +102,9 @@ class EncoderGroup:
     def _keyframe_now(self, now: float) -> bool:
         if self.last_keyframe_at is None:
             return True
-        if self.keyframe_due_at is not None and now >= self.keyframe_due_at:
+        if self.keyframe_due_at is not None and now >= self.keyframe_due_at - _EPSILON_S:
             return True
-        return now - self.last_keyframe_at >= self.keyframe_interval_s
+        return now - self.last_keyframe_at >= self.keyframe_interval_s - _EPSILON_S
 
     def next_job(self, now: float) -> EncodeJob | None:
         """The encode to run now, if any. At most one job is out at a time."""

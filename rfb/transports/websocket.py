@@ -210,6 +210,7 @@ class WebSocketViewer:
 
     async def run(self) -> None:
         tasks: list[asyncio.Task[None]] = []
+        close_code, close_reason = protocol.CLOSE_NORMAL, ""
         try:
             try:
                 text = await self._receive_text(timeout=HELLO_TIMEOUT_S)
@@ -228,8 +229,9 @@ class WebSocketViewer:
                 self._dispatch(viewer, protocol.parse_client_message(text))
         except ProtocolError as exc:
             log.info("rfb: closing viewer (%d): %s", exc.close_code, exc.reason)
-            await self.close(exc.close_code, exc.reason)
+            close_code, close_reason = exc.close_code, exc.reason
         finally:
+            # Stop serving this viewer first; the close handshake can take its time.
             if self.viewer is not None:
                 self.display.hub.detach(self.viewer.id)
             for t in tasks:
@@ -237,8 +239,7 @@ class WebSocketViewer:
             for t in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await t
-            if not self.ws.closed:
-                await self.close(protocol.CLOSE_NORMAL, "")
+            await self.close(close_code, close_reason)
 
 
 async def handle(request: web.Request, display: Display) -> web.WebSocketResponse:
@@ -248,7 +249,12 @@ async def handle(request: web.Request, display: Display) -> web.WebSocketRespons
         heartbeat=HEARTBEAT_S,
     )
     await ws.prepare(request)
-    await WebSocketViewer(ws, display).run()
+    conn = WebSocketViewer(ws, display)
+    display.connections.add(conn)
+    try:
+        await conn.run()
+    finally:
+        display.connections.discard(conn)
     return ws
 
 

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import rfb
+from rfb import patterns
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+PDUM_FIXTURES = FIXTURES / "pdum-rfb-0.x"
+SHARED_PDUM_FIXTURES = ROOT.parent / "shared" / "compat" / "pdum-rfb-0.x" / "fixtures"
+
+
+class Publisher:
+    """Publishes a pattern at a steady rate from a task, like a user's render loop."""
+
+    def __init__(self, display: rfb.Display, render: Callable[[int], np.ndarray], fps: float):
+        self.display = display
+        self.render = render
+        self.fps = fps
+        self.count = 0
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while not self.display.closed:
+            self.display.publish(self.render(self.count), copy=False)
+            self.count += 1
+            await asyncio.sleep(1 / self.fps)
+
+    async def stop(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+@pytest.fixture
+async def serving() -> AsyncIterator[Callable[..., object]]:
+    """serving(w, h, pattern=..., fps=..., **serve_kwargs) -> (display, publisher)."""
+    opened: list[tuple[rfb.Display, Publisher | None]] = []
+
+    async def start(
+        w: int = 320, h: int = 240, pattern: str | None = "test_card", fps: float = 30, **kw: object
+    ) -> tuple[rfb.Display, Publisher | None]:
+        kw.setdefault("port", 0)
+        kw.setdefault("fps", fps)
+        display = await rfb.serve(w, h, **kw)  # type: ignore[arg-type]
+        pub = Publisher(display, patterns.make(pattern, w, h), fps) if pattern else None
+        opened.append((display, pub))
+        return display, pub
+
+    yield start
+    for display, pub in opened:
+        if pub is not None:
+            await pub.stop()
+        await display.aclose()

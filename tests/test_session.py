@@ -1,0 +1,325 @@
+"""Session-layer invariants with a fake clock and no sockets or threads."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from rfb.encoders.base import EncoderSettings, Picture
+from rfb.frames import Frame
+from rfb.session import INFLIGHT_TIMEOUT_S, EncodedUnit, EncoderGroup, GroupKey, Viewer
+
+H264 = "webcodecs/h264-annexb"
+JPEG = "image/jpeg"
+
+
+class Sim:
+    """A group plus a pretend encoder and transport, stepped by hand."""
+
+    def __init__(self, video: bool = True, max_fps: float | None = None, **kw: float) -> None:
+        self.now = 0.0
+        self.group = EncoderGroup(
+            GroupKey(H264 if video else JPEG, EncoderSettings()),
+            is_video=video, max_fps=max_fps, **kw,
+        )  # fmt: skip
+        self.frame_ids = 0
+        self.sent: dict[str, list[tuple[int, EncodedUnit]]] = {}
+        self.encodes: list[tuple[int, bool]] = []  # (frame_id, keyframe)
+
+    def join(self, name: str, max_inflight: int = 2) -> Viewer:
+        v = Viewer(name, self.group.key.capability, is_video=self.group.is_video,
+                   max_inflight=max_inflight)  # fmt: skip
+        self.group.add(v, self.now)
+        self.sent[name] = []
+        seq = self.group.catch_up(v, self.now)
+        if seq is not None:
+            self.sent[name].append((seq, self.group.latest_unit))
+        return v
+
+    def publish(self, w: int = 64, h: int = 48) -> Frame:
+        self.frame_ids += 1
+        f = Frame(np.zeros((h, w, 3), np.uint8), self.frame_ids, int(self.now * 1e6), self.now)
+        self.group.publish(f)
+        return f
+
+    def step(self) -> EncodedUnit | None:
+        """Run at most one encode (instantly) and deliver it."""
+        g = self.group
+        g.expire(self.now)
+        job = g.next_job(self.now)
+        if job is None:
+            return None
+        self.encodes.append((job.frame.frame_id, job.keyframe))
+        unit = g.complete(job, Picture(b"x" * 10, job.keyframe, "c", job.frame.width,
+                                       job.frame.height), self.now, 1.0)  # fmt: skip
+        assert unit is not None
+        for v, seq in g.deliver(unit, self.now):
+            self.sent[v.id].append((seq, unit))
+        return unit
+
+    def ack_all(self, v: Viewer) -> None:
+        for seq in list(v.inflight):
+            v.on_ack(seq, self.now)
+
+    def tick(self, dt: float) -> None:
+        self.now += dt
+
+
+def test_first_unit_to_every_video_viewer_is_a_keyframe() -> None:
+    sim = Sim()
+    a = sim.join("a")
+    for _ in range(5):
+        sim.publish()
+        sim.step()
+        sim.ack_all(a)
+        sim.tick(1 / 30)
+    b = sim.join("b")
+    for _ in range(40):
+        sim.publish()
+        sim.step()
+        sim.ack_all(a)
+        sim.ack_all(b)
+        sim.tick(1 / 30)
+    for name in ("a", "b"):
+        units = [u for _, u in sim.sent[name]]
+        assert units and units[0].keyframe, name
+        # in order, no unit twice
+        idx = [u.index for u in units]
+        assert idx == sorted(set(idx))
+    # b joined mid-stream and still received nearly every later unit
+    assert len(sim.sent["b"]) >= 40 - 1 / 30 * 0 - 16
+
+
+def test_unsynced_viewer_takes_no_delta() -> None:
+    sim = Sim(keyframe_min_interval_s=10, keyframe_interval_s=100)
+    a = sim.join("a")
+    sim.publish()
+    assert sim.step().keyframe
+    b = Viewer("b", H264, is_video=True)
+    sim.group.viewers["b"] = b  # joined without asking for a keyframe
+    sim.sent["b"] = []
+    sim.ack_all(a)
+    sim.tick(0.1)
+    sim.publish()
+    unit = sim.step()
+    assert unit is not None and not unit.keyframe
+    assert sim.sent["b"] == []
+
+
+def test_max_inflight_never_exceeded_under_random_acks() -> None:
+    rng = random.Random(7)
+    for video in (True, False):
+        sim = Sim(video=video)
+        viewers = [sim.join(f"v{i}", max_inflight=rng.randint(1, 3)) for i in range(4)]
+        for _ in range(600):
+            sim.publish()
+            sim.step()
+            for v in viewers:
+                assert len(v.inflight) <= v.max_inflight
+                for seq in list(v.inflight):
+                    if rng.random() < 0.5:
+                        v.on_ack(seq, sim.now)
+            sim.tick(rng.choice([0.005, 0.033, 0.3]))
+        for v in viewers:
+            seqs = [s for s, _ in sim.sent[v.id]]
+            assert seqs == list(range(len(seqs)))  # per-viewer seq counts up from 0
+
+
+def test_skip_then_resume_only_at_keyframe() -> None:
+    sim = Sim(keyframe_min_interval_s=0.2, keyframe_interval_s=100)
+    fast = sim.join("fast")
+    slow = sim.join("slow", max_inflight=1)
+    sim.publish()
+    sim.step()  # IDR to both
+    for _ in range(3):
+        sim.tick(1 / 30)
+        sim.ack_all(fast)  # slow never acks: its one credit is used
+        sim.publish()
+        sim.step()
+    assert slow.stats.frames_skipped >= 1 and not slow.synced
+    assert len(sim.sent["slow"]) == 1
+    sim.ack_all(slow)
+    # The next units slow receives must start with a keyframe, and it must come
+    # no sooner than the rate limit allows.
+    for _ in range(20):
+        sim.tick(1 / 30)
+        sim.ack_all(fast)
+        sim.ack_all(slow)
+        sim.publish()
+        sim.step()
+    later = [u for _, u in sim.sent["slow"][1:]]
+    assert later and later[0].keyframe
+    assert later[0].published_at >= 0.2 - 1e-9
+    # the fast viewer kept every unit
+    assert len(sim.sent["fast"]) == sim.group.frames_encoded
+
+
+def test_forced_keyframes_are_rate_limited() -> None:
+    sim = Sim(keyframe_min_interval_s=0.5, keyframe_interval_s=100)
+    watcher = sim.join("w")
+    kf_times = []
+    for i in range(300):  # 10 s at 30 fps, a newcomer or a reset every frame
+        sim.join(f"n{i}")
+        sim.group.viewers[f"n{i}"].reset()
+        sim.group.request_keyframe(sim.now)
+        sim.publish()
+        unit = sim.step()
+        if unit is not None and unit.keyframe:
+            kf_times.append(sim.now)
+        sim.ack_all(watcher)
+        for v in sim.group.viewers.values():
+            sim.ack_all(v)
+        sim.group.remove(f"n{i - 1}")
+        sim.tick(1 / 30)
+    gaps = np.diff(kf_times)
+    assert gaps.min() >= 0.5 - 1e-9
+    assert len(kf_times) <= 10 / 0.5 + 1
+    # the watcher still got every encoded unit
+    assert len(sim.sent["w"]) == sim.group.frames_encoded
+
+
+def test_periodic_keyframe() -> None:
+    sim = Sim(keyframe_interval_s=1.0)
+    v = sim.join("a")
+    for _ in range(91):
+        sim.publish()
+        sim.step()
+        sim.ack_all(v)
+        sim.tick(1 / 30)
+    kf = [i for i, (_, k) in enumerate(sim.encodes) if k]
+    assert kf == [0, 30, 60, 90]
+
+
+def test_latest_frame_wins() -> None:
+    sim = Sim()
+    sim.join("a")
+    sim.publish()
+    job = sim.group.next_job(sim.now)
+    assert job is not None
+    for _ in range(3):
+        newest = sim.publish()
+    assert sim.group.next_job(sim.now) is None  # one job at a time
+    unit = sim.group.complete(job, Picture(b"k", True, "c", 64, 48), sim.now, 1.0)
+    sim.group.deliver(unit, sim.now)
+    nxt = sim.group.next_job(sim.now)
+    assert nxt is not None and nxt.frame is newest
+
+
+def test_no_encode_when_nobody_has_credit() -> None:
+    sim = Sim(video=False)
+    sim.join("a", max_inflight=1)
+    sim.publish()
+    assert sim.step() is not None
+    sim.publish()
+    assert sim.step() is None  # no credit: the frame waits, nothing is encoded
+    assert sim.group.frames_encoded == 1
+
+
+def test_resize_rebuilds_the_encoder_with_a_keyframe() -> None:
+    sim = Sim(keyframe_interval_s=100, keyframe_min_interval_s=100)
+    v = sim.join("a")
+    sim.publish(64, 48)
+    job = sim.group.next_job(sim.now)
+    assert job.rebuild and job.keyframe
+    sim.group.deliver(sim.group.complete(job, Picture(b"k", True, "c", 64, 48), sim.now, 1), 0)
+    sim.ack_all(v)
+    sim.tick(0.03)
+    sim.publish(64, 48)
+    job = sim.group.next_job(sim.now)
+    assert not job.rebuild and not job.keyframe
+    sim.group.complete(job, Picture(b"d", False, "c", 64, 48), sim.now, 1.0)
+    sim.tick(0.03)
+    sim.publish(96, 64)
+    job = sim.group.next_job(sim.now)
+    assert job.rebuild and job.keyframe and job.frame.size == (96, 64)
+
+
+def test_decoder_reset_forgets_inflight_and_restarts_at_keyframe() -> None:
+    sim = Sim(keyframe_min_interval_s=0.1, keyframe_interval_s=100)
+    v = sim.join("a")
+    sim.publish()
+    sim.step()
+    sim.tick(0.2)
+    sim.publish()
+    sim.step()
+    assert len(v.inflight) == 2
+    v.reset()
+    sim.group.request_keyframe(sim.now)
+    assert not v.inflight and v.wants_keyframe
+    sim.tick(0.01)
+    sim.publish()
+    unit = sim.step()
+    assert unit is not None and unit.keyframe
+    assert sim.sent["a"][-1][1] is unit
+
+
+def test_unacked_frames_expire_after_two_seconds() -> None:
+    sim = Sim(video=False)
+    v = sim.join("a", max_inflight=2)
+    for _ in range(2):
+        sim.publish()
+        sim.step()
+    sim.publish()
+    assert sim.step() is None  # no credit
+    deadline = sim.group.next_deadline(sim.now)
+    assert deadline == pytest.approx(INFLIGHT_TIMEOUT_S)
+    sim.tick(INFLIGHT_TIMEOUT_S)
+    assert sim.step() is not None  # expired, credit back
+    assert v.stats.frames_expired == 2
+
+
+def test_image_viewer_catches_up_with_newest_unseen_image() -> None:
+    sim = Sim(video=False)
+    a = sim.join("a", max_inflight=1)
+    b = sim.join("b", max_inflight=1)
+    sim.publish()
+    sim.step()
+    sim.ack_all(a)  # b does not ack
+    sim.publish()
+    newest = sim.step()
+    assert [u for _, u in sim.sent["b"]][-1].index == 0
+    sim.ack_all(b)
+    seq = sim.group.catch_up(b, sim.now)
+    assert seq is not None and sim.group.latest_unit is newest
+    assert sim.group.catch_up(b, sim.now) is None  # never twice
+
+
+def test_late_video_joiner_starts_from_the_newest_keyframe_without_an_encode() -> None:
+    sim = Sim(keyframe_min_interval_s=0.5)
+    sim.join("a")
+    sim.publish()
+    sim.step()  # an IDR is the newest unit
+    late = sim.join("late")
+    assert sim.sent["late"] and sim.sent["late"][0][1].keyframe
+    assert late.synced
+
+
+def test_static_scene_newcomer_gets_a_keyframe_of_the_last_frame() -> None:
+    sim = Sim(keyframe_min_interval_s=0.5, keyframe_interval_s=100)
+    a = sim.join("a")
+    sim.publish()
+    sim.step()
+    sim.ack_all(a)
+    sim.tick(0.03)
+    sim.publish()
+    sim.step()  # newest unit is a delta; then the publisher stops
+    sim.tick(0.03)
+    sim.join("b")
+    assert sim.step() is None  # rate limited
+    sim.tick(0.5)
+    unit = sim.step()
+    assert unit is not None and unit.keyframe and unit.frame_id == 2
+    assert sim.sent["b"][0][1] is unit
+
+
+def test_encode_rate_is_capped_at_max_fps() -> None:
+    sim = Sim(video=False, max_fps=30)
+    v = sim.join("a", max_inflight=100)
+    for _ in range(100):  # published at 100 fps for 1 s
+        sim.publish()
+        sim.step()
+        sim.ack_all(v)
+        sim.tick(0.01)
+    assert 30 <= sim.group.frames_encoded <= 34
