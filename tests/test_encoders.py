@@ -44,6 +44,7 @@ def test_png_is_lossless_on_a_busy_image_and_keeps_alpha() -> None:
     rgba = rng.integers(0, 256, (H, W, 4), dtype=np.uint8)
     enc = encoders.create("image/png", W, H, EncoderSettings())
     out = decode_image(enc.encode(rgba, True, 0).data)
+    enc.close()
     assert np.array_equal(out, rgba)
 
 
@@ -53,6 +54,7 @@ def test_jpeg_accepts_rgba() -> None:
     rgba[..., 3] = 255
     enc = encoders.create("image/jpeg", W, H, EncoderSettings())
     out = decode_image(enc.encode(rgba, True, 0).data)
+    enc.close()
     assert np.abs(out[H // 2, W // 2].astype(int) - (200, 0, 0)).max() <= 4
 
 
