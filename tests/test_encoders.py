@@ -65,14 +65,19 @@ class Decoder:
     def __call__(self, data: bytes) -> np.ndarray:
         frames = self.ctx.decode(av.Packet(data))
         assert len(frames) == 1, "one access unit in, one picture out"
-        return frames[0].reformat(
-            format="rgb24", src_colorspace="ITU709", src_color_range="MPEG"
-        ).to_ndarray()
+        return (
+            frames[0]
+            .reformat(format="rgb24", src_colorspace="ITU709", src_color_range="MPEG")
+            .to_ndarray()
+        )
 
 
 def x264(w: int = W, h: int = H, **kw: object) -> encoders.Encoder:
     return encoders.create(
-        "webcodecs/h264-annexb", w, h, EncoderSettings(**kw)  # type: ignore[arg-type]
+        "webcodecs/h264-annexb",
+        w,
+        h,
+        EncoderSettings(**kw),  # type: ignore[arg-type]
     )
 
 
@@ -96,7 +101,9 @@ def test_h264_codec_string_matches_the_sps_and_is_constrained_baseline() -> None
     enc.close()
     sps = h264.find_sps(pic.data)
     assert pic.codec == h264.codec_string(sps)
-    assert sps[1] == 66 and sps[2] & 0x40, "profile_idc 66 with constraint_set1: constrained baseline"
+    assert sps[1] == 66 and sps[2] & 0x40, (
+        "profile_idc 66 with constraint_set1: constrained baseline"
+    )
     assert pic.codec.startswith("avc1.42")
 
 
@@ -137,7 +144,9 @@ def test_h264_signals_the_matrix_it_converted_with() -> None:
     }
 
 
-@pytest.mark.parametrize("colour", [*patterns.TEST_CARD_COLOURS, (200, 0, 0), (0, 0, 0), (255, 255, 255)])
+@pytest.mark.parametrize(
+    "colour", [*patterns.TEST_CARD_COLOURS, (200, 0, 0), (0, 0, 0), (255, 255, 255)]
+)
 def test_h264_flat_colours_decode_within_4(colour: tuple[int, int, int]) -> None:
     enc = x264(bitrate=2_000_000)
     decode = Decoder()

@@ -44,11 +44,12 @@ def test_golden_unpack(name: str) -> None:
 
 def test_builders_match_golden_vectors() -> None:
     header, payload, packed = load("image_jpeg")
+    assert header["seq"] == 42
     built = protocol.image_frame_header(
         seq=42, timestamp_us=700000, width=1280, height=720, mime="image/jpeg"
     )
     assert protocol.pack_envelope(built, payload) == packed
-    header, payload, packed = load("video_annexb")
+    _header, payload, packed = load("video_annexb")
     built = protocol.video_chunk_header(
         seq=7, timestamp_us=16666, width=640, height=480, codec="avc1.42E01F", keyframe=True
     )
@@ -181,7 +182,12 @@ def test_close_reason_fits_a_control_frame() -> None:
 @pytest.mark.parametrize(
     ("supported", "h264", "force", "expected"),
     [
-        (["image/jpeg", "image/png", "webcodecs/h264-annexb"], True, False, "webcodecs/h264-annexb"),
+        (
+            ["image/jpeg", "image/png", "webcodecs/h264-annexb"],
+            True,
+            False,
+            "webcodecs/h264-annexb",
+        ),
         (["image/jpeg", "image/png", "webcodecs/h264-annexb"], False, False, "image/jpeg"),
         (["image/jpeg", "image/png", "webcodecs/h264-annexb"], True, True, "image/jpeg"),
         (["image/png", "image/webp"], True, False, "image/png"),

@@ -114,6 +114,7 @@ async def test_two_viewers_share_one_encode(serving, monkeypatch) -> None:
     )  # fmt: skip
     display, pub = await serving(320, 240, pattern="bouncing_box", fps=30)
     async with client.connect(display.ws_url, H264) as a, client.connect(display.ws_url, H264) as b:
+
         async def take(v: client.Viewer) -> list[client.ReceivedFrame]:
             return [await v.next_frame() for _ in range(30)]
 
@@ -312,7 +313,10 @@ BAD_PEERS = [
 @pytest.mark.parametrize(("name", "kind", "data", "code"), BAD_PEERS, ids=[b[0] for b in BAD_PEERS])
 async def test_malformed_message_closes_only_that_viewer(serving, name, kind, data, code) -> None:
     display, _ = await serving(160, 120)
-    async with client.connect(display.ws_url, H264) as good, client.connect(display.ws_url, H264) as bad:
+    async with (
+        client.connect(display.ws_url, H264) as good,
+        client.connect(display.ws_url, H264) as bad,
+    ):
         await _healthy_frames(good, 2)
         await bad.next_frame()
         before = good_frames = 0
@@ -361,9 +365,9 @@ async def test_unknown_stream_path_closes_with_4404(serving) -> None:
 
 
 async def test_viewer_that_never_reads_does_not_grow_memory(serving) -> None:
-    display, pub = await serving(640, 480, pattern="checkerboard", fps=60)
+    display, _pub = await serving(640, 480, pattern="checkerboard", fps=60)
     # A raw socket that says hello and then never reads or acks anything.
-    reader, writer = await asyncio.open_connection("127.0.0.1", display.port)
+    _reader, writer = await asyncio.open_connection("127.0.0.1", display.port)
     writer.write(
         b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
