@@ -237,6 +237,9 @@ class Display:
             "frames_published": self._frame_ids,
             "events_dropped": self.events_dropped,
             "uptime_s": round(self._clock() - self._t0, 3),
+            # time.monotonic() at timestamp_us == 0: same-host tools turn frame
+            # timestamps into their own clock with it (benchmarks measure latency so).
+            "monotonic_origin_s": self._t0,
         }
         return m
 
