@@ -1,0 +1,1 @@
+"""WebRTC signaling (WHEP, ICE/TURN configuration). Arrives with the WebRTC transport."""
