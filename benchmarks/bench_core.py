@@ -90,7 +90,9 @@ def bench_encode(frames: int = 150) -> None:
             ms.append((time.perf_counter() - t) * 1000)
             sizes.append(len(pic.data))
         enc.close()
-        print(f"{label:12s} encode {statistics.median(ms):6.2f} ms   {statistics.mean(sizes):9.0f} B/frame")
+        print(
+            f"{label:12s} encode {statistics.median(ms):6.2f} ms   {statistics.mean(sizes):9.0f} B/frame"
+        )
 
 
 def decode_ms(cap: str, frames: int = 60) -> float:
@@ -110,7 +112,9 @@ def decode_ms(cap: str, frames: int = 60) -> float:
 
 
 async def bench_latency(seconds: float) -> None:
-    print(f"\n== publish -> decoded latency, loopback Python viewer decoding every frame ({seconds:.0f} s)")
+    print(
+        f"\n== publish -> decoded latency, loopback Python viewer decoding every frame ({seconds:.0f} s)"
+    )
     for caps, label in ((JPEG, "JPEG"), (H264, "H.264")):
         async with server(30) as (url, _):
             origin = (await server_metrics(url))["display"]["monotonic_origin_s"]
@@ -120,7 +124,9 @@ async def bench_latency(seconds: float) -> None:
                 end = time.monotonic() + seconds
                 while time.monotonic() < end:
                     f = await v.next_frame(decode=True)
-                    lat.append((time.monotonic() - (origin + f.header["timestamp_us"] / 1e6)) * 1000)
+                    lat.append(
+                        (time.monotonic() - (origin + f.header["timestamp_us"] / 1e6)) * 1000
+                    )
                 m = await server_metrics(url)
         enc = m["groups"][0]["encode_ms"] if m["groups"] else float("nan")
         dec = decode_ms(caps[0])
@@ -130,7 +136,9 @@ async def bench_latency(seconds: float) -> None:
               f"p50 - (encode+decode) = {p50 - enc - dec:+.2f} ms")  # fmt: skip
 
 
-async def _watch(url: str, caps: list[str], stop: asyncio.Event, decode: bool, out: list[int]) -> None:
+async def _watch(
+    url: str, caps: list[str], stop: asyncio.Event, decode: bool, out: list[int]
+) -> None:
     async with client.connect(url.replace("http", "ws"), caps) as v:
         n = 0
         while not stop.is_set():
