@@ -48,12 +48,14 @@ class H264Decoder:
         self._ctx = av.CodecContext.create("h264", "r")
         self._ctx.thread_count = 1  # one frame in, one frame out: no frame-thread delay
 
-    def decode(self, data: bytes) -> np.ndarray | None:
-        # One access unit per message: decode it whole (a parser would wait for the next).
+    def decode(self, data: bytes, matrix: str = "smpte170m") -> np.ndarray | None:
+        """Decode one access unit; ``matrix`` is the header's ``color.matrix``."""
+        colorspace = "ITU709" if matrix == "bt709" else "ITU601"
         out = None
+        # One access unit per message: decode it whole (a parser would wait for the next).
         for frame in self._ctx.decode(self._av.Packet(data)):
             out = frame.reformat(
-                format="rgb24", src_colorspace="ITU709", src_color_range="MPEG"
+                format="rgb24", src_colorspace=colorspace, src_color_range="MPEG"
             ).to_ndarray()
         return out
 
@@ -110,7 +112,8 @@ class Viewer:
         if frame.header["type"] == "video_chunk":
             if self._h264 is None:
                 self._h264 = H264Decoder()
-            return self._h264.decode(frame.payload)
+            color = frame.header.get("color") or self.config.get("color") or {}
+            return self._h264.decode(frame.payload, color.get("matrix", "smpte170m"))
         return decode_image(frame.payload)
 
     async def wait_closed(self, timeout: float = 5.0) -> tuple[int | None, str]:

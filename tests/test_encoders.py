@@ -67,7 +67,7 @@ class Decoder:
         assert len(frames) == 1, "one access unit in, one picture out"
         return (
             frames[0]
-            .reformat(format="rgb24", src_colorspace="ITU709", src_color_range="MPEG")
+            .reformat(format="rgb24", src_colorspace="ITU601", src_color_range="MPEG")
             .to_ndarray()
         )
 

@@ -323,3 +323,14 @@ def test_encode_rate_is_capped_at_max_fps() -> None:
         sim.ack_all(v)
         sim.tick(0.01)
     assert 30 <= sim.group.frames_encoded <= 34
+
+
+def test_request_keyframe_resends_the_newest_image_on_a_static_scene() -> None:
+    sim = Sim(video=False)
+    v = sim.join("a")
+    sim.publish()
+    sim.step()
+    sim.ack_all(v)
+    assert sim.group.catch_up(v, sim.now) is None  # already seen
+    v.reset()  # the client lost its picture (resized canvas) and asked for a full one
+    assert sim.group.catch_up(v, sim.now) is not None

@@ -1,9 +1,13 @@
 """RGB -> YUV 4:2:0 colour conversion: one matrix and range for every encoder.
 
-All H.264 paths convert with BT.709 coefficients into limited ("TV") range and say
-so in the stream's VUI, so a browser decodes the colours the user published.
-The NumPy functions here are the reference the fast paths (swscale, CUDA) are
-tested against.
+All H.264 paths convert with the BT.601 matrix into limited ("TV") range and say so in
+the stream's VUI, so a browser decodes the colours the user published. BT.601 rather
+than BT.709 because Chromium's software YUV->RGB path (libyuv) stores the blue
+coefficient in a signed 8-bit fixed-point slot: BT.709's 2.112 is clamped to 2.0 and
+saturated colours come out up to ~9 levels off in blue, while BT.601's 2.018 loses
+less than one level (measured in headless Chromium: docs/architecture.md, "Colour").
+The NumPy functions here are the reference the fast paths (swscale, CUDA) are tested
+against.
 """
 
 from __future__ import annotations
@@ -12,19 +16,21 @@ from typing import Any
 
 import numpy as np
 
-KR, KB = 0.2126, 0.0722  # BT.709
+KR, KB = 0.299, 0.114  # BT.601
 KG = 1.0 - KR - KB
 
 # How the stream is tagged (ISO/IEC 23091-2 code points) and named for WebCodecs.
-VUI_PRIMARIES = 1  # BT.709 (same primaries as sRGB)
+VUI_PRIMARIES = 1  # BT.709 (the sRGB primaries)
 VUI_TRANSFER = 13  # IEC 61966-2-1 (sRGB): the published pixels are sRGB
-VUI_MATRIX = 1  # BT.709
+VUI_MATRIX = 6  # SMPTE 170M, i.e. the BT.601 matrix
 FULL_RANGE = False
-X264_COLOUR_PARAMS = "colorprim=bt709:transfer=iec61966-2-1:colormatrix=bt709:range=tv"
+SWSCALE_COLORSPACE = "ITU601"
+SWSCALE_RANGE = "MPEG"  # limited range
+X264_COLOUR_PARAMS = "colorprim=bt709:transfer=iec61966-2-1:colormatrix=smpte170m:range=tv"
 WEBCODECS_COLOR: dict[str, Any] = {
     "primaries": "bt709",
     "transfer": "iec61966-2-1",
-    "matrix": "bt709",
+    "matrix": "smpte170m",
     "full_range": False,
     "bit_depth": 8,
 }

@@ -88,8 +88,8 @@ class X264Encoder:
         frame = av.VideoFrame.from_ndarray(convert.pad_to_even(pixels), format=fmt)
         return frame.reformat(
             format="yuv420p",
-            dst_colorspace="ITU709",
-            dst_color_range="MPEG",
+            dst_colorspace=convert.SWSCALE_COLORSPACE,
+            dst_color_range=convert.SWSCALE_RANGE,
             interpolation="AREA",  # 2x2 box chroma, as the reference and GPU kernel
         )
 

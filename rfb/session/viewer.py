@@ -122,9 +122,14 @@ class Viewer:
         return latency
 
     def reset(self) -> None:
-        """decoder_reset / request_keyframe: forget what is in flight, restart at a keyframe."""
+        """decoder_reset / request_keyframe: forget what is in flight, restart at a keyframe.
+
+        The newest unit counts as unseen again, so a viewer that lost its picture (a
+        resized canvas, a rebuilt decoder) gets it back even when the scene is static.
+        """
         self.inflight.clear()
         self.synced = False
+        self.last_unit_index = -1
 
     def expire(self, now: float) -> bool:
         """Forget units unacked for INFLIGHT_TIMEOUT_S; True if any were forgotten."""

@@ -1,0 +1,2 @@
+export { RemoteFramebufferView } from "./view";
+export type { RemoteFramebufferViewOptions, Fit, State, Stats, TransportKind } from "./view";

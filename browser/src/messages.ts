@@ -1,0 +1,61 @@
+// Messages between the main-thread view and its worker.
+
+import type { Fit } from "./geometry";
+import type { KeyInput, PointerInput } from "./input";
+
+export type State = "idle" | "connecting" | "open" | "negotiated" | "closed" | "error";
+export type TransportKind = "websocket" | "webrtc" | "auto";
+
+export interface Stats {
+  state: State;
+  transport: "websocket" | "webrtc" | null;
+  codec: string | null;
+  width: number;
+  height: number;
+  framesDisplayed: number;
+  framesDropped: number;
+  fps: number;
+  bitrate: number;
+  decodeMs: number | null;
+  decodeQueueSize: number;
+  latencyMs: number | null;
+  latencyP95Ms: number | null;
+  rttMs: number | null;
+  viewers: number | null;
+  reconnects: number;
+}
+
+export interface WorkerOptions {
+  url: string;
+  imageOnly: boolean;
+  maxInflight: number;
+  fit: Fit;
+  background: string;
+  token: string | null;
+  debug: boolean;
+  transport: TransportKind;
+}
+
+export interface Size {
+  cssWidth: number;
+  cssHeight: number;
+  width: number; // backing pixels
+  height: number;
+  ratio: number;
+}
+
+export type ToWorker =
+  | { type: "init"; canvas: OffscreenCanvas; options: WorkerOptions; size: Size }
+  | { type: "resize"; size: Size }
+  | { type: "fit"; fit: Fit; background?: string }
+  | { type: "pointer"; input: PointerInput }
+  | { type: "key"; input: KeyInput }
+  | { type: "capture"; id: number; format: "imagedata" | "blob" }
+  | { type: "dispose" };
+
+export type FromWorker =
+  | { type: "state"; state: State; reason?: string }
+  | { type: "stats"; stats: Stats }
+  | { type: "error"; message: string }
+  | { type: "capture"; id: number; result: ImageData | Blob | null; error?: string }
+  | { type: "log"; message: string };

@@ -1,0 +1,168 @@
+// The rfb / pdum.rfb 0.x WebSocket protocol: envelope and control messages. No I/O.
+// See docs/protocol.md.
+
+export const CAP_JPEG = "image/jpeg";
+export const CAP_PNG = "image/png";
+export const CAP_WEBP = "image/webp";
+export const CAP_H264 = "webcodecs/h264-annexb";
+/** The codec string 0.x clients probe WebCodecs with. */
+export const PROBE_CODEC = "avc1.42E01F";
+
+export interface ImageFrameHeader {
+  type: "image_frame";
+  seq: number;
+  timestamp_us: number;
+  width: number;
+  height: number;
+  mime: string;
+  pixel_ratio?: number;
+}
+
+export interface VideoChunkHeader {
+  type: "video_chunk";
+  seq: number;
+  timestamp_us: number;
+  width: number;
+  height: number;
+  codec: string;
+  bitstream: "annexb";
+  keyframe: boolean;
+  duration_us?: number;
+  pixel_ratio?: number;
+  color?: ColorInfo;
+}
+
+export interface ColorInfo {
+  primaries?: string;
+  transfer?: string;
+  matrix?: string;
+  full_range?: boolean;
+  bit_depth?: number;
+}
+
+export type FrameHeader = ImageFrameHeader | VideoChunkHeader;
+
+export interface ConfigMessage {
+  type: "config";
+  transport: "image" | "webcodecs";
+  width: number;
+  height: number;
+  coords: "frame-pixels";
+  codec?: string;
+  mime?: string;
+  color?: ColorInfo;
+  client_id?: string;
+}
+
+export interface StatsMessage {
+  type: "stats";
+  rtt_ms?: number | null;
+  fps_sent?: number;
+  fps_acked?: number;
+  bitrate_bps?: number;
+  encode_ms?: number | null;
+  latency_ms?: number | null;
+  latency_p95_ms?: number | null;
+  viewers?: number;
+  dropped?: number;
+  [key: string]: unknown;
+}
+
+export type ServerMessage = ConfigMessage | StatsMessage | { type: string; [key: string]: unknown };
+
+export class ProtocolError extends Error {}
+
+const decoder = new TextDecoder("utf-8", { fatal: true });
+const encoder = new TextEncoder();
+
+/** Split one binary message into its header and payload (the payload is a view, not a copy). */
+export function unpackEnvelope(data: ArrayBuffer | Uint8Array): {
+  header: Record<string, unknown>;
+  payload: Uint8Array;
+} {
+  const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
+  if (bytes.byteLength < 4) throw new ProtocolError("binary message shorter than 4 bytes");
+  const n = new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true);
+  if (bytes.byteLength < 4 + n) throw new ProtocolError(`header length ${n} exceeds message`);
+  let header: unknown;
+  try {
+    header = JSON.parse(decoder.decode(bytes.subarray(4, 4 + n)));
+  } catch {
+    throw new ProtocolError("header is not JSON");
+  }
+  if (typeof header !== "object" || header === null || Array.isArray(header)) {
+    throw new ProtocolError("header is not a JSON object");
+  }
+  return { header: header as Record<string, unknown>, payload: bytes.subarray(4 + n) };
+}
+
+/** JSON exactly as Python's json.dumps(..., separators=(",", ":"), ensure_ascii=True). */
+export function asciiJson(value: unknown): string {
+  return JSON.stringify(value).replace(
+    /[\u007f-\uffff]/g,
+    (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"),
+  );
+}
+
+/** Pack a header and payload the way the server does (used by tests and tools). */
+export function packEnvelope(header: Record<string, unknown>, payload: Uint8Array): Uint8Array {
+  const head = encoder.encode(asciiJson(header));
+  const out = new Uint8Array(4 + head.byteLength + payload.byteLength);
+  new DataView(out.buffer).setUint32(0, head.byteLength, true);
+  out.set(head, 4);
+  out.set(payload, 4 + head.byteLength);
+  return out;
+}
+
+export function isFrameHeader(h: Record<string, unknown>): h is FrameHeader & Record<string, unknown> {
+  return (
+    (h.type === "image_frame" || h.type === "video_chunk") &&
+    typeof h.seq === "number" &&
+    typeof h.width === "number" &&
+    typeof h.height === "number"
+  );
+}
+
+export function parseServerText(text: string): ServerMessage {
+  const msg: unknown = JSON.parse(text);
+  if (typeof msg !== "object" || msg === null || typeof (msg as { type?: unknown }).type !== "string") {
+    throw new ProtocolError("control message without a type");
+  }
+  return msg as ServerMessage;
+}
+
+// -- client -> server -------------------------------------------------------------------
+
+export function hello(supported: string[], token?: string | null): string {
+  const msg: Record<string, unknown> = { type: "hello", supported, device_pixel_ratio: 1 };
+  if (token) msg.token = token;
+  return JSON.stringify(msg);
+}
+
+export function ack(seq: number, decodeQueueSize: number, displayed = true): string {
+  return JSON.stringify({ type: "ack", seq, decode_queue_size: decodeQueueSize, displayed });
+}
+
+export function requestKeyframe(reason: string): string {
+  return JSON.stringify({ type: "request_keyframe", reason });
+}
+
+export function decoderReset(): string {
+  return JSON.stringify({ type: "decoder_reset" });
+}
+
+export interface Viewport {
+  width: number;
+  height: number;
+  pwidth: number;
+  pheight: number;
+  ratio: number;
+}
+
+export function setViewport(v: Viewport): string {
+  return JSON.stringify({ type: "set_viewport", ...v });
+}
+
+export function event(ev: Record<string, unknown>): string {
+  return JSON.stringify({ type: "event", event: ev });
+}

@@ -1,0 +1,309 @@
+// RemoteFramebufferView: the one public class. The main thread only sizes the canvas and
+// forwards DOM input; the worker owns the socket, decoding and drawing.
+
+import { backingSize, type Fit } from "./geometry";
+import { mapButton, mapButtons, modifiers, MoveCoalescer, shouldPreventKey, wheelPixels, type PointerInput } from "./input";
+import type { FromWorker, Size, State, Stats, ToWorker, TransportKind, WorkerOptions } from "./messages";
+
+export type { Fit } from "./geometry";
+export type { State, Stats, TransportKind } from "./messages";
+
+declare const __RFB_WORKER_SOURCE__: string;
+
+export interface RemoteFramebufferViewOptions {
+  /** ws:// or wss:// URL of the rfb server (default: this page's host, path "/"). */
+  url?: string;
+  /** Make the worker yourself, e.g. `() => new Worker("/static/rfb-worker.js")` under a CSP without blob:. */
+  workerFactory?: () => Worker;
+  /** Size the canvas backing store from its CSS size x DPR (default true). */
+  autoResize?: boolean;
+  /** Override window.devicePixelRatio. */
+  devicePixelRatio?: number;
+  /** Cap on either side of the backing store, in device pixels (default 4096). */
+  maxBackingDimension?: number;
+  /** Never ask for H.264, only images. */
+  imageOnly?: boolean;
+  /** Images decoding at once before newer ones replace waiting ones (default 1). */
+  maxInflight?: number;
+  fit?: Fit;
+  /** CSS colour of the letterbox bars (default black). */
+  background?: string;
+  token?: string | null;
+  debug?: boolean;
+  /** "websocket" (default), or "webrtc"/"auto" (WebRTC arrives with the WebRTC transport; until then both use the WebSocket). */
+  transport?: TransportKind;
+  onState?: (state: State, reason?: string) => void;
+  onStats?: (stats: Stats) => void;
+  onError?: (message: string) => void;
+}
+
+function defaultUrl(): string {
+  const proto = location.protocol === "https:" ? "wss:" : "ws:";
+  return `${proto}//${location.host}/`;
+}
+
+function makeWorker(): Worker {
+  const blob = new Blob([__RFB_WORKER_SOURCE__], { type: "text/javascript" });
+  const url = URL.createObjectURL(blob);
+  const worker = new Worker(url, { name: "rfb" });
+  // The worker has loaded its source once it runs; the URL can go.
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  return worker;
+}
+
+export class RemoteFramebufferView {
+  readonly canvas: HTMLCanvasElement;
+  private readonly worker: Worker;
+  private readonly opts: Required<Omit<RemoteFramebufferViewOptions, "workerFactory" | "onState" | "onStats" | "onError" | "devicePixelRatio" | "token">> &
+    RemoteFramebufferViewOptions;
+  private _state: State = "idle";
+  private _stats: Stats | null = null;
+  private size: Size;
+  private readonly observer: ResizeObserver | null = null;
+  private readonly cleanups: (() => void)[] = [];
+  private readonly captures = new Map<number, { resolve: (v: ImageData | Blob) => void; reject: (e: Error) => void }>();
+  private nextCaptureId = 1;
+  private readonly moves: MoveCoalescer<PointerInput>;
+  private rafPending = false;
+  private disposed = false;
+  private readonly ownsCanvas: boolean;
+
+  constructor(target: HTMLCanvasElement | HTMLElement, options: RemoteFramebufferViewOptions = {}) {
+    this.opts = {
+      url: options.url ?? defaultUrl(),
+      autoResize: options.autoResize ?? true,
+      maxBackingDimension: options.maxBackingDimension ?? 4096,
+      imageOnly: options.imageOnly ?? false,
+      maxInflight: options.maxInflight ?? 1,
+      fit: options.fit ?? "contain",
+      background: options.background ?? "#000",
+      debug: options.debug ?? false,
+      transport: options.transport ?? "websocket",
+      ...options,
+    } as RemoteFramebufferView["opts"];
+    if (target instanceof HTMLCanvasElement) {
+      this.canvas = target;
+      this.ownsCanvas = false;
+    } else {
+      this.canvas = document.createElement("canvas");
+      this.canvas.style.cssText = "display:block;width:100%;height:100%;touch-action:none;outline:none";
+      target.appendChild(this.canvas);
+      this.ownsCanvas = true;
+    }
+    const canvas = this.canvas;
+    canvas.style.touchAction = "none";
+    if (canvas.tabIndex < 0) canvas.tabIndex = 0;
+
+    this.size = this.measure();
+    this.worker = options.workerFactory ? options.workerFactory() : makeWorker();
+    this.worker.onmessage = (e: MessageEvent<FromWorker>) => this.onWorker(e.data);
+    this.worker.onerror = (e) => this.fail(`worker error: ${e.message}`);
+    const offscreen = canvas.transferControlToOffscreen();
+    const wopts: WorkerOptions = {
+      url: this.opts.url,
+      imageOnly: this.opts.imageOnly,
+      maxInflight: this.opts.maxInflight,
+      fit: this.opts.fit,
+      background: this.opts.background,
+      token: options.token ?? null,
+      debug: this.opts.debug,
+      transport: this.opts.transport,
+    };
+    this.post({ type: "init", canvas: offscreen, options: wopts, size: this.size }, [offscreen]);
+
+    this.moves = new MoveCoalescer<PointerInput>((input) => this.post({ type: "pointer", input }));
+    if (typeof ResizeObserver !== "undefined") {
+      this.observer = new ResizeObserver(() => this.onResize());
+      this.observer.observe(canvas);
+    }
+    // DPR changes (zoom, moving to another screen) do not resize the element.
+    const onWindowResize = () => this.onResize();
+    window.addEventListener("resize", onWindowResize);
+    this.cleanups.push(() => window.removeEventListener("resize", onWindowResize));
+    this.bindInput();
+  }
+
+  // -- public API ------------------------------------------------------------------------
+
+  get state(): State {
+    return this._state;
+  }
+
+  get stats(): Stats | null {
+    return this._stats;
+  }
+
+  setFit(fit: Fit, background?: string): void {
+    this.opts.fit = fit;
+    if (background) this.opts.background = background;
+    this.post({ type: "fit", fit, background });
+  }
+
+  /** The canvas as drawn: pixels ("imagedata") or a PNG ("blob"). */
+  capture(format: "imagedata"): Promise<ImageData>;
+  capture(format: "blob"): Promise<Blob>;
+  capture(format: "imagedata" | "blob" = "imagedata"): Promise<ImageData | Blob> {
+    const id = this.nextCaptureId++;
+    return new Promise((resolve, reject) => {
+      this.captures.set(id, { resolve, reject });
+      this.post({ type: "capture", id, format });
+    });
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.observer?.disconnect();
+    for (const c of this.cleanups) c();
+    this.post({ type: "dispose" });
+    const worker = this.worker;
+    setTimeout(() => worker.terminate(), 200); // let the socket send its close frame
+    for (const { reject } of this.captures.values()) reject(new Error("disposed"));
+    this.captures.clear();
+    if (this.ownsCanvas) this.canvas.remove();
+    this.setState("closed", "disposed");
+  }
+
+  // -- worker ----------------------------------------------------------------------------
+
+  private post(msg: ToWorker, transfer: Transferable[] = []): void {
+    if (this.disposed && msg.type !== "dispose") return;
+    this.worker.postMessage(msg, transfer);
+  }
+
+  private setState(state: State, reason?: string): void {
+    this._state = state;
+    this.opts.onState?.(state, reason);
+  }
+
+  private fail(message: string): void {
+    if (this.opts.debug) console.error("rfb:", message);
+    this.opts.onError?.(message);
+  }
+
+  private onWorker(msg: FromWorker): void {
+    switch (msg.type) {
+      case "state":
+        this.setState(msg.state, msg.reason);
+        break;
+      case "stats":
+        this._stats = msg.stats;
+        this.opts.onStats?.(msg.stats);
+        break;
+      case "error":
+        this.fail(msg.message);
+        break;
+      case "capture": {
+        const pending = this.captures.get(msg.id);
+        this.captures.delete(msg.id);
+        if (!pending) break;
+        if (msg.result) pending.resolve(msg.result);
+        else pending.reject(new Error(msg.error ?? "capture failed"));
+        break;
+      }
+      case "log":
+        if (this.opts.debug) console.debug("rfb:", msg.message);
+        break;
+    }
+  }
+
+  // -- size ------------------------------------------------------------------------------
+
+  private dpr(): number {
+    return this.opts.devicePixelRatio ?? window.devicePixelRatio ?? 1;
+  }
+
+  private measure(): Size {
+    const rect = this.canvas.getBoundingClientRect();
+    const cssWidth = rect.width || this.canvas.clientWidth || 300;
+    const cssHeight = rect.height || this.canvas.clientHeight || 150;
+    if (!this.opts.autoResize) {
+      const width = this.canvas.width;
+      return { cssWidth, cssHeight, width, height: this.canvas.height, ratio: width / cssWidth };
+    }
+    const b = backingSize(cssWidth, cssHeight, this.dpr(), this.opts.maxBackingDimension);
+    return { cssWidth, cssHeight, width: b.width, height: b.height, ratio: b.ratio };
+  }
+
+  private onResize(): void {
+    if (this.disposed) return;
+    const s = this.measure();
+    const old = this.size;
+    if (s.cssWidth === old.cssWidth && s.cssHeight === old.cssHeight && s.width === old.width && s.height === old.height) return;
+    this.size = s;
+    this.post({ type: "resize", size: s });
+  }
+
+  // -- input -----------------------------------------------------------------------------
+
+  private listen<K extends keyof HTMLElementEventMap>(type: K, fn: (e: HTMLElementEventMap[K]) => void, passive = true): void {
+    const opts: AddEventListenerOptions = { passive };
+    this.canvas.addEventListener(type, fn as EventListener, opts);
+    this.cleanups.push(() => this.canvas.removeEventListener(type, fn as EventListener, opts));
+  }
+
+  private pointerInput(kind: PointerInput["kind"], e: PointerEvent | WheelEvent): PointerInput {
+    const rect = this.canvas.getBoundingClientRect();
+    return {
+      kind,
+      cssX: e.clientX - rect.left,
+      cssY: e.clientY - rect.top,
+      button: kind === "pointer_move" || kind === "wheel" ? 0 : mapButton(e.button),
+      buttons: mapButtons(e.buttons),
+      modifiers: modifiers(e),
+      timestamp: Date.now() / 1000,
+    };
+  }
+
+  private scheduleFlush(): void {
+    if (this.rafPending) return;
+    this.rafPending = true;
+    requestAnimationFrame(() => {
+      this.rafPending = false;
+      this.moves.flush();
+    });
+  }
+
+  private bindInput(): void {
+    const canvas = this.canvas;
+    this.listen("pointerdown", (e) => {
+      canvas.focus({ preventScroll: true });
+      try {
+        canvas.setPointerCapture(e.pointerId); // a drag keeps reporting outside the canvas
+      } catch {
+        /* synthetic events have no capturable pointer */
+      }
+      this.moves.other(this.pointerInput("pointer_down", e));
+    });
+    this.listen("pointermove", (e) => {
+      this.moves.move(this.pointerInput("pointer_move", e));
+      this.scheduleFlush();
+    });
+    const up = (e: PointerEvent) => {
+      if (canvas.hasPointerCapture?.(e.pointerId)) canvas.releasePointerCapture(e.pointerId);
+      this.moves.other(this.pointerInput("pointer_up", e));
+    };
+    this.listen("pointerup", up);
+    this.listen("pointercancel", up);
+    this.listen(
+      "wheel",
+      (e) => {
+        e.preventDefault(); // the page must not scroll under the stream
+        const input = this.pointerInput("wheel", e);
+        const { dx, dy } = wheelPixels(e.deltaX, e.deltaY, e.deltaMode, this.size.cssWidth, this.size.cssHeight);
+        input.dx = dx;
+        input.dy = dy;
+        this.moves.other(input);
+      },
+      false,
+    );
+    this.listen("contextmenu", (e) => e.preventDefault(), false);
+    const key = (kind: "key_down" | "key_up") => (e: KeyboardEvent) => {
+      if (shouldPreventKey(e)) e.preventDefault();
+      this.moves.flush();
+      this.post({ type: "key", input: { kind, key: e.key, code: e.code, modifiers: modifiers(e), timestamp: Date.now() / 1000 } });
+    };
+    this.listen("keydown", key("key_down"), false);
+    this.listen("keyup", key("key_up"), false);
+  }
+}

@@ -1,0 +1,537 @@
+// The worker owns the WebSocket, the decoders and the OffscreenCanvas.
+// It receives frames, decodes them (WebCodecs for H.264, createImageBitmap for images),
+// draws them with the fit mode, acks them, and maps input to frame pixels.
+
+import { canvasToFrame, layout, type Fit, type Layout } from "../geometry";
+import { ImageScheduler, PendingChunks, Backoff } from "../flow";
+import { KeyframeGate } from "../keyframe-gate";
+import * as P from "../protocol";
+import type { FromWorker, Size, State, Stats, ToWorker, WorkerOptions } from "../messages";
+import type { KeyInput, PointerInput } from "../input";
+
+interface WorkerScope {
+  postMessage(msg: FromWorker, transfer?: Transferable[]): void;
+  onmessage: ((e: MessageEvent<ToWorker>) => void) | null;
+  close(): void;
+}
+const scope = self as unknown as WorkerScope;
+
+const STALL_MS = 2000;
+const STATS_MS = 1000;
+
+interface ImageJob {
+  seq: number;
+  header: P.ImageFrameHeader;
+  payload: Uint8Array;
+  receivedAt: number;
+}
+
+class Session {
+  private opts: WorkerOptions;
+  private canvas: OffscreenCanvas;
+  private ctx: OffscreenCanvasRenderingContext2D;
+  private size: Size;
+  private ws: WebSocket | null = null;
+  private state: State = "idle";
+  private disposed = false;
+  private backoff = new Backoff();
+  private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
+  private reconnects = 0;
+
+  // stream
+  private frameW = 0;
+  private frameH = 0;
+  private codec: string | null = null;
+  private supportsH264 = false;
+  private images: ImageScheduler<ImageJob>;
+  private decoder: VideoDecoder | null = null;
+  private decoderKey = "";
+  private gate = new KeyframeGate();
+  private chunks = new PendingChunks();
+
+  // stats
+  private displayed = 0;
+  private dropped = 0;
+  private bytesWindow = 0;
+  private framesWindow = 0;
+  private decodeMsSum = 0;
+  private decodeMsCount = 0;
+  private lastStats: Stats;
+  private server: P.StatsMessage | null = null;
+  private statsTimer: ReturnType<typeof setInterval>;
+  private watchdogTimer: ReturnType<typeof setInterval>;
+
+  constructor(canvas: OffscreenCanvas, opts: WorkerOptions, size: Size) {
+    this.canvas = canvas;
+    this.opts = opts;
+    this.size = size;
+    const ctx = canvas.getContext("2d", { alpha: false, desynchronized: true });
+    if (!ctx) throw new Error("no 2D context on the OffscreenCanvas");
+    this.ctx = ctx;
+    this.images = new ImageScheduler<ImageJob>(Math.max(1, opts.maxInflight));
+    this.applySize(size);
+    this.lastStats = this.makeStats(0);
+    this.statsTimer = setInterval(() => this.emitStats(), STATS_MS);
+    this.watchdogTimer = setInterval(() => this.watchdog(), 500);
+  }
+
+  async start(): Promise<void> {
+    this.supportsH264 = !this.opts.imageOnly && (await probeH264());
+    this.connect();
+  }
+
+  // -- connection ------------------------------------------------------------------------
+
+  private setState(state: State, reason?: string): void {
+    if (state === this.state && !reason) return;
+    this.state = state;
+    scope.postMessage({ type: "state", state, reason });
+    if (this.opts.debug) this.log(`state ${state}${reason ? `: ${reason}` : ""}`);
+  }
+
+  private log(message: string): void {
+    scope.postMessage({ type: "log", message });
+  }
+
+  private connect(): void {
+    if (this.disposed) return;
+    this.setState("connecting");
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(this.opts.url);
+    } catch (err) {
+      this.setState("error", String(err));
+      scope.postMessage({ type: "error", message: `cannot open ${this.opts.url}: ${err}` });
+      return;
+    }
+    ws.binaryType = "arraybuffer";
+    this.ws = ws;
+    ws.onopen = () => {
+      this.setState("open");
+      const caps = [P.CAP_JPEG, P.CAP_PNG, P.CAP_WEBP];
+      if (this.supportsH264) caps.push(P.CAP_H264);
+      ws.send(P.hello(caps, this.opts.token));
+      this.sendViewport();
+    };
+    ws.onmessage = (e: MessageEvent) => {
+      if (typeof e.data === "string") this.onText(e.data);
+      else this.onBinary(e.data as ArrayBuffer);
+    };
+    ws.onclose = (e: CloseEvent) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      this.resetStream();
+      const reason = `closed ${e.code}${e.reason ? ` ${e.reason}` : ""}`;
+      if (this.disposed) {
+        this.setState("closed", reason);
+        return;
+      }
+      // Authorisation and capability failures do not heal by retrying.
+      if (e.code === 4401 || e.code === 1003 || e.code === 4404) {
+        this.setState("error", reason);
+        scope.postMessage({ type: "error", message: reason });
+        return;
+      }
+      this.setState("closed", reason);
+      const delay = this.backoff.next();
+      this.reconnects++;
+      this.reconnectTimer = setTimeout(() => this.connect(), delay);
+    };
+    ws.onerror = () => {
+      /* onclose follows with the code */
+    };
+  }
+
+  private send(text: string): void {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(text);
+  }
+
+  private sendViewport(): void {
+    const s = this.size;
+    this.send(P.setViewport({ width: s.cssWidth, height: s.cssHeight, pwidth: s.width, pheight: s.height, ratio: s.ratio }));
+  }
+
+  private onText(text: string): void {
+    let msg: P.ServerMessage;
+    try {
+      msg = P.parseServerText(text);
+    } catch {
+      return;
+    }
+    if (msg.type === "config") {
+      const c = msg as P.ConfigMessage;
+      this.frameW = c.width;
+      this.frameH = c.height;
+      this.codec = c.transport === "webcodecs" ? (c.codec ?? null) : (c.mime ?? "image");
+      this.backoff.reset();
+      this.setState("negotiated");
+    } else if (msg.type === "stats") {
+      this.server = msg as P.StatsMessage;
+    }
+  }
+
+  private onBinary(data: ArrayBuffer): void {
+    let header: Record<string, unknown>;
+    let payload: Uint8Array;
+    try {
+      ({ header, payload } = P.unpackEnvelope(data));
+    } catch (err) {
+      this.log(`bad frame: ${err}`);
+      return;
+    }
+    if (!P.isFrameHeader(header)) return;
+    this.bytesWindow += data.byteLength;
+    if (header.type === "image_frame") this.onImage(header as P.ImageFrameHeader, payload);
+    else this.onVideo(header as P.VideoChunkHeader, payload);
+  }
+
+  // -- images ----------------------------------------------------------------------------
+
+  private onImage(header: P.ImageFrameHeader, payload: Uint8Array): void {
+    this.codec = header.mime;
+    const { start, dropped } = this.images.push({ seq: header.seq, header, payload, receivedAt: performance.now() });
+    if (dropped) {
+      this.dropped++;
+      this.send(P.ack(dropped.seq, this.images.busy, false));
+    }
+    if (start) void this.decodeImage(start);
+  }
+
+  private async decodeImage(job: ImageJob): Promise<void> {
+    let next: ImageJob | null = job;
+    while (next) {
+      const cur: ImageJob = next;
+      try {
+        const blob = new Blob([cur.payload as BlobPart], { type: cur.header.mime });
+        const bitmap = await createImageBitmap(blob);
+        this.frameW = cur.header.width;
+        this.frameH = cur.header.height;
+        this.draw(bitmap, () => bitmap.close());
+        this.noteDecode(performance.now() - cur.receivedAt);
+        this.send(P.ack(cur.header.seq, this.images.busy - 1, true));
+      } catch (err) {
+        this.dropped++;
+        this.send(P.ack(cur.header.seq, 0, false));
+        this.log(`image decode failed: ${err}`);
+      }
+      next = this.images.done();
+    }
+  }
+
+  // -- video -----------------------------------------------------------------------------
+
+  private ensureDecoder(header: P.VideoChunkHeader): void {
+    const key = `${header.codec}/${header.width}x${header.height}`;
+    if (this.decoder && this.decoder.state !== "closed" && key === this.decoderKey) return;
+    this.closeDecoder();
+    const decoder = new VideoDecoder({
+      output: (frame) => this.onVideoFrame(frame),
+      error: (err) => {
+        this.log(`decoder error: ${err.message}`);
+        if (this.decoder === decoder) this.rebuildDecoder("decoder error");
+      },
+    });
+    const config: VideoDecoderConfig = {
+      codec: header.codec,
+      codedWidth: header.width,
+      codedHeight: header.height,
+      optimizeForLatency: true,
+    };
+    const color = header.color;
+    if (color) {
+      config.colorSpace = {
+        primaries: color.primaries as VideoColorPrimaries,
+        transfer: color.transfer as VideoTransferCharacteristics,
+        matrix: color.matrix as VideoMatrixCoefficients,
+        fullRange: color.full_range,
+      };
+    }
+    decoder.configure(config);
+    this.decoder = decoder;
+    this.decoderKey = key;
+    this.gate.close();
+    this.chunks.clear();
+  }
+
+  private closeDecoder(): void {
+    if (this.decoder && this.decoder.state !== "closed") {
+      try {
+        this.decoder.close();
+      } catch {
+        /* already closed */
+      }
+    }
+    this.decoder = null;
+    this.decoderKey = "";
+    this.chunks.clear();
+  }
+
+  private rebuildDecoder(reason: string): void {
+    this.log(`rebuilding decoder: ${reason}`);
+    this.closeDecoder();
+    this.gate.close();
+    this.send(P.decoderReset());
+  }
+
+  private onVideo(header: P.VideoChunkHeader, payload: Uint8Array): void {
+    this.codec = header.codec;
+    // A new codec or size needs a new configuration, which only a keyframe can start.
+    const key = `${header.codec}/${header.width}x${header.height}`;
+    if (key !== this.decoderKey || !this.decoder || this.decoder.state === "closed") {
+      if (!header.keyframe) {
+        this.dropVideo(header, "waiting for a keyframe");
+        return;
+      }
+      this.ensureDecoder(header);
+    }
+    const { decode, request } = this.gate.admit(header.keyframe, performance.now());
+    if (!decode) {
+      this.dropVideo(header, request ? "waiting for a keyframe" : null);
+      return;
+    }
+    const decoder = this.decoder!;
+    this.chunks.submit(header.seq, header.timestamp_us, performance.now());
+    try {
+      decoder.decode(
+        new EncodedVideoChunk({
+          type: header.keyframe ? "key" : "delta",
+          timestamp: header.seq, // unique per connection; maps the output frame back to its ack
+          duration: header.duration_us,
+          data: payload,
+        }),
+      );
+    } catch (err) {
+      this.rebuildDecoder(`decode threw: ${err}`);
+    }
+  }
+
+  private dropVideo(header: P.VideoChunkHeader, requestReason: string | null): void {
+    this.dropped++;
+    this.send(P.ack(header.seq, this.decoder?.decodeQueueSize ?? 0, false));
+    if (requestReason) this.send(P.requestKeyframe(requestReason));
+  }
+
+  private onVideoFrame(frame: VideoFrame): void {
+    const seq = frame.timestamp;
+    const ms = this.chunks.output(seq, performance.now());
+    this.frameW = frame.displayWidth;
+    this.frameH = frame.displayHeight;
+    this.draw(frame, () => frame.close());
+    if (ms !== null) this.noteDecode(ms);
+    this.send(P.ack(seq, this.decoder?.decodeQueueSize ?? 0, true));
+  }
+
+  private watchdog(): void {
+    if (!this.decoder || this.chunks.size === 0) return;
+    if (this.chunks.oldestAgeMs(performance.now()) > STALL_MS) this.rebuildDecoder("stalled");
+  }
+
+  private resetStream(): void {
+    this.closeDecoder();
+    this.gate.close();
+    this.images.reset();
+  }
+
+  // -- drawing ---------------------------------------------------------------------------
+
+  private currentLayout(): Layout {
+    return layout(this.frameW, this.frameH, this.canvas.width, this.canvas.height, this.opts.fit);
+  }
+
+  /** Draw a decoded picture, then free it right away (keeping a copy only of the canvas). */
+  private draw(source: CanvasImageSource, release: () => void): void {
+    const ctx = this.ctx;
+    const l = this.currentLayout();
+    const cw = this.canvas.width;
+    const ch = this.canvas.height;
+    ctx.fillStyle = this.opts.background;
+    if (l.x > 0 || l.y > 0) ctx.fillRect(0, 0, cw, ch);
+    ctx.drawImage(source, l.x, l.y, l.w, l.h);
+    release();
+    this.displayed++;
+    this.framesWindow++;
+  }
+
+  private redrawBackground(): void {
+    // No decoded picture is kept (each is closed once drawn): clear to the background and
+    // ask the server for a full picture (request_keyframe), which comes within one frame.
+    this.ctx.fillStyle = this.opts.background;
+    this.ctx.fillRect(0, 0, this.canvas.width, this.canvas.height);
+  }
+
+  private applySize(size: Size): void {
+    this.size = size;
+    if (this.canvas.width !== size.width || this.canvas.height !== size.height) {
+      this.canvas.width = size.width;
+      this.canvas.height = size.height;
+      this.redrawBackground();
+    }
+  }
+
+  resize(size: Size): void {
+    this.applySize(size);
+    this.sendViewport();
+    // Ask for a fresh picture: a static scene would otherwise stay blank after a resize.
+    if (this.state === "negotiated") this.send(P.requestKeyframe("resize"));
+  }
+
+  setFit(fit: Fit, background?: string): void {
+    this.opts.fit = fit;
+    if (background) this.opts.background = background;
+    this.redrawBackground();
+    if (this.state === "negotiated") this.send(P.requestKeyframe("fit"));
+  }
+
+  // -- input -----------------------------------------------------------------------------
+
+  private toFrame(cssX: number, cssY: number): { x: number; y: number; inside: boolean } {
+    const s = this.size;
+    const sx = s.cssWidth > 0 ? this.canvas.width / s.cssWidth : 1;
+    const sy = s.cssHeight > 0 ? this.canvas.height / s.cssHeight : 1;
+    return canvasToFrame(cssX * sx, cssY * sy, this.frameW || 1, this.frameH || 1, this.currentLayout());
+  }
+
+  pointer(input: PointerInput): void {
+    if (this.state !== "negotiated") return;
+    const p = this.toFrame(input.cssX, input.cssY);
+    const ev: Record<string, unknown> = {
+      type: input.kind,
+      x: round3(p.x),
+      y: round3(p.y),
+      inside: p.inside,
+      pixel_ratio: this.size.ratio,
+      button: input.button,
+      buttons: input.buttons,
+      modifiers: input.modifiers,
+      timestamp: input.timestamp,
+    };
+    if (input.kind === "wheel") {
+      ev.dx = input.dx ?? 0;
+      ev.dy = input.dy ?? 0;
+      delete ev.button;
+    }
+    this.send(P.event(ev));
+  }
+
+  key(input: KeyInput): void {
+    if (this.state !== "negotiated") return;
+    this.send(P.event({ type: input.kind, key: input.key, code: input.code, modifiers: input.modifiers, timestamp: input.timestamp }));
+  }
+
+  // -- capture and stats -----------------------------------------------------------------
+
+  async capture(id: number, format: "imagedata" | "blob"): Promise<void> {
+    try {
+      if (format === "blob") {
+        const blob = await this.canvas.convertToBlob({ type: "image/png" });
+        scope.postMessage({ type: "capture", id, result: blob });
+      } else {
+        const img = this.ctx.getImageData(0, 0, this.canvas.width, this.canvas.height);
+        scope.postMessage({ type: "capture", id, result: img }, [img.data.buffer]);
+      }
+    } catch (err) {
+      scope.postMessage({ type: "capture", id, result: null, error: String(err) });
+    }
+  }
+
+  private noteDecode(ms: number): void {
+    this.decodeMsSum += ms;
+    this.decodeMsCount++;
+  }
+
+  private makeStats(elapsedS: number): Stats {
+    const s = this.server;
+    return {
+      state: this.state,
+      transport: this.state === "negotiated" ? "websocket" : null,
+      codec: this.codec,
+      width: this.frameW,
+      height: this.frameH,
+      framesDisplayed: this.displayed,
+      framesDropped: this.dropped,
+      fps: elapsedS > 0 ? this.framesWindow / elapsedS : 0,
+      bitrate: elapsedS > 0 ? (8 * this.bytesWindow) / elapsedS : 0,
+      decodeMs: this.decodeMsCount ? this.decodeMsSum / this.decodeMsCount : null,
+      decodeQueueSize: this.decoder?.decodeQueueSize ?? this.images.busy,
+      latencyMs: (s?.latency_ms as number | null | undefined) ?? null,
+      latencyP95Ms: (s?.latency_p95_ms as number | null | undefined) ?? null,
+      rttMs: (s?.rtt_ms as number | null | undefined) ?? null,
+      viewers: (s?.viewers as number | undefined) ?? null,
+      reconnects: this.reconnects,
+    };
+  }
+
+  private lastStatsAt = performance.now();
+
+  private emitStats(): void {
+    const now = performance.now();
+    this.lastStats = this.makeStats((now - this.lastStatsAt) / 1000);
+    this.lastStatsAt = now;
+    this.framesWindow = 0;
+    this.bytesWindow = 0;
+    this.decodeMsSum = 0;
+    this.decodeMsCount = 0;
+    scope.postMessage({ type: "stats", stats: this.lastStats });
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    clearInterval(this.statsTimer);
+    clearInterval(this.watchdogTimer);
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.resetStream();
+    if (this.ws) {
+      const ws = this.ws;
+      this.ws = null;
+      ws.close(1000, "disposed");
+    }
+    this.setState("closed", "disposed");
+  }
+}
+
+function round3(v: number): number {
+  return Math.round(v * 1000) / 1000;
+}
+
+async function probeH264(): Promise<boolean> {
+  if (typeof VideoDecoder === "undefined") return false;
+  try {
+    const r = await VideoDecoder.isConfigSupported({ codec: P.PROBE_CODEC, optimizeForLatency: true });
+    return r.supported === true;
+  } catch {
+    return false;
+  }
+}
+
+let session: Session | null = null;
+
+scope.onmessage = (e: MessageEvent<ToWorker>) => {
+  const msg = e.data;
+  switch (msg.type) {
+    case "init":
+      session = new Session(msg.canvas, msg.options, msg.size);
+      void session.start();
+      break;
+    case "resize":
+      session?.resize(msg.size);
+      break;
+    case "fit":
+      session?.setFit(msg.fit, msg.background);
+      break;
+    case "pointer":
+      session?.pointer(msg.input);
+      break;
+    case "key":
+      session?.key(msg.input);
+      break;
+    case "capture":
+      if (session) void session.capture(msg.id, msg.format);
+      else scope.postMessage({ type: "capture", id: msg.id, result: null, error: "not started" });
+      break;
+    case "dispose":
+      session?.dispose();
+      session = null;
+      scope.close();
+      break;
+  }
+};
