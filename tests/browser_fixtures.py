@@ -43,17 +43,28 @@ def cases() -> list[dict]:
         case(
             "video_keyframe_with_color",
             protocol.video_chunk_header(
-                seq=1, timestamp_us=33333, width=1280, height=720, codec="avc1.42C01F",
-                keyframe=True, duration_us=33333, color=convert.WEBCODECS_COLOR,
-            ),  # fmt: skip
+                seq=1,
+                timestamp_us=33333,
+                width=1280,
+                height=720,
+                codec="avc1.42C01F",
+                keyframe=True,
+                duration_us=33333,
+                color=convert.WEBCODECS_COLOR,
+            ),
             b"\x00\x00\x00\x01\x67\x42\xc0\x1f\x00\x00\x00\x01\x68\xce\x00\x00\x01\x65\x88",
         ),
         case(
             "video_delta",
             protocol.video_chunk_header(
-                seq=2**40, timestamp_us=2**45, width=162, height=122, codec="avc1.42C00C",
-                keyframe=False, duration_us=16667,
-            ),  # fmt: skip
+                seq=2**40,
+                timestamp_us=2**45,
+                width=162,
+                height=122,
+                codec="avc1.42C00C",
+                keyframe=False,
+                duration_us=16667,
+            ),
             b"\x00\x00\x00\x01\x41\x9a",
         ),
         case(

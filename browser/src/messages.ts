@@ -23,6 +23,8 @@ export interface Stats {
   rttMs: number | null;
   viewers: number | null;
   reconnects: number;
+  /** When the first frame of this page was drawn (epoch ms: performance.timeOrigin + now). */
+  firstFrameAt: number | null;
 }
 
 export interface WorkerOptions {

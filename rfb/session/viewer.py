@@ -161,6 +161,7 @@ class Viewer:
 
     def metrics(self) -> dict[str, Any]:
         st = self.stats
+        lat = sorted(st.latencies)
         return {
             "id": self.id,
             "codec": self.capability,
@@ -173,4 +174,7 @@ class Viewer:
             "rtt_ms": None if st.rtt_ms is None else round(st.rtt_ms, 3),
             "inflight": len(self.inflight),
             "decode_queue_size": st.decode_queue_size,
+            # publish -> ack over the last (up to) 4096 acked frames
+            "latency_p50_ms": round(1000 * lat[len(lat) // 2], 3) if lat else None,
+            "latency_p95_ms": round(1000 * lat[int(0.95 * (len(lat) - 1))], 3) if lat else None,
         }

@@ -174,7 +174,7 @@ async def test_mouse_and_keys_arrive_in_frame_pixels(browser, dpr: float) -> Non
         keys = await collect(display, 4, {"key_down", "key_up"})
         a_down = next(e.event for e in keys if e.type == "key_down" and e.event["key"] == "A")
         assert a_down["code"] == "KeyA" and a_down["modifiers"] == ["Shift"]
-        assert [e.type for e in keys][0] == "key_down" and keys[0].event["key"] == "Shift"
+        assert keys[0].type == "key_down" and keys[0].event["key"] == "Shift"
         assert {e.client_id for e in keys} == {next(iter(display.hub._viewers))}
     finally:
         await ctx.close()

@@ -51,6 +51,7 @@ class Session {
 
   // stats
   private displayed = 0;
+  private firstFrameAt: number | null = null;
   private dropped = 0;
   private bytesWindow = 0;
   private framesWindow = 0;
@@ -348,6 +349,7 @@ class Session {
     if (l.x > 0 || l.y > 0) ctx.fillRect(0, 0, cw, ch);
     ctx.drawImage(source, l.x, l.y, l.w, l.h);
     release();
+    if (this.firstFrameAt === null) this.firstFrameAt = performance.timeOrigin + performance.now();
     this.displayed++;
     this.framesWindow++;
   }
@@ -458,6 +460,7 @@ class Session {
       rttMs: (s?.rtt_ms as number | null | undefined) ?? null,
       viewers: (s?.viewers as number | undefined) ?? null,
       reconnects: this.reconnects,
+      firstFrameAt: this.firstFrameAt,
     };
   }
 
