@@ -23,9 +23,9 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 
 
-async def run_page(browser, url: str, seconds: float) -> dict:  # type: ignore[no-untyped-def]
+async def run_page(browser, url: str, query: str, seconds: float) -> dict:  # type: ignore[no-untyped-def]
     page = await browser.new_page(viewport={"width": 1280, "height": 720})
-    await page.goto(url)
+    await page.goto(url + query)
     while not await page.evaluate("window.rfbView?.stats?.firstFrameAt"):
         await asyncio.sleep(0.05)
     first_ms = await page.evaluate("window.rfbView.stats.firstFrameAt - performance.timeOrigin")
@@ -57,7 +57,7 @@ async def main() -> None:
         for fps in (30, 60):
             for query, label in (("?imageOnly&nooverlay", "JPEG"), ("?nooverlay", "H.264")):
                 async with server(fps) as (url, _):
-                    r = await run_page(browser, url + query, args.seconds)
+                    r = await run_page(browser, url, query, args.seconds)
                 print(f"publish {fps} fps  {label:5s} ({r['codec']}): first frame {r['first_ms']:6.0f} ms "
                       f"after page load   displayed {r['fps']:5.1f} fps   "
                       f"publish->ack p50 {r['p50']:6.1f} ms  p95 {r['p95']:6.1f} ms   "
