@@ -238,3 +238,20 @@ async def test_page_recovers_when_the_server_restarts(browser) -> None:
     finally:
         await ctx.close()
         await stream.close()
+
+
+async def test_worker_from_its_own_file_and_dispose(browser) -> None:
+    """Sites whose CSP forbids blob: workers load static/rfb-worker.js instead."""
+    stream = Stream(await rfb.serve(W, H, port=0))
+    ctx, page = await open_page(browser, stream.display.url + "?worker=file&nooverlay")
+    try:
+        assert_test_card(quadrant_colours(await capture(page), 0, 0, W, H), 4)
+        assert stream.display.client_count == 1
+        await page.evaluate("window.rfbView.dispose()")
+        assert await page.evaluate("window.rfbView.state") == "closed"
+        async with asyncio.timeout(5):
+            while stream.display.client_count:
+                await asyncio.sleep(0.02)
+    finally:
+        await ctx.close()
+        await stream.close()
