@@ -6,8 +6,11 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
+
+from signaling.ice import IceConfig, parse_csv
 
 from . import patterns
 from .display import serve
@@ -28,9 +31,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force-image", action="store_true", help="never send H.264")
     p.add_argument("--record-events", action="store_true", help="serve /recorded-events")
     p.add_argument("--token", default=None, help="require this token in hello")
-    p.add_argument("--transport", choices=("websocket",), default="websocket")
+    p.add_argument(
+        "--transport",
+        choices=("websocket", "webrtc"),
+        default=os.environ.get("RFB_TRANSPORT", "websocket"),
+        help="webrtc: also serve WHEP at /whep and make WebRTC the preferred path",
+    )
+    ice = p.add_argument_group("WebRTC ICE (environment variables give the defaults)")
+    ice.add_argument("--stun", default=env("RFB_STUN_URLS"), help="STUN URLs, comma-separated")
+    ice.add_argument("--turn", default=env("RFB_TURN_URLS"), help="TURN URLs, comma-separated")
+    ice.add_argument(
+        "--turn-secret",
+        default=env("RFB_TURN_SECRET"),
+        help="shared secret for time-limited TURN credentials (coturn use-auth-secret)",
+    )
+    ice.add_argument("--turn-username", default=env("RFB_TURN_USERNAME"))
+    ice.add_argument("--turn-password", default=env("RFB_TURN_PASSWORD"))
+    ice.add_argument(
+        "--ice-host-addresses",
+        default=env("RFB_ICE_HOST_ADDRESSES"),
+        help="local addresses to gather host candidates on, comma-separated (default: all)",
+    )
+    ice.add_argument(
+        "--ice-allowed-networks",
+        default=env("RFB_ICE_ALLOWED_NETWORKS"),
+        help="only talk ICE with these networks (CIDRs, comma-separated)",
+    )
     p.add_argument("-v", "--verbose", action="store_true")
     return p
+
+
+def env(name: str) -> str | None:
+    return os.environ.get(name) or None
+
+
+def ice_config(args: argparse.Namespace) -> IceConfig:
+    return IceConfig(
+        stun_urls=parse_csv(args.stun),
+        turn_urls=parse_csv(args.turn),
+        turn_secret=args.turn_secret,
+        turn_username=args.turn_username,
+        turn_password=args.turn_password,
+        host_addresses=parse_csv(args.ice_host_addresses) or None,
+        allowed_remote_networks=parse_csv(args.ice_allowed_networks) or None,
+    )
 
 
 async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
@@ -47,6 +91,7 @@ async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
         record_events=args.record_events,
         token=args.token,
         transport=args.transport,
+        ice=ice_config(args),
     ) as display:
         print(
             f"rfb: serving {args.pattern} {args.width}x{args.height} at {display.url}", flush=True

@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator, Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from signaling import IceConfig
+
 from . import protocol
 from .encoders.base import EncoderSettings
 from .frames import Frame, as_host_pixels
@@ -53,8 +55,8 @@ class DisplayConfig:
     preferred_image: str = protocol.CAP_JPEG
     token: str | None = None
     record_events: bool = False
-    static_dir: str | None = None  # None: the bundled demo page
-    extra: dict[str, Any] = field(default_factory=dict)
+    ice: IceConfig = field(default_factory=IceConfig)
+    max_webrtc_sessions: int = 32
 
     def __post_init__(self) -> None:
         if not (1 <= self.width <= 16384 and 1 <= self.height <= 16384):
@@ -106,6 +108,7 @@ class Display:
         self._closed = False
         self._runner: Any = None
         self.connections: set[Any] = set()  # live transport connections, closed by aclose()
+        self.webrtc: Any = None  # WebRtcSessions when transport="webrtc"
         self.port = config.port
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -131,6 +134,8 @@ class Display:
         await asyncio.gather(
             *(c.close(protocol.CLOSE_GOING_AWAY, "server shutting down") for c in self.connections)
         )
+        if self.webrtc is not None:
+            await self.webrtc.aclose()
         if self._runner is not None:
             await self._runner.cleanup()
         await self.hub.aclose()
@@ -162,6 +167,10 @@ class Display:
     @property
     def client_count(self) -> int:
         return self.hub.viewer_count
+
+    def clock(self) -> float:
+        """The display's clock (seconds): what frame and event timestamps count on."""
+        return self._clock()
 
     def now_us(self) -> int:
         return int((self._clock() - self._t0) * 1e6)
@@ -289,16 +298,16 @@ def serve(
     preferred_image: str = protocol.CAP_JPEG,
     token: str | None = None,
     record_events: bool = False,
+    ice: IceConfig | None = None,
+    max_webrtc_sessions: int = 32,
 ) -> _Serving:
     """Start serving a stream of ``width`` x ``height`` frames; returns a Display.
 
     ``port=0`` picks a free port (read it back from ``display.port``). ``bitrate=0``
-    picks about 0.1 bit per pixel per frame for H.264.
+    picks about 0.1 bit per pixel per frame for H.264. ``transport="webrtc"`` also serves
+    WHEP at ``/whep`` (needs ``pip install 'rfb[webrtc]'``); ``ice`` configures STUN/TURN
+    and which addresses WebRTC may use. The WebSocket protocol is served either way.
     """
-    if transport == "webrtc":
-        raise NotImplementedError(
-            "transport='webrtc' is not available yet; use transport='websocket'"
-        )
     return _Serving(
         DisplayConfig(
             width=width,
@@ -316,5 +325,7 @@ def serve(
             preferred_image=preferred_image,
             token=token,
             record_events=record_events,
+            ice=ice or IceConfig(),
+            max_webrtc_sessions=max_webrtc_sessions,
         )
     )

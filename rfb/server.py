@@ -70,6 +70,23 @@ def make_app(display: Display) -> web.Application:
             )
         raise web.HTTPNotFound()
 
+    if display.config.transport == "webrtc":
+        import signaling
+
+        from .transports.webrtc import WebRtcSessions
+
+        display.webrtc = WebRtcSessions(
+            display, display.config.ice, max_sessions=display.config.max_webrtc_sessions
+        )
+        signaling.add_routes(app, display.webrtc, display.config.ice, token=display.config.token)
+    else:
+
+        async def no_webrtc(request: web.Request) -> web.Response:
+            raise web.HTTPNotFound(text="this server does not serve WebRTC (transport='websocket')")
+
+        app.router.add_route("*", "/whep", no_webrtc)
+        app.router.add_route("*", "/whep/{id}", no_webrtc)
+
     app.router.add_get("/", root)
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)

@@ -1,1 +1,14 @@
-"""WebRTC signaling (WHEP, ICE/TURN configuration). Arrives with the WebRTC transport."""
+"""WebRTC signaling for rfb: WHEP resources and ICE/TURN configuration. No media code."""
+
+from .ice import IceConfig, IceServer, turn_rest_credentials
+from .whep import SessionFactory, WhepError, add_routes, check_offer
+
+__all__ = [
+    "IceConfig",
+    "IceServer",
+    "SessionFactory",
+    "WhepError",
+    "add_routes",
+    "check_offer",
+    "turn_rest_credentials",
+]

@@ -14,6 +14,7 @@ from .. import encoders, protocol
 from ..encoders import convert
 from ..protocol import ProtocolError
 from ..session import EncodedUnit, Viewer
+from .common import StatsTicker, dispatch
 
 if TYPE_CHECKING:
     from ..display import Display
@@ -97,38 +98,11 @@ class WebSocketViewer:
                     self.display.hub.written(self.viewer.id)
 
     async def _stats(self) -> None:
-        hub = self.display.hub
-        last_sent = 0
-        loop = asyncio.get_running_loop()
-        last_t = loop.time()
-        while not self.ws.closed and self.viewer is not None:
+        assert self.viewer is not None
+        ticker = StatsTicker(self.display, self.viewer)
+        while not self.ws.closed:
             await asyncio.sleep(STATS_INTERVAL_S)
-            v = self.viewer
-            now = loop.time()
-            group = hub.group_of(v.id)
-            w = v.window(self.display._clock())
-            g = group.metrics() if group else {}
-            st = v.stats
-            self.send_text(
-                protocol.build_stats(
-                    rtt_ms=None if st.rtt_ms is None else round(st.rtt_ms, 2),
-                    fps_sent=round((st.frames_sent - last_sent) / max(1e-6, now - last_t), 2),
-                    fps_acked=round(w["fps_acked"], 2),
-                    bitrate_bps=round(w["bitrate_bps"]),
-                    encode_ms=g.get("encode_ms"),
-                    decode_queue_size=st.decode_queue_size,
-                    dropped=st.frames_skipped + st.frames_expired,
-                    target_bitrate=self.display.config.bitrate or None,
-                    target_fps=self.display.config.fps,
-                    latency_ms=None if w["latency_ms"] is None else round(w["latency_ms"], 2),
-                    latency_p95_ms=None
-                    if w["latency_p95_ms"] is None
-                    else round(w["latency_p95_ms"], 2),
-                    viewers=hub.viewer_count,
-                    client_id=v.id,
-                )
-            )
-            last_sent, last_t = st.frames_sent, now
+            self.send_text(ticker.message())
 
     async def close(self, code: int, reason: str) -> None:
         if self._closing or self.ws.closed:
@@ -179,6 +153,8 @@ class WebSocketViewer:
     def _config_message(self, viewer: Viewer) -> str:
         d = self.display
         w, h = d.width, d.height
+        # Additive hint: where this server also serves WebRTC (WHEP).
+        extra = {"webrtc": "/whep"} if d.webrtc is not None else {}
         if viewer.is_video:
             w, h = convert.even_size(w, h)
             group = d.hub.group_of(viewer.id)
@@ -190,23 +166,16 @@ class WebSocketViewer:
                 codec=unit.codec if unit else "avc1.42C01F",
                 color=convert.WEBCODECS_COLOR,
                 client_id=viewer.id,
+                **extra,
             )
         return protocol.build_config(
-            transport="image", width=w, height=h, mime=viewer.capability, client_id=viewer.id
+            transport="image",
+            width=w,
+            height=h,
+            mime=viewer.capability,
+            client_id=viewer.id,
+            **extra,
         )
-
-    def _dispatch(self, viewer: Viewer, msg: protocol.ClientMessage) -> None:
-        hub = self.display.hub
-        if isinstance(msg, protocol.Ack):
-            hub.ack(viewer.id, msg.seq, msg.decode_queue_size)
-        elif isinstance(msg, protocol.InputEventMessage):
-            self.display.push_event(viewer.id, msg.event)
-        elif isinstance(msg, protocol.SetViewport):
-            self.display.push_event(viewer.id, msg.as_resize_event())
-        elif isinstance(msg, (protocol.RequestKeyframe, protocol.DecoderReset)):
-            hub.reset(viewer.id)
-        elif isinstance(msg, protocol.Hello):
-            raise ProtocolError(protocol.CLOSE_PROTOCOL_ERROR, "hello sent twice")
 
     async def run(self) -> None:
         tasks: list[asyncio.Task[None]] = []
@@ -226,7 +195,7 @@ class WebSocketViewer:
                 asyncio.create_task(self._stats(), name=f"rfb-stats-{viewer.id}"),
             ]
             while (text := await self._receive_text()) is not None:
-                self._dispatch(viewer, protocol.parse_client_message(text))
+                dispatch(self.display, viewer, protocol.parse_client_message(text))
         except ProtocolError as exc:
             log.info("rfb: closing viewer (%d): %s", exc.close_code, exc.reason)
             close_code, close_reason = exc.close_code, exc.reason

@@ -1,0 +1,66 @@
+"""What every transport does the same way: dispatching viewer messages, stats messages."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .. import protocol
+from ..protocol import ProtocolError
+from ..session import Viewer
+
+if TYPE_CHECKING:
+    from ..display import Display
+
+
+def dispatch(display: Display, viewer: Viewer, msg: protocol.ClientMessage) -> None:
+    """Act on one parsed control message from a viewer (hello is the transport's business)."""
+    hub = display.hub
+    if isinstance(msg, protocol.Ack):
+        hub.ack(viewer.id, msg.seq, msg.decode_queue_size)
+    elif isinstance(msg, protocol.InputEventMessage):
+        display.push_event(viewer.id, msg.event)
+    elif isinstance(msg, protocol.SetViewport):
+        display.push_event(viewer.id, msg.as_resize_event())
+    elif isinstance(msg, (protocol.RequestKeyframe, protocol.DecoderReset)):
+        hub.reset(viewer.id)
+    elif isinstance(msg, protocol.Hello):
+        raise ProtocolError(protocol.CLOSE_PROTOCOL_ERROR, "hello sent twice")
+
+
+class StatsTicker:
+    """Builds the ``stats`` message for one viewer, about once a second."""
+
+    def __init__(self, display: Display, viewer: Viewer) -> None:
+        self.display = display
+        self.viewer = viewer
+        self._last_sent = 0
+        self._last_t = display.clock()
+
+    def message(self, **extra: object) -> str:
+        d, v = self.display, self.viewer
+        now = d.clock()
+        group = d.hub.group_of(v.id)
+        w = v.window(now)
+        st = v.stats
+        fps_sent = (st.frames_sent - self._last_sent) / max(1e-6, now - self._last_t)
+        self._last_sent, self._last_t = st.frames_sent, now
+
+        def ms(x: float | None) -> float | None:
+            return None if x is None else round(x, 2)
+
+        return protocol.build_stats(
+            rtt_ms=ms(st.rtt_ms),
+            fps_sent=round(fps_sent, 2),
+            fps_acked=round(w["fps_acked"], 2),
+            bitrate_bps=round(w["bitrate_bps"]),
+            encode_ms=group.metrics()["encode_ms"] if group else None,
+            decode_queue_size=st.decode_queue_size,
+            dropped=st.frames_skipped + st.frames_expired,
+            target_bitrate=d.config.bitrate or None,
+            target_fps=d.config.fps,
+            latency_ms=ms(w["latency_ms"]),
+            latency_p95_ms=ms(w["latency_p95_ms"]),
+            viewers=d.hub.viewer_count,
+            client_id=v.id,
+            **extra,
+        )

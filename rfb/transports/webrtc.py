@@ -1,0 +1,395 @@
+"""The WebRTC transport: the group's H.264 access units as pre-encoded packets on an
+aiortc track, and the control/input messages over the ``rfb`` data channel.
+
+A WebRTC viewer is a Viewer of the H.264 group like any WebSocket viewer: it costs
+packetisation, never an encode. aiortc only packetises pre-encoded ``av.Packet``s, so
+its own keyframe handling does not reach the encoder: PLI/FIR from the browser are wired
+to the group's keyframe request here. NACKs are answered from aiortc's RTP history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import re
+import secrets
+from collections import deque
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any
+
+from signaling import IceConfig, WhepError
+
+from .. import protocol
+from ..encoders import convert
+from ..protocol import ProtocolError
+from ..session import EncodedUnit, Viewer
+from .common import StatsTicker, dispatch
+
+if TYPE_CHECKING:
+    from ..display import Display
+
+log = logging.getLogger("rfb")
+
+CONNECT_TIMEOUT_S = 20.0
+STATS_INTERVAL_S = 1.0
+RTP_CLOCK = 90_000
+CHANNEL_LABEL = "rfb"
+
+
+class WebRtcUnavailable(RuntimeError):
+    pass
+
+
+def load_aiortc() -> Any:
+    try:
+        import aiortc
+    except ImportError as exc:
+        raise WebRtcUnavailable("WebRTC needs aiortc: pip install 'rfb[webrtc]'") from exc
+    return aiortc
+
+
+# -- ICE policy ---------------------------------------------------------------------------
+
+_policy: IceConfig | None = None
+_networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] | None = None
+
+
+def _allowed(host: str) -> bool:
+    if _networks is None:
+        return True
+    try:
+        addr = ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        return False
+    return any(addr in net for net in _networks)
+
+
+def apply_ice_policy(ice: IceConfig) -> None:
+    """Restrict where aioice gathers and whom it answers (process-wide, like aioice itself).
+
+    aioice skips loopback and offers every other interface; containers, multi-homed hosts
+    and tests need to choose. ``host_addresses`` replaces aioice's address list;
+    ``allowed_remote_networks`` makes it ignore datagrams from anywhere else, so no
+    connectivity check is ever answered towards a disallowed address.
+    """
+    global _policy, _networks
+    load_aiortc()
+    import aioice.ice
+
+    _policy = ice
+    _networks = (
+        [ipaddress.ip_network(n, strict=False) for n in ice.allowed_remote_networks]
+        if ice.allowed_remote_networks is not None
+        else None
+    )
+    if not hasattr(aioice.ice, "_rfb_original_get_host_addresses"):
+        original = aioice.ice.get_host_addresses
+        aioice.ice._rfb_original_get_host_addresses = original
+
+        def get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+            if _policy is not None and _policy.host_addresses is not None:
+                return [
+                    a
+                    for a in _policy.host_addresses
+                    if (":" in a and use_ipv6) or (":" not in a and use_ipv4)
+                ]
+            return original(use_ipv4, use_ipv6)
+
+        aioice.ice.get_host_addresses = get_host_addresses
+
+        received = aioice.ice.StunProtocol.datagram_received
+
+        def datagram_received(self: Any, data: bytes, addr: tuple[Any, ...]) -> None:
+            if _allowed(str(addr[0])):
+                received(self, data, addr)
+
+        aioice.ice.StunProtocol.datagram_received = datagram_received
+
+
+_CANDIDATE = re.compile(r"^a=candidate:\S+ \d+ \S+ \d+ (\S+) \d+ typ", re.I)
+
+
+def filter_offer(sdp: str) -> str:
+    """Drop remote candidates that would stall or break the session.
+
+    mDNS host candidates (``*.local``, Chromium's default) make aiortc wait about a second
+    to resolve them; the browser's connectivity checks reach us anyway and give us its
+    address as a peer-reflexive candidate. Candidates outside the allowed networks are
+    dropped too.
+    """
+    out = []
+    for line in sdp.splitlines(keepends=True):
+        m = _CANDIDATE.match(line)
+        if m and (m.group(1).lower().endswith(".local") or not _allowed(m.group(1))):
+            continue
+        out.append(line)
+    return "".join(out)
+
+
+# -- media -----------------------------------------------------------------------------------
+
+
+def _packet_track_class() -> Any:
+    from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+    class PacketTrack(MediaStreamTrack):
+        """Yields pre-encoded av.Packets; aiortc packetises them without encoding."""
+
+        kind = "video"
+
+        def __init__(self, on_taken: Any) -> None:
+            super().__init__()
+            self._queue: deque[tuple[int, Any]] = deque()
+            self._ready = asyncio.Event()
+            self._on_taken = on_taken
+
+        def push(self, seq: int, packet: Any) -> None:
+            self._queue.append((seq, packet))
+            self._ready.set()
+
+        async def recv(self) -> Any:
+            while not self._queue:
+                if self.readyState != "live":
+                    raise MediaStreamError
+                self._ready.clear()
+                await self._ready.wait()
+            seq, packet = self._queue.popleft()
+            self._on_taken(seq)
+            return packet
+
+        def stop(self) -> None:
+            super().stop()
+            self._ready.set()
+
+    return PacketTrack
+
+
+class WebRtcViewer:
+    """One WHEP session: a peer connection, its packet track and its data channel."""
+
+    def __init__(self, display: Display, session_id: str, pc: Any) -> None:
+        self.display = display
+        self.id = session_id
+        self.pc = pc
+        self.viewer: Viewer | None = None
+        self.channel: Any = None
+        self.track = _packet_track_class()(self._taken)
+        self._last_rtp = -1
+        self._av = __import__("av")
+        self._tasks: list[asyncio.Task[None]] = []
+        self.closed = asyncio.Event()
+        self.connected = asyncio.Event()
+        self.keyframe_requests = 0  # PLI/FIR received
+
+    # -- ViewerLink ---------------------------------------------------------------------------
+
+    def send_unit(self, seq: int, unit: EncodedUnit) -> None:
+        packet = self._av.Packet(unit.data)
+        # RTP timestamps follow capture times; a re-encoded IDR of the same frame moves on by
+        # one tick so the receiver does not take it for a duplicate.
+        rtp = max(unit.timestamp_us * RTP_CLOCK // 1_000_000, self._last_rtp + 1)
+        self._last_rtp = rtp
+        packet.pts = rtp
+        packet.time_base = Fraction(1, RTP_CLOCK)
+        self.track.push(seq, packet)
+
+    def _taken(self, seq: int) -> None:
+        # Handed to the RTP sender: on the wire now. Loss is repaired by NACK, not by our
+        # flow control, so the unit counts as delivered.
+        if self.viewer is not None:
+            self.display.hub.written(self.viewer.id)
+            self.display.hub.ack(self.viewer.id, seq)
+
+    def on_keyframe_request(self) -> None:
+        """PLI or FIR from the browser: restart this viewer at the group's next IDR."""
+        self.keyframe_requests += 1
+        if self.viewer is not None:
+            self.display.hub.reset(self.viewer.id)
+
+    # -- data channel ---------------------------------------------------------------------------
+
+    def send_text(self, text: str) -> None:
+        ch = self.channel
+        if ch is not None and ch.readyState == "open":
+            with contextlib.suppress(Exception):
+                ch.send(text)
+
+    def on_channel(self, channel: Any) -> None:
+        if channel.label != CHANNEL_LABEL and not channel.label.startswith(CHANNEL_LABEL + "-"):
+            return
+        if channel.label == CHANNEL_LABEL:
+            self.channel = channel
+            if self.viewer is not None:
+                self.send_text(self._config())
+
+        @channel.on("message")
+        def on_message(message: Any) -> None:
+            if self.viewer is None:
+                return
+            try:
+                if not isinstance(message, str):
+                    raise ProtocolError(
+                        protocol.CLOSE_UNSUPPORTED_DATA, "binary data channel message"
+                    )
+                msg = protocol.parse_client_message(message)
+                if not isinstance(msg, protocol.Hello):  # a hello is harmless here
+                    dispatch(self.display, self.viewer, msg)
+            except ProtocolError as exc:
+                log.info(
+                    "rfb: closing WebRTC viewer %s (%d): %s", self.id, exc.close_code, exc.reason
+                )
+                self._spawn(self.close())
+
+    def _config(self) -> str:
+        assert self.viewer is not None
+        d = self.display
+        w, h = convert.even_size(d.width, d.height)
+        group = d.hub.group_of(self.viewer.id)
+        unit = group.latest_unit if group else None
+        return protocol.build_config(
+            transport="webrtc",
+            width=w,
+            height=h,
+            codec=unit.codec if unit else None,
+            color=convert.WEBCODECS_COLOR,
+            client_id=self.viewer.id,
+        )
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.append(task)
+        task.add_done_callback(lambda t: self._tasks.remove(t) if t in self._tasks else None)
+
+    def on_connected(self) -> None:
+        if self.viewer is not None or self.closed.is_set():
+            return
+        self.viewer = self.display.hub.attach(protocol.CAP_H264, self)
+        self.connected.set()
+        if self.channel is not None:
+            self.send_text(self._config())
+        self._spawn(self._stats())
+
+    async def _stats(self) -> None:
+        assert self.viewer is not None
+        ticker = StatsTicker(self.display, self.viewer)
+        while not self.closed.is_set():
+            await asyncio.sleep(STATS_INTERVAL_S)
+            self.send_text(ticker.message(keyframe_requests=self.keyframe_requests))
+
+    async def close(self) -> None:
+        if self.closed.is_set():
+            return
+        self.closed.set()
+        if self.viewer is not None:
+            self.display.hub.detach(self.viewer.id)
+        self.track.stop()
+        await self.pc.close()
+        current = asyncio.current_task()
+        for t in list(self._tasks):
+            if t is not current:
+                t.cancel()
+
+
+class WebRtcSessions:
+    """The WHEP SessionFactory: answers offers with peer connections fed by the hub."""
+
+    def __init__(self, display: Display, ice: IceConfig, max_sessions: int = 32) -> None:
+        load_aiortc()
+        self.display = display
+        self.ice = ice
+        self.max_sessions = max_sessions
+        self.sessions: dict[str, WebRtcViewer] = {}
+        apply_ice_policy(ice)
+
+    def _configuration(self) -> Any:
+        from aiortc import RTCConfiguration, RTCIceServer
+
+        servers = [
+            RTCIceServer(urls=list(s.urls), username=s.username, credential=s.credential)
+            for s in self.ice.servers()
+        ]
+        return RTCConfiguration(iceServers=servers)
+
+    async def create(self, offer_sdp: str) -> tuple[str, str]:
+        from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+
+        if len(self.sessions) >= self.max_sessions:
+            raise WhepError(429, f"too many WebRTC sessions (at most {self.max_sessions})")
+        pc = RTCPeerConnection(self._configuration())
+        session_id = secrets.token_urlsafe(12)
+        peer = WebRtcViewer(self.display, session_id, pc)
+        self.sessions[session_id] = peer
+        try:
+            # The transceiver exists before the offer is applied, so that aiortc answers
+            # with our codec preference (H.264, packetization-mode 1) although Chromium
+            # lists VP8 first.
+            transceiver = pc.addTransceiver(peer.track, direction="sendonly")
+            caps = RTCRtpSender.getCapabilities("video").codecs
+            h264 = [
+                c
+                for c in caps
+                if c.mimeType.lower() == "video/h264"
+                and c.parameters.get("packetization-mode") == "1"
+            ]
+            transceiver.setCodecPreferences(h264 + [c for c in caps if c.name == "rtx"])
+            try:
+                await pc.setRemoteDescription(
+                    RTCSessionDescription(sdp=filter_offer(offer_sdp), type="offer")
+                )
+            except Exception as exc:
+                raise WhepError(400, f"unusable SDP offer: {exc}") from None
+            # aiortc's own PLI handling only reaches encoders it runs itself.
+            transceiver.sender._send_keyframe = peer.on_keyframe_request
+
+            @pc.on("datachannel")
+            def on_datachannel(channel: Any) -> None:
+                peer.on_channel(channel)
+
+            @pc.on("connectionstatechange")
+            async def on_state() -> None:
+                state = pc.connectionState
+                if state == "connected":
+                    peer.on_connected()
+                elif state in ("failed", "closed"):
+                    await self._end(session_id)
+
+            answer = await pc.createAnswer()
+            await pc.setLocalDescription(answer)
+            if "H264" not in pc.localDescription.sdp:
+                raise WhepError(400, "no H.264 codec in common with the offer")
+        except WhepError:
+            await self._end(session_id)
+            raise
+        except Exception as exc:
+            await self._end(session_id)
+            log.exception("rfb: WHEP offer failed")
+            raise WhepError(400, f"could not answer the offer: {exc}") from None
+        peer._spawn(self._watch(session_id))
+        return session_id, pc.localDescription.sdp
+
+    async def _watch(self, session_id: str) -> None:
+        """End sessions that never connect."""
+        peer = self.sessions.get(session_id)
+        if peer is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(peer.connected.wait(), CONNECT_TIMEOUT_S)
+            return
+        await self._end(session_id)
+
+    async def _end(self, session_id: str) -> bool:
+        peer = self.sessions.pop(session_id, None)
+        if peer is None:
+            return False
+        await peer.close()
+        return True
+
+    async def delete(self, session_id: str) -> bool:
+        return await self._end(session_id)
+
+    async def aclose(self) -> None:
+        await asyncio.gather(*(self._end(sid) for sid in list(self.sessions)))

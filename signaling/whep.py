@@ -1,0 +1,149 @@
+"""WHEP (WebRTC-HTTP Egress Protocol) resources on an aiohttp application.
+
+No media code: the routes validate requests and hand offers to a ``SessionFactory``
+(rfb.transports.webrtc provides one), then shape the HTTP answers the draft asks for:
+``POST /whep`` (application/sdp offer) -> 201 with the SDP answer and a ``Location`` for
+the session resource, ``DELETE`` on that resource ends the session, ``PATCH`` (trickle
+ICE) answers 405, ``OPTIONS`` and CORS for cross-origin players, ICE servers as
+``Link: <...>; rel="ice-server"`` headers.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Protocol
+
+from aiohttp import web
+
+from .ice import IceConfig
+
+MAX_OFFER_BYTES = 64 * 1024
+_CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "POST, DELETE, PATCH, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type, Authorization, If-Match",
+    "Access-Control-Expose-Headers": "Location, Link, ETag, Accept-Patch",
+}
+
+
+class WhepError(Exception):
+    """A request the server refuses: ``status`` (4xx) and a human reason."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class SessionFactory(Protocol):
+    async def create(self, offer_sdp: str) -> tuple[str, str]:
+        """Answer an offer: returns (session id, SDP answer). Raises WhepError."""
+        ...
+
+    async def delete(self, session_id: str) -> bool:
+        """End a session; False when there is no such session."""
+        ...
+
+
+def check_offer(content_type: str, body: bytes) -> str:
+    """Validate a WHEP offer and return it as text, or raise WhepError."""
+    if content_type.split(";")[0].strip().lower() != "application/sdp":
+        raise WhepError(415, "the offer must be sent with Content-Type: application/sdp")
+    if len(body) > MAX_OFFER_BYTES:
+        raise WhepError(413, f"offer larger than {MAX_OFFER_BYTES} bytes")
+    try:
+        sdp = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise WhepError(400, "the offer is not UTF-8 text") from None
+    if not sdp.startswith("v=0"):
+        raise WhepError(400, "the body is not an SDP offer (it must start with v=0)")
+    sections = re.split(r"\r?\n(?=m=)", sdp)
+    video = [s for s in sections if s.startswith("m=video")]
+    if not video:
+        raise WhepError(400, "the offer has no video media section")
+    directions = set(re.findall(r"^a=(sendrecv|recvonly|sendonly|inactive)\s*$", video[0], re.M))
+    if directions & {"sendonly", "inactive"}:
+        raise WhepError(400, "the offer's video section must be recvonly (a player receives)")
+    if not re.search(r"^a=rtpmap:\d+ H264/90000", video[0], re.M | re.I):
+        raise WhepError(400, "the offer does not accept H.264 video, the only codec served")
+    return sdp
+
+
+def _headers(ice: IceConfig, extra: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    headers = list(_CORS.items()) + [("Link", link) for link in ice.link_headers()]
+    if extra:
+        headers += list(extra.items())
+    return headers
+
+
+def add_routes(
+    app: web.Application,
+    sessions: SessionFactory,
+    ice: IceConfig,
+    *,
+    path: str = "/whep",
+    token: str | None = None,
+) -> None:
+    """Serve WHEP at ``path`` (sessions at ``path/<id>``)."""
+
+    def authorise(request: web.Request) -> None:
+        if token is not None and request.headers.get("Authorization") != f"Bearer {token}":
+            raise WhepError(401, "missing or wrong bearer token")
+
+    def error(exc: WhepError) -> web.Response:
+        resp = web.Response(status=exc.status, text=exc.reason + "\n")
+        for k, v in _headers(ice if exc.status != 401 else IceConfig()):
+            resp.headers.add(k, v)
+        return resp
+
+    async def post(request: web.Request) -> web.Response:
+        try:
+            authorise(request)
+            offer = check_offer(request.headers.get("Content-Type", ""), await request.read())
+            session_id, answer = await sessions.create(offer)
+        except WhepError as exc:
+            return error(exc)
+        resp = web.Response(status=201, text=answer, content_type="application/sdp")
+        for k, v in _headers(ice, {"Location": f"{path}/{session_id}", "ETag": f'"{session_id}"'}):
+            resp.headers.add(k, v)
+        return resp
+
+    async def options(request: web.Request) -> web.Response:
+        resp = web.Response(status=204)
+        for k, v in _headers(ice, {"Accept-Post": "application/sdp"}):
+            resp.headers.add(k, v)
+        return resp
+
+    async def delete(request: web.Request) -> web.Response:
+        try:
+            authorise(request)
+        except WhepError as exc:
+            return error(exc)
+        if not await sessions.delete(request.match_info["id"]):
+            return error(WhepError(404, "no such session"))
+        resp = web.Response(status=200)
+        for k, v in _CORS.items():
+            resp.headers[k] = v
+        return resp
+
+    async def patch(request: web.Request) -> web.Response:
+        resp = web.Response(
+            status=405, text="trickle ICE is not supported: send a complete offer\n"
+        )
+        resp.headers["Allow"] = "DELETE, OPTIONS"
+        for k, v in _CORS.items():
+            resp.headers[k] = v
+        return resp
+
+    async def session_options(request: web.Request) -> web.Response:
+        resp = web.Response(status=204)
+        resp.headers["Allow"] = "DELETE, OPTIONS"
+        for k, v in _CORS.items():
+            resp.headers[k] = v
+        return resp
+
+    app.router.add_post(path, post)
+    app.router.add_route("OPTIONS", path, options)
+    app.router.add_delete(path + "/{id}", delete)
+    app.router.add_route("PATCH", path + "/{id}", patch)
+    app.router.add_route("OPTIONS", path + "/{id}", session_options)

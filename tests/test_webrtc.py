@@ -1,0 +1,306 @@
+"""WebRTC over WHEP with an in-process aiortc viewer: pixels, input, PLI, shared encodes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import numpy as np
+import pytest
+
+import rfb
+from rfb import client, encoders, patterns, protocol
+from signaling import IceConfig
+
+aiortc = pytest.importorskip("aiortc", reason="WebRTC tests need aiortc: pip install 'rfb[webrtc]'")
+
+LOOPBACK = IceConfig(host_addresses=("127.0.0.1",), allowed_remote_networks=("127.0.0.0/8",))
+W, H = 320, 240
+
+
+@dataclass
+class WhepViewer:
+    pc: Any
+    channel: Any
+    resource: str
+    frames: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(maxsize=256))
+    texts: list[dict] = field(default_factory=list)
+    opened: asyncio.Event = field(default_factory=asyncio.Event)
+    tasks: list[asyncio.Task] = field(default_factory=list)
+
+    async def frame(self, timeout: float = 10) -> np.ndarray:
+        async with asyncio.timeout(timeout):
+            return await self.frames.get()
+
+    async def fresh_frame(self) -> np.ndarray:
+        while not self.frames.empty():
+            self.frames.get_nowait()
+        return await self.frame()
+
+
+@contextlib.asynccontextmanager
+async def whep(display: rfb.Display, *, delete: bool = True) -> AsyncIterator[WhepViewer]:
+    pc = aiortc.RTCPeerConnection()
+    pc.addTransceiver("video", direction="recvonly")
+    channel = pc.createDataChannel("rfb")
+    await pc.setLocalDescription(await pc.createOffer())
+    async with aiohttp.ClientSession() as http, http.post(
+        display.url + "whep", data=pc.localDescription.sdp,
+        headers={"Content-Type": "application/sdp"},
+    ) as r:  # fmt: skip
+        assert r.status == 201, await r.text()
+        assert r.headers["Content-Type"].startswith("application/sdp")
+        answer = await r.text()
+        resource = r.headers["Location"]
+    assert "H264" in answer and "VP8" not in answer
+    v = WhepViewer(pc, channel, resource)
+
+    @pc.on("track")
+    def on_track(track: Any) -> None:
+        async def pump() -> None:
+            with contextlib.suppress(Exception):
+                while True:
+                    f = await track.recv()
+                    if not v.frames.full():
+                        v.frames.put_nowait(f.to_ndarray(format="rgb24"))
+
+        v.tasks.append(asyncio.create_task(pump()))
+
+    @channel.on("open")
+    def on_open() -> None:
+        v.opened.set()
+
+    @channel.on("message")
+    def on_message(m: str) -> None:
+        v.texts.append(json.loads(m))
+
+    await pc.setRemoteDescription(aiortc.RTCSessionDescription(sdp=answer, type="answer"))
+    try:
+        yield v
+    finally:
+        for t in v.tasks:
+            t.cancel()
+        if delete:
+            async with aiohttp.ClientSession() as http:
+                await http.delete(display.url.rstrip("/") + resource)
+        await pc.close()
+
+
+async def test_frames_decode_to_the_test_card(serving) -> None:
+    display, _ = await serving(W, H, transport="webrtc", ice=LOOPBACK)
+    async with whep(display) as v:
+        img = await v.frame()
+        for _ in range(5):
+            img = await v.frame()
+        assert img.shape == (H, W, 3)
+        pts = [
+            (W // 4, H // 4),
+            (3 * W // 4, H // 4),
+            (W // 4, 3 * H // 4),
+            (3 * W // 4, 3 * H // 4),
+        ]
+        colours = [tuple(int(c) for c in img[y, x]) for x, y in pts]
+        for c in colours:
+            assert (
+                min(np.abs(np.subtract(c, ref)).max() for ref in patterns.TEST_CARD_COLOURS) <= 6
+            ), colours
+        assert len(set(colours)) == 4
+        await asyncio.wait_for(v.opened.wait(), 5)
+        async with asyncio.timeout(5):
+            while not any(t["type"] == "config" for t in v.texts):
+                await asyncio.sleep(0.02)
+        config = next(t for t in v.texts if t["type"] == "config")
+        assert config["transport"] == "webrtc" and config["client_id"]
+
+
+async def test_input_on_the_data_channel_reaches_poll_events(serving) -> None:
+    display, _ = await serving(W, H, transport="webrtc", ice=LOOPBACK)
+    async with whep(display) as v:
+        await v.frame()
+        await asyncio.wait_for(v.opened.wait(), 5)
+        display.poll_events()
+        v.channel.send(json.dumps({"type": "set_viewport", "width": 320, "height": 240,
+                                   "pwidth": 640, "pheight": 480, "ratio": 2}))  # fmt: skip
+        v.channel.send(json.dumps({"type": "event", "event": {
+            "type": "pointer_down", "x": 10, "y": 20, "button": 1, "buttons": [1],
+            "modifiers": ["Alt"]}}))  # fmt: skip
+        got: list = []
+        async with asyncio.timeout(5):
+            while len(got) < 2:
+                got += display.poll_events()
+                await asyncio.sleep(0.02)
+        assert got[0].event["type"] == "resize" and got[0].event["pwidth"] == 640
+        assert got[1].event == {"type": "pointer_down", "x": 10, "y": 20, "button": 1,
+                                "buttons": [1], "modifiers": ["Alt"]}  # fmt: skip
+        config = next(t for t in v.texts if t["type"] == "config")
+        assert got[1].client_id == config["client_id"]
+
+
+async def test_a_pli_yields_an_idr(serving) -> None:
+    display, _ = await serving(W, H, transport="webrtc", ice=LOOPBACK, keyframe_interval_s=100)
+    async with whep(display) as v:
+        await v.frame()
+        await asyncio.sleep(1.0)  # past the forced-keyframe rate limit
+        (group,) = [g for g, _ in display.hub.groups.values()]
+        before = group.keyframes
+        receiver = next(t.receiver for t in v.pc.getTransceivers() if t.kind == "video")
+        ssrc = next(iter(receiver._RTCRtpReceiver__remote_streams))
+        await receiver._send_rtcp_pli(ssrc)
+        async with asyncio.timeout(2):
+            while group.keyframes == before:
+                await asyncio.sleep(0.005)
+        (peer,) = display.webrtc.sessions.values()
+        assert peer.keyframe_requests == 1
+        await v.frame()  # still streaming after the IDR
+
+
+async def test_webrtc_and_websocket_viewers_share_one_encode(serving) -> None:
+    display, pub = await serving(W, H, pattern="bouncing_box", transport="webrtc", ice=LOOPBACK)
+    async with contextlib.AsyncExitStack() as stack:
+        rtc = [await stack.enter_async_context(whep(display)) for _ in range(4)]
+        ws = [await stack.enter_async_context(client.connect(display.ws_url,
+              [protocol.CAP_H264, protocol.CAP_JPEG])) for _ in range(2)]  # fmt: skip
+        for v in rtc:
+            await v.frame()
+        for w in ws:
+            await w.next_frame()
+        (group,) = [g for g, _ in display.hub.groups.values()]
+        assert len(group.viewers) == 6
+        e0, p0 = group.frames_encoded, pub.count
+        counts0 = [v.frames.qsize() for v in rtc]
+
+        async def drain(w: client.Viewer) -> None:
+            for _ in range(30):
+                await w.next_frame()
+
+        await asyncio.gather(*(drain(w) for w in ws))
+        encoded, published = group.frames_encoded - e0, pub.count - p0
+        # one encode per published frame for all six viewers, not six
+        assert encoded <= published + 2
+        for v, c0 in zip(rtc, counts0, strict=True):
+            assert v.frames.qsize() > c0 + 15, "every WebRTC viewer kept receiving"
+
+
+async def test_delete_and_abrupt_disconnect_free_everything(serving) -> None:
+    display, _ = await serving(W, H, transport="webrtc", ice=LOOPBACK)
+    base_encoders = encoders.open_encoder_count()
+    async with whep(display) as v:
+        await v.frame()
+        assert display.client_count == 1 and len(display.webrtc.sessions) == 1
+    async with asyncio.timeout(5):
+        while display.client_count or display.webrtc.sessions:
+            await asyncio.sleep(0.02)
+    # abrupt: the peer closes without DELETE
+    async with whep(display, delete=False) as v:
+        await v.frame()
+    async with asyncio.timeout(40):
+        while display.client_count or display.webrtc.sessions:
+            await asyncio.sleep(0.05)
+    async with asyncio.timeout(5):
+        while encoders.open_encoder_count() != base_encoders - 0 and display.hub.groups:
+            await asyncio.sleep(0.02)
+    assert not display.hub.groups
+
+
+async def test_malformed_data_channel_message_closes_only_that_peer(serving) -> None:
+    display, _ = await serving(W, H, transport="webrtc", ice=LOOPBACK)
+    async with whep(display) as good, whep(display) as bad:
+        await good.frame()
+        await bad.frame()
+        await asyncio.wait_for(bad.opened.wait(), 5)
+        bad.channel.send("{not json")
+        async with asyncio.timeout(10):
+            while len(display.webrtc.sessions) != 1:
+                await asyncio.sleep(0.02)
+        for _ in range(10):
+            await good.fresh_frame()
+
+
+WHEP_BAD = [
+    ("text/plain", "v=0\r\n", 415),
+    ("application/sdp", "hello", 400),
+    ("application/sdp", "v=0\r\no=- 0 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n", 400),
+    (
+        "application/sdp",
+        "v=0\r\ns=-\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=sendonly\r\na=rtpmap:96 H264/90000\r\n",
+        400,
+    ),
+    (
+        "application/sdp",
+        "v=0\r\ns=-\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=recvonly\r\na=rtpmap:96 VP8/90000\r\n",
+        400,
+    ),
+    (
+        "application/sdp",
+        "v=0\r\ns=-\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=recvonly\r\na=rtpmap:96 H264/90000\r\n",
+        400,
+    ),
+]
+
+
+@pytest.mark.parametrize(("ctype", "body", "status"), WHEP_BAD)
+async def test_bad_whep_requests_get_a_clear_4xx(
+    serving, ctype: str, body: str, status: int
+) -> None:
+    display, _ = await serving(W, H, transport="webrtc", ice=LOOPBACK)
+    async with client.connect(display.ws_url, [protocol.CAP_H264]) as watcher:
+        await watcher.next_frame()
+        async with aiohttp.ClientSession() as http, http.post(
+            display.url + "whep", data=body, headers={"Content-Type": ctype}
+        ) as r:  # fmt: skip
+            assert r.status == status
+            assert (await r.text()).strip()
+        for _ in range(5):
+            await watcher.next_frame()  # nothing else disturbed
+    assert not display.webrtc.sessions
+
+
+async def test_whep_resource_methods_cors_and_limits(serving) -> None:
+    ice = IceConfig(turn_urls=("turn:turn.example.org:3478?transport=udp",), turn_secret="s3",
+                    host_addresses=("127.0.0.1",), allowed_remote_networks=("127.0.0.0/8",))  # fmt: skip
+    display, _ = await serving(W, H, transport="webrtc", ice=ice, max_webrtc_sessions=1)
+    async with aiohttp.ClientSession() as http:
+        async with http.options(display.url + "whep") as r:
+            assert r.status == 204
+            assert r.headers["Access-Control-Allow-Origin"] == "*"
+            assert "application/sdp" in r.headers["Accept-Post"]
+            (link,) = r.headers.getall("Link")
+            assert link.startswith('<turn:turn.example.org:3478?transport=udp>; rel="ice-server"')
+            assert 'credential-type="password"' in link
+        async with http.patch(display.url + "whep/whatever") as r:
+            assert r.status == 405
+        async with http.delete(display.url + "whep/nope") as r:
+            assert r.status == 404
+        async with whep(display) as v:
+            await v.frame()
+            async with http.post(display.url + "whep", data=v.pc.localDescription.sdp,
+                                 headers={"Content-Type": "application/sdp"}) as r:  # fmt: skip
+                assert r.status == 429 and "too many" in await r.text()
+
+
+async def test_websocket_only_server_serves_no_whep(serving) -> None:
+    display, _ = await serving(W, H)
+    async with aiohttp.ClientSession() as http, http.post(
+        display.url + "whep", data="v=0", headers={"Content-Type": "application/sdp"}
+    ) as r:  # fmt: skip
+        assert r.status == 404
+
+
+def test_filter_offer_drops_mdns_and_disallowed_candidates() -> None:
+    from rfb.transports import webrtc
+
+    webrtc.apply_ice_policy(LOOPBACK)
+    sdp = ("v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n"
+           "a=candidate:1 1 udp 2122194687 127.0.0.1 50313 typ host generation 0\r\n"
+           "a=candidate:2 1 udp 2122063615 192.0.2.2 46008 typ host generation 0\r\n"
+           "a=candidate:3 1 udp 2122063615 4f1b6c2e-1111-2222-3333-444455556666.local 46009 typ host\r\n"
+           "a=rtpmap:96 H264/90000\r\n")  # fmt: skip
+    out = webrtc.filter_offer(sdp)
+    assert "127.0.0.1 50313" in out
+    assert "192.0.2.2" not in out and ".local" not in out
+    assert out.endswith("a=rtpmap:96 H264/90000\r\n")
