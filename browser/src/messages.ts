@@ -23,6 +23,8 @@ export interface Stats {
   rttMs: number | null;
   viewers: number | null;
   reconnects: number;
+  /** WebRTC receiver figures from getStats() (transport "webrtc" only). */
+  rtc?: import("./webrtc").RtcStats | null;
   /** When the first frame of this page was drawn (epoch ms: performance.timeOrigin + now). */
   firstFrameAt: number | null;
 }
@@ -35,7 +37,8 @@ export interface WorkerOptions {
   background: string;
   token: string | null;
   debug: boolean;
-  transport: TransportKind;
+  /** The worker's own link: its WebSocket, or frames and messages the main thread relays from WebRTC. */
+  mode: "websocket" | "webrtc";
 }
 
 export interface Size {
@@ -53,6 +56,12 @@ export type ToWorker =
   | { type: "pointer"; input: PointerInput }
   | { type: "key"; input: KeyInput }
   | { type: "capture"; id: number; format: "imagedata" | "blob" }
+  | { type: "rtc-open" }
+  | { type: "rtc-text"; text: string }
+  | { type: "rtc-frames"; readable: ReadableStream<VideoFrame> }
+  | { type: "rtc-bitmap"; bitmap: ImageBitmap }
+  | { type: "rtc-closed"; reason: string }
+  | { type: "use-websocket" }
   | { type: "dispose" };
 
 export type FromWorker =
@@ -60,4 +69,6 @@ export type FromWorker =
   | { type: "stats"; stats: Stats }
   | { type: "error"; message: string }
   | { type: "capture"; id: number; result: ImageData | Blob | null; error?: string }
-  | { type: "log"; message: string };
+  | { type: "log"; message: string }
+  | { type: "rtc-send"; text: string }
+  | { type: "first-frame" };

@@ -44,7 +44,7 @@ export type FrameHeader = ImageFrameHeader | VideoChunkHeader;
 
 export interface ConfigMessage {
   type: "config";
-  transport: "image" | "webcodecs";
+  transport: "image" | "webcodecs" | "webrtc";
   width: number;
   height: number;
   coords: "frame-pixels";
@@ -52,6 +52,8 @@ export interface ConfigMessage {
   mime?: string;
   color?: ColorInfo;
   client_id?: string;
+  /** Where the server also serves WHEP, when it does. */
+  webrtc?: string;
 }
 
 export interface StatsMessage {

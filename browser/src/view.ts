@@ -3,7 +3,9 @@
 
 import { backingSize, type Fit } from "./geometry";
 import { mapButton, mapButtons, modifiers, MoveCoalescer, shouldPreventKey, wheelPixels, type PointerInput } from "./input";
+import { Backoff } from "./flow";
 import type { FromWorker, Size, State, Stats, ToWorker, TransportKind, WorkerOptions } from "./messages";
+import { WebRtcLink, WhepError, whepUrl } from "./webrtc";
 
 export type { Fit } from "./geometry";
 export type { State, Stats, TransportKind } from "./messages";
@@ -30,8 +32,14 @@ export interface RemoteFramebufferViewOptions {
   background?: string;
   token?: string | null;
   debug?: boolean;
-  /** "websocket" (default), or "webrtc"/"auto" (WebRTC arrives with the WebRTC transport; until then both use the WebSocket). */
+  /**
+   * "websocket" (default); "webrtc": WHEP at the server's /whep, frames as a WebRTC video
+   * track, input over the "rfb" data channel; "auto": WebRTC when the server serves it and a
+   * frame arrives within `autoFallbackMs`, else the WebSocket.
+   */
   transport?: TransportKind;
+  /** auto: how long to wait for the first WebRTC frame before using the WebSocket (default 4000). */
+  autoFallbackMs?: number;
   onState?: (state: State, reason?: string) => void;
   onStats?: (stats: Stats) => void;
   onError?: (message: string) => void;
@@ -67,6 +75,11 @@ export class RemoteFramebufferView {
   private rafPending = false;
   private disposed = false;
   private readonly ownsCanvas: boolean;
+  private rtc: WebRtcLink | null = null;
+  private rtcBackoff = new Backoff(500, 5000);
+  private rtcTimer: ReturnType<typeof setTimeout> | null = null;
+  private gotFirstFrame = false;
+  private mode: "websocket" | "webrtc";
 
   constructor(target: HTMLCanvasElement | HTMLElement, options: RemoteFramebufferViewOptions = {}) {
     this.opts = {
@@ -107,9 +120,11 @@ export class RemoteFramebufferView {
       background: this.opts.background,
       token: options.token ?? null,
       debug: this.opts.debug,
-      transport: this.opts.transport,
+      mode: this.opts.transport === "websocket" ? "websocket" : "webrtc",
     };
+    this.mode = wopts.mode;
     this.post({ type: "init", canvas: offscreen, options: wopts, size: this.size }, [offscreen]);
+    if (this.mode === "webrtc") void this.startWebRtc();
 
     this.moves = new MoveCoalescer<PointerInput>((input) => this.post({ type: "pointer", input }));
     if (typeof ResizeObserver !== "undefined") {
@@ -150,9 +165,81 @@ export class RemoteFramebufferView {
     });
   }
 
+  /** Which link carries the stream now: "websocket" or "webrtc". */
+  get activeTransport(): "websocket" | "webrtc" {
+    return this.mode;
+  }
+
+  // -- WebRTC ----------------------------------------------------------------------------
+
+  private async startWebRtc(): Promise<void> {
+    if (this.disposed || this.mode !== "webrtc") return;
+    const auto = this.opts.transport === "auto";
+    const link = new WebRtcLink(whepUrl(this.opts.url), this.opts.token ?? null, {
+      onStream: (readable) => this.post({ type: "rtc-frames", readable }, [readable as unknown as Transferable]),
+      onBitmap: (bitmap) => this.post({ type: "rtc-bitmap", bitmap }, [bitmap]),
+      onText: (text) => this.post({ type: "rtc-text", text }),
+      onOpen: () => this.post({ type: "rtc-open" }),
+      onClose: (reason) => this.onRtcClosed(link, reason),
+    });
+    this.rtc = link;
+    if (auto) {
+      this.rtcTimer = setTimeout(() => {
+        if (!this.gotFirstFrame) this.fallBack("no WebRTC frame in time");
+      }, this.opts.autoFallbackMs ?? 4000);
+    }
+    try {
+      await link.start();
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      if (auto) this.fallBack(message);
+      else this.onRtcClosed(link, message, err instanceof WhepError && err.status >= 400 && err.status < 500 && err.status !== 429);
+    }
+  }
+
+  private onRtcClosed(link: WebRtcLink, reason: string, final = false): void {
+    if (this.rtc !== link || this.disposed) return;
+    this.rtc = null;
+    if (this.opts.transport === "auto" && !this.gotFirstFrame) {
+      this.fallBack(reason);
+      return;
+    }
+    this.post({ type: "rtc-closed", reason });
+    if (final) {
+      this.setState("error", reason);
+      this.fail(reason);
+      return;
+    }
+    this.gotFirstFrame = false;
+    setTimeout(() => void this.startWebRtc(), this.rtcBackoff.next());
+  }
+
+  private fallBack(reason: string): void {
+    if (this.mode !== "webrtc" || this.disposed) return;
+    if (this.opts.debug) console.debug("rfb: using the WebSocket:", reason);
+    this.mode = "websocket";
+    if (this.rtcTimer) clearTimeout(this.rtcTimer);
+    const link = this.rtc;
+    this.rtc = null;
+    link?.close();
+    this.post({ type: "use-websocket" });
+  }
+
+  private async withRtcStats(stats: Stats): Promise<Stats> {
+    if (this.mode !== "webrtc" || !this.rtc) return stats;
+    try {
+      return { ...stats, rtc: await this.rtc.stats() };
+    } catch {
+      return stats;
+    }
+  }
+
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    if (this.rtcTimer) clearTimeout(this.rtcTimer);
+    this.rtc?.close();
+    this.rtc = null;
     this.observer?.disconnect();
     for (const c of this.cleanups) c();
     this.post({ type: "dispose" });
@@ -187,8 +274,17 @@ export class RemoteFramebufferView {
         this.setState(msg.state, msg.reason);
         break;
       case "stats":
-        this._stats = msg.stats;
-        this.opts.onStats?.(msg.stats);
+        void this.withRtcStats(msg.stats).then((stats) => {
+          this._stats = stats;
+          this.opts.onStats?.(stats);
+        });
+        break;
+      case "rtc-send":
+        this.rtc?.send(msg.text);
+        break;
+      case "first-frame":
+        this.gotFirstFrame = true;
+        if (this.mode === "webrtc") this.rtcBackoff.reset();
         break;
       case "error":
         this.fail(msg.message);

@@ -21,6 +21,11 @@ ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    # WebRTC on loopback: Chromium offers 127.0.0.1 candidates only to pages with media
+    # permission (granted per context in the tests, answered by the fake UI).
+    "--allow-loopback-in-peer-connection",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
 ]
 
 

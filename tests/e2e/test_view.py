@@ -40,7 +40,8 @@ class Stream:
 
 async def open_page(browser, url: str, *, width=W, height=H, dpr: float = 1.0):  # type: ignore[no-untyped-def]
     ctx = await browser.new_context(viewport={"width": width, "height": height},
-                                    device_scale_factor=dpr)  # fmt: skip
+                                    device_scale_factor=dpr,
+                                    permissions=["camera", "microphone"])  # fmt: skip
     page = await ctx.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))

@@ -52,6 +52,7 @@ class Session {
   // stats
   private displayed = 0;
   private firstFrameAt: number | null = null;
+  private firstFrameSent = false;
   private dropped = 0;
   private bytesWindow = 0;
   private framesWindow = 0;
@@ -78,6 +79,61 @@ class Session {
 
   async start(): Promise<void> {
     this.supportsH264 = !this.opts.imageOnly && (await probeH264());
+    if (this.opts.mode === "websocket") this.connect();
+    else this.setState("connecting");
+  }
+
+  // -- WebRTC, relayed by the main thread ------------------------------------------------
+
+  rtcOpen(): void {
+    this.setState("open");
+    this.sendViewport();
+  }
+
+  rtcText(text: string): void {
+    this.onText(text);
+  }
+
+  async rtcFrames(readable: ReadableStream<VideoFrame>): Promise<void> {
+    const reader = readable.getReader();
+    try {
+      for (;;) {
+        const { value: frame, done } = await reader.read();
+        if (done || !frame) break;
+        if (this.disposed || this.opts.mode !== "webrtc") {
+          frame.close();
+          break;
+        }
+        this.frameW = frame.displayWidth;
+        this.frameH = frame.displayHeight;
+        this.draw(frame, () => frame.close());
+      }
+    } catch (err) {
+      this.log(`WebRTC frames ended: ${err}`);
+    } finally {
+      reader.releaseLock();
+    }
+  }
+
+  rtcBitmap(bitmap: ImageBitmap): void {
+    if (this.opts.mode !== "webrtc") {
+      bitmap.close();
+      return;
+    }
+    this.frameW = bitmap.width;
+    this.frameH = bitmap.height;
+    this.draw(bitmap, () => bitmap.close());
+  }
+
+  rtcClosed(reason: string): void {
+    if (this.opts.mode === "webrtc") this.setState("closed", reason);
+  }
+
+  /** auto: WebRTC gave no frame in time; continue on the WebSocket. */
+  useWebSocket(): void {
+    if (this.opts.mode === "websocket") return;
+    this.opts.mode = "websocket";
+    this.firstFrameSent = false;
     this.connect();
   }
 
@@ -144,7 +200,8 @@ class Session {
   }
 
   private send(text: string): void {
-    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(text);
+    if (this.opts.mode === "webrtc") scope.postMessage({ type: "rtc-send", text });
+    else if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(text);
   }
 
   private sendViewport(): void {
@@ -163,7 +220,7 @@ class Session {
       const c = msg as P.ConfigMessage;
       this.frameW = c.width;
       this.frameH = c.height;
-      this.codec = c.transport === "webcodecs" ? (c.codec ?? null) : (c.mime ?? "image");
+      this.codec = c.codec ?? c.mime ?? null;
       this.backoff.reset();
       this.setState("negotiated");
     } else if (msg.type === "stats") {
@@ -350,6 +407,10 @@ class Session {
     ctx.drawImage(source, l.x, l.y, l.w, l.h);
     release();
     if (this.firstFrameAt === null) this.firstFrameAt = performance.timeOrigin + performance.now();
+    if (!this.firstFrameSent) {
+      this.firstFrameSent = true;
+      scope.postMessage({ type: "first-frame" });
+    }
     this.displayed++;
     this.framesWindow++;
   }
@@ -445,7 +506,7 @@ class Session {
     const s = this.server;
     return {
       state: this.state,
-      transport: this.state === "negotiated" ? "websocket" : null,
+      transport: this.state === "negotiated" ? this.opts.mode : null,
       codec: this.codec,
       width: this.frameW,
       height: this.frameH,
@@ -530,6 +591,25 @@ scope.onmessage = (e: MessageEvent<ToWorker>) => {
     case "capture":
       if (session) void session.capture(msg.id, msg.format);
       else scope.postMessage({ type: "capture", id: msg.id, result: null, error: "not started" });
+      break;
+    case "rtc-open":
+      session?.rtcOpen();
+      break;
+    case "rtc-text":
+      session?.rtcText(msg.text);
+      break;
+    case "rtc-frames":
+      if (session) void session.rtcFrames(msg.readable);
+      break;
+    case "rtc-bitmap":
+      if (session) session.rtcBitmap(msg.bitmap);
+      else msg.bitmap.close();
+      break;
+    case "rtc-closed":
+      session?.rtcClosed(msg.reason);
+      break;
+    case "use-websocket":
+      session?.useWebSocket();
       break;
     case "dispose":
       session?.dispose();

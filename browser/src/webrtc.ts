@@ -1,0 +1,204 @@
+// WebRTC on the main thread (RTCPeerConnection does not exist in workers): a WHEP offer
+// with recvonly video and the "rfb" data channel. Decoded frames go to the worker as a
+// ReadableStream<VideoFrame> (MediaStreamTrackProcessor) or, where that API is missing,
+// as ImageBitmaps grabbed from a hidden <video> with requestVideoFrameCallback.
+
+export interface RtcStats {
+  framesPerSecond: number | null;
+  framesDecoded: number;
+  framesDropped: number;
+  jitterMs: number | null;
+  packetsLost: number;
+  nackCount: number;
+  pliCount: number;
+  rttMs: number | null;
+  decodeMs: number | null;
+}
+
+export interface WebRtcHandlers {
+  /** Frames, as a stream to transfer to the worker. */
+  onStream(readable: ReadableStream<VideoFrame>): void;
+  /** Frames one by one (fallback path). */
+  onBitmap(bitmap: ImageBitmap): void;
+  onText(text: string): void;
+  onOpen(): void;
+  onClose(reason: string): void;
+}
+
+/** ws://host:port/path -> http://host:port/whep */
+export function whepUrl(wsUrl: string): string {
+  const u = new URL(wsUrl);
+  u.protocol = u.protocol === "wss:" ? "https:" : "http:";
+  u.pathname = "/whep";
+  u.search = "";
+  return u.toString();
+}
+
+/** ICE servers from WHEP Link headers: <url>; rel="ice-server"; username="..."; credential="...". */
+export function parseIceLinks(links: string | null): RTCIceServer[] {
+  if (!links) return [];
+  const out: RTCIceServer[] = [];
+  for (const part of links.split(/,(?=\s*<)/)) {
+    const m = part.match(/<([^>]+)>(.*)/);
+    if (!m || !/rel="ice-server"/.test(m[2])) continue;
+    const attr = (name: string) => m[2].match(new RegExp(`${name}="([^"]*)"`))?.[1];
+    const server: RTCIceServer = { urls: m[1] };
+    const username = attr("username");
+    const credential = attr("credential");
+    if (username !== undefined) server.username = username;
+    if (credential !== undefined) server.credential = credential;
+    out.push(server);
+  }
+  return out;
+}
+
+async function waitForIceGathering(pc: RTCPeerConnection, timeoutMs: number): Promise<void> {
+  if (pc.iceGatheringState === "complete") return;
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      if (pc.iceGatheringState === "complete") {
+        pc.removeEventListener("icegatheringstatechange", done);
+        resolve();
+      }
+    };
+    pc.addEventListener("icegatheringstatechange", done);
+    setTimeout(resolve, timeoutMs); // send what we have: the server learns the rest from checks
+  });
+}
+
+export class WhepError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class WebRtcLink {
+  private pc: RTCPeerConnection | null = null;
+  private channel: RTCDataChannel | null = null;
+  private resource: string | null = null;
+  private video: HTMLVideoElement | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly endpoint: string,
+    private readonly token: string | null,
+    private readonly handlers: WebRtcHandlers,
+  ) {}
+
+  async start(): Promise<void> {
+    const headers: Record<string, string> = {};
+    if (this.token) headers.Authorization = `Bearer ${this.token}`;
+    // ICE servers first (OPTIONS answers with Link headers), then the offer.
+    let iceServers: RTCIceServer[] = [];
+    let probe: Response | null = null;
+    try {
+      probe = await fetch(this.endpoint, { method: "OPTIONS", headers });
+    } catch {
+      /* no pre-flight answer: try the offer anyway, with host candidates only */
+    }
+    if (probe && probe.status === 404) throw new WhepError(404, "this server does not serve WebRTC");
+    if (probe) iceServers = parseIceLinks(probe.headers.get("Link"));
+    const pc = new RTCPeerConnection({ iceServers });
+    this.pc = pc;
+    pc.addTransceiver("video", { direction: "recvonly" });
+    const channel = pc.createDataChannel("rfb", { ordered: true });
+    this.channel = channel;
+    channel.onmessage = (e) => {
+      if (typeof e.data === "string") this.handlers.onText(e.data);
+    };
+    channel.onopen = () => this.handlers.onOpen();
+    pc.ontrack = (e) => this.onTrack(e.track);
+    pc.onconnectionstatechange = () => {
+      if (pc.connectionState === "failed" || pc.connectionState === "closed") this.finish(`peer connection ${pc.connectionState}`);
+    };
+    await pc.setLocalDescription(await pc.createOffer());
+    await waitForIceGathering(pc, 1500);
+    const r = await fetch(this.endpoint, {
+      method: "POST",
+      headers: { ...headers, "Content-Type": "application/sdp" },
+      body: pc.localDescription!.sdp,
+    });
+    if (r.status !== 201) {
+      const reason = (await r.text()).trim();
+      this.close();
+      throw new WhepError(r.status, `WHEP ${r.status}: ${reason}`);
+    }
+    const location = r.headers.get("Location");
+    if (location) this.resource = new URL(location, this.endpoint).toString();
+    await pc.setRemoteDescription({ type: "answer", sdp: await r.text() });
+  }
+
+  private onTrack(track: MediaStreamTrack): void {
+    const Processor = (globalThis as unknown as { MediaStreamTrackProcessor?: new (init: { track: MediaStreamTrack }) => { readable: ReadableStream<VideoFrame> } })
+      .MediaStreamTrackProcessor;
+    if (Processor) {
+      this.handlers.onStream(new Processor({ track }).readable);
+      return;
+    }
+    // Fallback: a hidden <video>, one bitmap per presented frame.
+    const video = document.createElement("video");
+    video.muted = true;
+    video.playsInline = true;
+    video.style.cssText = "position:fixed;width:1px;height:1px;opacity:0;pointer-events:none";
+    video.srcObject = new MediaStream([track]);
+    document.body.appendChild(video);
+    this.video = video;
+    const grab = () => {
+      if (this.closed) return;
+      createImageBitmap(video).then((b) => this.handlers.onBitmap(b), () => undefined);
+      video.requestVideoFrameCallback(grab);
+    };
+    video.requestVideoFrameCallback(grab);
+    void video.play();
+  }
+
+  send(text: string): void {
+    if (this.channel?.readyState === "open") this.channel.send(text);
+  }
+
+  async stats(): Promise<RtcStats | null> {
+    if (!this.pc) return null;
+    const report = await this.pc.getStats();
+    let inbound: Record<string, number> | null = null;
+    let rtt: number | null = null;
+    report.forEach((s: Record<string, unknown>) => {
+      if (s.type === "inbound-rtp" && s.kind === "video") inbound = s as Record<string, number>;
+      if (s.type === "candidate-pair" && s.nominated && typeof s.currentRoundTripTime === "number") rtt = s.currentRoundTripTime * 1000;
+    });
+    if (!inbound) return null;
+    const i: Record<string, number> = inbound;
+    return {
+      framesPerSecond: i.framesPerSecond ?? null,
+      framesDecoded: i.framesDecoded ?? 0,
+      framesDropped: i.framesDropped ?? 0,
+      jitterMs: typeof i.jitter === "number" ? i.jitter * 1000 : null,
+      packetsLost: i.packetsLost ?? 0,
+      nackCount: i.nackCount ?? 0,
+      pliCount: i.pliCount ?? 0,
+      rttMs: rtt,
+      decodeMs: i.framesDecoded ? (1000 * (i.totalDecodeTime ?? 0)) / i.framesDecoded : null,
+    };
+  }
+
+  private finish(reason: string): void {
+    if (this.closed) return;
+    this.close();
+    this.handlers.onClose(reason);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.resource) {
+      const headers: Record<string, string> = {};
+      if (this.token) headers.Authorization = `Bearer ${this.token}`;
+      void fetch(this.resource, { method: "DELETE", headers, keepalive: true }).catch(() => undefined);
+    }
+    this.channel?.close();
+    this.pc?.close();
+    this.video?.remove();
+  }
+}
