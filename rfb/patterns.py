@@ -5,6 +5,7 @@ Each pattern renders frame ``i`` as a fresh (H, W, 3) uint8 RGB array.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -107,7 +108,34 @@ def counter(w: int, h: int, i: int) -> np.ndarray:
     return img
 
 
-PATTERNS = ("test_card", "gradient", "bouncing_box", "counter", "checkerboard", "solid")
+TIMECODE_BITS = 32
+TIMECODE_BLOCK = 16
+
+
+def stamp_timecode(img: np.ndarray, ms: int) -> np.ndarray:
+    """Write ``ms`` (mod 2**32) as 32 black/white 16x16 blocks along the top-left edge.
+
+    Viewers that know the code (``RemoteFramebufferView`` with ``timecode: true``) read it
+    back after drawing and compare it with their wall clock: publish -> display latency,
+    whatever the transport, on hosts whose clocks agree (one machine, or NTP).
+    """
+    b = TIMECODE_BLOCK
+    value = ms & 0xFFFFFFFF
+    for k in range(TIMECODE_BITS):
+        bit = (value >> (TIMECODE_BITS - 1 - k)) & 1
+        img[0:b, k * b : (k + 1) * b] = 255 if bit else 0
+    return img
+
+
+PATTERNS = (
+    "test_card",
+    "gradient",
+    "bouncing_box",
+    "counter",
+    "checkerboard",
+    "solid",
+    "timecode",
+)
 
 
 def make(name: str, w: int, h: int) -> Callable[[int], np.ndarray]:
@@ -115,6 +143,11 @@ def make(name: str, w: int, h: int) -> Callable[[int], np.ndarray]:
     if name == "bouncing_box":
         box = BouncingBox(w, h)
         return lambda i: box(w, h, i)
+    if name == "timecode":
+        if w < TIMECODE_BITS * TIMECODE_BLOCK or h < TIMECODE_BLOCK:
+            raise ValueError("the timecode pattern needs frames of at least 512x16")
+        box = BouncingBox(w, h)
+        return lambda i: stamp_timecode(box(w, h, i), int(time.time() * 1000))
     table: dict[str, Callable[[int, int, int], np.ndarray]] = {
         "test_card": test_card,
         "gradient": gradient,

@@ -27,6 +27,8 @@ export interface Stats {
   rtc?: import("./webrtc").RtcStats | null;
   /** When the first frame of this page was drawn (epoch ms: performance.timeOrigin + now). */
   firstFrameAt: number | null;
+  /** With `timecode: true`: publish -> display ms of each frame drawn in the last second. */
+  timecodeMs?: number[];
 }
 
 export interface WorkerOptions {
@@ -39,6 +41,7 @@ export interface WorkerOptions {
   debug: boolean;
   /** The worker's own link: its WebSocket, or frames and messages the main thread relays from WebRTC. */
   mode: "websocket" | "webrtc";
+  timecode: boolean;
 }
 
 export interface Size {

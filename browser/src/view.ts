@@ -40,6 +40,11 @@ export interface RemoteFramebufferViewOptions {
   transport?: TransportKind;
   /** auto: how long to wait for the first WebRTC frame before using the WebSocket (default 4000). */
   autoFallbackMs?: number;
+  /**
+   * Read the publish time the server's "timecode" pattern stamps into frames and report
+   * publish -> display latency in `stats.timecodeMs` (for measuring; costs a pixel read per frame).
+   */
+  timecode?: boolean;
   onState?: (state: State, reason?: string) => void;
   onStats?: (stats: Stats) => void;
   onError?: (message: string) => void;
@@ -121,6 +126,7 @@ export class RemoteFramebufferView {
       token: options.token ?? null,
       debug: this.opts.debug,
       mode: this.opts.transport === "websocket" ? "websocket" : "webrtc",
+      timecode: options.timecode ?? false,
     };
     this.mode = wopts.mode;
     this.post({ type: "init", canvas: offscreen, options: wopts, size: this.size }, [offscreen]);

@@ -60,3 +60,15 @@ describe("Backoff", () => {
     expect(b.next()).toBe(250);
   });
 });
+
+import { decodeTimecode, latencyMs } from "../src/timecode";
+
+describe("timecode", () => {
+  it("decodes the 32 blocks MSB first and measures across the wrap", () => {
+    const value = 0xdeadbeef;
+    const lumas = Array.from({ length: 32 }, (_, k) => ((value >>> (31 - k)) & 1 ? 240 : 20));
+    expect(decodeTimecode(lumas)).toBe(value);
+    expect(latencyMs(1000, 1042)).toBe(42);
+    expect(latencyMs(2 ** 32 - 10, 2 ** 32 + 5)).toBe(15);
+  });
+});

@@ -2,7 +2,8 @@
 // It receives frames, decodes them (WebCodecs for H.264, createImageBitmap for images),
 // draws them with the fit mode, acks them, and maps input to frame pixels.
 
-import { canvasToFrame, layout, type Fit, type Layout } from "../geometry";
+import { canvasToFrame, frameToCanvas, layout, type Fit, type Layout } from "../geometry";
+import { BITS, BLOCK, decodeTimecode, latencyMs } from "../timecode";
 import { ImageScheduler, PendingChunks, Backoff } from "../flow";
 import { KeyframeGate } from "../keyframe-gate";
 import * as P from "../protocol";
@@ -53,6 +54,7 @@ class Session {
   private displayed = 0;
   private firstFrameAt: number | null = null;
   private firstFrameSent = false;
+  private timecodeWindow: number[] = [];
   private dropped = 0;
   private bytesWindow = 0;
   private framesWindow = 0;
@@ -406,6 +408,7 @@ class Session {
     if (l.x > 0 || l.y > 0) ctx.fillRect(0, 0, cw, ch);
     ctx.drawImage(source, l.x, l.y, l.w, l.h);
     release();
+    if (this.opts.timecode) this.readTimecode(l);
     if (this.firstFrameAt === null) this.firstFrameAt = performance.timeOrigin + performance.now();
     if (!this.firstFrameSent) {
       this.firstFrameSent = true;
@@ -413,6 +416,24 @@ class Session {
     }
     this.displayed++;
     this.framesWindow++;
+  }
+
+  /** Publish -> display latency from the frame's stamped wall-clock time (timecode pattern). */
+  private readTimecode(l: Layout): void {
+    if (this.frameW < BITS * BLOCK) return;
+    const a = frameToCanvas(0, BLOCK / 2, this.frameW, this.frameH, l);
+    const b = frameToCanvas(BITS * BLOCK, BLOCK / 2, this.frameW, this.frameH, l);
+    const x0 = Math.max(0, Math.floor(a.x));
+    const w = Math.max(1, Math.min(this.canvas.width - x0, Math.ceil(b.x - a.x)));
+    const y = Math.min(this.canvas.height - 1, Math.max(0, Math.floor(a.y)));
+    const row = this.ctx.getImageData(x0, y, w, 1).data;
+    const lumas = new Array<number>(BITS);
+    for (let k = 0; k < BITS; k++) {
+      const px = Math.min(w - 1, Math.floor(((k + 0.5) * BLOCK * (b.x - a.x)) / (BITS * BLOCK)));
+      lumas[k] = row[4 * px + 1]; // green is close enough to luma for black and white
+    }
+    const ms = latencyMs(decodeTimecode(lumas), Date.now());
+    if (ms >= 0 && ms < 60_000) this.timecodeWindow.push(ms);
   }
 
   private redrawBackground(): void {
@@ -522,6 +543,7 @@ class Session {
       viewers: (s?.viewers as number | undefined) ?? null,
       reconnects: this.reconnects,
       firstFrameAt: this.firstFrameAt,
+      timecodeMs: this.opts.timecode ? this.timecodeWindow.slice() : undefined,
     };
   }
 
@@ -532,6 +554,7 @@ class Session {
     this.lastStats = this.makeStats((now - this.lastStatsAt) / 1000);
     this.lastStatsAt = now;
     this.framesWindow = 0;
+    this.timecodeWindow = [];
     this.bytesWindow = 0;
     this.decodeMsSum = 0;
     this.decodeMsCount = 0;
