@@ -57,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=env("RFB_ICE_ALLOWED_NETWORKS"),
         help="only talk ICE with these networks (CIDRs, comma-separated)",
     )
+    ice.add_argument(
+        "--ice-keep-mdns",
+        action="store_true",
+        help="resolve browsers' mDNS candidates instead of dropping them (slower first frame)",
+    )
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -74,6 +79,7 @@ def ice_config(args: argparse.Namespace) -> IceConfig:
         turn_password=args.turn_password,
         host_addresses=parse_csv(args.ice_host_addresses) or None,
         allowed_remote_networks=parse_csv(args.ice_allowed_networks) or None,
+        strip_mdns_candidates=not args.ice_keep_mdns,
     )
 
 

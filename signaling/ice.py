@@ -65,6 +65,9 @@ class IceConfig:
     turn_ttl_s: int = 86400
     host_addresses: tuple[str, ...] | None = None
     allowed_remote_networks: tuple[str, ...] | None = None
+    # Drop the browser's mDNS (*.local) host candidates instead of resolving them (aiortc
+    # waits about a second per resolution); its checks reveal its address anyway.
+    strip_mdns_candidates: bool = True
     clock: Callable[[], float] = field(default=time.time, compare=False)
 
     def servers(self) -> list[IceServer]:

@@ -111,7 +111,7 @@ def apply_ice_policy(ice: IceConfig) -> None:
 _CANDIDATE = re.compile(r"^a=candidate:\S+ \d+ \S+ \d+ (\S+) \d+ typ", re.I)
 
 
-def filter_offer(sdp: str) -> str:
+def filter_offer(sdp: str, strip_mdns: bool = True) -> str:
     """Drop remote candidates that would stall or break the session.
 
     mDNS host candidates (``*.local``, Chromium's default) make aiortc wait about a second
@@ -122,7 +122,11 @@ def filter_offer(sdp: str) -> str:
     out = []
     for line in sdp.splitlines(keepends=True):
         m = _CANDIDATE.match(line)
-        if m and (m.group(1).lower().endswith(".local") or not _allowed(m.group(1))):
+        host = m.group(1).lower() if m else ""
+        if m and host.endswith(".local"):
+            if strip_mdns:
+                continue
+        elif m and not _allowed(host):
             continue
         out.append(line)
     return "".join(out)
@@ -338,7 +342,9 @@ class WebRtcSessions:
             transceiver.setCodecPreferences(h264 + [c for c in caps if c.name == "rtx"])
             try:
                 await pc.setRemoteDescription(
-                    RTCSessionDescription(sdp=filter_offer(offer_sdp), type="offer")
+                    RTCSessionDescription(
+                        sdp=filter_offer(offer_sdp, self.ice.strip_mdns_candidates), type="offer"
+                    )
                 )
             except Exception as exc:
                 raise WhepError(400, f"unusable SDP offer: {exc}") from None

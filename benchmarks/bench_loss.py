@@ -1,0 +1,187 @@
+"""WebSocket vs WebRTC under packet loss, between two network namespaces.
+
+    sudo python benchmarks/bench_loss.py [--seconds N] [--loss 0 1 5]
+
+Builds two namespaces joined by a veth pair (server 10.99.0.1, browser 10.99.0.2), drops
+N% of packets leaving each side with nftables (``numgen random mod 100 < N drop``; tc netem
+is not available on these machines), runs ``python -m rfb.server --pattern timecode`` in
+one and Debian's Chromium (driven by Playwright) in the other, and prints, per loss rate
+and transport, the frames shown per second and the publish -> display latency read from
+the timecode stamped into every frame (p50/p95). Also measures page load -> first WebRTC
+frame with the browser's mDNS candidates dropped (rfb's default) and resolved
+(--ice-keep-mdns). All traffic stays inside the two namespaces; they are removed at exit.
+Needs root, iproute2 and nftables. Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SRV, CLI = "rfb-bench-srv", "rfb-bench-cli"
+SRV_IP, CLI_IP = "10.99.0.1", "10.99.0.2"
+PORT = 8765
+W, H = 1280, 720
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]  # fmt: skip
+
+
+def sh(*cmd: str, check: bool = True) -> None:
+    subprocess.run(cmd, check=check, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def netns_up() -> None:
+    netns_down()
+    sh("ip", "netns", "add", SRV)
+    sh("ip", "netns", "add", CLI)
+    sh("ip", "link", "add", "rfbb0", "type", "veth", "peer", "name", "rfbb1")
+    sh("ip", "link", "set", "rfbb0", "netns", SRV)
+    sh("ip", "link", "set", "rfbb1", "netns", CLI)
+    for ns, dev, ip, gw in ((SRV, "rfbb0", SRV_IP, CLI_IP), (CLI, "rfbb1", CLI_IP, SRV_IP)):
+        sh("ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", dev)
+        sh("ip", "-n", ns, "link", "set", "lo", "up")
+        sh("ip", "-n", ns, "link", "set", dev, "up")
+        # A default route inside the pair only, so Chromium finds a "default" interface.
+        sh("ip", "-n", ns, "route", "add", "default", "via", gw)
+
+
+def netns_down() -> None:
+    for ns in (SRV, CLI):
+        sh("ip", "netns", "del", ns, check=False)
+
+
+def set_loss(percent: int) -> None:
+    for ns, dev in ((SRV, "rfbb0"), (CLI, "rfbb1")):
+        sh("ip", "netns", "exec", ns, "nft", "delete", "table", "inet", "rfbloss", check=False)
+        if percent:
+            sh("ip", "netns", "exec", ns, "nft", "add", "table", "inet", "rfbloss")
+            sh("ip", "netns", "exec", ns, "nft", "add chain inet rfbloss out "
+               "{ type filter hook output priority 0 ; policy accept ; }")  # fmt: skip
+            sh("ip", "netns", "exec", ns, "nft", f"add rule inet rfbloss out oifname {dev} "
+               f"numgen random mod 100 < {percent} drop")  # fmt: skip
+
+
+@contextlib.asynccontextmanager
+async def server(*extra: str):  # type: ignore[no-untyped-def]
+    cmd = ["ip", "netns", "exec", SRV, sys.executable, "-m", "rfb.server", "--host", SRV_IP,
+           "--port", str(PORT), "--transport", "webrtc", "--pattern", "timecode", "--width", str(W),
+           "--height", str(H), "--fps", "30", "--ice-host-addresses", SRV_IP,
+           "--ice-allowed-networks", "10.99.0.0/24", *extra]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            r = subprocess.run(["ip", "netns", "exec", CLI, sys.executable, "-c",
+                                f"import urllib.request as u; u.urlopen('http://{SRV_IP}:{PORT}/health', timeout=1)"],
+                               capture_output=True)  # fmt: skip
+            if r.returncode == 0:
+                break
+            await asyncio.sleep(0.1)
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+async def watch(browser, transport: str, seconds: float) -> dict:  # type: ignore[no-untyped-def]
+    ctx = await browser.new_context(viewport={"width": W, "height": H},
+                                    permissions=["camera", "microphone"])  # fmt: skip
+    page = await ctx.new_page()
+    await page.goto(f"http://{SRV_IP}:{PORT}/?transport={transport}&timecode&nooverlay")
+    t0 = time.monotonic()
+    while not await page.evaluate("window.rfbView?.stats?.firstFrameAt"):
+        if time.monotonic() - t0 > 20:
+            await ctx.close()
+            return {
+                "fps": 0.0,
+                "p50": float("nan"),
+                "p95": float("nan"),
+                "n": 0,
+                "first": float("nan"),
+            }
+        await asyncio.sleep(0.05)
+    first = await page.evaluate("window.rfbView.stats.firstFrameAt - performance.timeOrigin")
+    live = await page.evaluate("window.rfbView.stats.transport")
+    await asyncio.sleep(3)
+    lat: list[float] = []
+    fps: list[float] = []
+    for _ in range(int(seconds)):
+        await asyncio.sleep(1)
+        s = await page.evaluate("window.rfbView.stats")
+        fps.append(s["fps"])
+        lat += s.get("timecodeMs") or []
+    await ctx.close()
+    lat.sort()
+    pick = (
+        (lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]) if lat else (lambda q: float("nan"))
+    )
+    return {"fps": statistics.mean(fps), "p50": pick(0.5), "p95": pick(0.95), "n": len(lat),
+            "first": first, "live": live}  # fmt: skip
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=12)
+    ap.add_argument("--loss", type=int, nargs="*", default=[0, 1, 5])
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench_loss needs root (network namespaces, nftables)")
+    from playwright.async_api import async_playwright
+
+    wrapper = Path(tempfile.mkdtemp()) / "chromium-in-netns"
+    wrapper.write_text(f'#!/bin/sh\nexec ip netns exec {CLI} /usr/bin/chromium "$@"\n')
+    wrapper.chmod(0o755)
+    netns_up()
+    try:
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=str(wrapper), args=CHROMIUM_ARGS)
+            print(f"rfb loss benchmark: {W}x{H} timecode pattern at 30 fps, Chromium in its own "
+                  f"namespace, {args.seconds:.0f} s per row", flush=True)  # fmt: skip
+            print(
+                f"{'loss':>5} {'transport':10} {'shown fps':>9} {'p50 ms':>8} {'p95 ms':>8} {'frames':>7}"
+            )
+            async with server():
+                for loss in args.loss:
+                    set_loss(loss)
+                    for transport in ("websocket", "webrtc"):
+                        r = await watch(browser, transport, args.seconds)
+                        print(f"{loss:>4}% {r.get('live') or transport:10} {r['fps']:9.1f} "
+                              f"{r['p50']:8.1f} {r['p95']:8.1f} {r['n']:7d}", flush=True)  # fmt: skip
+                set_loss(0)
+            print("\npage load -> first WebRTC frame (no loss), browser without media permission "
+                  "(mDNS host candidates):", flush=True)  # fmt: skip
+            for label, extra in (("mDNS candidates dropped (default)", ()),
+                                 ("mDNS candidates resolved (--ice-keep-mdns)", ("--ice-keep-mdns",))):  # fmt: skip
+                firsts = []
+                async with server(*extra):
+                    for _ in range(3):
+                        ctx = await browser.new_context()
+                        page = await ctx.new_page()
+                        await page.goto(f"http://{SRV_IP}:{PORT}/?transport=webrtc&nooverlay")
+                        t0 = time.monotonic()
+                        while not await page.evaluate("window.rfbView?.stats?.firstFrameAt"):
+                            if time.monotonic() - t0 > 20:
+                                break
+                            await asyncio.sleep(0.05)
+                        v = await page.evaluate(
+                            "(window.rfbView?.stats?.firstFrameAt ?? NaN) - performance.timeOrigin"
+                        )
+                        firsts.append(v)
+                        await ctx.close()
+                print(f"  {label:45s} median {statistics.median(firsts):6.0f} ms  ({', '.join(f'{f:.0f}' for f in firsts)})",
+                      flush=True)  # fmt: skip
+            await browser.close()
+    finally:
+        netns_down()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
