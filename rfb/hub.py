@@ -26,7 +26,7 @@ class ViewerLink(Protocol):
     The transport calls ``Hub.written(viewer_id)`` once the unit has left (or was dropped).
     """
 
-    def send_unit(self, seq: int, unit: EncodedUnit) -> None: ...
+    def send_unit(self, viewer: Viewer, seq: int, unit: EncodedUnit) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +61,8 @@ class Hub:
         group, pump = self.groups.get(key) or self._new_group(key, spec)
         group.add(viewer, self._clock())
         self._viewers[viewer.id] = (viewer, key, link)
+        # May send at once (a newest unit it can start from), before attach() returns:
+        # links get the viewer with every unit for that reason.
         self._catch_up(group, viewer)
         pump.wake()
         return viewer
@@ -119,7 +121,7 @@ class Hub:
 
     def _send(self, viewer: Viewer, seq: int, unit: EncodedUnit) -> None:
         viewer.backlog += 1
-        self._viewers[viewer.id][2].send_unit(seq, unit)
+        self._viewers[viewer.id][2].send_unit(viewer, seq, unit)
 
     def _deliver(self, group: EncoderGroup, unit: EncodedUnit) -> None:
         for viewer, seq in group.deliver(unit, self._clock()):

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import rfb
+import rfb.frames
 from rfb import client, encoders, patterns, protocol
 
 H264 = [protocol.CAP_H264, protocol.CAP_JPEG, protocol.CAP_PNG]
@@ -396,3 +397,32 @@ async def test_dead_viewer_is_detached(serving) -> None:
     async with asyncio.timeout(5):
         while display.client_count:
             await asyncio.sleep(0.01)
+
+
+async def test_a_link_can_be_sent_to_before_attach_returns() -> None:
+    """A late joiner may get the newest keyframe at once, inside attach()."""
+    import time
+
+    from rfb.encoders.base import EncoderSettings
+    from rfb.hub import Hub, HubConfig
+
+    class Link:
+        def __init__(self) -> None:
+            self.got: list = []
+
+        def send_unit(self, viewer, seq, unit) -> None:  # type: ignore[no-untyped-def]
+            self.got.append((viewer, seq, unit))
+
+    hub = Hub(HubConfig(EncoderSettings()), time.monotonic)
+    first = Link()
+    v1 = hub.attach(protocol.CAP_JPEG, first)
+    display_frame = rfb.frames.Frame(patterns.test_card(64, 64, 0), 1, 0, time.monotonic())
+    hub.publish(display_frame)
+    async with asyncio.timeout(5):
+        while not first.got:
+            await asyncio.sleep(0.01)
+    assert first.got[0][0] is v1
+    late = Link()
+    v2 = hub.attach(protocol.CAP_JPEG, late)
+    assert late.got and late.got[0][0] is v2 and late.got[0][1] == 0  # sent inside attach()
+    await hub.aclose()

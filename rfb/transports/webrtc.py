@@ -189,7 +189,8 @@ class WebRtcViewer:
 
     # -- ViewerLink ---------------------------------------------------------------------------
 
-    def send_unit(self, seq: int, unit: EncodedUnit) -> None:
+    def send_unit(self, viewer: Viewer, seq: int, unit: EncodedUnit) -> None:
+        self.viewer = viewer  # set before attach() returns when it sends at once
         packet = self._av.Packet(unit.data)
         # RTP timestamps follow capture times; a re-encoded IDR of the same frame moves on by
         # one tick so the receiver does not take it for a duplicate.

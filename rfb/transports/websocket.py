@@ -61,10 +61,9 @@ class WebSocketViewer:
 
     # -- outgoing -----------------------------------------------------------------------
 
-    def send_unit(self, seq: int, unit: EncodedUnit) -> None:
+    def send_unit(self, viewer: Viewer, seq: int, unit: EncodedUnit) -> None:
         """ViewerLink: queue one frame; the viewer's credit bounds how many wait here."""
-        assert self.viewer is not None
-        header = unit_header(self.viewer, seq, unit, self.display.config.fps)
+        header = unit_header(viewer, seq, unit, self.display.config.fps)
         self._out.append(protocol.pack_envelope(header, unit.data))
         self._out_signal.set()
 
