@@ -32,6 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--record-events", action="store_true", help="serve /recorded-events")
     p.add_argument("--token", default=None, help="require this token in hello")
     p.add_argument(
+        "--gpu",
+        action="store_true",
+        help="render the pattern on the GPU and publish CuPy frames (pip install 'rfb[gpu]')",
+    )
+    p.add_argument(
         "--transport",
         choices=("websocket", "webrtc"),
         default=os.environ.get("RFB_TRANSPORT", "websocket"),
@@ -84,7 +89,8 @@ def ice_config(args: argparse.Namespace) -> IceConfig:
 
 
 async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
-    render = patterns.make(args.pattern, args.width, args.height)
+    make = patterns.make_device if args.gpu else patterns.make
+    render = make(args.pattern, args.width, args.height)
     async with serve(
         args.width,
         args.height,
@@ -136,6 +142,9 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         asyncio.run(amain())
+    except ImportError as exc:  # --gpu without CuPy, --transport webrtc without aiortc
+        print(f"rfb: {exc}", file=sys.stderr)
+        sys.exit(2)
     except OSError as exc:
         print(f"rfb: {exc}", file=sys.stderr)
         sys.exit(1)

@@ -14,7 +14,7 @@ from signaling import IceConfig
 
 from . import protocol
 from .encoders.base import EncoderSettings
-from .frames import Frame, as_host_pixels
+from .frames import Frame, as_pixels
 from .hub import Hub, HubConfig
 
 Transport = Literal["websocket", "webrtc"]
@@ -180,13 +180,15 @@ class Display:
     def publish(self, frame: Any, *, copy: bool = True) -> None:
         """Hand the newest frame to every viewer. Never blocks and never encodes.
 
-        ``frame``: C-contiguous uint8 array (H, W, 3) RGB or (H, W, 4) RGBA. A new shape
-        resizes the stream. The array is copied unless ``copy=False`` (then do not
+        ``frame``: C-contiguous uint8 array (H, W, 3) RGB or (H, W, 4) RGBA: NumPy, or on
+        the GPU a CuPy array or any CUDA array (``__cuda_array_interface__``/DLPack; needs
+        ``pip install 'rfb[gpu]'``), encoded where it lives. A new shape resizes the
+        stream. The array is copied (on its device) unless ``copy=False`` (then do not
         modify it afterwards). Safe to call from any thread.
         """
         if self._closed:
             raise RuntimeError("publish() on a closed Display")
-        pixels = as_host_pixels(frame, copy=copy)
+        pixels = as_pixels(frame, copy=copy)
         now = self._clock()
         with self._lock:
             self._frame_ids += 1

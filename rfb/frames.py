@@ -33,11 +33,106 @@ class Frame:
     def size(self) -> tuple[int, int]:
         return self.width, self.height
 
+    @property
+    def on_device(self) -> bool:
+        """True when the pixels are a CuPy array on the GPU."""
+        return not isinstance(self.pixels, np.ndarray)
+
 
 def _describe(arr: Any) -> str:
     shape = getattr(arr, "shape", None)
     dtype = getattr(arr, "dtype", None)
     return f"{type(arr).__name__} with shape {shape} and dtype {dtype}"
+
+
+_DLPACK_CUDA = (2, 13)  # kDLCUDA, kDLCUDAManaged
+
+
+def is_device_array(obj: Any) -> bool:
+    """CuPy arrays, anything with __cuda_array_interface__, or CUDA DLPack tensors."""
+    if hasattr(obj, "__cuda_array_interface__"):
+        return True
+    dev = getattr(obj, "__dlpack_device__", None)
+    if dev is None or isinstance(obj, np.ndarray):
+        return False
+    try:
+        return int(dev()[0]) in _DLPACK_CUDA
+    except Exception:
+        return False
+
+
+def _check_layout(shape: tuple[int, ...], dtype: str, contiguous: bool, what: str) -> None:
+    if dtype != "uint8":
+        raise TypeError(f"publish() expects dtype uint8 (H, W, 3|4), got {what} of dtype {dtype}")
+    if len(shape) != 3 or shape[2] not in (3, 4):
+        raise ValueError(
+            f"publish() expects shape (H, W, 3) RGB or (H, W, 4) RGBA, got {what} of shape {shape}"
+        )
+    h, w = shape[:2]
+    if not (1 <= h <= 16384 and 1 <= w <= 16384):
+        raise ValueError(f"frame size {w}x{h} is outside 1..16384 in each dimension")
+    if not contiguous:
+        raise ValueError(
+            f"publish() expects a C-contiguous array (H, W, {shape[2]}); "
+            "pass cupy.ascontiguousarray(frame) / np.ascontiguousarray(frame)"
+        )
+
+
+def _cai_layout(obj: Any) -> tuple[tuple[int, ...], str, bool]:
+    """Shape, dtype name and C-contiguity from __cuda_array_interface__, without CuPy."""
+    cai = obj.__cuda_array_interface__
+    shape = tuple(int(n) for n in cai["shape"])
+    dtype = {"|u1": "uint8"}.get(cai.get("typestr", ""), cai.get("typestr", "?"))
+    strides = cai.get("strides")
+    itemsize = 1 if dtype == "uint8" else 0
+    contiguous = strides is None
+    if strides is not None and itemsize:
+        expect, acc = [], itemsize
+        for n in reversed(shape):
+            expect.append(acc)
+            acc *= n
+        contiguous = tuple(strides) == tuple(reversed(expect))
+    return shape, dtype, contiguous
+
+
+def load_cupy() -> Any:
+    try:
+        import cupy
+    except ImportError as exc:
+        raise ImportError(
+            "GPU frames need CuPy: pip install 'rfb[gpu]' (CUDA 12: cupy-cuda12x, "
+            "CUDA 13: cupy-cuda13x)"
+        ) from exc
+    return cupy
+
+
+def as_device_pixels(frame: Any, *, copy: bool) -> Any:
+    """Validate a GPU frame and return it as a private CuPy array on the device."""
+    if hasattr(frame, "__cuda_array_interface__"):
+        _check_layout(*_cai_layout(frame), what=type(frame).__name__)
+    cupy = load_cupy()
+    arr = (
+        cupy.asarray(frame)
+        if hasattr(frame, "__cuda_array_interface__")
+        else (cupy.from_dlpack(frame))
+    )
+    _check_layout(tuple(arr.shape), str(arr.dtype), bool(arr.flags.c_contiguous),
+                  type(frame).__name__)  # fmt: skip
+    return arr.copy() if copy else arr
+
+
+def as_pixels(frame: Any, *, copy: bool) -> Any:
+    """A published frame as private pixels: NumPy on the host or CuPy on the device."""
+    if is_device_array(frame):
+        return as_device_pixels(frame, copy=copy)
+    return as_host_pixels(frame, copy=copy)
+
+
+def to_host(pixels: Any) -> np.ndarray:
+    """One device-to-host copy when the pixels live on the GPU."""
+    if isinstance(pixels, np.ndarray):
+        return pixels
+    return load_cupy().asnumpy(pixels)
 
 
 def as_host_pixels(frame: Any, *, copy: bool) -> np.ndarray:
@@ -46,14 +141,10 @@ def as_host_pixels(frame: Any, *, copy: bool) -> np.ndarray:
     Accepts C-contiguous uint8 arrays shaped (H, W, 3) RGB or (H, W, 4) RGBA.
     """
     if not isinstance(frame, np.ndarray):
-        if hasattr(frame, "__cuda_array_interface__") or type(frame).__module__.startswith("cupy"):
-            raise TypeError(
-                "GPU frames are not supported by this build yet: publish a NumPy array "
-                "(H, W, 3|4) uint8"
-            )
         raise TypeError(
-            f"publish() expects a numpy.ndarray of shape (H, W, 3) or (H, W, 4) and dtype "
-            f"uint8, got {type(frame).__name__}"
+            f"publish() expects a numpy.ndarray, a CuPy array or a CUDA array (DLPack, "
+            f"__cuda_array_interface__) of shape (H, W, 3) or (H, W, 4) and dtype uint8, "
+            f"got {type(frame).__name__}"
         )
     if frame.dtype != np.uint8:
         raise TypeError(

@@ -159,3 +159,31 @@ def make(name: str, w: int, h: int) -> Callable[[int], np.ndarray]:
         raise ValueError(f"unknown pattern {name!r}; choose one of {', '.join(PATTERNS)}")
     fn = table[name]
     return lambda i: fn(w, h, i)
+
+
+def make_device(name: str, w: int, h: int) -> Callable[[int], object]:
+    """Like make(), but each frame is a CuPy array on the GPU (needs ``rfb[gpu]``).
+
+    bouncing_box is drawn on the device; the other patterns are drawn on the host and
+    uploaded (the point is to publish device frames).
+    """
+    from .frames import load_cupy
+
+    cp = load_cupy()
+    if name == "bouncing_box":
+        box = BouncingBox(w, h)
+        bg = cp.asarray(box.bg)
+        b = box.box
+
+        def render(i: int) -> object:
+            img = bg.copy()
+            x, y = box.position(i)
+            img[y : y + b, x : x + b] = cp.asarray((240, 200, 40), dtype=cp.uint8)
+            img[y + b // 4 : y + 3 * b // 4, x + b // 4 : x + 3 * b // 4] = cp.asarray(
+                (200, 40, 40), dtype=cp.uint8
+            )
+            return img
+
+        return render
+    host = make(name, w, h)
+    return lambda i: cp.asarray(host(i))

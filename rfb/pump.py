@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from . import encoders
 from .encoders.base import Encoder, Picture
+from .frames import to_host
 from .session import EncodedUnit, EncodeJob, EncoderGroup
 
 log = logging.getLogger("rfb")
@@ -59,8 +60,13 @@ class GroupPump:
         if job.rebuild or self._encoder is None:
             self._close_encoder()
             key = self.group.key
-            self._encoder = encoders.create(key.capability, frame.width, frame.height, key.settings)
-        picture = self._encoder.encode(frame.pixels, job.keyframe, frame.timestamp_us)
+            self._encoder = encoders.create(
+                key.capability, frame.width, frame.height, key.settings, device=frame.on_device
+            )
+        pixels = frame.pixels
+        if frame.on_device and not getattr(self._encoder, "accepts_device", False):
+            pixels = to_host(pixels)  # image encoders: one download per group
+        picture = self._encoder.encode(pixels, job.keyframe, frame.timestamp_us)
         return picture, (time.perf_counter() - t0) * 1000.0
 
     def _close_encoder(self) -> None:
@@ -88,6 +94,8 @@ class GroupPump:
                         group.fail(job)
                         await asyncio.sleep(_FAILURE_BACKOFF_S)
                         continue
+                    if self._encoder is not None:
+                        group.encoder_name = getattr(self._encoder, "name", group.encoder_name)
                     unit = group.complete(job, picture, self._clock(), ms)
                     if unit is not None:
                         self._on_unit(group, unit)

@@ -96,8 +96,8 @@ async def test_two_viewers_share_one_encode(serving, monkeypatch) -> None:
     calls = {"n": 0}
     real = encoders.REGISTRY[protocol.CAP_H264]
 
-    def counting(w, h, s):
-        inner = real.factory(w, h, s)
+    def counting(w, h, s, device=False):
+        inner = real.factory(w, h, s, device)
 
         class Counting:
             def encode(self, *a):
@@ -111,7 +111,7 @@ async def test_two_viewers_share_one_encode(serving, monkeypatch) -> None:
 
     monkeypatch.setitem(
         encoders.REGISTRY, protocol.CAP_H264,
-        encoders.EncoderSpec("x264", protocol.CAP_H264, True, counting, real.probe),
+        encoders.EncoderSpec("h264", protocol.CAP_H264, True, counting, real.probe),
     )  # fmt: skip
     display, pub = await serving(320, 240, pattern="bouncing_box", fps=30)
     async with client.connect(display.ws_url, H264) as a, client.connect(display.ws_url, H264) as b:

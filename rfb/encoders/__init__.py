@@ -27,7 +27,7 @@ class EncoderSpec:
     name: str
     capability: str  # the protocol capability a viewer must list
     is_video: bool
-    factory: Callable[[int, int, EncoderSettings], Encoder]
+    factory: Callable[..., Encoder]  # (width, height, settings[, device]) -> Encoder
     probe: Callable[[], None]  # raises EncoderUnavailable when it cannot run here
 
 
@@ -55,6 +55,21 @@ def _x264(w: int, h: int, s: EncoderSettings) -> Encoder:
     return X264Encoder(w, h, s)
 
 
+def _h264(w: int, h: int, s: EncoderSettings, device: bool = False) -> Encoder:
+    """NVENC when it opens a session here, else libx264 (GPU conversion for device frames)."""
+    from . import gpu
+
+    backend, why = gpu.choose_h264_backend(
+        device, gpu.nvenc_unavailable_reason(), gpu.cupy_unavailable_reason() if device else None
+    )
+    gpu.log_choice(backend, why, device)
+    if backend == gpu.NVENC:
+        from .nvenc import NvencEncoder
+
+        return NvencEncoder(w, h, s)
+    return _x264(w, h, s)
+
+
 def _probe_x264() -> None:
     from .x264 import load_av
 
@@ -65,9 +80,9 @@ def _always() -> None:
     return None
 
 
-# One backend per capability for now; GPU H.264 (NVENC) will register ahead of x264.
+# One spec per capability; the H.264 one picks NVENC or libx264 per encoder (encoders/gpu.py).
 REGISTRY: dict[str, EncoderSpec] = {
-    protocol.CAP_H264: EncoderSpec("x264", protocol.CAP_H264, True, _x264, _probe_x264),
+    protocol.CAP_H264: EncoderSpec("h264", protocol.CAP_H264, True, _h264, _probe_x264),
     protocol.CAP_JPEG: EncoderSpec("jpeg", protocol.CAP_JPEG, False, _jpeg, _always),
     protocol.CAP_PNG: EncoderSpec("png", protocol.CAP_PNG, False, _png, _always),
     protocol.CAP_WEBP: EncoderSpec("webp", protocol.CAP_WEBP, False, _webp, _always),
@@ -100,6 +115,8 @@ class _Counted:
     def __init__(self, inner: Encoder) -> None:
         global _open
         self._inner: Encoder | None = inner
+        self.accepts_device = bool(getattr(inner, "accepts_device", False))
+        self.name = str(getattr(inner, "name", type(inner).__name__))
         with _open_lock:
             _open += 1
 
@@ -118,8 +135,14 @@ class _Counted:
                     _open -= 1
 
 
-def create(capability: str, width: int, height: int, settings: EncoderSettings) -> Encoder:
-    return _Counted(REGISTRY[capability].factory(width, height, settings))
+def create(
+    capability: str, width: int, height: int, settings: EncoderSettings, device: bool = False
+) -> Encoder:
+    """An encoder for frames of this size; ``device``: the frames are CuPy arrays."""
+    spec = REGISTRY[capability]
+    if spec.is_video:
+        return _Counted(spec.factory(width, height, settings, device))
+    return _Counted(spec.factory(width, height, settings))
 
 
 def open_encoder_count() -> int:

@@ -59,6 +59,44 @@ def pad_to_even(rgb: np.ndarray) -> np.ndarray:
     return np.pad(rgb, ((0, eh - h), (0, ew - w), (0, 0)), mode="edge")
 
 
+def rgb_to_i420(rgb: Any, xp: Any = np) -> tuple[Any, Any, Any]:
+    """RGB(A) -> I420 planes with any array module: NumPy here, CuPy on the GPU.
+
+    The GPU path runs exactly this code with ``xp=cupy`` (CuPy turns each step into a
+    kernel on the device), so the arithmetic checked on NumPy in the tests is the
+    arithmetic the GPU does. float32 keeps it within one level of the float64 reference.
+    """
+    rgb = rgb[..., :3]
+    h, w = rgb.shape[:2]
+    if (h | w) & 1:
+        rgb = xp.pad(rgb, ((0, h & 1), (0, w & 1), (0, 0)), mode="edge")
+        h, w = rgb.shape[:2]
+    m = xp.asarray(RGB_TO_YUV, dtype=xp.float32)
+    f = rgb.astype(xp.float32)
+    y = f @ m[0] + 16.0
+    avg = f.reshape(h // 2, 2, w // 2, 2, 3).mean(axis=(1, 3))
+    u = avg @ m[1] + 128.0
+    v = avg @ m[2] + 128.0
+
+    def q(p: Any) -> Any:
+        return xp.clip(xp.rint(p), 0, 255).astype(xp.uint8)
+
+    return q(y), q(u), q(v)
+
+
+def i420_packed(y: Any, u: Any, v: Any, xp: Any = np) -> Any:
+    """The three planes as one (H*3/2, W) array: one copy to the host, PyAV's yuv420p layout."""
+    h, w = y.shape
+    return xp.concatenate([y.ravel(), u.ravel(), v.ravel()]).reshape(h * 3 // 2, w)
+
+
+def nv12_packed(y: Any, u: Any, v: Any, xp: Any = np) -> Any:
+    """NV12 as one (H*3/2, W) array: Y, then interleaved U/V rows (NVENC's input)."""
+    h, w = y.shape
+    uv = xp.stack([u, v], axis=-1).reshape(h // 2, w)
+    return xp.concatenate([y, uv], axis=0)
+
+
 def rgb_to_i420_reference(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Reference RGB(A) -> I420 planes (Y full size, U and V half size), rounded.
 

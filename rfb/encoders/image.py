@@ -16,6 +16,7 @@ except ImportError:  # pragma: no cover - Pillow is the fallback
 
 
 class JpegEncoder:
+    name = "jpeg"
     mime = "image/jpeg"
 
     def __init__(self, width: int, height: int, settings: EncoderSettings) -> None:
@@ -42,6 +43,7 @@ class JpegEncoder:
 
 
 class PngEncoder:
+    name = "png"
     mime = "image/png"
 
     def __init__(self, width: int, height: int, settings: EncoderSettings) -> None:
@@ -59,6 +61,7 @@ class PngEncoder:
 
 
 class WebpEncoder:
+    name = "webp"
     mime = "image/webp"
 
     def __init__(self, width: int, height: int, settings: EncoderSettings) -> None:

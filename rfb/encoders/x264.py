@@ -82,8 +82,16 @@ class X264Encoder:
         self._last_pts = -1
         self.codec = "avc1.42C01F"  # replaced by the first SPS actually produced
 
-    def _to_yuv(self, pixels: np.ndarray) -> Any:
+    name = "x264"
+    accepts_device = True  # device frames: GPU conversion, then one copy of the YUV planes
+
+    def _to_yuv(self, pixels: Any) -> Any:
         av = load_av()
+        if not isinstance(pixels, np.ndarray):
+            import cupy
+
+            planes = convert.i420_packed(*convert.rgb_to_i420(pixels, xp=cupy), xp=cupy)
+            return av.VideoFrame.from_ndarray(cupy.asnumpy(planes), format="yuv420p")
         fmt = "rgb24" if pixels.shape[2] == 3 else "rgba"
         frame = av.VideoFrame.from_ndarray(convert.pad_to_even(pixels), format=fmt)
         return frame.reformat(
@@ -93,7 +101,7 @@ class X264Encoder:
             interpolation="AREA",  # 2x2 box chroma, as the reference and GPU kernel
         )
 
-    def encode(self, pixels: np.ndarray, keyframe: bool, timestamp_us: int) -> Picture | None:
+    def encode(self, pixels: Any, keyframe: bool, timestamp_us: int) -> Picture | None:
         h, w = pixels.shape[:2]
         if (w, h) != (self.width, self.height):
             raise ValueError(f"encoder is {self.width}x{self.height}, frame is {w}x{h}")

@@ -38,7 +38,7 @@ RTP_CLOCK = 90_000
 CHANNEL_LABEL = "rfb"
 
 
-class WebRtcUnavailable(RuntimeError):
+class WebRtcUnavailable(ImportError):
     pass
 
 

@@ -1,0 +1,248 @@
+"""GPU frames: what can be checked without a GPU runs everywhere; the rest needs CUDA.
+
+GPU-only tests skip with the reason (no CuPy / no CUDA device / no NVENC engine), they
+never fail for it. benchmarks/bench_gpu.py prints the figures on a GPU machine.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from rfb import client, frames, patterns, protocol
+from rfb.encoders import convert, gpu
+
+av = pytest.importorskip("av")
+
+
+# -- selection and fallback -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("device", "nvenc", "cupy", "backend", "words"),
+    [
+        (True, None, None, gpu.NVENC, "stay on the GPU"),
+        (False, None, None, gpu.NVENC, "uploaded once"),
+        (True, "no NVENC session: unsupported device", None, gpu.X264_GPU_CONVERT, "YUV planes"),
+        (False, "no NVENC session: unsupported device", None, gpu.X264, "swscale"),
+        (
+            False,
+            "CuPy is not installed",
+            "CuPy is not installed",
+            gpu.X264,
+            "CuPy is not installed",
+        ),
+    ],
+)
+def test_h264_backend_choice(device, nvenc, cupy, backend, words) -> None:
+    got, why = gpu.choose_h264_backend(device, nvenc, cupy)
+    assert got == backend
+    assert words in why
+    if nvenc:
+        assert nvenc in why  # the log line says why NVENC was not taken
+
+
+def test_nvenc_probe_says_why_not_here() -> None:
+    reason = gpu.nvenc_unavailable_reason()
+    try:
+        import cupy  # noqa: F401
+    except ImportError:
+        assert reason is not None and "rfb[gpu]" in reason
+
+
+def test_doctor_reports_every_encoder_and_the_path() -> None:
+    out = subprocess.run([sys.executable, "-m", "rfb.doctor"], capture_output=True, text=True,
+                         check=True).stdout  # fmt: skip
+    for cap in ("webcodecs/h264-annexb", "image/jpeg", "image/png", "image/webp"):
+        assert cap in out
+    assert "NVENC" in out and "serve() would take" in out
+    assert "NumPy frames" in out
+
+
+# -- the conversion's arithmetic, on NumPy (the GPU runs the same code with CuPy) ----------
+
+
+@pytest.mark.parametrize("shape", [(64, 96, 3), (61, 97, 4), (720, 1280, 3)])
+def test_array_module_conversion_matches_the_reference(shape) -> None:
+    rng = np.random.default_rng(sum(shape))
+    img = rng.integers(0, 256, shape, dtype=np.uint8)
+    got = convert.rgb_to_i420(img, xp=np)
+    want = convert.rgb_to_i420_reference(img)
+    for g, w in zip(got, want, strict=True):
+        assert g.shape == w.shape and g.dtype == np.uint8
+        assert np.abs(g.astype(int) - w).max() <= 1
+
+
+def test_packed_layouts() -> None:
+    y = np.arange(4 * 6, dtype=np.uint8).reshape(4, 6)
+    u = np.full((2, 3), 100, np.uint8)
+    v = np.full((2, 3), 200, np.uint8)
+    i420 = convert.i420_packed(y, u, v)
+    assert i420.shape == (6, 6)
+    assert np.array_equal(i420[:4], y) and (i420[4:].ravel()[:6] == 100).all()
+    assert (i420[4:].ravel()[6:] == 200).all()
+    nv12 = convert.nv12_packed(y, u, v)
+    assert nv12.shape == (6, 6) and list(nv12[4, :4]) == [100, 200, 100, 200]
+
+
+def test_i420_planes_encode_and_decode_to_the_published_colours() -> None:
+    """The fallback's host half: planes in PyAV's yuv420p layout go through libx264."""
+    from rfb.encoders.base import EncoderSettings
+    from rfb.encoders.x264 import X264Encoder
+
+    img = patterns.test_card(320, 240, 1)
+    packed = convert.i420_packed(*convert.rgb_to_i420(img))
+    frame = av.VideoFrame.from_ndarray(packed, format="yuv420p")
+    enc = X264Encoder(320, 240, EncoderSettings())
+    enc._to_yuv = lambda pixels: frame  # what the device path hands libx264
+    pic = enc.encode(img, True, 0)
+    enc.close()
+    ctx = av.CodecContext.create("h264", "r")
+    (out,) = ctx.decode(av.Packet(pic.data))
+    rgb = out.reformat(format="rgb24", src_colorspace="ITU601", src_color_range="MPEG").to_ndarray()
+    for x, y in ((80, 60), (240, 60), (80, 180), (240, 180)):
+        assert np.abs(rgb[y, x].astype(int) - img[y, x]).max() <= 4
+
+
+# -- publishing device frames: validation without CuPy -------------------------------------
+
+
+class FakeCudaArray:
+    """Just __cuda_array_interface__: what Numba, PyTorch and others hand over."""
+
+    def __init__(self, shape, typestr="|u1", strides=None) -> None:
+        self.__cuda_array_interface__ = {"shape": shape, "typestr": typestr, "data": (0, False),
+                                         "strides": strides, "version": 3}  # fmt: skip
+
+
+class FakeDlpack:
+    def __dlpack_device__(self):  # type: ignore[no-untyped-def]
+        return (2, 0)  # kDLCUDA
+
+    def __dlpack__(self, stream=None):  # type: ignore[no-untyped-def]
+        raise RuntimeError("not a real tensor")
+
+
+async def test_device_frames_get_clear_errors(serving) -> None:
+    display, _ = await serving(64, 48, pattern=None)
+    with pytest.raises(TypeError, match="uint8"):
+        display.publish(FakeCudaArray((48, 64, 3), "<f4"))
+    with pytest.raises(ValueError, match=r"\(H, W, 3\)"):
+        display.publish(FakeCudaArray((48, 64)))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        display.publish(FakeCudaArray((48, 64, 3), strides=(64 * 3 * 2, 3, 1)))
+    assert frames.is_device_array(FakeDlpack())
+    assert not frames.is_device_array(np.zeros((2, 2, 3), np.uint8))
+    try:
+        import cupy  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match=r"rfb\[gpu\]"):
+            display.publish(FakeCudaArray((48, 64, 3)))
+        with pytest.raises(ImportError, match=r"rfb\[gpu\]"):
+            display.publish(FakeDlpack())
+    display.publish(patterns.test_card(64, 48, 0))  # the display still works
+
+
+def test_import_rfb_loads_no_heavy_optional_package() -> None:
+    code = ("import sys, rfb; heavy = [m for m in sys.modules if m.split('.')[0] in "
+            "('av', 'aiortc', 'aioice', 'cupy', 'PyNvVideoCodec', 'playwright')]; print(heavy)")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_cli_gpu_without_cupy_names_the_extra() -> None:
+    try:
+        import cupy  # noqa: F401
+
+        pytest.skip("CuPy is installed here")
+    except ImportError:
+        pass
+    r = subprocess.run([sys.executable, "-m", "rfb.server", "--gpu", "--port", "0"],
+                       capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert r.returncode == 2 and "rfb[gpu]" in r.stderr
+
+
+# -- on a GPU -----------------------------------------------------------------------------------
+
+needs_cuda = pytest.mark.skipif(
+    gpu.cupy_unavailable_reason() is not None,
+    reason=f"needs CuPy and a CUDA device: {gpu.cupy_unavailable_reason()}",
+)
+needs_nvenc = pytest.mark.skipif(
+    gpu.nvenc_unavailable_reason() is not None,
+    reason=f"needs an NVENC engine: {gpu.nvenc_unavailable_reason()}",
+)
+
+
+@needs_cuda
+@pytest.mark.parametrize("shape", [(1080, 1920, 3), (2160, 3840, 4), (61, 97, 3)])
+def test_gpu_conversion_matches_the_cpu_path(shape) -> None:
+    import cupy as cp
+
+    rng = np.random.default_rng(5)
+    img = rng.integers(0, 256, shape, dtype=np.uint8)
+    got = [cp.asnumpy(p) for p in convert.rgb_to_i420(cp.asarray(img), xp=cp)]
+    for g, w in zip(got, convert.rgb_to_i420_reference(img), strict=True):
+        assert np.abs(g.astype(int) - w).max() <= 1
+
+
+@needs_cuda
+async def test_device_frame_reaches_a_viewer(serving) -> None:
+    import cupy as cp
+
+    display, _ = await serving(320, 240, pattern=None)
+    display.publish(cp.asarray(patterns.test_card(320, 240, 2)))
+    for caps in ([protocol.CAP_H264], [protocol.CAP_JPEG]):
+        async with client.connect(display.ws_url, caps) as v:
+            f = await v.next_frame(decode=True)
+        img = patterns.test_card(320, 240, 2)
+        for x, y in ((80, 60), (240, 180)):
+            assert np.abs(f.pixels[y, x].astype(int) - img[y, x]).max() <= 6
+
+
+@needs_nvenc
+def test_nvenc_idr_first_forced_idr_and_decodes() -> None:
+    import cupy as cp
+
+    from rfb.encoders.base import EncoderSettings
+    from rfb.encoders.h264 import NAL_IDR, NAL_PPS, NAL_SPS, nal_types
+    from rfb.encoders.nvenc import NvencEncoder
+
+    enc = NvencEncoder(320, 240, EncoderSettings())
+    ctx = av.CodecContext.create("h264", "r")
+    keys = []
+    for i in range(10):
+        pic = enc.encode(cp.asarray(patterns.test_card(320, 240, i)), i in (0, 6), i * 33333)
+        keys.append(pic.keyframe)
+        if i == 0:
+            assert nal_types(pic.data)[:2] == [NAL_SPS, NAL_PPS] and NAL_IDR in nal_types(pic.data)
+        (out,) = ctx.decode(av.Packet(pic.data))
+        rgb = out.reformat(
+            format="rgb24", src_colorspace="ITU601", src_color_range="MPEG"
+        ).to_ndarray()
+        want = patterns.test_card(320, 240, i)
+        assert np.abs(rgb[60, 80].astype(int) - want[60, 80]).max() <= 6
+    enc.close()
+    assert [i for i, k in enumerate(keys) if k] == [0, 6]
+
+
+@needs_nvenc
+def test_nvenc_path_makes_no_host_copy_of_rgb(monkeypatch) -> None:
+    import cupy as cp
+
+    from rfb.encoders.base import EncoderSettings
+    from rfb.encoders.nvenc import NvencEncoder
+
+    copies: list[int] = []
+    real = cp.asnumpy
+    monkeypatch.setattr(
+        cp, "asnumpy", lambda a, *k, **kw: copies.append(a.nbytes) or real(a, *k, **kw)
+    )
+    monkeypatch.setattr(cp.ndarray, "get", lambda a, *k, **kw: copies.append(a.nbytes) or real(a))
+    enc = NvencEncoder(640, 480, EncoderSettings())
+    enc.encode(cp.asarray(patterns.test_card(640, 480, 0)), True, 0)
+    enc.close()
+    assert copies == []
