@@ -260,6 +260,7 @@ class WebRtcViewer:
             codec=unit.codec if unit else None,
             color=convert.WEBCODECS_COLOR,
             client_id=self.viewer.id,
+            ice_servers=[s.as_dict() for s in d.config.ice.servers()],
         )
 
     # -- lifecycle --------------------------------------------------------------------------------

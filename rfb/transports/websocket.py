@@ -153,7 +153,12 @@ class WebSocketViewer:
         d = self.display
         w, h = d.width, d.height
         # Additive hint: where this server also serves WebRTC (WHEP).
-        extra = {"webrtc": "/whep"} if d.webrtc is not None else {}
+        extra: dict[str, Any] = {}
+        if d.webrtc is not None:
+            extra = {
+                "webrtc": "/whep",
+                "ice_servers": [s.as_dict() for s in d.config.ice.servers()],
+            }
         if viewer.is_video:
             w, h = convert.even_size(w, h)
             group = d.hub.group_of(viewer.id)
