@@ -42,36 +42,43 @@ class JpegEncoder:
         pass
 
 
-class PngEncoder:
+class _PillowEncoder:
+    """Encodes with Pillow; subclasses name the format and its save options."""
+
+    name = ""
+    mime = ""
+    pil_format = ""
+
+    def __init__(self, width: int, height: int, settings: EncoderSettings) -> None:
+        self.options = self.save_options(settings)
+
+    def save_options(self, settings: EncoderSettings) -> dict[str, object]:
+        return {}
+
+    def encode(self, pixels: np.ndarray, keyframe: bool, timestamp_us: int) -> Picture:
+        h, w, _ = pixels.shape
+        buf = io.BytesIO()
+        Image.fromarray(pixels).save(buf, self.pil_format, **self.options)
+        return Picture(buf.getvalue(), True, self.mime, w, h)
+
+    def close(self) -> None:
+        pass
+
+
+class PngEncoder(_PillowEncoder):
     name = "png"
     mime = "image/png"
+    pil_format = "PNG"
 
-    def __init__(self, width: int, height: int, settings: EncoderSettings) -> None:
-        pass
-
-    def encode(self, pixels: np.ndarray, keyframe: bool, timestamp_us: int) -> Picture:
-        h, w, _ = pixels.shape
-        buf = io.BytesIO()
+    def save_options(self, settings: EncoderSettings) -> dict[str, object]:
         # Level 1: PNG is the lossless choice, not the small one; speed matters more.
-        Image.fromarray(pixels).save(buf, "PNG", compress_level=1)
-        return Picture(buf.getvalue(), True, self.mime, w, h)
-
-    def close(self) -> None:
-        pass
+        return {"compress_level": 1}
 
 
-class WebpEncoder:
+class WebpEncoder(_PillowEncoder):
     name = "webp"
     mime = "image/webp"
+    pil_format = "WEBP"
 
-    def __init__(self, width: int, height: int, settings: EncoderSettings) -> None:
-        self.quality = settings.quality
-
-    def encode(self, pixels: np.ndarray, keyframe: bool, timestamp_us: int) -> Picture:
-        h, w, _ = pixels.shape
-        buf = io.BytesIO()
-        Image.fromarray(pixels).save(buf, "WEBP", quality=self.quality, method=0)
-        return Picture(buf.getvalue(), True, self.mime, w, h)
-
-    def close(self) -> None:
-        pass
+    def save_options(self, settings: EncoderSettings) -> dict[str, object]:
+        return {"quality": settings.quality, "method": 0}

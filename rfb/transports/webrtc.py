@@ -181,7 +181,9 @@ class WebRtcViewer:
         self.channel: Any = None
         self.track = _packet_track_class()(self._taken)
         self._last_rtp = -1
-        self._av = __import__("av")
+        import av  # present wherever aiortc is
+
+        self._av = av
         self._tasks: list[asyncio.Task[None]] = []
         self.closed = asyncio.Event()
         self.connected = asyncio.Event()
