@@ -110,7 +110,17 @@ export class WebRtcLink {
       if (typeof e.data === "string") this.handlers.onText(e.data);
     };
     channel.onopen = () => this.handlers.onOpen();
-    pc.ontrack = (e) => this.onTrack(e.track);
+    pc.ontrack = (e) => {
+      // Render as soon as decoded: an interactive stream wants the smallest jitter buffer.
+      const receiver = e.receiver as unknown as { jitterBufferTarget?: number | null; playoutDelayHint?: number };
+      try {
+        if ("jitterBufferTarget" in receiver) receiver.jitterBufferTarget = 0;
+        else receiver.playoutDelayHint = 0;
+      } catch {
+        /* not supported: keep the browser's default */
+      }
+      this.onTrack(e.track);
+    };
     pc.onconnectionstatechange = () => {
       if (pc.connectionState === "failed" || pc.connectionState === "closed") this.finish(`peer connection ${pc.connectionState}`);
     };

@@ -68,6 +68,8 @@ _logged: set[tuple[str, bool]] = set()
 
 
 def log_choice(backend: str, why: str, device_frames: bool) -> None:
+    """One line per path: a warning when GPU frames miss NVENC, else for information."""
     if (backend, device_frames) not in _logged:
         _logged.add((backend, device_frames))
-        log.warning("rfb: H.264 via %s: %s", backend, why)
+        level = logging.WARNING if device_frames and backend != NVENC else logging.INFO
+        log.log(level, "rfb: H.264 via %s: %s", backend, why)
