@@ -234,7 +234,13 @@ export class RemoteFramebufferView {
   private async withRtcStats(stats: Stats): Promise<Stats> {
     if (this.mode !== "webrtc" || !this.rtc) return stats;
     try {
-      return { ...stats, rtc: await this.rtc.stats() };
+      const rtc = await this.rtc.stats();
+      if (!rtc) return stats;
+      // The server's figure stops where the packets leave it; add what the browser reports
+      // after that (half the RTT, the jitter buffer, decoding): an estimate, not a measurement.
+      const latencyMs =
+        stats.latencyMs === null ? null : stats.latencyMs + (rtc.rttMs ?? 0) / 2 + (rtc.jitterBufferMs ?? 0) + (rtc.decodeMs ?? 0);
+      return { ...stats, rtc, codec: rtc.codec ?? stats.codec, bitrate: rtc.bitrate, latencyMs };
     } catch {
       return stats;
     }

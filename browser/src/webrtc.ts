@@ -13,6 +13,11 @@ export interface RtcStats {
   pliCount: number;
   rttMs: number | null;
   decodeMs: number | null;
+  /** Average time a frame waited in the jitter buffer. */
+  jitterBufferMs: number | null;
+  bitrate: number;
+  /** e.g. "H264 42e01f", from the negotiated codec. */
+  codec: string | null;
 }
 
 export interface WebRtcHandlers {
@@ -81,6 +86,7 @@ export class WebRtcLink {
   private resource: string | null = null;
   private video: HTMLVideoElement | null = null;
   private closed = false;
+  private lastBytes: { bytes: number; at: number } | null = null;
 
   constructor(
     private readonly endpoint: string,
@@ -174,13 +180,24 @@ export class WebRtcLink {
     const report = await this.pc.getStats();
     let inbound: Record<string, number> | null = null;
     let rtt: number | null = null;
+    const codecs = new Map<string, Record<string, unknown>>();
     report.forEach((s: Record<string, unknown>) => {
       if (s.type === "inbound-rtp" && s.kind === "video") inbound = s as Record<string, number>;
       if (s.type === "candidate-pair" && s.nominated && typeof s.currentRoundTripTime === "number") rtt = s.currentRoundTripTime * 1000;
+      if (s.type === "codec") codecs.set(String(s.id), s);
     });
     if (!inbound) return null;
     const i: Record<string, number> = inbound;
+    const now = performance.now();
+    const bytes = i.bytesReceived ?? 0;
+    const bitrate = this.lastBytes && now > this.lastBytes.at ? (8000 * (bytes - this.lastBytes.bytes)) / (now - this.lastBytes.at) : 0;
+    this.lastBytes = { bytes, at: now };
+    const codec = codecs.get(String((inbound as Record<string, unknown>).codecId));
+    const profile = String(codec?.sdpFmtpLine ?? "").match(/profile-level-id=([0-9a-f]+)/i)?.[1];
     return {
+      jitterBufferMs: i.jitterBufferEmittedCount ? (1000 * (i.jitterBufferDelay ?? 0)) / i.jitterBufferEmittedCount : null,
+      bitrate,
+      codec: codec ? `${String(codec.mimeType).replace("video/", "")}${profile ? " " + profile : ""}` : null,
       framesPerSecond: i.framesPerSecond ?? null,
       framesDecoded: i.framesDecoded ?? 0,
       framesDropped: i.framesDropped ?? 0,
