@@ -426,3 +426,14 @@ async def test_a_link_can_be_sent_to_before_attach_returns() -> None:
     v2 = hub.attach(protocol.CAP_JPEG, late)
     assert late.got and late.got[0][0] is v2 and late.got[0][1] == 0  # sent inside attach()
     await hub.aclose()
+
+
+async def test_a_silent_connection_is_closed_after_the_hello_timeout(serving, monkeypatch) -> None:
+    from rfb.transports import websocket
+
+    monkeypatch.setattr(websocket, "HELLO_TIMEOUT_S", 0.3)
+    display, _ = await serving(64, 64)
+    async with client.connect(display.ws_url, hello=False) as v:
+        code, _ = await v.wait_closed()
+    assert code == protocol.CLOSE_PROTOCOL_ERROR
+    assert display.client_count == 0
