@@ -32,11 +32,6 @@ def test_card(w: int, h: int, i: int) -> np.ndarray:
     return img
 
 
-def test_card_colour_at(w: int, h: int, i: int, x: int, y: int) -> tuple[int, int, int]:
-    q = (1 if x >= w // 2 else 0) + (2 if y >= h // 2 else 0)
-    return TEST_CARD_COLOURS[(q + i) % 4]
-
-
 def gradient(w: int, h: int, i: int) -> np.ndarray:
     x = np.linspace(0, 255, w, dtype=np.float32)
     y = np.linspace(0, 255, h, dtype=np.float32)

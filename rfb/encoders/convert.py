@@ -23,7 +23,6 @@ KG = 1.0 - KR - KB
 VUI_PRIMARIES = 1  # BT.709 (the sRGB primaries)
 VUI_TRANSFER = 13  # IEC 61966-2-1 (sRGB): the published pixels are sRGB
 VUI_MATRIX = 6  # SMPTE 170M, i.e. the BT.601 matrix
-FULL_RANGE = False
 SWSCALE_COLORSPACE = "ITU601"
 SWSCALE_RANGE = "MPEG"  # limited range
 X264_COLOUR_PARAMS = "colorprim=bt709:transfer=iec61966-2-1:colormatrix=smpte170m:range=tv"
