@@ -4,16 +4,19 @@
 # Build stage: wheels for rfb and everything it needs (PyAV and aiortc ship manylinux
 # wheels, so no compiler is needed; none reaches the final image either way).
 FROM python:3.11-slim AS build
+# h264,webrtc by default; the compose "gpu" profile adds gpu (CuPy, PyNvVideoCodec).
+ARG EXTRAS=h264,webrtc
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY rfb ./rfb
 COPY signaling ./signaling
-RUN pip wheel --no-cache-dir --wheel-dir /wheels '.[h264,webrtc]'
+RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[${EXTRAS}]"
 
 FROM python:3.11-slim
+ARG EXTRAS=h264,webrtc
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin rfb
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
-    pip install --no-cache-dir --no-index --find-links /wheels 'rfb[h264,webrtc]'
+    pip install --no-cache-dir --no-index --find-links /wheels "rfb[${EXTRAS}]"
 USER rfb
 WORKDIR /home/rfb
 ENV PYTHONUNBUFFERED=1

@@ -82,6 +82,20 @@ def test_rfb_command_parses_with_the_cli_parser(compose: dict) -> None:
     cli.build_parser().parse_args(yaml.safe_load(cmd_line))
 
 
+def test_gpu_profile_parses_and_reserves_a_gpu(compose: dict) -> None:
+    svc = compose["services"]["rfb-gpu"]
+    assert svc["profiles"] == ["gpu"]
+    args = cli.build_parser().parse_args([expand(a) for a in svc["command"]])
+    assert args.gpu and args.port == 8765
+    assert "gpu" in svc["build"]["args"]["EXTRAS"].split(",")
+    (device,) = svc["deploy"]["resources"]["reservations"]["devices"]
+    assert device["driver"] == "nvidia" and "video" in device["capabilities"]  # NVENC
+    assert (
+        svc["environment"]["RFB_TURN_SECRET"]
+        == compose["services"]["rfb"]["environment"]["RFB_TURN_SECRET"]
+    )
+
+
 def test_ports_line_up(compose: dict) -> None:
     rfb_cmd = cli.build_parser().parse_args(
         [expand(a) for a in compose["services"]["rfb"]["command"]]
