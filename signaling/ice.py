@@ -76,6 +76,8 @@ class IceConfig:
         if self.stun_urls:
             out.append(IceServer(tuple(self.stun_urls)))
         if self.turn_urls:
+            user: str | None
+            password: str | None
             if self.turn_secret:
                 user, password = turn_rest_credentials(
                     self.turn_secret, self.turn_user, self.turn_ttl_s, self.clock()

@@ -84,9 +84,10 @@ def apply_ice_policy(ice: IceConfig) -> None:
         if ice.allowed_remote_networks is not None
         else None
     )
-    if not hasattr(aioice.ice, "_rfb_original_get_host_addresses"):
-        original = aioice.ice.get_host_addresses
-        aioice.ice._rfb_original_get_host_addresses = original
+    ice_module: Any = aioice.ice  # patched in place: aioice has no per-connection setting
+    if not hasattr(ice_module, "_rfb_original_get_host_addresses"):
+        original = ice_module.get_host_addresses
+        ice_module._rfb_original_get_host_addresses = original
 
         def get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
             if _policy is not None and _policy.host_addresses is not None:
@@ -97,15 +98,15 @@ def apply_ice_policy(ice: IceConfig) -> None:
                 ]
             return original(use_ipv4, use_ipv6)
 
-        aioice.ice.get_host_addresses = get_host_addresses
+        ice_module.get_host_addresses = get_host_addresses
 
-        received = aioice.ice.StunProtocol.datagram_received
+        received = ice_module.StunProtocol.datagram_received
 
         def datagram_received(self: Any, data: bytes, addr: tuple[Any, ...]) -> None:
             if _allowed(str(addr[0])):
                 received(self, data, addr)
 
-        aioice.ice.StunProtocol.datagram_received = datagram_received
+        ice_module.StunProtocol.datagram_received = datagram_received
 
 
 _CANDIDATE = re.compile(r"^a=candidate:\S+ \d+ \S+ \d+ (\S+) \d+ typ", re.I)
@@ -353,7 +354,8 @@ class WebRtcSessions:
             except Exception as exc:
                 raise WhepError(400, f"unusable SDP offer: {exc}") from None
             # aiortc's own PLI handling only reaches encoders it runs itself.
-            transceiver.sender._send_keyframe = peer.on_keyframe_request
+            sender: Any = transceiver.sender
+            sender._send_keyframe = peer.on_keyframe_request
 
             @pc.on("datachannel")
             def on_datachannel(channel: Any) -> None:
