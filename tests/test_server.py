@@ -437,3 +437,24 @@ async def test_a_silent_connection_is_closed_after_the_hello_timeout(serving, mo
         code, _ = await v.wait_closed()
     assert code == protocol.CLOSE_PROTOCOL_ERROR
     assert display.client_count == 0
+
+
+async def test_invalid_utf8_text_closes_with_1007(serving) -> None:
+    display, _ = await serving(64, 64)
+    async with client.connect(display.ws_url, JPEG) as good:
+        await good.next_frame()
+        reader, writer = await asyncio.open_connection("127.0.0.1", display.port)
+        writer.write(
+            b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        await reader.readuntil(b"\r\n\r\n")
+        bad = b"\xff\xfe{"
+        writer.write(bytes([0x81, 0x80 | len(bad)]) + b"\x00\x00\x00\x00" + bad)  # masked text
+        await writer.drain()
+        frame = await asyncio.wait_for(reader.read(64), 5)
+        assert frame[0] == 0x88  # a close frame
+        assert int.from_bytes(frame[2:4], "big") == protocol.CLOSE_INVALID_PAYLOAD
+        writer.close()
+        for _ in range(3):
+            await good.next_frame()

@@ -304,3 +304,19 @@ def test_filter_offer_drops_mdns_and_disallowed_candidates() -> None:
     assert "127.0.0.1 50313" in out
     assert "192.0.2.2" not in out and ".local" not in out
     assert out.endswith("a=rtpmap:96 H264/90000\r\n")
+
+
+async def test_whep_checks_the_bearer_token(serving) -> None:
+    display, _ = await serving(W, H, transport="webrtc", ice=LOOPBACK, token="t0k")
+    pc = aiortc.RTCPeerConnection()
+    pc.addTransceiver("video", direction="recvonly")
+    await pc.setLocalDescription(await pc.createOffer())
+    async with aiohttp.ClientSession() as http:
+        for auth, status in ((None, 401), ("Bearer nope", 401), ("Bearer t0k", 201)):
+            headers = {"Content-Type": "application/sdp"}
+            if auth:
+                headers["Authorization"] = auth
+            async with http.post(display.url + "whep", data=pc.localDescription.sdp,
+                                 headers=headers) as r:  # fmt: skip
+                assert r.status == status
+    await pc.close()
