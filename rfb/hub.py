@@ -158,6 +158,14 @@ class Hub:
             viewer.backlog = max(0, viewer.backlog - 1)
             self._credit_changed(viewer_id)
 
+    def delivered(self, viewer_id: str, seq: int) -> None:
+        """Written and acked at once (WebRTC: on the wire counts as delivered)."""
+        viewer = self.viewer(viewer_id)
+        if viewer is not None:
+            viewer.backlog = max(0, viewer.backlog - 1)
+            viewer.on_ack(seq, self._clock())
+            self._credit_changed(viewer_id)
+
     def reset(self, viewer_id: str) -> None:
         """decoder_reset or request_keyframe: restart this viewer at the next keyframe."""
         entry = self._viewers.get(viewer_id)

@@ -94,7 +94,7 @@ class GroupPump:
                         group.fail(job)
                         await asyncio.sleep(_FAILURE_BACKOFF_S)
                         continue
-                    if self._encoder is not None:
+                    if job.rebuild and self._encoder is not None:
                         group.encoder_name = getattr(self._encoder, "name", group.encoder_name)
                     unit = group.complete(job, picture, self._clock(), ms)
                     if unit is not None:

@@ -76,6 +76,7 @@ class X264Encoder:
             ),
         }
         cc.open()
+        self._av = av
         self._cc = cc
         self._pict_i = av.video.frame.PictureType.I
         self._pict_none = av.video.frame.PictureType.NONE
@@ -86,7 +87,7 @@ class X264Encoder:
     accepts_device = True  # device frames: GPU conversion, then one copy of the YUV planes
 
     def _to_yuv(self, pixels: Any) -> Any:
-        av = load_av()
+        av = self._av
         if not isinstance(pixels, np.ndarray):
             import cupy
 

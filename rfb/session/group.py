@@ -205,8 +205,11 @@ class EncoderGroup:
         future = [t for t in times if t > now]
         return min(future) if future else None
 
-    def metrics(self) -> dict[str, Any]:
+    def median_encode_ms(self) -> float | None:
         ms = sorted(self.encode_ms)
+        return round(ms[len(ms) // 2], 3) if ms else None
+
+    def metrics(self) -> dict[str, Any]:
         return {
             "encoder": self.encoder_name,
             "codec": self.key.capability,
@@ -217,5 +220,5 @@ class EncoderGroup:
             "forced_keyframes": self.forced_keyframes,
             "bytes": self.bytes_out,
             "errors": self.errors,
-            "encode_ms": round(ms[len(ms) // 2], 3) if ms else None,
+            "encode_ms": self.median_encode_ms(),
         }

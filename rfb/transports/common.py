@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .. import protocol
+from ..encoders import convert
 from ..protocol import ProtocolError
 from ..session import Viewer
 
@@ -25,6 +26,40 @@ def dispatch(display: Display, viewer: Viewer, msg: protocol.ClientMessage) -> N
         hub.reset(viewer.id)
     elif isinstance(msg, protocol.Hello):
         raise ProtocolError(protocol.CLOSE_PROTOCOL_ERROR, "hello sent twice")
+
+
+def config_message(display: Display, viewer: Viewer, transport: str) -> str:
+    """The ``config`` a viewer gets before any frame (WebSocket) or on connect (WebRTC)."""
+    d = display
+    extra: dict[str, Any] = {}
+    if d.webrtc is not None:  # additive: where WHEP is served, with which ICE servers
+        extra["ice_servers"] = [s.as_dict() for s in d.config.ice.servers()]
+        if transport != "webrtc":
+            extra["webrtc"] = "/whep"
+    if not viewer.is_video:
+        return protocol.build_config(
+            transport=transport,
+            width=d.width,
+            height=d.height,
+            mime=viewer.capability,
+            client_id=viewer.id,
+            **extra,
+        )
+    w, h = convert.even_size(d.width, d.height)
+    group = d.hub.group_of(viewer.id)
+    unit = group.latest_unit if group else None
+    # Frame headers carry the codec string of the SPS actually produced; until the first
+    # unit exists, the one x264 gives for the usual sizes.
+    codec = unit.codec if unit else ("avc1.42C01F" if transport == "webcodecs" else None)
+    return protocol.build_config(
+        transport=transport,
+        width=w,
+        height=h,
+        codec=codec,
+        color=convert.WEBCODECS_COLOR,
+        client_id=viewer.id,
+        **extra,
+    )
 
 
 class StatsTicker:
@@ -53,7 +88,7 @@ class StatsTicker:
             fps_sent=round(fps_sent, 2),
             fps_acked=round(w["fps_acked"], 2),
             bitrate_bps=round(w["bitrate_bps"]),
-            encode_ms=group.metrics()["encode_ms"] if group else None,
+            encode_ms=group.median_encode_ms() if group else None,
             decode_queue_size=st.decode_queue_size,
             dropped=st.frames_skipped + st.frames_expired,
             target_bitrate=d.config.bitrate or None,

@@ -22,10 +22,9 @@ from typing import TYPE_CHECKING, Any
 from signaling import IceConfig, WhepError
 
 from .. import protocol
-from ..encoders import convert
 from ..protocol import ProtocolError
 from ..session import EncodedUnit, Viewer
-from .common import StatsTicker, dispatch
+from .common import StatsTicker, config_message, dispatch
 
 if TYPE_CHECKING:
     from ..display import Display
@@ -207,8 +206,7 @@ class WebRtcViewer:
         # Handed to the RTP sender: on the wire now. Loss is repaired by NACK, not by our
         # flow control, so the unit counts as delivered.
         if self.viewer is not None:
-            self.display.hub.written(self.viewer.id)
-            self.display.hub.ack(self.viewer.id, seq)
+            self.display.hub.delivered(self.viewer.id, seq)
 
     def on_keyframe_request(self) -> None:
         """PLI or FIR from the browser: restart this viewer at the group's next IDR."""
@@ -230,7 +228,7 @@ class WebRtcViewer:
         if channel.label == CHANNEL_LABEL:
             self.channel = channel
             if self.viewer is not None:
-                self.send_text(self._config())
+                self.send_text(config_message(self.display, self.viewer, "webrtc"))
 
         @channel.on("message")
         def on_message(message: Any) -> None:
@@ -250,22 +248,6 @@ class WebRtcViewer:
                 )
                 self._spawn(self.close())
 
-    def _config(self) -> str:
-        assert self.viewer is not None
-        d = self.display
-        w, h = convert.even_size(d.width, d.height)
-        group = d.hub.group_of(self.viewer.id)
-        unit = group.latest_unit if group else None
-        return protocol.build_config(
-            transport="webrtc",
-            width=w,
-            height=h,
-            codec=unit.codec if unit else None,
-            color=convert.WEBCODECS_COLOR,
-            client_id=self.viewer.id,
-            ice_servers=[s.as_dict() for s in d.config.ice.servers()],
-        )
-
     # -- lifecycle --------------------------------------------------------------------------------
 
     def _spawn(self, coro: Any) -> None:
@@ -279,7 +261,7 @@ class WebRtcViewer:
         self.viewer = self.display.hub.attach(protocol.CAP_H264, self)
         self.connected.set()
         if self.channel is not None:
-            self.send_text(self._config())
+            self.send_text(config_message(self.display, self.viewer, "webrtc"))
         self._spawn(self._stats())
 
     async def _stats(self) -> None:

@@ -14,7 +14,7 @@ from .. import encoders, protocol
 from ..encoders import convert
 from ..protocol import ProtocolError
 from ..session import EncodedUnit, Viewer
-from .common import StatsTicker, dispatch
+from .common import StatsTicker, config_message, dispatch
 
 if TYPE_CHECKING:
     from ..display import Display
@@ -149,38 +149,6 @@ class WebSocketViewer:
             raise ProtocolError(protocol.CLOSE_UNSUPPORTED_DATA, "no supported transport")
         return self.display.hub.attach(cap, self)
 
-    def _config_message(self, viewer: Viewer) -> str:
-        d = self.display
-        w, h = d.width, d.height
-        # Additive hint: where this server also serves WebRTC (WHEP).
-        extra: dict[str, Any] = {}
-        if d.webrtc is not None:
-            extra = {
-                "webrtc": "/whep",
-                "ice_servers": [s.as_dict() for s in d.config.ice.servers()],
-            }
-        if viewer.is_video:
-            w, h = convert.even_size(w, h)
-            group = d.hub.group_of(viewer.id)
-            unit = group.latest_unit if group else None
-            return protocol.build_config(
-                transport="webcodecs",
-                width=w,
-                height=h,
-                codec=unit.codec if unit else "avc1.42C01F",
-                color=convert.WEBCODECS_COLOR,
-                client_id=viewer.id,
-                **extra,
-            )
-        return protocol.build_config(
-            transport="image",
-            width=w,
-            height=h,
-            mime=viewer.capability,
-            client_id=viewer.id,
-            **extra,
-        )
-
     async def run(self) -> None:
         tasks: list[asyncio.Task[None]] = []
         close_code, close_reason = protocol.CLOSE_NORMAL, ""
@@ -193,7 +161,9 @@ class WebSocketViewer:
                 return
             # The config goes out before any frame: the sender starts after it is queued.
             viewer = self.viewer = self._handshake(text)
-            self._out.appendleft(self._config_message(viewer))
+            self._out.appendleft(
+                config_message(self.display, viewer, "webcodecs" if viewer.is_video else "image")
+            )
             tasks = [
                 asyncio.create_task(self._sender(), name=f"rfb-send-{viewer.id}"),
                 asyncio.create_task(self._stats(), name=f"rfb-stats-{viewer.id}"),
