@@ -5,7 +5,8 @@
 Prints the device, the H.264 path serve() takes for device frames and why (NVENC, or the
 fallback: GPU colour conversion + one copy of the YUV planes + libx264), the RGB -> I420
 conversion time on the GPU at 1920x1080 and 3840x2160 (and swscale on the CPU for
-comparison), and the encode path's milliseconds per frame for device frames.
+comparison), and the encode path's milliseconds per frame for device frames, with how
+many frames go in before the first access unit comes out (NVENC's output delay).
 Asserts nothing.
 """
 
@@ -70,13 +71,16 @@ def main() -> None:
         frames = [render(i) for i in range(args.frames)]
         sync()
         ms = []
+        out = []
         for i, f in enumerate(frames):
             t = time.perf_counter()
-            enc.encode(f, i % 30 == 0, i * 33333)
+            out.append(enc.encode(f, i % 30 == 0, i * 33333))
             ms.append((time.perf_counter() - t) * 1000)
         enc.close()
+        delay = next((i for i, p in enumerate(out) if p is not None), len(out))
         print(f"{w}x{h}: encode path {enc.name} {statistics.median(ms):.2f} ms per frame "
-              f"(median of {len(ms)}, device frames in)")  # fmt: skip
+              f"(median of {len(ms)}, device frames in); first access unit after "
+              f"{delay + 1} frame(s) in")  # fmt: skip
 
 
 if __name__ == "__main__":

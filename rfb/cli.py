@@ -14,6 +14,7 @@ from signaling.ice import IceConfig, parse_csv
 
 from . import patterns
 from .display import serve
+from .frames import CudaUnavailable
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -144,7 +145,10 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         asyncio.run(amain())
-    except ImportError as exc:  # --gpu without CuPy, --transport webrtc without aiortc
+    except (
+        ImportError,
+        CudaUnavailable,
+    ) as exc:  # --gpu without CuPy or CUDA, webrtc without aiortc
         print(f"rfb: {exc}", file=sys.stderr)
         sys.exit(2)
     except OSError as exc:

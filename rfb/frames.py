@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes.util
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,7 +97,12 @@ def _cai_layout(obj: Any) -> tuple[tuple[int, ...], str, bool]:
     return shape, dtype, contiguous
 
 
+class CudaUnavailable(RuntimeError):
+    """CuPy is installed but this machine has no usable CUDA device."""
+
+
 def load_cupy() -> Any:
+    """CuPy, once it is known to work here; otherwise an error that says what is missing."""
     try:
         import cupy
     except ImportError as exc:
@@ -103,7 +110,21 @@ def load_cupy() -> Any:
             "GPU frames need CuPy: pip install 'rfb[gpu]' (CUDA 12: cupy-cuda12x, "
             "CUDA 13: cupy-cuda13x)"
         ) from exc
+    if (problem := _cuda_problem(cupy)) is not None:
+        raise CudaUnavailable(f"GPU frames need a CUDA device: {problem}")
     return cupy
+
+
+@functools.cache
+def _cuda_problem(cupy: Any) -> str | None:
+    try:
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            return "no CUDA device"
+    except Exception as exc:
+        if ctypes.util.find_library("cuda") is None:
+            return "no NVIDIA driver on this machine (libcuda not found)"
+        return f"CUDA is not usable: {exc}"
+    return None
 
 
 def as_device_pixels(frame: Any, *, copy: bool) -> Any:

@@ -107,6 +107,129 @@ def test_i420_planes_encode_and_decode_to_the_published_colours() -> None:
         assert np.abs(rgb[y, x].astype(int) - img[y, x]).max() <= 4
 
 
+# -- the NVENC encoder against a stand-in PyNvVideoCodec (tests/fake_nvenc.py) ------------
+
+
+def fake_nvenc(w: int, h: int, **fake_kw):  # type: ignore[no-untyped-def]
+    from fake_nvenc import FakeNvc, HostPlane
+
+    from rfb.encoders.base import EncoderSettings
+    from rfb.encoders.nvenc import NvencEncoder
+
+    nvc = FakeNvc(**fake_kw)
+    return NvencEncoder(w, h, EncoderSettings(), nvc=nvc, xp=np, plane=HostPlane), nvc
+
+
+async def test_nvenc_path_shows_a_single_published_frame(serving, monkeypatch) -> None:
+    """A user who publishes once (or rarely) still sees that frame although the binding
+    hands packets back three frames late: the group feeds it again until it is out."""
+    import functools
+
+    from fake_nvenc import FakeNvc, HostPlane
+
+    from rfb.encoders import nvenc
+
+    monkeypatch.setattr(gpu, "nvenc_unavailable_reason", lambda: None)
+    monkeypatch.setattr(nvenc, "NvencEncoder", functools.partial(
+        nvenc.NvencEncoder, nvc=FakeNvc(delay=3), xp=np, plane=HostPlane))  # fmt: skip
+    display, _ = await serving(320, 240, pattern=None)
+
+    def shows(pixels: np.ndarray, card: np.ndarray) -> bool:
+        return all(np.abs(pixels[y, x].astype(int) - card[y, x]).max() <= 6
+                   for x, y in ((80, 60), (240, 180)))  # fmt: skip
+
+    async with client.connect(display.ws_url, [protocol.CAP_H264]) as v:
+        for i in (1, 2):
+            card = patterns.test_card(320, 240, i)
+            display.publish(card)
+            seen = 0
+            while not shows((await v.next_frame(decode=True, timeout=10)).pixels, card):
+                seen += 1  # repeats of the previous frame come out first
+                assert seen < 8
+        (group,) = display.metrics()["groups"]
+        assert group["encoder"] == "nvenc" and group["keyframes"] == 1
+
+
+def test_nvenc_options_suit_low_latency() -> None:
+    from rfb.encoders.base import EncoderSettings
+    from rfb.encoders.nvenc import encoder_options
+
+    opts = encoder_options(1920, 1080, EncoderSettings(bitrate=6_000_000, fps=60))
+    assert all(isinstance(v, str) for v in opts.values())
+    assert opts["tuning_info"] == "ultra_low_latency" and opts["rc"] == "cbr"
+    assert opts["bitrate"] == "6000000" and opts["fps"] == "60"
+    assert opts["repeatspspps"] == "1"  # SPS/PPS on every IDR: a late joiner can start
+    assert "bf" not in opts  # the binding copies bf into frameIntervalP: 0 would be all-intra
+
+
+def test_nvenc_stream_decodes_in_order_with_forced_idr_and_our_colour_tags() -> None:
+    from rfb.encoders import h264
+
+    enc, nvc = fake_nvenc(320, 240)
+    pictures = []
+    for i in range(12):
+        pic = enc.encode(patterns.test_card(320, 240, i), i in (0, 7), i * 33333)
+        pictures.append(pic)
+    enc.close()
+    assert pictures[:3] == [None] * 3  # the binding's output delay
+    out = [p for p in pictures if p is not None]
+    assert len(out) == 9  # then one access unit per frame, in order
+    assert [i for i, p in enumerate(out) if p.keyframe] == [0, 7] and nvc.sessions[0].forced == [
+        0,
+        7,
+    ]
+    assert h264.nal_types(out[0].data)[:2] == [h264.NAL_SPS, h264.NAL_PPS]
+    sps = h264.find_sps(out[0].data)
+    assert h264.sps_vui_colour(sps) == {"full_range": 0, "primaries": convert.VUI_PRIMARIES,
+                                        "transfer": convert.VUI_TRANSFER,
+                                        "matrix": convert.VUI_MATRIX}  # fmt: skip
+    assert h264.sps_max_num_reorder_frames(sps) == 0
+    assert out[0].codec == h264.codec_string(sps) and out[0].codec.startswith("avc1.64")
+    ctx = av.CodecContext.create("h264", "r")
+    for i, pic in enumerate(out):
+        (frame,) = ctx.decode(av.Packet(pic.data))
+        assert frame.color_range == 1 and frame.colorspace == convert.VUI_MATRIX  # as tagged
+        rgb = frame.reformat(format="rgb24", src_colorspace="ITU601",
+                             src_color_range="MPEG").to_ndarray()  # fmt: skip
+        want = patterns.test_card(320, 240, i)
+        for x, y in ((80, 60), (240, 180)):
+            assert np.abs(rgb[y, x].astype(int) - want[y, x]).max() <= 6
+
+
+def test_nvenc_without_output_delay_gives_one_unit_per_frame() -> None:
+    enc, _ = fake_nvenc(64, 48, delay=0)
+    assert all(enc.encode(patterns.test_card(64, 48, i), i == 0, i) is not None for i in range(4))
+    enc.close()
+
+
+def test_nvenc_probe_names_what_is_missing() -> None:
+    from fake_nvenc import FakeNvc
+
+    assert gpu.nvenc_session_problem(FakeNvc()) is None
+    assert "no NVENC engine" in gpu.nvenc_session_problem(FakeNvc(engines=0))
+
+    v1 = type("PyNvVideoCodec", (), {"__version__": "1.0.2"})()  # no NV_ENC_PIC_FLAGS
+    assert "1.0.2 cannot force IDRs; 2.0 or newer" in gpu.nvenc_session_problem(v1)
+
+    class Broken(FakeNvc):
+        def GetEncoderCaps(self, codec="h264"):  # type: ignore[no-untyped-def]
+            raise RuntimeError("caps query failed")
+
+        def CreateEncoder(self, *a, **kw):  # type: ignore[no-untyped-def]
+            raise RuntimeError("NV_ENC_ERR_UNSUPPORTED_DEVICE\nmore detail")
+
+    assert gpu.nvenc_session_problem(Broken()) == "no NVENC session: NV_ENC_ERR_UNSUPPORTED_DEVICE"
+
+
+def test_nvenc_packets_of_each_binding_shape() -> None:
+    from rfb.encoders.nvenc import packets_of
+
+    assert packets_of([]) == [] and packets_of(None) == []
+    assert packets_of([{"data": b"\x00\x00\x01\x65", "timestamp": 0, "picture_type": 0},
+                       {"data": b"", "timestamp": 1, "picture_type": 0}]) == [b"\x00\x00\x01\x65"]  # fmt: skip
+    assert packets_of(bytearray(b"\x00\x00\x01\x41")) == [b"\x00\x00\x01\x41"]
+
+
 # -- publishing device frames: validation without CuPy -------------------------------------
 
 
@@ -143,6 +266,21 @@ async def test_device_frames_get_clear_errors(serving) -> None:
             display.publish(FakeCudaArray((48, 64, 3)))
         with pytest.raises(ImportError, match=r"rfb\[gpu\]"):
             display.publish(FakeDlpack())
+    display.publish(patterns.test_card(64, 48, 0))  # the display still works
+
+
+async def test_cupy_without_a_cuda_device_gets_a_clear_error(serving, monkeypatch) -> None:
+    import types
+
+    def no_device() -> int:
+        raise RuntimeError("cudaErrorNoDevice: no CUDA-capable device is detected")
+
+    fake = types.ModuleType("cupy")
+    fake.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=no_device))  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    display, _ = await serving(64, 48, pattern=None)
+    with pytest.raises(frames.CudaUnavailable, match="GPU frames need a CUDA device"):
+        display.publish(FakeCudaArray((48, 64, 3)))
     display.publish(patterns.test_card(64, 48, 0))  # the display still works
 
 
@@ -208,25 +346,27 @@ def test_nvenc_idr_first_forced_idr_and_decodes() -> None:
     import cupy as cp
 
     from rfb.encoders.base import EncoderSettings
-    from rfb.encoders.h264 import NAL_IDR, NAL_PPS, NAL_SPS, nal_types
+    from rfb.encoders.h264 import NAL_IDR, NAL_PPS, NAL_SPS, find_sps, nal_types, sps_vui_colour
     from rfb.encoders.nvenc import NvencEncoder
 
     enc = NvencEncoder(320, 240, EncoderSettings())
+    out = [enc.encode(cp.asarray(patterns.test_card(320, 240, i)), i in (0, 6), i * 33333)
+           for i in range(12)]  # fmt: skip
+    enc.close()
+    delay = next(i for i, p in enumerate(out) if p is not None)  # the binding's output delay
+    pictures = out[delay:]
+    assert None not in pictures  # then one access unit per frame
+    assert [i for i, p in enumerate(pictures) if p.keyframe] == [0, 6]
+    first = pictures[0].data
+    assert nal_types(first)[:2] == [NAL_SPS, NAL_PPS] and NAL_IDR in nal_types(first)
+    assert sps_vui_colour(find_sps(first))["full_range"] == 0
     ctx = av.CodecContext.create("h264", "r")
-    keys = []
-    for i in range(10):
-        pic = enc.encode(cp.asarray(patterns.test_card(320, 240, i)), i in (0, 6), i * 33333)
-        keys.append(pic.keyframe)
-        if i == 0:
-            assert nal_types(pic.data)[:2] == [NAL_SPS, NAL_PPS] and NAL_IDR in nal_types(pic.data)
-        (out,) = ctx.decode(av.Packet(pic.data))
-        rgb = out.reformat(
-            format="rgb24", src_colorspace="ITU601", src_color_range="MPEG"
-        ).to_ndarray()
+    for i, pic in enumerate(pictures):
+        (frame,) = ctx.decode(av.Packet(pic.data))
+        rgb = frame.reformat(format="rgb24", src_colorspace="ITU601",
+                             src_color_range="MPEG").to_ndarray()  # fmt: skip
         want = patterns.test_card(320, 240, i)
         assert np.abs(rgb[60, 80].astype(int) - want[60, 80]).max() <= 6
-    enc.close()
-    assert [i for i, k in enumerate(keys) if k] == [0, 6]
 
 
 @needs_nvenc

@@ -18,8 +18,11 @@ JPEG = "image/jpeg"
 class Sim:
     """A group plus a pretend encoder and transport, stepped by hand."""
 
-    def __init__(self, video: bool = True, max_fps: float | None = None, **kw: float) -> None:
+    def __init__(self, video: bool = True, max_fps: float | None = None, delay: int = 0,
+                 **kw: float) -> None:  # fmt: skip
         self.now = 0.0
+        self.delay = delay  # the pretend encoder hands units back this many encodes late
+        self._late: list[Picture] = []
         self.group = EncoderGroup(
             GroupKey(H264 if video else JPEG, EncoderSettings()),
             is_video=video, max_fps=max_fps, **kw,
@@ -52,9 +55,15 @@ class Sim:
         if job is None:
             return None
         self.encodes.append((job.frame.frame_id, job.keyframe))
-        unit = g.complete(job, Picture(b"x" * 10, job.keyframe, "c", job.frame.width,
-                                       job.frame.height), self.now, 1.0)  # fmt: skip
-        assert unit is not None
+        if job.rebuild:
+            self._late.clear()
+        self._late.append(Picture(str(job.frame.frame_id).encode(), job.keyframe, "c",
+                                  job.frame.width, job.frame.height))  # fmt: skip
+        picture = self._late.pop(0) if len(self._late) > self.delay else None
+        unit = g.complete(job, picture, self.now, 1.0)
+        if unit is None:
+            assert self.delay
+            return None
         for v, seq in g.deliver(unit, self.now):
             self.sent[v.id].append((seq, unit))
         return unit
@@ -334,3 +343,46 @@ def test_request_keyframe_resends_the_newest_image_on_a_static_scene() -> None:
     assert sim.group.catch_up(v, sim.now) is None  # already seen
     v.reset()  # the client lost its picture (resized canvas) and asked for a full one
     assert sim.group.catch_up(v, sim.now) is not None
+
+
+# -- encoders that hand units back late (NVENC through PyNvVideoCodec) ---------------------
+
+
+def test_delaying_encoder_brings_a_lone_frame_out() -> None:
+    sim = Sim(delay=3)
+    a = sim.join("a", max_inflight=100)
+    sim.publish()
+    for _ in range(10):
+        sim.step()
+    # Fed again until it came out: one IDR, then three near-empty repeats, then silence.
+    assert sim.encodes == [(1, True), (1, False), (1, False), (1, False)]
+    assert [(u.frame_id, u.keyframe, u.data) for _, u in sim.sent["a"]] == [(1, True, b"1")]
+    sim.ack_all(a)
+    sim.publish()
+    for _ in range(10):
+        sim.step()
+    # The next frame pushes out the repeats ahead of it, then comes out itself.
+    assert [u.frame_id for _, u in sim.sent["a"]] == [1, 1, 1, 1, 2]
+
+
+def test_delaying_encoder_units_carry_their_own_frame_and_one_idr() -> None:
+    sim = Sim(delay=3)
+    a = sim.join("a", max_inflight=100)
+    for _ in range(12):
+        sim.publish()
+        sim.step()
+        sim.tick(1 / 30)
+    assert [k for _, k in sim.encodes] == [True] + [False] * 11  # no second IDR asked for
+    units = [u for _, u in sim.sent["a"]]
+    assert [u.frame_id for u in units] == list(range(1, 10))
+    assert all(u.data == str(u.frame_id).encode() for u in units)  # metadata matches content
+    assert units[0].keyframe and not any(u.keyframe for u in units[1:])
+    b = sim.join("b", max_inflight=100)  # a newcomer forces one IDR, made once
+    for _ in range(12):
+        sim.publish()
+        sim.step()
+        sim.tick(1 / 30)
+    assert sum(k for _, k in sim.encodes[12:]) == 1
+    got_b = [u for _, u in sim.sent["b"]]
+    assert got_b[0].keyframe and [u.frame_id for u in got_b] == list(range(got_b[0].frame_id, 22))
+    assert a.has_credit and b.has_credit

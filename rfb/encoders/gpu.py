@@ -6,8 +6,10 @@ and what this machine can do; the reason goes to the log in one line.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
+from typing import Any
 
 log = logging.getLogger("rfb")
 
@@ -35,15 +37,12 @@ def choose_h264_backend(
 
 @functools.cache
 def cupy_unavailable_reason() -> str | None:
-    try:
-        import cupy
+    from ..frames import CudaUnavailable, load_cupy
 
-        if cupy.cuda.runtime.getDeviceCount() < 1:
-            return "no CUDA device"
-    except ImportError:
-        return "CuPy is not installed (pip install 'rfb[gpu]')"
-    except Exception as exc:
-        return f"CUDA is not usable: {exc}"
+    try:
+        load_cupy()
+    except (ImportError, CudaUnavailable) as exc:
+        return str(exc)
     return None
 
 
@@ -56,12 +55,37 @@ def nvenc_unavailable_reason() -> str | None:
         import PyNvVideoCodec as nvc
     except ImportError:
         return "PyNvVideoCodec is not installed (pip install 'rfb[gpu]')"
+    except Exception as exc:  # it loads libnvidia-encode at import and raises if absent
+        return f"PyNvVideoCodec cannot load: {_first_line(exc)}"
+    return nvenc_session_problem(nvc)
+
+
+def nvenc_session_problem(nvc: Any) -> str | None:
+    """Open (and close) a session with rfb's own options; None if that works."""
+    from .base import EncoderSettings
+    from .nvenc import encoder_options
+
+    if not hasattr(nvc, "NV_ENC_PIC_FLAGS"):
+        version = getattr(nvc, "__version__", "?")
+        return f"PyNvVideoCodec {version} cannot force IDRs; 2.0 or newer is needed"
+    get_caps = getattr(nvc, "GetEncoderCaps", None)
+    if get_caps is not None:
+        with contextlib.suppress(Exception):  # opening a session below says why
+            if get_caps(codec="h264").get("num_encoder_engines") == 0:
+                return "this GPU has no NVENC engine (data-centre GPUs such as H100/H200)"
     try:
-        enc = nvc.CreateEncoder(256, 256, "NV12", False, codec="h264")
-        del enc
-    except Exception as exc:  # data-centre GPUs (H100, H200) have no NVENC engine
-        return f"no NVENC session: {str(exc).strip() or type(exc).__name__}"
+        enc = nvc.CreateEncoder(256, 256, "NV12", False,
+                                **encoder_options(256, 256, EncoderSettings()))  # fmt: skip
+        with contextlib.suppress(Exception):
+            enc.EndEncode()
+    except Exception as exc:  # no engine, or a driver without NVENC
+        return f"no NVENC session: {_first_line(exc)}"
     return None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 _logged: set[tuple[str, bool]] = set()

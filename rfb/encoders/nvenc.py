@@ -1,15 +1,24 @@
-"""GPU H.264 with NVENC through PyNvVideoCodec.
+"""GPU H.264 with NVENC through PyNvVideoCodec (2.x).
 
 RGB(A) frames are converted on the GPU to NV12 with the same matrix and range as every
 other path (convert.rgb_to_i420 with CuPy), then NVENC encodes them with low-latency
-settings: no B-frames, no lookahead, one frame in and one access unit out, SPS/PPS
-repeated on every IDR, IDRs only when the session layer asks. Device frames never leave
-the GPU; host frames are uploaded once.
+settings: ultra-low-latency tuning, P-frames only, CBR, SPS/PPS repeated on every IDR,
+IDRs only when the session layer asks (FORCEIDR). Device frames never leave the GPU:
+PyNvVideoCodec copies the NV12 planes device-to-device into its own input surface.
+Host frames are uploaded once.
+
+What PyNvVideoCodec cannot be told is fixed in the bitstream instead: its
+``colorspace`` option tags streams as full range whatever the samples are, so the SPS
+is re-tagged with the video signal we converted with (h264.retag_sps), which also
+promises decoders no frame reordering. The binding may hand packets back a few frames
+late (the Video Codec SDK's output delay); they are queued and leave one per frame, in
+order, so every unit the session layer sees is exactly one access unit.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections import deque
 from typing import Any
 
 from . import convert, h264
@@ -17,82 +26,130 @@ from .base import EncoderSettings, EncoderUnavailable, Picture
 from .gpu import nvenc_unavailable_reason
 from .x264 import auto_bitrate
 
+VIDEO_SIGNAL = h264.VideoSignal(
+    full_range=False,
+    primaries=convert.VUI_PRIMARIES,
+    transfer=convert.VUI_TRANSFER,
+    matrix=convert.VUI_MATRIX,
+)
+_NO_IDR_PERIOD = str(1 << 30)  # IDRs come from the session layer
 
-class _Nv12Surface:
-    """NV12 on the device, in the two-plane form PyNvVideoCodec reads (``cuda()``)."""
 
-    def __init__(self, nv12: Any) -> None:
-        self._nv12 = nv12  # (H*3/2, W) uint8, C-contiguous
-        h2, w = nv12.shape
+def encoder_options(width: int, height: int, settings: EncoderSettings) -> dict[str, str]:
+    """CreateEncoder keyword options; PyNvVideoCodec parses every value from a string.
+
+    ``bf`` is left out on purpose: PyNvVideoCodec copies it into frameIntervalP, where 0
+    means all-intra; unset, the low-latency tuning gives P-frames only.
+    """
+    fps = max(1, round(settings.fps))
+    bitrate = int(settings.bitrate or auto_bitrate(width, height, settings.fps))
+    return {
+        "codec": "h264",
+        "preset": "P3",
+        "tuning_info": "ultra_low_latency",
+        "rc": "cbr",
+        "fps": str(fps),
+        "bitrate": str(bitrate),
+        "maxbitrate": str(bitrate),
+        "vbvbufsize": str(max(1, bitrate // 2)),  # half a second, as the libx264 path
+        "repeatspspps": "1",
+        "gop": _NO_IDR_PERIOD,
+        "idrperiod": _NO_IDR_PERIOD,
+    }
+
+
+def packets_of(out: Any) -> list[bytes]:
+    """Access units from one Encode() result: a list of dicts with 'data' (2.x), or bytes."""
+    if not out:
+        return []
+    if isinstance(out, (bytes, bytearray, memoryview)):
+        return [bytes(out)]
+    return [bytes(p["data"]) for p in out if len(p["data"])]
+
+
+class _Plane:
+    """One plane as PyNvVideoCodec reads it: an object with __cuda_array_interface__."""
+
+    def __init__(self, arr: Any) -> None:
+        self._arr = arr  # keeps the memory alive while the encoder copies from it
+        self.__cuda_array_interface__ = arr.__cuda_array_interface__
+
+
+class _Nv12Frame:
+    """NV12 in the two-plane form PyNvVideoCodec's Encode() takes (``cuda()``)."""
+
+    def __init__(self, nv12: Any, plane: type = _Plane) -> None:
+        h2, w = nv12.shape  # (H*3/2, W) uint8, C-contiguous: UV follows Y, same pitch
         h = h2 * 2 // 3
-        y = nv12[:h]
-        uv = nv12[h:].reshape(h // 2, w // 2, 2)
-        self._planes = [_Cai(y.reshape(h, w, 1)), _Cai(uv)]
+        luma = nv12[:h].reshape(h, w, 1)
+        chroma = nv12[h:].reshape(h // 2, w // 2, 2)
+        self._planes = [plane(luma), plane(chroma)]
 
     def cuda(self) -> list[Any]:
         return self._planes
-
-
-class _Cai:
-    def __init__(self, arr: Any) -> None:
-        self.__cuda_array_interface__ = arr.__cuda_array_interface__
-        self._keep = arr
 
 
 class NvencEncoder:
     name = "nvenc"
     accepts_device = True
 
-    def __init__(self, width: int, height: int, settings: EncoderSettings) -> None:
-        reason = nvenc_unavailable_reason()
-        if reason is not None:
-            raise EncoderUnavailable(reason)
-        import cupy
-        import PyNvVideoCodec as nvc
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        settings: EncoderSettings,
+        *,
+        nvc: Any = None,
+        xp: Any = None,
+        plane: type = _Plane,
+    ) -> None:
+        """``nvc``/``xp``/``plane`` stand in for PyNvVideoCodec, CuPy and the CUDA
+        plane wrapper in tests; left out, the real ones are loaded."""
+        if nvc is None:
+            reason = nvenc_unavailable_reason()
+            if reason is not None:
+                raise EncoderUnavailable(reason)
+            import cupy
+            import PyNvVideoCodec
 
-        self._cp = cupy
-        self._nvc = nvc
+            nvc, xp = PyNvVideoCodec, cupy
+        self._nvc, self._xp, self._plane = nvc, xp, plane
         self.width, self.height = width, height
         self.coded_width, self.coded_height = convert.even_size(width, height)
-        bitrate = settings.bitrate or auto_bitrate(width, height, settings.fps)
-        options: dict[str, Any] = {
-            "codec": "h264",
-            "preset": "P3",
-            "tuning_info": "ultra_low_latency",
-            "rc": "cbr",
-            "fps": round(settings.fps),
-            "bitrate": int(bitrate),
-            "bf": 0,
-            "lookahead": 0,
-            "repeatspspps": 1,
-            "idrperiod": 1 << 30,  # IDRs come from the session layer (FORCEIDR)
-            "gop": 1 << 30,
-            "profile": "baseline",  # every browser's decoder, and WebRTC's 42e01f
-        }
-        try:
-            self._enc = nvc.CreateEncoder(self.coded_width, self.coded_height, "NV12", False,
-                                          **options)  # fmt: skip
-        except Exception:
-            options.pop("profile")  # older bindings do not take it; the SPS tells the truth
-            self._enc = nvc.CreateEncoder(self.coded_width, self.coded_height, "NV12", False,
-                                          **options)  # fmt: skip
-        self._force_idr = int(getattr(nvc, "FORCEIDR", 0) or 0)
-        self.codec = "avc1.42C01F"
+        options = encoder_options(self.coded_width, self.coded_height, settings)
+        self._enc = nvc.CreateEncoder(self.coded_width, self.coded_height, "NV12", False,
+                                      **options)  # fmt: skip
+        self._force_idr = nvc.NV_ENC_PIC_FLAGS.FORCEIDR
+        self._queue: deque[bytes] = deque()
+        self._retagged: dict[bytes, bytes] = {}  # NVENC's SPS -> ours; the same every IDR
+        self.codec = "avc1.42C01F"  # replaced by the first SPS actually produced
 
     def encode(self, pixels: Any, keyframe: bool, timestamp_us: int) -> Picture | None:
-        cp = self._cp
-        if not isinstance(pixels, cp.ndarray):
-            pixels = cp.asarray(pixels)  # a host frame: uploaded once
-        y, u, v = convert.rgb_to_i420(pixels, xp=cp)
-        surface = _Nv12Surface(convert.nv12_packed(y, u, v, xp=cp))
-        out = self._enc.Encode(surface, self._force_idr) if keyframe else self._enc.Encode(surface)
-        data = bytes(out) if out else b""
-        if not data:
-            return None
+        h, w = pixels.shape[:2]
+        if (w, h) != (self.width, self.height):
+            raise ValueError(f"encoder is {self.width}x{self.height}, frame is {w}x{h}")
+        xp = self._xp
+        if not isinstance(pixels, xp.ndarray):
+            pixels = xp.asarray(pixels)  # a host frame: uploaded once
+        y, u, v = convert.rgb_to_i420(pixels, xp=xp)
+        frame = _Nv12Frame(convert.nv12_packed(y, u, v, xp=xp), self._plane)
+        out = self._enc.Encode(frame, self._force_idr) if keyframe else self._enc.Encode(frame)
+        self._queue.extend(packets_of(out))
+        if not self._queue:
+            return None  # the binding's output delay: this frame leaves with a later call
+        data = self._retag(self._queue.popleft())
         is_key = h264.is_idr(data)
-        if is_key and (sps := h264.find_sps(data)) is not None:
-            self.codec = h264.codec_string(sps)
         return Picture(data, is_key, self.codec, self.coded_width, self.coded_height)
+
+    def _retag(self, data: bytes) -> bytes:
+        sps = h264.find_sps(data)
+        if sps is None:
+            return data
+        ours = self._retagged.get(sps)
+        if ours is None:
+            ours = self._retagged[sps] = h264.retag_sps(sps, VIDEO_SIGNAL)
+            self.codec = h264.codec_string(ours)
+        return data.replace(sps, ours, 1)
 
     def close(self) -> None:
         enc, self._enc = self._enc, None

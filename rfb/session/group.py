@@ -11,6 +11,12 @@ Keyframe policy (video groups), see docs/architecture.md:
   made no sooner than ``keyframe_min_interval_s`` after the previous IDR, so one slow
   or churning viewer cannot turn the stream into all-IDR for everyone;
 * one IDR answers every viewer waiting for it.
+
+Encoders may hand a unit back a few encodes late (NVENC through PyNvVideoCodec keeps
+a short output queue). The group keeps the frames it has handed over in order, so each
+unit carries the metadata of the frame it really shows, an IDR already asked for is not
+asked for again, and when the newest frame is still inside the encoder and nothing new
+is published, the same frame is fed again (a near-empty P-frame) until it comes out.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ from .viewer import Viewer
 
 # Clock readings this close count as equal (a 30 fps tick sums to 0.99999 s after 30 frames).
 _EPSILON_S = 1e-3
+# An encoder holding this many frames without giving any back is not fed any more.
+_MAX_ENCODER_DELAY = 8
 
 
 class EncoderGroup:
@@ -54,6 +62,10 @@ class EncoderGroup:
         self.last_keyframe_at: float | None = None
         self.keyframe_due_at: float | None = None  # a forced IDR may be made from then on
         self.last_encode_at: float | None = None
+        # Frames handed to the encoder whose units have not come out yet, oldest first:
+        # (frame, was to be an IDR, is news: a new frame or an IDR, not a mere repeat).
+        # Empty between encodes for encoders without an output delay.
+        self._in_encoder: deque[tuple[Frame, bool, bool]] = deque(maxlen=16)
         self._next_index = 0
         # figures
         self.frames_encoded = 0
@@ -114,20 +126,33 @@ class EncoderGroup:
         if self.is_video and self.keyframe_due_at is None and self._wants_keyframe():
             self.request_keyframe(now)
         rebuild = self.encoder_size != frame.size
-        keyframe = self.is_video and (rebuild or self._keyframe_now(now))
+        idr_in_encoder = not rebuild and any(k for _, k, _ in self._in_encoder)
+        keyframe = self.is_video and (rebuild or (not idr_in_encoder and self._keyframe_now(now)))
         fresh = frame.frame_id != self.encoded_frame_id
-        # An unchanged frame is re-encoded only as an IDR for viewers waiting to start.
+        # An unchanged frame is fed again to push itself out of a delaying encoder, or
+        # re-encoded as an IDR for viewers waiting to start.
         if not fresh and not (
-            keyframe and any(v.wants_keyframe and v.has_credit for v in self.viewers.values())
+            (not rebuild and self._newest_in_encoder())
+            or (keyframe and any(v.wants_keyframe and v.has_credit for v in self.viewers.values()))
         ):
             return None
-        if not any(v.would_take(keyframe) for v in self.viewers.values()):
+        # The unit this encode brings out is the oldest one inside the encoder.
+        out_key = self._in_encoder[0][1] if self._in_encoder and not rebuild else keyframe
+        if not any(v.would_take(out_key) for v in self.viewers.values()):
             return None  # nobody could take it: skipping the encode keeps the stream intact
         if self.last_encode_at is not None and now < self.last_encode_at + self.min_encode_gap:
             return None
         self.busy = True
         self.last_encode_at = now
         return EncodeJob(frame, keyframe, rebuild)
+
+    def _newest_in_encoder(self) -> bool:
+        """The newest frame went in and has not come out (and the encoder still gives)."""
+        return (
+            self.frame is not None
+            and len(self._in_encoder) < _MAX_ENCODER_DELAY
+            and any(news and f.frame_id == self.frame.frame_id for f, _, news in self._in_encoder)
+        )
 
     def complete(
         self, job: EncodeJob, picture: Picture | None, now: float, encode_ms: float
@@ -136,10 +161,14 @@ class EncoderGroup:
         self.busy = False
         if job.rebuild:
             self.encoder_size = job.frame.size
+            self._in_encoder.clear()
+        news = job.keyframe or job.frame.frame_id != self.encoded_frame_id
         self.encoded_frame_id = job.frame.frame_id
         self.encode_ms.append(encode_ms)
+        self._in_encoder.append((job.frame, job.keyframe, news))
         if picture is None:
             return None
+        frame, _, _ = self._in_encoder.popleft()
         if picture.keyframe:
             if self.keyframe_due_at is not None and self.keyframe_due_at <= now:
                 self.forced_keyframes += 1
@@ -153,9 +182,9 @@ class EncoderGroup:
             codec=picture.codec,
             width=picture.width,
             height=picture.height,
-            frame_id=job.frame.frame_id,
-            timestamp_us=job.frame.timestamp_us,
-            published_at=job.frame.published_at,
+            frame_id=frame.frame_id,
+            timestamp_us=frame.timestamp_us,
+            published_at=frame.published_at,
             encode_ms=encode_ms,
         )
         self._next_index += 1
@@ -169,6 +198,7 @@ class EncoderGroup:
         self.busy = False
         self.errors += 1
         self.encoder_size = None
+        self._in_encoder.clear()
 
     # -- who gets what -------------------------------------------------------------
 
@@ -200,7 +230,8 @@ class EncoderGroup:
         if self.keyframe_due_at is not None and self._wants_keyframe():
             times.append(self.keyframe_due_at)
         fresh = self.frame is not None and self.frame.frame_id != self.encoded_frame_id
-        if fresh and self.last_encode_at is not None and self.min_encode_gap:
+        pending = fresh or self._newest_in_encoder()
+        if pending and self.last_encode_at is not None and self.min_encode_gap:
             times.append(self.last_encode_at + self.min_encode_gap)
         future = [t for t in times if t > now]
         return min(future) if future else None

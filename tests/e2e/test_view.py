@@ -89,6 +89,32 @@ async def test_canvas_shows_the_test_card(browser, query: str, codec: str, tol: 
         await stream.close()
 
 
+async def test_canvas_shows_the_test_card_from_the_nvenc_path(browser, monkeypatch) -> None:
+    """NvencEncoder driving the stand-in PyNvVideoCodec (tests/fake_nvenc.py): High
+    profile, tagged full range, packets three frames late. Chromium draws the published
+    colours only because rfb re-tags the SPS with the signal it converted with."""
+    import functools
+
+    from fake_nvenc import FakeNvc, HostPlane
+
+    from rfb.encoders import gpu, nvenc
+
+    monkeypatch.setattr(gpu, "nvenc_unavailable_reason", lambda: None)
+    monkeypatch.setattr(nvenc, "NvencEncoder", functools.partial(
+        nvenc.NvencEncoder, nvc=FakeNvc(), xp=np, plane=HostPlane))  # fmt: skip
+    stream = Stream(await rfb.serve(W, H, port=0))
+    ctx, page = await open_page(browser, stream.display.url + "?nooverlay")
+    try:
+        stats = await page.evaluate("window.rfbView.stats")
+        assert stats["codec"].startswith("avc1.64"), stats  # what the SPS says: High
+        (group,) = stream.display.metrics()["groups"]
+        assert group["encoder"] == "nvenc"
+        assert_test_card(quadrant_colours(await capture(page), 0, 0, W, H), 4)
+    finally:
+        await ctx.close()
+        await stream.close()
+
+
 async def test_letterbox_is_drawn_in_the_background_colour(browser) -> None:
     stream = Stream(await rfb.serve(W, H, port=0))
     # 800x600 page, 640x360 frame under contain: scale 1.25, frame at y 75..525
