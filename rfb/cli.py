@@ -145,10 +145,7 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         asyncio.run(amain())
-    except (
-        ImportError,
-        CudaUnavailable,
-    ) as exc:  # --gpu without CuPy or CUDA, webrtc without aiortc
+    except (ImportError, CudaUnavailable) as exc:  # --gpu, webrtc without their extras
         print(f"rfb: {exc}", file=sys.stderr)
         sys.exit(2)
     except OSError as exc:

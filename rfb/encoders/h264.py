@@ -228,12 +228,11 @@ def _parse_sps(sps: bytes) -> _SpsLayout:
     reorder = None
     has_restriction = bool(r.u(1))
     if has_restriction:
-        r.u(1)
-        for _ in range(3):
+        r.u(1)  # motion_vectors_over_pic_boundaries_flag
+        for _ in range(4):  # bytes/bits denominators, log2 max motion vector lengths
             r.ue()
-        r.ue()
         reorder = r.ue()
-        r.ue()
+        r.ue()  # max_dec_frame_buffering
     if r.pos != len(bits):
         raise ValueError("SPS has bits after its VUI")
     return _SpsLayout(
