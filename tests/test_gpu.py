@@ -123,15 +123,9 @@ def fake_nvenc(w: int, h: int, **fake_kw):  # type: ignore[no-untyped-def]
 async def test_nvenc_path_shows_a_single_published_frame(serving, monkeypatch) -> None:
     """A user who publishes once (or rarely) still sees that frame although the binding
     hands packets back three frames late: the group feeds it again until it is out."""
-    import functools
+    from fake_nvenc import use_fake_nvenc
 
-    from fake_nvenc import FakeNvc, HostPlane
-
-    from rfb.encoders import nvenc
-
-    monkeypatch.setattr(gpu, "nvenc_unavailable_reason", lambda: None)
-    monkeypatch.setattr(nvenc, "NvencEncoder", functools.partial(
-        nvenc.NvencEncoder, nvc=FakeNvc(delay=3), xp=np, plane=HostPlane))  # fmt: skip
+    use_fake_nvenc(monkeypatch, delay=3)
     display, _ = await serving(320, 240, pattern=None)
 
     def shows(pixels: np.ndarray, card: np.ndarray) -> bool:

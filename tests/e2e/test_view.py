@@ -93,15 +93,9 @@ async def test_canvas_shows_the_test_card_from_the_nvenc_path(browser, monkeypat
     """NvencEncoder driving the stand-in PyNvVideoCodec (tests/fake_nvenc.py): High
     profile, tagged full range, packets three frames late. Chromium draws the published
     colours only because rfb re-tags the SPS with the signal it converted with."""
-    import functools
+    from fake_nvenc import use_fake_nvenc
 
-    from fake_nvenc import FakeNvc, HostPlane
-
-    from rfb.encoders import gpu, nvenc
-
-    monkeypatch.setattr(gpu, "nvenc_unavailable_reason", lambda: None)
-    monkeypatch.setattr(nvenc, "NvencEncoder", functools.partial(
-        nvenc.NvencEncoder, nvc=FakeNvc(), xp=np, plane=HostPlane))  # fmt: skip
+    use_fake_nvenc(monkeypatch)
     stream = Stream(await rfb.serve(W, H, port=0))
     ctx, page = await open_page(browser, stream.display.url + "?nooverlay")
     try:

@@ -50,6 +50,27 @@ async def test_webrtc_page_shows_pixels_and_sends_input(browser) -> None:
         await stream.close()
 
 
+async def test_webrtc_carries_the_nvenc_path(browser, monkeypatch) -> None:
+    """The stand-in NVENC (tests/fake_nvenc.py: High profile, late packets, re-tagged SPS)
+    over WebRTC: Chromium decodes the same access units and draws the published colours."""
+    from fake_nvenc import use_fake_nvenc
+
+    use_fake_nvenc(monkeypatch)
+    stream = Stream(await rfb.serve(W, H, port=0, transport="webrtc", ice=LOOPBACK))
+    ctx, page = await open_page(browser, stream.display.url + "?transport=webrtc&nooverlay")
+    try:
+        await wait_for(page, "window.rfbView.stats?.transport === 'webrtc'")
+        (group,) = stream.display.metrics()["groups"]
+        assert group["encoder"] == "nvenc"
+        assert_test_card(quadrant_colours(await capture(page), 0, 0, W, H), 6)
+        before = await frames_displayed(page)
+        await asyncio.sleep(1.0)
+        assert await frames_displayed(page) >= before + 10
+    finally:
+        await ctx.close()
+        await stream.close()
+
+
 @pytest.mark.parametrize(
     ("serve_kwargs", "why"),
     [
