@@ -166,6 +166,12 @@ class Hub:
             viewer.on_ack(seq, self._clock())
             self._credit_changed(viewer_id)
 
+    def shown(self, viewer_id: str, published_at: float) -> None:
+        """WebRTC: the browser drew a frame published at ``published_at``."""
+        viewer = self.viewer(viewer_id)
+        if viewer is not None:
+            viewer.on_shown(published_at, self._clock())
+
     def reset(self, viewer_id: str) -> None:
         """decoder_reset or request_keyframe: restart this viewer at the next keyframe."""
         entry = self._viewers.get(viewer_id)

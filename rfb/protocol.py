@@ -177,7 +177,16 @@ class InputEventMessage:
     event: dict[str, Any]
 
 
-ClientMessage = Hello | Ack | RequestKeyframe | DecoderReset | SetViewport | InputEventMessage
+@dataclass(frozen=True, slots=True)
+class FrameShown:
+    """WebRTC: the browser drew the frame with this RTP timestamp (rfb addition)."""
+
+    rtp_timestamp: int
+
+
+ClientMessage = (
+    Hello | Ack | RequestKeyframe | DecoderReset | SetViewport | InputEventMessage | FrameShown
+)
 
 # Input event types of the renderview vocabulary (jupyter_rfb / rendercanvas).
 POINTER_EVENTS = frozenset(
@@ -320,6 +329,11 @@ def parse_client_message(text: str | bytes) -> ClientMessage:
         return SetViewport(width, height, int(pwidth), int(pheight), float(ratio))  # type: ignore[arg-type]
     if kind == "event":
         return InputEventMessage(validate_input_event(msg.get("event")))
+    if kind == "frame_shown":
+        rtp = _get(msg, "rtp_timestamp", int, "frame_shown")
+        if not 0 <= rtp < 2**32:
+            raise _bad("frame_shown: 'rtp_timestamp' must be a 32-bit RTP timestamp")
+        return FrameShown(rtp)
     raise _bad(f"unknown message type {kind!r}")
 
 

@@ -131,6 +131,11 @@ def test_parse_valid_messages() -> None:
     assert isinstance(wheel, protocol.InputEventMessage)
 
 
+def test_parse_frame_shown() -> None:
+    msg = protocol.parse_client_message('{"type":"frame_shown","rtp_timestamp":4294967295}')
+    assert msg == protocol.FrameShown(4294967295)
+
+
 BAD_MESSAGES = [
     ("not json", 1007),
     ("[1,2]", 1008),
@@ -162,6 +167,10 @@ BAD_MESSAGES = [
     ('{"type":"event","event":{"type":"key_down","code":"KeyA"}}', 1008),
     ('{"type":"event","event":{"type":"key_down","key":"' + "A" * 300 + '"}}', 1008),
     ('{"type":"request_keyframe","reason":5}', 1008),
+    ('{"type":"frame_shown"}', 1008),
+    ('{"type":"frame_shown","rtp_timestamp":4294967296}', 1008),
+    ('{"type":"frame_shown","rtp_timestamp":-1}', 1008),
+    ('{"type":"frame_shown","rtp_timestamp":"7"}', 1008),
     ('{"type":"ack","seq":1,"pad":"' + "x" * 70000 + '"}', 1009),
 ]
 

@@ -29,6 +29,7 @@ class WhepViewer:
     channel: Any
     resource: str
     frames: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(maxsize=256))
+    rtp_timestamps: list[int] = field(default_factory=list)  # on the wire, of frames received
     texts: list[dict] = field(default_factory=list)
     opened: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task] = field(default_factory=list)
@@ -62,10 +63,16 @@ async def whep(display: rfb.Display, *, delete: bool = True) -> AsyncIterator[Wh
 
     @pc.on("track")
     def on_track(track: Any) -> None:
+        # aiortc's receiver numbers frames from its first RTP timestamp; add that back to
+        # get the timestamp on the wire (what a browser's VideoFrame.metadata() reports).
+        (receiver,) = [t.receiver for t in pc.getTransceivers() if t.receiver.track is track]
+        mapper = receiver._RTCRtpReceiver__timestamp_mapper
+
         async def pump() -> None:
             with contextlib.suppress(Exception):
                 while True:
                     f = await track.recv()
+                    v.rtp_timestamps.append((mapper._origin + f.pts) % 2**32)
                     if not v.frames.full():
                         v.frames.put_nowait(f.to_ndarray(format="rgb24"))
 
@@ -116,6 +123,29 @@ async def test_frames_decode_to_the_test_card(serving) -> None:
                 await asyncio.sleep(0.02)
         config = next(t for t in v.texts if t["type"] == "config")
         assert config["transport"] == "webrtc" and config["client_id"]
+
+
+async def test_frame_shown_reports_give_publish_to_display_latency(serving) -> None:
+    display, _ = await serving(W, H, transport="webrtc", ice=LOOPBACK)
+    async with whep(display) as v:
+        for _ in range(10):
+            await v.frame()
+        await asyncio.wait_for(v.opened.wait(), 5)
+        v.channel.send(json.dumps({"type": "frame_shown", "rtp_timestamp": 12345}))  # unknown
+        for rtp in v.rtp_timestamps[-5:]:
+            v.channel.send(json.dumps({"type": "frame_shown", "rtp_timestamp": rtp}))
+        async with asyncio.timeout(5):
+            while not (viewers := display.metrics()["viewers"]) or viewers[0]["frames_shown"] < 5:
+                await asyncio.sleep(0.02)
+        (viewer,) = viewers
+        assert viewer["frames_shown"] == 5  # the unknown timestamp counted for nothing
+        # Publish -> drawn: the frames were received a moment ago, so well under a second
+        # but more than the time to hand them to the RTP sender.
+        assert 0 < viewer["latency_p50_ms"] < 1000
+        v.channel.send(json.dumps({"type": "frame_shown", "rtp_timestamp": -1}))
+        async with asyncio.timeout(5):  # a malformed report closes only this session
+            while display.webrtc.sessions:
+                await asyncio.sleep(0.02)
 
 
 async def test_input_on_the_data_channel_reaches_poll_events(serving) -> None:

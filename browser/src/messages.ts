@@ -18,8 +18,13 @@ export interface Stats {
   bitrate: number;
   decodeMs: number | null;
   decodeQueueSize: number;
+  /** Publish -> display ms (median, p95) over the last second, as the server measured it:
+   * from acks after drawing (WebSocket) or frame_shown reports (WebRTC). */
   latencyMs: number | null;
   latencyP95Ms: number | null;
+  /** False where the browser cannot report drawn WebRTC frames (no RTP timestamps):
+   * latencyMs is then the server's publish -> send plus the receiver's delays, an estimate. */
+  latencyMeasured: boolean;
   rttMs: number | null;
   viewers: number | null;
   reconnects: number;
@@ -62,7 +67,7 @@ export type ToWorker =
   | { type: "rtc-open" }
   | { type: "rtc-text"; text: string }
   | { type: "rtc-frames"; readable: ReadableStream<VideoFrame> }
-  | { type: "rtc-bitmap"; bitmap: ImageBitmap }
+  | { type: "rtc-bitmap"; bitmap: ImageBitmap; rtpTimestamp: number | null }
   | { type: "rtc-closed"; reason: string }
   | { type: "use-websocket" }
   | { type: "dispose" };

@@ -168,3 +168,8 @@ export function setViewport(v: Viewport): string {
 export function event(ev: Record<string, unknown>): string {
   return JSON.stringify({ type: "event", event: ev });
 }
+
+/** WebRTC: the frame with this RTP timestamp was drawn (rfb addition). */
+export function frameShown(rtpTimestamp: number): string {
+  return JSON.stringify({ type: "frame_shown", rtp_timestamp: rtpTimestamp >>> 0 });
+}

@@ -183,7 +183,7 @@ export class RemoteFramebufferView {
     const auto = this.opts.transport === "auto";
     const link = new WebRtcLink(whepUrl(this.opts.url), this.opts.token ?? null, {
       onStream: (readable) => this.post({ type: "rtc-frames", readable }, [readable as unknown as Transferable]),
-      onBitmap: (bitmap) => this.post({ type: "rtc-bitmap", bitmap }, [bitmap]),
+      onBitmap: (bitmap, rtpTimestamp) => this.post({ type: "rtc-bitmap", bitmap, rtpTimestamp }, [bitmap]),
       onText: (text) => this.post({ type: "rtc-text", text }),
       onOpen: () => this.post({ type: "rtc-open" }),
       onClose: (reason) => this.onRtcClosed(link, reason),
@@ -236,10 +236,12 @@ export class RemoteFramebufferView {
     try {
       const rtc = await this.rtc.stats();
       if (!rtc) return stats;
-      // The server's figure stops where the packets leave it; add what the browser reports
-      // after that (half the RTT, the jitter buffer, decoding): an estimate, not a measurement.
+      // Without frame_shown reports the server's figure stops where the packets leave it;
+      // add what the browser reports after that (half the RTT, the jitter buffer, decoding).
       const latencyMs =
-        stats.latencyMs === null ? null : stats.latencyMs + (rtc.rttMs ?? 0) / 2 + (rtc.jitterBufferMs ?? 0) + (rtc.decodeMs ?? 0);
+        stats.latencyMeasured || stats.latencyMs === null
+          ? stats.latencyMs
+          : stats.latencyMs + (rtc.rttMs ?? 0) / 2 + (rtc.jitterBufferMs ?? 0) + (rtc.decodeMs ?? 0);
       return { ...stats, rtc, codec: rtc.codec ?? stats.codec, bitrate: rtc.bitrate, latencyMs };
     } catch {
       return stats;

@@ -23,8 +23,8 @@ export interface RtcStats {
 export interface WebRtcHandlers {
   /** Frames, as a stream to transfer to the worker. */
   onStream(readable: ReadableStream<VideoFrame>): void;
-  /** Frames one by one (fallback path). */
-  onBitmap(bitmap: ImageBitmap): void;
+  /** Frames one by one (fallback path), with the RTP timestamp where the browser says it. */
+  onBitmap(bitmap: ImageBitmap, rtpTimestamp: number | null): void;
   onText(text: string): void;
   onOpen(): void;
   onClose(reason: string): void;
@@ -162,9 +162,10 @@ export class WebRtcLink {
     video.srcObject = new MediaStream([track]);
     document.body.appendChild(video);
     this.video = video;
-    const grab = () => {
+    const grab = (_now: number, meta: { rtpTimestamp?: number }) => {
       if (this.closed) return;
-      createImageBitmap(video).then((b) => this.handlers.onBitmap(b), () => undefined);
+      const rtp = meta.rtpTimestamp ?? null;
+      createImageBitmap(video).then((b) => this.handlers.onBitmap(b, rtp), () => undefined);
       video.requestVideoFrameCallback(grab);
     };
     video.requestVideoFrameCallback(grab);

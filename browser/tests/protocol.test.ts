@@ -98,6 +98,9 @@ describe("client messages", () => {
     expect(JSON.parse(P.event({ type: "key_down", key: "A" }))).toEqual({ type: "event", event: { type: "key_down", key: "A" } });
     expect(JSON.parse(P.requestKeyframe("gap"))).toEqual({ type: "request_keyframe", reason: "gap" });
     expect(JSON.parse(P.decoderReset())).toEqual({ type: "decoder_reset" });
+    // RTP timestamps are unsigned 32-bit on the wire, whatever sign JS hands over
+    expect(JSON.parse(P.frameShown(4294967295))).toEqual({ type: "frame_shown", rtp_timestamp: 4294967295 });
+    expect(JSON.parse(P.frameShown(-1))).toEqual({ type: "frame_shown", rtp_timestamp: 4294967295 });
   });
 
   it("parses server text and rejects typeless messages", () => {

@@ -32,11 +32,16 @@ class ViewerStats:
     frames_expired: int = 0  # sent, never acked within the timeout
     bytes_sent: int = 0
     keyframes_sent: int = 0
+    frames_shown: int = 0
     rtt_ms: float | None = None  # smoothed send -> ack
     decode_queue_size: int = 0
     # (ack time, publish -> ack seconds, bytes) of recent acks, for windowed figures.
     recent: deque[tuple[float, float, int]] = field(default_factory=lambda: deque(maxlen=512))
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=4096))
+    # WebRTC: (report time, publish -> drawn seconds) from the browser's frame_shown
+    # reports. Where there are any, they are the latency figure (an "ack" there only
+    # means handed to the RTP sender).
+    shown: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=4096))
 
 
 class Viewer:
@@ -121,6 +126,13 @@ class Viewer:
         st.recent.append((now, latency, entry.nbytes))
         return latency
 
+    def on_shown(self, published_at: float, now: float) -> float:
+        """The browser drew a frame published at ``published_at``; returns the latency."""
+        latency = now - published_at
+        self.stats.shown.append((now, latency))
+        self.stats.frames_shown += 1
+        return latency
+
     def reset(self) -> None:
         """decoder_reset / request_keyframe: forget what is in flight, restart at a keyframe.
 
@@ -151,7 +163,8 @@ class Viewer:
     def window(self, now: float, span: float = _WINDOW_S) -> dict[str, Any]:
         """Acked fps, bitrate and publish -> ack latency over the last ``span`` seconds."""
         recent = [r for r in self.stats.recent if now - r[0] <= span]
-        lat = sorted(r[1] for r in recent)
+        shown = [r[1] for r in self.stats.shown if now - r[0] <= span]
+        lat = sorted(shown or [r[1] for r in recent])
         return {
             "fps_acked": len(recent) / span,
             "bitrate_bps": 8 * sum(r[2] for r in recent) / span,
@@ -161,7 +174,7 @@ class Viewer:
 
     def metrics(self) -> dict[str, Any]:
         st = self.stats
-        lat = sorted(st.latencies)
+        lat = sorted([x for _, x in st.shown] or st.latencies)
         return {
             "id": self.id,
             "codec": self.capability,
@@ -173,6 +186,7 @@ class Viewer:
             "bytes_sent": st.bytes_sent,
             "rtt_ms": None if st.rtt_ms is None else round(st.rtt_ms, 3),
             "inflight": len(self.inflight),
+            "frames_shown": st.frames_shown,  # WebRTC: frame_shown reports
             "decode_queue_size": st.decode_queue_size,
             # publish -> ack over the last (up to) 4096 acked frames
             "latency_p50_ms": round(1000 * lat[len(lat) // 2], 3) if lat else None,

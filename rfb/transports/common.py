@@ -26,6 +26,8 @@ def dispatch(display: Display, viewer: Viewer, msg: protocol.ClientMessage) -> N
         hub.reset(viewer.id)
     elif isinstance(msg, protocol.Hello):
         raise ProtocolError(protocol.CLOSE_PROTOCOL_ERROR, "hello sent twice")
+    # FrameShown only means something on WebRTC, whose transport handles it; a WebSocket
+    # viewer's acks already say when frames were drawn.
 
 
 def config_message(display: Display, viewer: Viewer, transport: str) -> str:

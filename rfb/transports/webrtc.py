@@ -15,7 +15,7 @@ import ipaddress
 import logging
 import re
 import secrets
-from collections import deque
+from collections import OrderedDict, deque
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +34,7 @@ log = logging.getLogger("rfb")
 CONNECT_TIMEOUT_S = 20.0
 STATS_INTERVAL_S = 1.0
 RTP_CLOCK = 90_000
+_SHOWN_WINDOW = 512  # units remembered for frame_shown (~17 s at 30 fps)
 CHANNEL_LABEL = "rfb"
 
 
@@ -160,7 +161,7 @@ def _packet_track_class() -> Any:
                 self._ready.clear()
                 await self._ready.wait()
             seq, packet = self._queue.popleft()
-            self._on_taken(seq)
+            self._on_taken(seq, packet.pts)
             return packet
 
         def stop(self) -> None:
@@ -180,7 +181,13 @@ class WebRtcViewer:
         self.viewer: Viewer | None = None
         self.channel: Any = None
         self.track = _packet_track_class()(self._taken)
+        self.sender: Any = None  # the RTCRtpSender that packetises self.track
         self._last_rtp = -1
+        # For frame_shown: our RTP timestamp -> publish time of the units sent, and the
+        # random origin aiortc adds to every timestamp on the wire (learnt from the sender).
+        self._published_at: OrderedDict[int, float] = OrderedDict()
+        self._rtp_origin: int | None = None
+        self._prev_taken_rtp: int | None = None
         import av  # present wherever aiortc is
 
         self._av = av
@@ -200,13 +207,31 @@ class WebRtcViewer:
         self._last_rtp = rtp
         packet.pts = rtp
         packet.time_base = Fraction(1, RTP_CLOCK)
+        self._published_at[rtp % 2**32] = unit.published_at
+        while len(self._published_at) > _SHOWN_WINDOW:
+            self._published_at.popitem(last=False)
         self.track.push(seq, packet)
 
-    def _taken(self, seq: int) -> None:
+    def _taken(self, seq: int, rtp: int) -> None:
         # Handed to the RTP sender: on the wire now. Loss is repaired by NACK, not by our
         # flow control, so the unit counts as delivered.
         if self.viewer is not None:
             self.display.hub.delivered(self.viewer.id, seq)
+        if self._rtp_origin is None and self._prev_taken_rtp is not None:
+            # aiortc sends a frame's packets before it asks the track for the next one, so
+            # its last wire timestamp is the previous frame's: origin = wire - ours.
+            wire = getattr(self.sender, "_RTCRtpSender__rtp_timestamp", None)
+            if isinstance(wire, int):
+                self._rtp_origin = (wire - self._prev_taken_rtp) % 2**32
+        self._prev_taken_rtp = rtp
+
+    def on_frame_shown(self, wire_rtp: int) -> None:
+        """The browser drew the frame with this RTP timestamp: publish -> display latency."""
+        if self.viewer is None or self._rtp_origin is None:
+            return
+        published_at = self._published_at.get((wire_rtp - self._rtp_origin) % 2**32)
+        if published_at is not None:
+            self.display.hub.shown(self.viewer.id, published_at)
 
     def on_keyframe_request(self) -> None:
         """PLI or FIR from the browser: restart this viewer at the group's next IDR."""
@@ -240,7 +265,9 @@ class WebRtcViewer:
                         protocol.CLOSE_UNSUPPORTED_DATA, "binary data channel message"
                     )
                 msg = protocol.parse_client_message(message)
-                if not isinstance(msg, protocol.Hello):  # a hello is harmless here
+                if isinstance(msg, protocol.FrameShown):
+                    self.on_frame_shown(msg.rtp_timestamp)
+                elif not isinstance(msg, protocol.Hello):  # a hello is harmless here
                     dispatch(self.display, self.viewer, msg)
             except ProtocolError as exc:
                 log.info(
@@ -319,6 +346,7 @@ class WebRtcSessions:
             # with our codec preference (H.264, packetization-mode 1) although Chromium
             # lists VP8 first.
             transceiver = pc.addTransceiver(peer.track, direction="sendonly")
+            peer.sender = transceiver.sender
             caps = RTCRtpSender.getCapabilities("video").codecs
             h264 = [
                 c

@@ -45,6 +45,14 @@ async def test_webrtc_page_shows_pixels_and_sends_input(browser) -> None:
         assert any(k.event["key"] == "A" and k.event["modifiers"] == ["Shift"] for k in keys)
         rtc = await wait_for(page, "window.rfbView.stats?.rtc")
         assert rtc["framesDecoded"] > 10
+        # Each drawn frame is reported by its RTP timestamp, so publish -> display is
+        # measured, not estimated.
+        stats = await wait_for(
+            page, "window.rfbView.stats?.latencyMeasured && window.rfbView.stats"
+        )
+        assert 0 < stats["latencyMs"] < 1000
+        (viewer,) = display.metrics()["viewers"]
+        assert viewer["frames_shown"] > 10 and 0 < viewer["latency_p50_ms"] < 1000
     finally:
         await ctx.close()
         await stream.close()

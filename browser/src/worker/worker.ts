@@ -58,6 +58,7 @@ class Session {
   private dropped = 0;
   private bytesWindow = 0;
   private framesWindow = 0;
+  private shownReportsWindow = 0; // frame_shown reports sent since the last stats
   private decodeMsSum = 0;
   private decodeMsCount = 0;
   private lastStats: Stats;
@@ -108,7 +109,9 @@ class Session {
         }
         this.frameW = frame.displayWidth;
         this.frameH = frame.displayHeight;
+        const rtp = rtpTimestampOf(frame);
         this.draw(frame, () => frame.close());
+        this.reportShown(rtp);
       }
     } catch (err) {
       this.log(`WebRTC frames ended: ${err}`);
@@ -117,7 +120,7 @@ class Session {
     }
   }
 
-  rtcBitmap(bitmap: ImageBitmap): void {
+  rtcBitmap(bitmap: ImageBitmap, rtpTimestamp: number | null): void {
     if (this.opts.mode !== "webrtc") {
       bitmap.close();
       return;
@@ -125,6 +128,14 @@ class Session {
     this.frameW = bitmap.width;
     this.frameH = bitmap.height;
     this.draw(bitmap, () => bitmap.close());
+    this.reportShown(rtpTimestamp);
+  }
+
+  /** Tell the server which frame was just drawn, so it can measure publish -> display. */
+  private reportShown(rtpTimestamp: number | null): void {
+    if (rtpTimestamp === null) return;
+    this.send(P.frameShown(rtpTimestamp));
+    this.shownReportsWindow++;
   }
 
   rtcClosed(reason: string): void {
@@ -539,6 +550,7 @@ class Session {
       decodeQueueSize: this.decoder?.decodeQueueSize ?? this.images.busy,
       latencyMs: (s?.latency_ms as number | null | undefined) ?? null,
       latencyP95Ms: (s?.latency_p95_ms as number | null | undefined) ?? null,
+      latencyMeasured: this.opts.mode === "websocket" || this.shownReportsWindow > 0,
       rttMs: (s?.rtt_ms as number | null | undefined) ?? null,
       viewers: (s?.viewers as number | undefined) ?? null,
       reconnects: this.reconnects,
@@ -554,6 +566,7 @@ class Session {
     this.lastStats = this.makeStats((now - this.lastStatsAt) / 1000);
     this.lastStatsAt = now;
     this.framesWindow = 0;
+    this.shownReportsWindow = 0;
     this.timecodeWindow = [];
     this.bytesWindow = 0;
     this.decodeMsSum = 0;
@@ -625,7 +638,7 @@ scope.onmessage = (e: MessageEvent<ToWorker>) => {
       if (session) void session.rtcFrames(msg.readable);
       break;
     case "rtc-bitmap":
-      if (session) session.rtcBitmap(msg.bitmap);
+      if (session) session.rtcBitmap(msg.bitmap, msg.rtpTimestamp);
       else msg.bitmap.close();
       break;
     case "rtc-closed":
@@ -641,3 +654,9 @@ scope.onmessage = (e: MessageEvent<ToWorker>) => {
       break;
   }
 };
+
+/** The RTP timestamp of a WebRTC frame (VideoFrame.metadata(), Chromium), else null. */
+function rtpTimestampOf(frame: VideoFrame): number | null {
+  const meta = (frame as unknown as { metadata?: () => { rtpTimestamp?: number } }).metadata?.();
+  return typeof meta?.rtpTimestamp === "number" ? meta.rtpTimestamp : null;
+}
