@@ -189,6 +189,34 @@ def test_forced_keyframes_are_rate_limited() -> None:
     assert len(sim.sent["w"]) == sim.group.frames_encoded
 
 
+def test_forced_keyframe_right_after_a_periodic_one_is_not_delayed() -> None:
+    """A PLI or a newcomer just after a periodic IDR gets its IDR at the next frame: only
+    forced IDRs are spaced out, so the limit costs nothing until someone churns."""
+    sim = Sim(keyframe_interval_s=1.0, keyframe_min_interval_s=0.5)
+    a = sim.join("a")
+    for _ in range(31):  # through the periodic IDR at t = 1 s
+        sim.publish()
+        sim.step()
+        sim.ack_all(a)
+        sim.tick(1 / 30)
+    assert [i for i, (_, k) in enumerate(sim.encodes) if k] == [0, 30]
+    sim.group.viewers["a"].reset()  # what a PLI does
+    sim.publish()
+    assert sim.step().keyframe  # at once, although the last IDR is one frame old
+    forced_at = sim.now
+    sim.ack_all(a)
+    sim.tick(1 / 30)
+    sim.join("b")  # a second forced request within 0.5 s waits for the limit
+    while True:
+        sim.ack_all(a)
+        sim.tick(1 / 30)
+        sim.publish()
+        unit = sim.step()
+        if unit is not None and unit.keyframe:
+            break
+    assert sim.now - forced_at >= 0.5 - 1e-6
+
+
 def test_periodic_keyframe() -> None:
     sim = Sim(keyframe_interval_s=1.0)
     v = sim.join("a")

@@ -7,9 +7,10 @@ the encodes on a worker thread and hands units to transports. Every decision tak
 Keyframe policy (video groups), see docs/architecture.md:
 * the first unit after the encoder is (re)built is an IDR;
 * a periodic IDR every ``keyframe_interval_s`` while frames keep coming;
-* forced IDRs (a viewer joined, lost sync, reset its decoder or asked for one) are
-  made no sooner than ``keyframe_min_interval_s`` after the previous IDR, so one slow
-  or churning viewer cannot turn the stream into all-IDR for everyone;
+* forced IDRs (a viewer joined, lost sync, reset its decoder, asked for one, or a
+  WebRTC PLI) are made at the next frame, but no sooner than ``keyframe_min_interval_s``
+  after the previous forced IDR, so one slow or churning viewer cannot turn the stream
+  into all-IDR for everyone;
 * one IDR answers every viewer waiting for it.
 
 Encoders may hand a unit back a few encodes late (NVENC through PyNvVideoCodec keeps
@@ -60,6 +61,7 @@ class EncoderGroup:
         self.encoded_frame_id: int | None = None
         self.latest_unit: EncodedUnit | None = None
         self.last_keyframe_at: float | None = None
+        self.last_forced_keyframe_at: float | None = None
         self.keyframe_due_at: float | None = None  # a forced IDR may be made from then on
         self.last_encode_at: float | None = None
         # Frames handed to the encoder whose units have not come out yet, oldest first:
@@ -97,8 +99,8 @@ class EncoderGroup:
         if not self.is_video:
             return
         due = now
-        if self.last_keyframe_at is not None:
-            due = max(now, self.last_keyframe_at + self.keyframe_min_interval_s)
+        if self.last_forced_keyframe_at is not None:
+            due = max(now, self.last_forced_keyframe_at + self.keyframe_min_interval_s)
         if self.keyframe_due_at is None or due < self.keyframe_due_at:
             self.keyframe_due_at = due
 
@@ -170,8 +172,9 @@ class EncoderGroup:
             return None
         frame, _, _ = self._in_encoder.popleft()
         if picture.keyframe:
-            if self.keyframe_due_at is not None and self.keyframe_due_at <= now:
+            if self.keyframe_due_at is not None and self.keyframe_due_at <= now + _EPSILON_S:
                 self.forced_keyframes += 1
+                self.last_forced_keyframe_at = now
             self.keyframe_due_at = None
             self.last_keyframe_at = now
             self.keyframes += 1
