@@ -1,10 +1,12 @@
 """WebSocket vs WebRTC under packet loss, between two network namespaces.
 
-    sudo python benchmarks/bench_loss.py [--seconds N] [--loss 0 1 5]
+    sudo python benchmarks/bench_loss.py [--seconds N] [--loss 0 1 5] [--delay-ms 20]
 
-Builds two namespaces joined by a veth pair (server 10.99.0.1, browser 10.99.0.2), drops
-N% of packets leaving each side with nftables (``numgen random mod 100 < N drop``; tc netem
-is not available on these machines), runs ``python -m rfb.server --pattern timecode`` in
+Builds two namespaces joined by a link with a fixed one-way delay (server 10.99.0.1,
+browser 10.99.0.2; tc netem is not available on these machines, so the link is a TUN
+device in each namespace and benchmarks/tun_link.py copies the packets across after
+``--delay-ms``; 0 gives a plain veth pair), drops N% of packets leaving each side with
+nftables (``numgen random mod 100 < N drop``), runs ``python -m rfb.server --pattern timecode`` in
 one and Debian's Chromium (driven by Playwright) in the other, and prints, per loss rate
 and transport, the frames shown per second and the publish -> display latency read from
 the timecode stamped into every frame (p50/p95). Also measures page load -> first WebRTC
@@ -26,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+HERE = Path(__file__).resolve().parent
+
 SRV, CLI = "rfb-bench-srv", "rfb-bench-cli"
 SRV_IP, CLI_IP = "10.99.0.1", "10.99.0.2"
 PORT = 8765
@@ -39,22 +43,38 @@ def sh(*cmd: str, check: bool = True) -> None:
     subprocess.run(cmd, check=check, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def netns_up() -> None:
+_link: subprocess.Popen | None = None
+
+
+def netns_up(delay_ms: float) -> None:
+    global _link
     netns_down()
     sh("ip", "netns", "add", SRV)
     sh("ip", "netns", "add", CLI)
-    sh("ip", "link", "add", "rfbb0", "type", "veth", "peer", "name", "rfbb1")
-    sh("ip", "link", "set", "rfbb0", "netns", SRV)
-    sh("ip", "link", "set", "rfbb1", "netns", CLI)
-    for ns, dev, ip, gw in ((SRV, "rfbb0", SRV_IP, CLI_IP), (CLI, "rfbb1", CLI_IP, SRV_IP)):
+    if delay_ms > 0:
+        _link = subprocess.Popen([sys.executable, str(HERE / "tun_link.py"), SRV, "rfbb0", CLI,
+                                  "rfbb1", "--delay-ms", str(delay_ms)], stdout=subprocess.PIPE,
+                                 text=True)  # fmt: skip
+        assert _link.stdout is not None
+        _link.stdout.readline()  # the devices exist once it says so
+    else:
+        sh("ip", "link", "add", "rfbb0", "type", "veth", "peer", "name", "rfbb1")
+        sh("ip", "link", "set", "rfbb0", "netns", SRV)
+        sh("ip", "link", "set", "rfbb1", "netns", CLI)
+    for ns, dev, ip in ((SRV, "rfbb0", SRV_IP), (CLI, "rfbb1", CLI_IP)):
         sh("ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", dev)
         sh("ip", "-n", ns, "link", "set", "lo", "up")
         sh("ip", "-n", ns, "link", "set", dev, "up")
-        # A default route inside the pair only, so Chromium finds a "default" interface.
-        sh("ip", "-n", ns, "route", "add", "default", "via", gw)
+        # A default route inside the link only, so Chromium finds a "default" interface.
+        sh("ip", "-n", ns, "route", "add", "default", "dev", dev)
 
 
 def netns_down() -> None:
+    global _link
+    if _link is not None:
+        _link.terminate()
+        _link.wait(10)
+        _link = None
     for ns in (SRV, CLI):
         sh("ip", "netns", "del", ns, check=False)
 
@@ -118,19 +138,22 @@ async def watch(browser, transport: str, seconds: float) -> dict:  # type: ignor
         s = await page.evaluate("window.rfbView.stats")
         fps.append(s["fps"])
         lat += s.get("timecodeMs") or []
+    rtc = s.get("rtc") or {}
     await ctx.close()
     lat.sort()
     pick = (
         (lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]) if lat else (lambda q: float("nan"))
     )
     return {"fps": statistics.mean(fps), "p50": pick(0.5), "p95": pick(0.95), "n": len(lat),
-            "first": first, "live": live}  # fmt: skip
+            "first": first, "live": live,
+            "rtc": f"{rtc.get('nackCount', 0)}/{rtc.get('pliCount', 0)}" if rtc else ""}  # fmt: skip
 
 
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--seconds", type=float, default=12)
     ap.add_argument("--loss", type=int, nargs="*", default=[0, 1, 5])
+    ap.add_argument("--delay-ms", type=float, default=20.0, help="one-way delay (RTT is twice)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench_loss needs root (network namespaces, nftables)")
@@ -139,14 +162,16 @@ async def main() -> None:
     wrapper = Path(tempfile.mkdtemp()) / "chromium-in-netns"
     wrapper.write_text(f'#!/bin/sh\nexec ip netns exec {CLI} /usr/bin/chromium "$@"\n')
     wrapper.chmod(0o755)
-    netns_up()
+    netns_up(args.delay_ms)
     try:
         async with async_playwright() as p:
             browser = await p.chromium.launch(executable_path=str(wrapper), args=CHROMIUM_ARGS)
             print(f"rfb loss benchmark: {W}x{H} timecode pattern at 30 fps, Chromium in its own "
-                  f"namespace, {args.seconds:.0f} s per row", flush=True)  # fmt: skip
+                  f"namespace, {args.delay_ms:g} ms each way (RTT {2 * args.delay_ms:g} ms), "
+                  f"{args.seconds:.0f} s per row", flush=True)  # fmt: skip
             print(
                 f"{'loss':>5} {'transport':10} {'shown fps':>9} {'p50 ms':>8} {'p95 ms':>8} {'frames':>7}"
+                f"  NACKs/PLIs sent (WebRTC, whole visit)"
             )
             async with server():
                 for loss in args.loss:
@@ -154,7 +179,7 @@ async def main() -> None:
                     for transport in ("websocket", "webrtc"):
                         r = await watch(browser, transport, args.seconds)
                         print(f"{loss:>4}% {r.get('live') or transport:10} {r['fps']:9.1f} "
-                              f"{r['p50']:8.1f} {r['p95']:8.1f} {r['n']:7d}", flush=True)  # fmt: skip
+                              f"{r['p50']:8.1f} {r['p95']:8.1f} {r['n']:7d}  {r['rtc']}", flush=True)  # fmt: skip
                 set_loss(0)
             print("\npage load -> first WebRTC frame (no loss), browser without media permission "
                   "(mDNS host candidates):", flush=True)  # fmt: skip

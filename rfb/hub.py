@@ -57,6 +57,7 @@ class Hub:
             capability,
             is_video=spec.is_video,
             max_inflight=max_inflight or self.config.max_inflight,
+            frame_rate=self.config.settings.fps,
         )
         group, pump = self.groups.get(key) or self._new_group(key, spec)
         group.add(viewer, self._clock())

@@ -7,6 +7,7 @@ bytes or packets.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,8 @@ from .units import EncodedUnit
 
 INFLIGHT_TIMEOUT_S = 2.0
 _WINDOW_S = 1.0
+MAX_WINDOW = 8  # frames in flight, whatever the path
+_MIN_RTT_SPAN_S = 10.0  # the path's round trip: the least send -> ack over this span
 
 
 @dataclass(slots=True)
@@ -47,19 +50,33 @@ class ViewerStats:
 class Viewer:
     """Decides which encoded units one viewer takes.
 
-    * At most ``max_inflight`` units are sent and not acked.
+    * At most ``credit_window`` units are sent and not acked: ``max_inflight``, or on a long path
+      (with ``frame_rate`` given) enough to keep ``frame_rate`` flowing over the least
+      send -> ack time seen lately, ``ceil(frame_rate * min_rtt) + 1``, up to MAX_WINDOW.
+      The least time, not the average, so frames queued on a slow link do not widen it.
     * Video: the first unit is a keyframe; after a skip, a reset or an expired unit
       the viewer takes nothing until the next keyframe (``wants_keyframe``).
     * Images: every unit stands alone; a viewer takes the newest it has not seen.
     """
 
-    def __init__(self, viewer_id: str, capability: str, *, is_video: bool, max_inflight: int = 2):
+    def __init__(
+        self,
+        viewer_id: str,
+        capability: str,
+        *,
+        is_video: bool,
+        max_inflight: int = 2,
+        frame_rate: float | None = None,
+    ):
         if max_inflight < 1:
             raise ValueError("max_inflight must be at least 1")
         self.id = viewer_id
         self.capability = capability
         self.is_video = is_video
         self.max_inflight = max_inflight
+        self.frame_rate = frame_rate
+        self.credit_window = max_inflight
+        self._rtt_floor: deque[tuple[float, float]] = deque()  # (time, rtt), rtt increasing
         self.next_seq = 0
         self.synced = False  # video: the decoder can take the group's next delta
         self.last_unit_index = -1
@@ -72,7 +89,7 @@ class Viewer:
     @property
     def has_credit(self) -> bool:
         # The backlog counts too: a socket that does not drain must not pile up frames.
-        return len(self.inflight) < self.max_inflight and self.backlog < self.max_inflight
+        return len(self.inflight) < self.credit_window and self.backlog < self.max_inflight
 
     @property
     def wants_keyframe(self) -> bool:
@@ -119,12 +136,27 @@ class Viewer:
             return None
         st = self.stats
         st.frames_acked += 1
-        rtt_ms = (now - entry.sent_at) * 1000.0
+        rtt = now - entry.sent_at
+        rtt_ms = rtt * 1000.0
         st.rtt_ms = rtt_ms if st.rtt_ms is None else 0.8 * st.rtt_ms + 0.2 * rtt_ms
+        self._note_rtt(rtt, now)
         latency = now - entry.published_at
         st.latencies.append(latency)
         st.recent.append((now, latency, entry.nbytes))
         return latency
+
+    def _note_rtt(self, rtt: float, now: float) -> None:
+        """Keep the least send -> ack time of the last span (a monotonic deque), and the
+        window it allows."""
+        floor = self._rtt_floor
+        while floor and floor[-1][1] >= rtt:
+            floor.pop()
+        floor.append((now, rtt))
+        while floor[0][0] < now - _MIN_RTT_SPAN_S:
+            floor.popleft()
+        if self.frame_rate:
+            need = math.ceil(floor[0][1] * self.frame_rate - 1e-9) + 1
+            self.credit_window = max(self.max_inflight, min(MAX_WINDOW, need))
 
     def on_shown(self, published_at: float, now: float) -> float:
         """The browser drew a frame published at ``published_at``; returns the latency."""
@@ -186,6 +218,7 @@ class Viewer:
             "bytes_sent": st.bytes_sent,
             "rtt_ms": None if st.rtt_ms is None else round(st.rtt_ms, 3),
             "inflight": len(self.inflight),
+            "credit_window": self.credit_window,
             "frames_shown": st.frames_shown,  # WebRTC: frame_shown reports
             "decode_queue_size": st.decode_queue_size,
             # publish -> ack over the last (up to) 4096 acked frames
