@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -77,11 +78,17 @@ class BouncingBox:
         return bounce(7 * i, self.w - self.box), bounce(5 * i, self.h - self.box)
 
     def __call__(self, w: int, h: int, i: int) -> np.ndarray:
-        img = self.bg.copy()
+        return self.draw(i)
+
+    def draw(self, i: int, xp: Any = np, bg: Any = None) -> Any:
+        """Frame ``i`` with any array module: NumPy here, CuPy for ``make_device``."""
+        img = (self.bg if bg is None else bg).copy()
         x, y = self.position(i)
         b = self.box
-        img[y : y + b, x : x + b] = (240, 200, 40)
-        img[y + b // 4 : y + 3 * b // 4, x + b // 4 : x + 3 * b // 4] = (200, 40, 40)
+        img[y : y + b, x : x + b] = xp.asarray((240, 200, 40), dtype=xp.uint8)
+        img[y + b // 4 : y + 3 * b // 4, x + b // 4 : x + 3 * b // 4] = xp.asarray(
+            (200, 40, 40), dtype=xp.uint8
+        )
         return img
 
 
@@ -156,29 +163,20 @@ def make(name: str, w: int, h: int) -> Callable[[int], np.ndarray]:
     return lambda i: fn(w, h, i)
 
 
-def make_device(name: str, w: int, h: int) -> Callable[[int], object]:
+def make_device(name: str, w: int, h: int, xp: Any = None) -> Callable[[int], object]:
     """Like make(), but each frame is a CuPy array on the GPU (needs ``rfb[gpu]``).
 
-    bouncing_box is drawn on the device; the other patterns are drawn on the host and
-    uploaded (the point is to publish device frames).
+    bouncing_box is drawn on the device, by the same code as on the host; the other
+    patterns are drawn on the host and uploaded (the point is to publish device frames).
+    ``xp`` stands in for CuPy in tests.
     """
-    from .frames import load_cupy
+    if xp is None:
+        from .frames import load_cupy
 
-    cp = load_cupy()
+        xp = load_cupy()
     if name == "bouncing_box":
         box = BouncingBox(w, h)
-        bg = cp.asarray(box.bg)
-        b = box.box
-
-        def render(i: int) -> object:
-            img = bg.copy()
-            x, y = box.position(i)
-            img[y : y + b, x : x + b] = cp.asarray((240, 200, 40), dtype=cp.uint8)
-            img[y + b // 4 : y + 3 * b // 4, x + b // 4 : x + 3 * b // 4] = cp.asarray(
-                (200, 40, 40), dtype=cp.uint8
-            )
-            return img
-
-        return render
+        bg = xp.asarray(box.bg)
+        return lambda i: box.draw(i, xp, bg)
     host = make(name, w, h)
-    return lambda i: cp.asarray(host(i))
+    return lambda i: xp.asarray(host(i))

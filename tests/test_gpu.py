@@ -107,6 +107,15 @@ def test_i420_planes_encode_and_decode_to_the_published_colours() -> None:
         assert np.abs(rgb[y, x].astype(int) - img[y, x]).max() <= 4
 
 
+@pytest.mark.parametrize("name", ["bouncing_box", "test_card"])
+def test_device_patterns_draw_what_the_host_patterns_draw(name: str) -> None:
+    """--gpu's patterns, with NumPy standing in for CuPy: the same pictures."""
+    device = patterns.make_device(name, 320, 240, xp=np)
+    host = patterns.make(name, 320, 240)
+    for i in (0, 7, 100):
+        assert np.array_equal(device(i), host(i))
+
+
 # -- the NVENC encoder against a stand-in PyNvVideoCodec (tests/fake_nvenc.py) ------------
 
 
