@@ -221,7 +221,7 @@ class Viewer:
             "credit_window": self.credit_window,
             "frames_shown": st.frames_shown,  # WebRTC: frame_shown reports
             "decode_queue_size": st.decode_queue_size,
-            # publish -> ack over the last (up to) 4096 acked frames
+            # publish -> drawn over the last (up to) 4096 acked (or, WebRTC, shown) frames
             "latency_p50_ms": round(1000 * lat[len(lat) // 2], 3) if lat else None,
             "latency_p95_ms": round(1000 * lat[int(0.95 * (len(lat) - 1))], 3) if lat else None,
         }
