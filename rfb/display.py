@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections import deque
@@ -106,6 +107,8 @@ class Display:
         self.events_dropped = 0
         self.recorded: deque[dict[str, Any]] = deque(maxlen=MAX_RECORDED_EVENTS)
         self._closed = False
+        self._closed_event = asyncio.Event()
+        self._thread: threading.Thread | None = None  # set by serve_in_thread()
         self._runner: Any = None
         self.connections: set[Any] = set()  # live transport connections, closed by aclose()
         self.webrtc: Any = None  # WebRtcSessions when transport="webrtc"
@@ -140,6 +143,25 @@ class Display:
             await self._runner.cleanup()
         await self.hub.aclose()
         self._event_signal.set()
+        self._closed_event.set()
+
+    async def wait_closed(self) -> None:
+        """Return once aclose() (or close()) has finished."""
+        await self._closed_event.wait()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """aclose() for code outside the event loop (e.g. after serve_in_thread()).
+
+        Blocks until viewers are closed and the server has stopped, and ends the
+        server thread serve_in_thread() started.
+        """
+        if threading.get_ident() == self._loop_thread:
+            raise RuntimeError("close() on the event loop's own thread: use await display.aclose()")
+        if not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop stopped meanwhile
+                asyncio.run_coroutine_threadsafe(self.aclose(), self._loop).result(timeout)
+        if self._thread is not None:
+            self._thread.join(timeout)
 
     async def __aenter__(self) -> Display:
         return self

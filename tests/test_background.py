@@ -1,0 +1,74 @@
+"""serve_in_thread(): a synchronous program publishes, reads input and stops the server."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+
+import numpy as np
+import pytest
+
+import rfb
+from rfb import client, patterns, protocol
+
+
+def test_a_synchronous_program_streams_and_gets_input() -> None:
+    display = rfb.serve_in_thread(160, 120, port=0)
+    try:
+        assert display._thread is not None and display._thread.is_alive()
+        card = patterns.test_card(160, 120, 1)
+        display.publish(card)  # from this thread, which runs no event loop
+
+        async def watch_and_click() -> np.ndarray:
+            async with client.connect(display.ws_url, [protocol.CAP_JPEG]) as v:
+                frame = await v.next_frame(decode=True)
+                await v.send_event({"type": "pointer_down", "x": 12, "y": 34, "button": 0,
+                                    "buttons": [0], "modifiers": []})  # fmt: skip
+                return frame.pixels
+
+        pixels = asyncio.run(watch_and_click())
+        assert np.abs(pixels[30, 40].astype(int) - card[30, 40]).max() <= 6
+        events = []
+        for _ in range(200):
+            events += display.poll_events()
+            if events:
+                break
+            threading.Event().wait(0.01)
+        assert events and events[0].event["type"] == "pointer_down"
+        assert (events[0].event["x"], events[0].event["y"]) == (12, 34)
+    finally:
+        display.close()
+    assert display.closed and not display._thread.is_alive()
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", display.port), 1):
+        pass  # nothing listens any more
+    with pytest.raises(RuntimeError, match="closed"):
+        display.publish(patterns.test_card(160, 120, 2))
+    display.close()  # twice is fine
+
+
+def test_start_errors_reach_the_caller() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        with pytest.raises(OSError):
+            rfb.serve_in_thread(64, 48, port=busy.getsockname()[1])
+    with pytest.raises(TypeError):
+        rfb.serve_in_thread(64, 48, colour="blue")  # not an option of serve()
+
+
+async def test_close_on_the_loop_thread_says_to_await(serving) -> None:
+    display, _ = await serving(64, 48, pattern=None)
+    with pytest.raises(RuntimeError, match="aclose"):
+        display.close()
+
+
+def test_a_script_that_never_closes_still_exits() -> None:
+    import subprocess
+    import sys
+
+    code = ("import numpy as np, rfb; d = rfb.serve_in_thread(64, 48, port=0); "
+            "d.publish(np.zeros((48, 64, 3), np.uint8)); print(d.port)")  # fmt: skip
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert int(r.stdout) > 0 and "Traceback" not in r.stderr
