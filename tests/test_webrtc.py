@@ -142,6 +142,11 @@ async def test_frame_shown_reports_give_publish_to_display_latency(serving) -> N
         # Publish -> drawn: the frames were received a moment ago, so well under a second
         # but more than the time to hand them to the RTP sender.
         assert 0 < viewer["latency_p50_ms"] < 1000
+        async with asyncio.timeout(5):  # report until a stats message has counted reports
+            while not any(t.get("latency_source") == "shown" for t in v.texts):
+                shown = {"type": "frame_shown", "rtp_timestamp": v.rtp_timestamps[-1]}
+                v.channel.send(json.dumps(shown))
+                await asyncio.sleep(0.1)
         v.channel.send(json.dumps({"type": "frame_shown", "rtp_timestamp": -1}))
         async with asyncio.timeout(5):  # a malformed report closes only this session
             while display.webrtc.sessions:

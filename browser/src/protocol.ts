@@ -65,6 +65,8 @@ export interface StatsMessage {
   encode_ms?: number | null;
   latency_ms?: number | null;
   latency_p95_ms?: number | null;
+  /** "ack", or "shown" when WebRTC frame_shown reports were counted (rfb addition). */
+  latency_source?: "ack" | "shown" | null;
   viewers?: number;
   dropped?: number;
   [key: string]: unknown;

@@ -198,6 +198,8 @@ class Viewer:
         shown = [r[1] for r in self.stats.shown if now - r[0] <= span]
         lat = sorted(shown or [r[1] for r in recent])
         return {
+            # what the latency counts up to: the browser's frame_shown reports, or acks
+            "latency_source": "shown" if shown else ("ack" if recent else None),
             "fps_acked": len(recent) / span,
             "bitrate_bps": 8 * sum(r[2] for r in recent) / span,
             "latency_ms": 1000 * lat[len(lat) // 2] if lat else None,

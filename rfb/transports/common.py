@@ -97,6 +97,7 @@ class StatsTicker:
             target_fps=d.config.fps,
             latency_ms=ms(w["latency_ms"]),
             latency_p95_ms=ms(w["latency_p95_ms"]),
+            latency_source=w["latency_source"],
             viewers=d.hub.viewer_count,
             client_id=v.id,
             **extra,

@@ -58,7 +58,6 @@ class Session {
   private dropped = 0;
   private bytesWindow = 0;
   private framesWindow = 0;
-  private shownReportsWindow = 0; // frame_shown reports sent since the last stats
   private decodeMsSum = 0;
   private decodeMsCount = 0;
   private lastStats: Stats;
@@ -111,7 +110,7 @@ class Session {
         this.frameH = frame.displayHeight;
         const rtp = rtpTimestampOf(frame);
         this.draw(frame, () => frame.close());
-        this.reportShown(rtp);
+        if (rtp !== null) this.send(P.frameShown(rtp));
       }
     } catch (err) {
       this.log(`WebRTC frames ended: ${err}`);
@@ -128,14 +127,8 @@ class Session {
     this.frameW = bitmap.width;
     this.frameH = bitmap.height;
     this.draw(bitmap, () => bitmap.close());
-    this.reportShown(rtpTimestamp);
-  }
-
-  /** Tell the server which frame was just drawn, so it can measure publish -> display. */
-  private reportShown(rtpTimestamp: number | null): void {
-    if (rtpTimestamp === null) return;
-    this.send(P.frameShown(rtpTimestamp));
-    this.shownReportsWindow++;
+    // Tell the server which frame was drawn, so it can measure publish -> display.
+    if (rtpTimestamp !== null) this.send(P.frameShown(rtpTimestamp));
   }
 
   rtcClosed(reason: string): void {
@@ -550,7 +543,8 @@ class Session {
       decodeQueueSize: this.decoder?.decodeQueueSize ?? this.images.busy,
       latencyMs: (s?.latency_ms as number | null | undefined) ?? null,
       latencyP95Ms: (s?.latency_p95_ms as number | null | undefined) ?? null,
-      latencyMeasured: this.opts.mode === "websocket" || this.shownReportsWindow > 0,
+      // WebSocket acks come after drawing; over WebRTC only frame_shown reports measure.
+      latencyMeasured: this.opts.mode === "websocket" || s?.latency_source === "shown",
       rttMs: (s?.rtt_ms as number | null | undefined) ?? null,
       viewers: (s?.viewers as number | undefined) ?? null,
       reconnects: this.reconnects,
@@ -566,7 +560,6 @@ class Session {
     this.lastStats = this.makeStats((now - this.lastStatsAt) / 1000);
     this.lastStatsAt = now;
     this.framesWindow = 0;
-    this.shownReportsWindow = 0;
     this.timecodeWindow = [];
     this.bytesWindow = 0;
     this.decodeMsSum = 0;
