@@ -22,8 +22,8 @@ export interface Stats {
    * from acks after drawing (WebSocket) or frame_shown reports (WebRTC). */
   latencyMs: number | null;
   latencyP95Ms: number | null;
-  /** False where the browser cannot report drawn WebRTC frames (no RTP timestamps):
-   * latencyMs is then the server's publish -> send plus the receiver's delays, an estimate. */
+  /** False over WebRTC while the server counts no frame_shown report (a browser without
+   * RTP timestamps): latencyMs is then publish -> send plus the receiver's delays, an estimate. */
   latencyMeasured: boolean;
   rttMs: number | null;
   viewers: number | null;
