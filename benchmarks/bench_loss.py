@@ -36,7 +36,10 @@ PORT = 8765
 W, H = 1280, 720
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]  # fmt: skip
+                 "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                 # WebCodecs needs a secure context; http://10.99.0.1 is not one, and the
+                 # WebSocket path would fall back to JPEG without this.
+                 f"--unsafely-treat-insecure-origin-as-secure=http://{SRV_IP}:{PORT}"]  # fmt: skip
 
 
 def sh(*cmd: str, check: bool = True) -> None:
@@ -77,6 +80,13 @@ def netns_down() -> None:
         _link = None
     for ns in (SRV, CLI):
         sh("ip", "netns", "del", ns, check=False)
+
+
+def set_rate(mbit: float) -> None:
+    """A bandwidth bottleneck each way (tc tbf works here, unlike netem)."""
+    for ns, dev in ((SRV, "rfbb0"), (CLI, "rfbb1")):
+        sh("ip", "netns", "exec", ns, "tc", "qdisc", "replace", "dev", dev, "root", "tbf",
+           "rate", f"{mbit}mbit", "burst", "32kbit", "latency", "400ms")  # fmt: skip
 
 
 def set_loss(percent: int) -> None:
@@ -130,6 +140,7 @@ async def watch(browser, transport: str, seconds: float) -> dict:  # type: ignor
         await asyncio.sleep(0.05)
     first = await page.evaluate("window.rfbView.stats.firstFrameAt - performance.timeOrigin")
     live = await page.evaluate("window.rfbView.stats.transport")
+    codec = await page.evaluate("window.rfbView.stats.codec")
     await asyncio.sleep(3)
     lat: list[float] = []
     fps: list[float] = []
@@ -145,7 +156,7 @@ async def watch(browser, transport: str, seconds: float) -> dict:  # type: ignor
         (lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]) if lat else (lambda q: float("nan"))
     )
     return {"fps": statistics.mean(fps), "p50": pick(0.5), "p95": pick(0.95), "n": len(lat),
-            "first": first, "live": live,
+            "first": first, "live": live, "codec": codec,
             "rtc": f"{rtc.get('nackCount', 0)}/{rtc.get('pliCount', 0)}" if rtc else ""}  # fmt: skip
 
 
@@ -154,6 +165,7 @@ async def main() -> None:
     ap.add_argument("--seconds", type=float, default=12)
     ap.add_argument("--loss", type=int, nargs="*", default=[0, 1, 5])
     ap.add_argument("--delay-ms", type=float, default=20.0, help="one-way delay (RTT is twice)")
+    ap.add_argument("--rate-mbit", type=float, default=0, help="bottleneck each way (0: none)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench_loss needs root (network namespaces, nftables)")
@@ -163,14 +175,17 @@ async def main() -> None:
     wrapper.write_text(f'#!/bin/sh\nexec ip netns exec {CLI} /usr/bin/chromium "$@"\n')
     wrapper.chmod(0o755)
     netns_up(args.delay_ms)
+    if args.rate_mbit:
+        set_rate(args.rate_mbit)
     try:
         async with async_playwright() as p:
             browser = await p.chromium.launch(executable_path=str(wrapper), args=CHROMIUM_ARGS)
             print(f"rfb loss benchmark: {W}x{H} timecode pattern at 30 fps, Chromium in its own "
                   f"namespace, {args.delay_ms:g} ms each way (RTT {2 * args.delay_ms:g} ms), "
+                  f"{f'{args.rate_mbit:g} Mbit/s bottleneck, ' if args.rate_mbit else ''}"
                   f"{args.seconds:.0f} s per row", flush=True)  # fmt: skip
             print(
-                f"{'loss':>5} {'transport':10} {'shown fps':>9} {'p50 ms':>8} {'p95 ms':>8} {'frames':>7}"
+                f"{'loss':>5} {'transport':10} {'codec':12} {'shown fps':>9} {'p50 ms':>8} {'p95 ms':>8} {'frames':>7}"
                 f"  NACKs/PLIs sent (WebRTC, whole visit)"
             )
             async with server():
@@ -178,7 +193,7 @@ async def main() -> None:
                     set_loss(loss)
                     for transport in ("websocket", "webrtc"):
                         r = await watch(browser, transport, args.seconds)
-                        print(f"{loss:>4}% {r.get('live') or transport:10} {r['fps']:9.1f} "
+                        print(f"{loss:>4}% {r.get('live') or transport:10} {r.get('codec') or '-':12} {r['fps']:9.1f} "
                               f"{r['p50']:8.1f} {r['p95']:8.1f} {r['n']:7d}  {r['rtc']}", flush=True)  # fmt: skip
                 set_loss(0)
             print("\npage load -> first WebRTC frame (no loss), browser without media permission "

@@ -141,6 +141,13 @@ export class RemoteFramebufferView {
     const onWindowResize = () => this.onResize();
     window.addEventListener("resize", onWindowResize);
     this.cleanups.push(() => window.removeEventListener("resize", onWindowResize));
+    // A closing tab ends its WebRTC session at once (WHEP DELETE with keepalive): left to
+    // ICE consent, the server would keep sending for ~30 s into a link others share.
+    const onPageHide = (e: PageTransitionEvent) => {
+      if (!e.persisted) this.dispose();
+    };
+    window.addEventListener("pagehide", onPageHide);
+    this.cleanups.push(() => window.removeEventListener("pagehide", onPageHide));
     this.bindInput();
   }
 

@@ -79,6 +79,21 @@ async def test_webrtc_carries_the_nvenc_path(browser, monkeypatch) -> None:
         await stream.close()
 
 
+async def test_closing_the_tab_ends_the_webrtc_session_at_once(browser) -> None:
+    stream = Stream(await rfb.serve(W, H, port=0, transport="webrtc", ice=LOOPBACK))
+    ctx, page = await open_page(browser, stream.display.url + "?transport=webrtc&nooverlay")
+    try:
+        await wait_for(page, "window.rfbView.stats?.transport === 'webrtc'")
+        assert len(stream.display.webrtc.sessions) == 1
+        await page.close()  # pagehide: the view sends the WHEP DELETE
+        async with asyncio.timeout(5):  # not the ~30 s of ICE consent expiry
+            while stream.display.webrtc.sessions or stream.display.client_count:
+                await asyncio.sleep(0.05)
+    finally:
+        await ctx.close()
+        await stream.close()
+
+
 @pytest.mark.parametrize(
     ("serve_kwargs", "why"),
     [
