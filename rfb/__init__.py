@@ -7,7 +7,7 @@ for ev in display.poll_events():
 """
 
 from .background import serve_in_thread
-from .display import Display, InputEvent, serve
+from .display import Display, InputEvent, serve, tls_context
 from .encoders.base import EncoderUnavailable
 from .protocol import ProtocolError
 
@@ -18,5 +18,6 @@ __all__ = [
     "ProtocolError",
     "serve",
     "serve_in_thread",
+    "tls_context",
 ]
 __version__ = "0.1.0"

@@ -13,7 +13,7 @@ import sys
 from signaling.ice import IceConfig, parse_csv
 
 from . import patterns
-from .display import serve
+from .display import serve, tls_context
 from .frames import CudaUnavailable
 
 
@@ -32,6 +32,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force-image", action="store_true", help="never send H.264")
     p.add_argument("--record-events", action="store_true", help="serve /recorded-events")
     p.add_argument("--token", default=None, help="require this token in hello")
+    p.add_argument(
+        "--certfile",
+        default=env("RFB_CERTFILE"),
+        help="PEM certificate: serve https:// and wss:// (H.264 in browsers on other "
+        "machines needs a secure context)",
+    )
+    p.add_argument("--keyfile", default=env("RFB_KEYFILE"), help="its PEM key (if separate)")
     p.add_argument(
         "--gpu",
         action="store_true",
@@ -105,6 +112,7 @@ async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
         token=args.token,
         transport=args.transport,
         ice=ice_config(args),
+        ssl_context=tls_context(args.certfile, args.keyfile) if args.certfile else None,
     ) as display:
         print(
             f"rfb: serving {args.pattern} {args.width}x{args.height} at {display.url}", flush=True

@@ -137,10 +137,13 @@ async def connect(
     token: str | None = None,
     auto_ack: bool = True,
     hello: bool = True,
+    ssl: Any = True,
 ) -> AsyncIterator[Viewer]:
+    """``ssl``: as aiohttp takes it (True: verify; False: accept any certificate; or a
+    context) for ``wss://`` URLs."""
     async with (
         aiohttp.ClientSession() as session,
-        session.ws_connect(url, max_msg_size=0, compress=0, autoping=True) as ws,
+        session.ws_connect(url, max_msg_size=0, compress=0, autoping=True, ssl=ssl) as ws,
     ):
         viewer = Viewer(ws, auto_ack=auto_ack)
         if hello:

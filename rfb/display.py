@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import threading
 import time
 from collections import deque
@@ -58,6 +59,7 @@ class DisplayConfig:
     record_events: bool = False
     ice: IceConfig = field(default_factory=IceConfig)
     max_webrtc_sessions: int = 32
+    ssl_context: ssl.SSLContext | None = None  # serve https:// and wss://
 
     def __post_init__(self) -> None:
         if not (1 <= self.width <= 16384 and 1 <= self.height <= 16384):
@@ -123,7 +125,9 @@ class Display:
 
         self._runner = web.AppRunner(make_app(self), handle_signals=False, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.host, self.config.port)
+        site = web.TCPSite(
+            self._runner, self.config.host, self.config.port, ssl_context=self.config.ssl_context
+        )
         await site.start()
         server = getattr(site, "_server", None)
         if server is not None and server.sockets:
@@ -180,11 +184,12 @@ class Display:
             host = "127.0.0.1"
         elif ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.port}/"
+        scheme = "https" if self.config.ssl_context is not None else "http"
+        return f"{scheme}://{host}:{self.port}/"
 
     @property
     def ws_url(self) -> str:
-        return "ws" + self.url[4:]
+        return "ws" + self.url.removeprefix("http")
 
     @property
     def client_count(self) -> int:
@@ -324,6 +329,7 @@ def serve(
     record_events: bool = False,
     ice: IceConfig | None = None,
     max_webrtc_sessions: int = 32,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> _Serving:
     """Start serving a stream of ``width`` x ``height`` frames; returns a Display.
 
@@ -331,6 +337,9 @@ def serve(
     picks about 0.1 bit per pixel per frame for H.264. ``transport="webrtc"`` also serves
     WHEP at ``/whep`` (needs ``pip install 'rfb[webrtc]'``); ``ice`` configures STUN/TURN
     and which addresses WebRTC may use. The WebSocket protocol is served either way.
+    ``ssl_context`` (e.g. from ``tls_context(certfile, keyfile)``) serves HTTPS and WSS:
+    browsers decode H.264 with WebCodecs only in a secure context (HTTPS, or a page
+    from localhost), so viewers on other machines need it, or an SSH tunnel.
     """
     return _Serving(
         DisplayConfig(
@@ -351,5 +360,13 @@ def serve(
             record_events=record_events,
             ice=ice or IceConfig(),
             max_webrtc_sessions=max_webrtc_sessions,
+            ssl_context=ssl_context,
         )
     )
+
+
+def tls_context(certfile: str, keyfile: str | None = None) -> ssl.SSLContext:
+    """A server-side TLS context from a PEM certificate (chain) and its key."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(certfile, keyfile)
+    return ctx

@@ -109,6 +109,41 @@ async def test_canvas_shows_the_test_card_from_the_nvenc_path(browser, monkeypat
         await stream.close()
 
 
+async def test_h264_needs_a_secure_context_and_https_gives_one(tmp_path) -> None:
+    """A page from another machine's http:// address gets JPEG (no WebCodecs there); the
+    same server with a certificate serves https:// and the page decodes H.264."""
+    from playwright.async_api import async_playwright
+    from test_tls import self_signed
+
+    from .conftest import ARGS, CHROMIUM
+
+    # A name other than localhost makes the origin not "potentially trustworthy", while
+    # the traffic still goes to 127.0.0.1 only.
+    args = [*ARGS, "--host-resolver-rules=MAP rfb.test 127.0.0.1"]
+    plain = Stream(await rfb.serve(W, H, port=0))
+    tls = Stream(await rfb.serve(W, H, port=0, ssl_context=rfb.tls_context(*self_signed(tmp_path))))
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
+        ctx = await browser.new_context(viewport={"width": W, "height": H},
+                                        ignore_https_errors=True)  # fmt: skip
+        try:
+            page = await ctx.new_page()
+            await page.goto(f"http://rfb.test:{plain.display.port}/?nooverlay")
+            await wait_for(page, "window.rfbView?.stats?.framesDisplayed > 3")
+            assert not await page.evaluate("isSecureContext")
+            assert (await page.evaluate("window.rfbView.stats.codec")) == "image/jpeg"
+            await page.goto(f"https://rfb.test:{tls.display.port}/?nooverlay")
+            await wait_for(page, "window.rfbView?.stats?.framesDisplayed > 3")
+            assert await page.evaluate("isSecureContext")
+            assert (await page.evaluate("window.rfbView.stats.codec")).startswith("avc1.")
+            assert_test_card(quadrant_colours(await capture(page), 0, 0, W, H), 4)
+        finally:
+            await ctx.close()
+            await browser.close()
+            await plain.close()
+            await tls.close()
+
+
 async def test_letterbox_is_drawn_in_the_background_colour(browser) -> None:
     stream = Stream(await rfb.serve(W, H, port=0))
     # 800x600 page, 640x360 frame under contain: scale 1.25, frame at y 75..525

@@ -14,6 +14,7 @@ interface WorkerScope {
   postMessage(msg: FromWorker, transfer?: Transferable[]): void;
   onmessage: ((e: MessageEvent<ToWorker>) => void) | null;
   close(): void;
+  readonly isSecureContext: boolean;
 }
 const scope = self as unknown as WorkerScope;
 
@@ -587,7 +588,11 @@ function round3(v: number): number {
 }
 
 async function probeH264(): Promise<boolean> {
-  if (typeof VideoDecoder === "undefined") return false;
+  if (typeof VideoDecoder === "undefined") {
+    // WebCodecs is only exposed to secure contexts (https, or a page from localhost).
+    if (!scope.isSecureContext) console.warn("rfb: no WebCodecs in an insecure context (http:// from another host): using images; serve https (--certfile) or tunnel to localhost for H.264");
+    return false;
+  }
   try {
     const r = await VideoDecoder.isConfigSupported({ codec: P.PROBE_CODEC, optimizeForLatency: true });
     return r.supported === true;
