@@ -76,22 +76,22 @@ class Sim:
     def tick(self, dt: float) -> None:
         self.now += dt
 
+    def run(self, frames: int, *acking: Viewer, dt: float = 1 / 30) -> None:
+        """Publish, encode and deliver ``frames`` frames, ``dt`` apart; ``acking`` ack all."""
+        for _ in range(frames):
+            self.publish()
+            self.step()
+            for v in acking:
+                self.ack_all(v)
+            self.tick(dt)
+
 
 def test_first_unit_to_every_video_viewer_is_a_keyframe() -> None:
     sim = Sim()
     a = sim.join("a")
-    for _ in range(5):
-        sim.publish()
-        sim.step()
-        sim.ack_all(a)
-        sim.tick(1 / 30)
+    sim.run(5, a)
     b = sim.join("b")
-    for _ in range(40):
-        sim.publish()
-        sim.step()
-        sim.ack_all(a)
-        sim.ack_all(b)
-        sim.tick(1 / 30)
+    sim.run(40, a, b)
     for name in ("a", "b"):
         units = [u for _, u in sim.sent[name]]
         assert units and units[0].keyframe, name
@@ -195,11 +195,7 @@ def test_forced_keyframe_right_after_a_periodic_one_is_not_delayed() -> None:
     forced IDRs are spaced out, so the limit costs nothing until someone churns."""
     sim = Sim(keyframe_interval_s=1.0, keyframe_min_interval_s=0.5)
     a = sim.join("a")
-    for _ in range(31):  # through the periodic IDR at t = 1 s
-        sim.publish()
-        sim.step()
-        sim.ack_all(a)
-        sim.tick(1 / 30)
+    sim.run(31, a)  # through the periodic IDR at t = 1 s
     assert [i for i, (_, k) in enumerate(sim.encodes) if k] == [0, 30]
     sim.group.viewers["a"].reset()  # what a PLI does
     sim.publish()
@@ -221,11 +217,7 @@ def test_forced_keyframe_right_after_a_periodic_one_is_not_delayed() -> None:
 def test_periodic_keyframe() -> None:
     sim = Sim(keyframe_interval_s=1.0)
     v = sim.join("a")
-    for _ in range(91):
-        sim.publish()
-        sim.step()
-        sim.ack_all(v)
-        sim.tick(1 / 30)
+    sim.run(91, v)
     kf = [i for i, (_, k) in enumerate(sim.encodes) if k]
     assert kf == [0, 30, 60, 90]
 
@@ -355,11 +347,7 @@ def test_static_scene_newcomer_gets_a_keyframe_of_the_last_frame() -> None:
 def test_encode_rate_is_capped_at_max_fps() -> None:
     sim = Sim(video=False, max_fps=30)
     v = sim.join("a", max_inflight=100)
-    for _ in range(100):  # published at 100 fps for 1 s
-        sim.publish()
-        sim.step()
-        sim.ack_all(v)
-        sim.tick(0.01)
+    sim.run(100, v, dt=0.01)  # published at 100 fps for 1 s
     assert 30 <= sim.group.frames_encoded <= 34
 
 
@@ -397,20 +385,14 @@ def test_delaying_encoder_brings_a_lone_frame_out() -> None:
 def test_delaying_encoder_units_carry_their_own_frame_and_one_idr() -> None:
     sim = Sim(delay=3)
     a = sim.join("a", max_inflight=100)
-    for _ in range(12):
-        sim.publish()
-        sim.step()
-        sim.tick(1 / 30)
+    sim.run(12)
     assert [k for _, k in sim.encodes] == [True] + [False] * 11  # no second IDR asked for
     units = [u for _, u in sim.sent["a"]]
     assert [u.frame_id for u in units] == list(range(1, 10))
     assert all(u.data == str(u.frame_id).encode() for u in units)  # metadata matches content
     assert units[0].keyframe and not any(u.keyframe for u in units[1:])
     b = sim.join("b", max_inflight=100)  # a newcomer forces one IDR, made once
-    for _ in range(12):
-        sim.publish()
-        sim.step()
-        sim.tick(1 / 30)
+    sim.run(12)
     assert sum(k for _, k in sim.encodes[12:]) == 1
     got_b = [u for _, u in sim.sent["b"]]
     assert got_b[0].keyframe and [u.frame_id for u in got_b] == list(range(got_b[0].frame_id, 22))
