@@ -82,8 +82,11 @@ class Viewer:
     async def send_event(self, event: dict[str, Any]) -> None:
         await self.send({"type": "event", "event": event})
 
-    async def ack(self, seq: int) -> None:
-        await self.ws.send_str(protocol.build_ack(seq))
+    async def ack(self, seq: int, received_at: float | None = None) -> None:
+        """``received_at``: time.monotonic() when the frame arrived (for the server's
+        path estimate)."""
+        ms = None if received_at is None else 1000 * received_at
+        await self.ws.send_str(protocol.build_ack(seq, received_ms=ms))
 
     async def next_frame(self, *, decode: bool = False, timeout: float = 10.0) -> ReceivedFrame:
         """The next binary frame (control messages on the way are recorded), acked if auto_ack."""
@@ -105,7 +108,7 @@ class Viewer:
                 if decode:
                     frame.pixels = self.decode(frame)
                 if self.auto_ack:
-                    await self.ack(frame.seq)
+                    await self.ack(frame.seq, frame.received_at)
                 return frame
 
     def decode(self, frame: ReceivedFrame) -> np.ndarray | None:
@@ -138,14 +141,18 @@ async def connect(
     auto_ack: bool = True,
     hello: bool = True,
     ssl: Any = True,
+    scaled_frames: bool = False,
 ) -> AsyncIterator[Viewer]:
     """``ssl``: as aiohttp takes it (True: verify; False: accept any certificate; or a
-    context) for ``wss://`` URLs."""
+    context) for ``wss://`` URLs. ``scaled_frames``: say in hello that this viewer draws
+    pictures of the ladder's smaller rungs at the frame's size (``frame_width``)."""
     async with (
         aiohttp.ClientSession() as session,
         session.ws_connect(url, max_msg_size=0, compress=0, autoping=True, ssl=ssl) as ws,
     ):
         viewer = Viewer(ws, auto_ack=auto_ack)
         if hello:
-            await ws.send_str(protocol.build_hello(list(supported), token=token))
+            await ws.send_str(
+                protocol.build_hello(list(supported), token=token, scaled_frames=scaled_frames)
+            )
         yield viewer

@@ -18,6 +18,7 @@ from . import protocol
 from .encoders.base import EncoderSettings
 from .frames import Frame, as_pixels
 from .hub import Hub, HubConfig
+from .session import ladder
 
 Transport = Literal["websocket", "webrtc"]
 MAX_QUEUED_EVENTS = 10_000
@@ -48,8 +49,12 @@ class DisplayConfig:
     port: int = 8765
     transport: Transport = "websocket"
     fps: float = 30.0
-    bitrate: int = 0  # 0: chosen from size and fps
+    bitrate: int = 0  # 0: chosen from size and fps; with adaptive, the ceiling
     quality: int = 80
+    adaptive: bool = True  # a quality ladder: each viewer gets the rung its path carries
+    min_bitrate: int = ladder.DEFAULT_MIN_BITRATE
+    max_rungs: int = ladder.DEFAULT_MAX_RUNGS
+    still_after: float | None = 0.3  # seconds at rest before a high-quality still (None: never)
     max_inflight: int = 2
     keyframe_interval_s: float = 1.0
     keyframe_min_interval_s: float = 0.5
@@ -74,6 +79,12 @@ class DisplayConfig:
             raise ValueError("max_inflight must be at least 1")
         if self.preferred_image not in protocol.IMAGE_CAPS:
             raise ValueError(f"preferred_image must be one of {protocol.IMAGE_CAPS}")
+        if self.bitrate < 0 or self.min_bitrate < 1:
+            raise ValueError("bitrate must be >= 0 (0: auto) and min_bitrate >= 1")
+        if self.max_rungs < 1:
+            raise ValueError("max_rungs must be at least 1")
+        if self.still_after is not None and not 0 < self.still_after <= 3600:
+            raise ValueError("still_after must be positive seconds, or None for no stills")
 
 
 class Display:
@@ -96,6 +107,12 @@ class Display:
                 max_inflight=config.max_inflight,
                 max_fps=config.fps,
                 keyframe_min_interval_s=config.keyframe_min_interval_s,
+                adaptive=config.adaptive,
+                min_bitrate=config.min_bitrate,
+                max_rungs=config.max_rungs,
+                still_after_s=config.still_after,
+                width=config.width,
+                height=config.height,
             ),
             clock,
         )
@@ -320,6 +337,10 @@ def serve(
     fps: float = 30.0,
     bitrate: int = 0,
     quality: int = 80,
+    adaptive: bool = True,
+    min_bitrate: int = ladder.DEFAULT_MIN_BITRATE,
+    max_rungs: int = ladder.DEFAULT_MAX_RUNGS,
+    still_after: float | None = 0.3,
     max_inflight: int = 2,
     keyframe_interval_s: float = 1.0,
     keyframe_min_interval_s: float = 0.5,
@@ -334,9 +355,18 @@ def serve(
     """Start serving a stream of ``width`` x ``height`` frames; returns a Display.
 
     ``port=0`` picks a free port (read it back from ``display.port``). ``bitrate=0``
-    picks about 0.1 bit per pixel per frame for H.264. ``transport="webrtc"`` also serves
-    WHEP at ``/whep`` (needs ``pip install 'rfb[webrtc]'``); ``ice`` configures STUN/TURN
-    and which addresses WebRTC may use. The WebSocket protocol is served either way.
+    picks about 0.1 bit per pixel per frame for H.264.
+
+    ``adaptive`` (default on): each viewer gets the rung of a quality ladder its path
+    carries, measured from its acks (WebSocket) or frame reports (WebRTC). ``bitrate`` is
+    the top rung, ``min_bitrate`` the lowest, ``max_rungs`` caps how many; lower rungs
+    encode smaller pictures or fewer frames where bits per pixel run low. Viewers on one
+    rung share one encode. ``still_after``: after this many seconds without a new frame,
+    viewers get the resting frame once more at high quality (None: never).
+
+    ``transport="webrtc"`` also serves WHEP at ``/whep`` (needs ``pip install
+    'rfb[webrtc]'``); ``ice`` configures STUN/TURN and which addresses WebRTC may use.
+    The WebSocket protocol is served either way.
     ``ssl_context`` (e.g. from ``tls_context(certfile, keyfile)``) serves HTTPS and WSS:
     browsers decode H.264 with WebCodecs only in a secure context (HTTPS, or a page
     from localhost), so viewers on other machines need it, or an SSH tunnel.
@@ -351,6 +381,10 @@ def serve(
             fps=fps,
             bitrate=bitrate,
             quality=quality,
+            adaptive=adaptive,
+            min_bitrate=min_bitrate,
+            max_rungs=max_rungs,
+            still_after=still_after,
             max_inflight=max_inflight,
             keyframe_interval_s=keyframe_interval_s,
             keyframe_min_interval_s=keyframe_min_interval_s,

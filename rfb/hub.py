@@ -3,27 +3,41 @@
 Transports attach a viewer with a link (how to send it a unit) and report what the
 viewer says; the hub routes frames to groups, units to links and wakes pumps when
 credit returns. Runs on the event loop thread only.
+
+Adaptation: each capability has a quality ladder (session/ladder.py), and each rung in
+use is one encoder group. Every ``ADAPT_INTERVAL_S`` the hub asks each viewer's
+RungPolicy (session/adapt.py) which rung it should be on, from that viewer's
+BandwidthEstimator; a move to another rung is made at a keyframe of the new rung
+(EncoderGroup candidates), and a rung nobody is on, or moving to, is closed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from . import encoders
+from . import encoders, protocol
 from .encoders.base import EncoderSettings
 from .frames import Frame
 from .pump import GroupPump
 from .session import EncodedUnit, EncoderGroup, GroupKey, Viewer
+from .session import ladder as ladders
+from .session.adapt import AdaptConfig, RungPolicy
+
+ADAPT_INTERVAL_S = 0.2
 
 
 class ViewerLink(Protocol):
     """What a transport gives the hub: a way to send one encoded unit, never blocking.
 
     The transport calls ``Hub.written(viewer_id)`` once the unit has left (or was dropped).
+    A link may also have ``backlog_bytes() -> int`` (bytes handed to it and not yet on the
+    wire) and ``outstanding_since() -> float | None`` (the send time of the oldest unit
+    the viewer has not confirmed), which adaptation reads.
     """
 
     def send_unit(self, viewer: Viewer, seq: int, unit: EncodedUnit) -> None: ...
@@ -35,6 +49,24 @@ class HubConfig:
     max_inflight: int = 2
     max_fps: float | None = None
     keyframe_min_interval_s: float = 0.5
+    adaptive: bool = False
+    min_bitrate: int = ladders.DEFAULT_MIN_BITRATE
+    max_rungs: int = ladders.DEFAULT_MAX_RUNGS
+    still_after_s: float | None = None  # None: no high-quality still when the scene rests
+    width: int = 1280  # the stream's size when the ladder is built
+    height: int = 720
+    adapt: AdaptConfig = field(default_factory=AdaptConfig)
+
+
+@dataclass(eq=False, slots=True)
+class _Entry:
+    viewer: Viewer
+    link: ViewerLink
+    capability: str
+    allowed: tuple[int, ...]  # ladder rungs this viewer may use, top first
+    rung: int  # the rung whose group it is in
+    target: int | None = None  # the rung it is moving to
+    policy: RungPolicy | None = None
 
 
 class Hub:
@@ -43,25 +75,86 @@ class Hub:
         self._clock = clock
         self._ids = itertools.count(1)
         self.groups: dict[GroupKey, tuple[EncoderGroup, GroupPump]] = {}
-        self._viewers: dict[str, tuple[Viewer, GroupKey, ViewerLink]] = {}
+        self._viewers: dict[str, _Entry] = {}
+        self._ladders: dict[str, ladders.Ladder] = {}
         self._closing_pumps: set[asyncio.Task[None]] = set()
+        self._adapt_task: asyncio.Task[None] | None = None
         self.latest: Frame | None = None
+
+    # -- the ladder -------------------------------------------------------------------
+
+    def ladder(self, capability: str) -> ladders.Ladder:
+        lad = self._ladders.get(capability)
+        if lad is None:
+            c = self.config
+            is_video = encoders.spec_for(capability).is_video
+            if not c.adaptive:
+                lad = ladders.single(c.settings, is_video)
+            elif is_video:
+                lad = ladders.video_ladder(
+                    c.settings, c.width, c.height, min_bitrate=c.min_bitrate, max_rungs=c.max_rungs
+                )
+            else:
+                lossless = capability == protocol.CAP_PNG
+                lad = ladders.image_ladder(c.settings, lossless=lossless, max_rungs=c.max_rungs)
+            self._ladders[capability] = lad
+        return lad
+
+    def _key(self, capability: str, rung: int) -> GroupKey:
+        return GroupKey(capability, self.ladder(capability)[rung])
+
+    def _frame_size(self) -> tuple[int, int]:
+        if self.latest is not None:
+            return self.latest.size
+        return self.config.width, self.config.height
+
+    def rung_costs(self, entry: _Entry) -> list[float] | None:
+        """Bits per second each allowed rung needs; None while unknown (images: until the
+        viewer's group has made a few pictures)."""
+        lad = self.ladder(entry.capability)
+        w, h = self._frame_size()
+        if lad.is_video:
+            return [float(lad.bitrate(i, w, h)) for i in entry.allowed]
+        group = self._group(entry.capability, entry.rung)
+        if group is None or len(group.unit_bytes) < 3:
+            return None
+        fps = self.config.max_fps or self.config.settings.fps
+        per_unit = 8 * sum(group.unit_bytes) / len(group.unit_bytes)
+        top = per_unit * fps / max(1e-6, lad.relative_cost(entry.rung))
+        return [top * lad.relative_cost(i) for i in entry.allowed]
 
     # -- viewers ----------------------------------------------------------------------
 
-    def attach(self, capability: str, link: ViewerLink, max_inflight: int | None = None) -> Viewer:
+    def attach(
+        self,
+        capability: str,
+        link: ViewerLink,
+        max_inflight: int | None = None,
+        *,
+        scaled_frames: bool = False,
+        acks_measure_path: bool = True,
+    ) -> Viewer:
+        """A new viewer of ``capability``. ``scaled_frames``: it draws pictures smaller
+        than the frame at the frame's size (and maps input to frame pixels), so it may be
+        given rungs that scale; ``acks_measure_path``: see Viewer."""
         spec = encoders.spec_for(capability)
-        key = GroupKey(capability, self.config.settings)
         viewer = Viewer(
             f"v{next(self._ids)}",
             capability,
             is_video=spec.is_video,
             max_inflight=max_inflight or self.config.max_inflight,
             frame_rate=self.config.settings.fps,
+            acks_measure_path=acks_measure_path,
         )
-        group, pump = self.groups.get(key) or self._new_group(key, spec)
+        lad = self.ladder(capability)
+        allowed = tuple(i for i, r in enumerate(lad.rungs) if scaled_frames or r.scale >= 1.0)
+        entry = _Entry(viewer, link, capability, allowed, rung=allowed[0])
+        if len(allowed) > 1:
+            entry.policy = RungPolicy(len(allowed), self.config.adapt)
+            self._start_adapting()
+        group, pump = self._group_and_pump(capability, entry.rung)
         group.add(viewer, self._clock())
-        self._viewers[viewer.id] = (viewer, key, link)
+        self._viewers[viewer.id] = entry
         # May send at once (a newest unit it can start from), before attach() returns:
         # links get the viewer with every unit for that reason.
         self._catch_up(group, viewer)
@@ -72,9 +165,20 @@ class Hub:
         entry = self._viewers.pop(viewer_id, None)
         if entry is None:
             return
-        _, key, _ = entry
-        group, pump = self.groups[key]
-        group.remove(viewer_id)
+        self._leave(entry, entry.rung)
+        if entry.target is not None:
+            self._leave(entry, entry.target)
+        if not self._viewers and self._adapt_task is not None:
+            self._adapt_task.cancel()  # nobody left to adapt for; the next attach restarts it
+            self._adapt_task = None
+
+    def _leave(self, entry: _Entry, rung: int) -> None:
+        key = self._key(entry.capability, rung)
+        found = self.groups.get(key)
+        if found is None:
+            return
+        group, pump = found
+        group.remove(entry.viewer.id)
         if group.empty:
             del self.groups[key]
             task = asyncio.get_running_loop().create_task(pump.aclose())
@@ -83,16 +187,27 @@ class Hub:
         else:
             pump.wake()
 
-    def _new_group(
-        self, key: GroupKey, spec: encoders.EncoderSpec
-    ) -> tuple[EncoderGroup, GroupPump]:
+    def _group(self, capability: str, rung: int) -> EncoderGroup | None:
+        found = self.groups.get(self._key(capability, rung))
+        return found[0] if found else None
+
+    def _group_and_pump(self, capability: str, rung: int) -> tuple[EncoderGroup, GroupPump]:
+        key = self._key(capability, rung)
+        found = self.groups.get(key)
+        if found is not None:
+            return found
+        spec = encoders.spec_for(capability)
+        fps = key.settings.fps
+        max_fps = min(self.config.max_fps, fps) if self.config.max_fps else fps
         group = EncoderGroup(
             key,
             is_video=spec.is_video,
             encoder_name=spec.name,
-            max_fps=self.config.max_fps,
+            max_fps=max_fps,
             keyframe_interval_s=key.settings.keyframe_interval_s,
             keyframe_min_interval_s=self.config.keyframe_min_interval_s,
+            still_after_s=self.config.still_after_s,
+            rung=rung,
         )
         if self.latest is not None:
             group.publish(self.latest)
@@ -106,11 +221,112 @@ class Hub:
 
     def viewer(self, viewer_id: str) -> Viewer | None:
         entry = self._viewers.get(viewer_id)
-        return entry[0] if entry else None
+        return entry.viewer if entry else None
 
     def group_of(self, viewer_id: str) -> EncoderGroup | None:
         entry = self._viewers.get(viewer_id)
-        return self.groups[entry[1]][0] if entry else None
+        return self._group(entry.capability, entry.rung) if entry else None
+
+    # -- rungs --------------------------------------------------------------------------
+
+    def move(self, viewer_id: str, rung: int) -> None:
+        """Put a viewer on ``rung`` of its ladder: images at once, video at that rung's
+        next keyframe (until then it keeps its current rung)."""
+        entry = self._viewers.get(viewer_id)
+        if entry is None or rung == entry.target:
+            return
+        if rung not in entry.allowed:
+            raise ValueError(f"rung {rung} is not one of {entry.allowed} for {viewer_id}")
+        if entry.target is not None:  # a move that has not happened yet is called off
+            target, entry.target = entry.target, None
+            self._leave(entry, target)
+        if rung == entry.rung:
+            return
+        viewer, now = entry.viewer, self._clock()
+        group, pump = self._group_and_pump(entry.capability, rung)
+        if viewer.is_video:
+            entry.target = rung
+            group.add_candidate(viewer, now)
+        else:  # every picture stands alone: move now
+            old = entry.rung
+            entry.rung = rung
+            group.add(viewer, now)
+            self._leave(entry, old)
+            self._catch_up(group, viewer)
+        if entry.policy is not None:
+            entry.policy.rung = entry.allowed.index(rung)
+        pump.wake()
+
+    def _joined(self, group: EncoderGroup) -> None:
+        """Candidates that took ``group``'s keyframe now belong to it only."""
+        for viewer in group.take_joined():
+            entry = self._viewers.get(viewer.id)
+            if entry is None or entry.target != group.rung:
+                continue
+            old, entry.rung, entry.target = entry.rung, group.rung, None
+            self._leave(entry, old)
+
+    def _start_adapting(self) -> None:
+        if self._adapt_task is None or self._adapt_task.done():
+            self._adapt_task = asyncio.get_running_loop().create_task(
+                self._adapt_loop(), name="rfb-adapt"
+            )
+
+    async def _adapt_loop(self) -> None:
+        while True:
+            await asyncio.sleep(ADAPT_INTERVAL_S)
+            self.adapt()
+
+    def adapt(self) -> None:
+        """One round of rung decisions (the loop runs it every ADAPT_INTERVAL_S)."""
+        now = self._clock()
+        for viewer_id, entry in list(self._viewers.items()):
+            if entry.policy is None:
+                continue
+            viewer, link = entry.viewer, entry.link
+            backlog = getattr(link, "backlog_bytes", None)
+            if backlog is not None:
+                viewer.estimator.on_backlog(backlog())
+            outstanding = getattr(link, "outstanding_since", None)
+            since = outstanding() if outstanding is not None else viewer.oldest_unacked_at()
+            viewer.estimator.on_outstanding(now, since)
+            costs = self.rung_costs(entry)
+            if costs is None:
+                continue
+            decision = entry.policy.decide(viewer.estimator, costs, now)
+            want = entry.allowed[decision.rung]
+            if want != (entry.target if entry.target is not None else entry.rung):
+                self.move(viewer_id, want)
+
+    def adaptation(self, viewer_id: str) -> dict[str, Any]:
+        """The figures of one viewer's adaptation, for stats and /metrics."""
+        entry = self._viewers.get(viewer_id)
+        if entry is None:
+            return {}
+        lad = self.ladder(entry.capability)
+        w, h = self._frame_size()
+        cw, ch = lad.coded_size(entry.rung, w, h)
+        est = entry.viewer.estimator
+        now = self._clock()
+        capacity = est.capacity_bps(now)
+        queue = est.queue_delay(now)
+        rung = lad[entry.rung]
+        policy = entry.policy
+        out: dict[str, Any] = {
+            "rung": entry.allowed.index(entry.rung),
+            "rungs": len(entry.allowed),
+            "target_rung": None if entry.target is None else entry.allowed.index(entry.target),
+            "rung_width": cw,
+            "rung_height": ch,
+            "rung_fps": rung.fps,
+            "rung_bitrate": lad.bitrate(entry.rung, w, h) if lad.is_video else None,
+            "rung_quality": None if lad.is_video else rung.quality,
+            "estimate_bps": None if capacity is None else round(capacity),
+            "queue_ms": None if queue is None else round(1000 * queue, 1),
+            "rung_switches": policy.switches if policy else 0,
+            "adapt_reason": policy.last.reason if policy and policy.last else None,
+        }
+        return out
 
     # -- frames -----------------------------------------------------------------------
 
@@ -122,11 +338,14 @@ class Hub:
 
     def _send(self, viewer: Viewer, seq: int, unit: EncodedUnit) -> None:
         viewer.backlog += 1
-        self._viewers[viewer.id][2].send_unit(viewer, seq, unit)
+        self._viewers[viewer.id].link.send_unit(viewer, seq, unit)
 
     def _deliver(self, group: EncoderGroup, unit: EncodedUnit) -> None:
-        for viewer, seq in group.deliver(unit, self._clock()):
-            self._send(viewer, seq, unit)
+        sent = group.deliver(unit, self._clock())
+        self._joined(group)
+        for viewer, seq in sent:
+            if viewer.id in self._viewers:
+                self._send(viewer, seq, unit)
 
     def _catch_up(self, group: EncoderGroup, viewer: Viewer) -> None:
         seq = group.catch_up(viewer, self._clock())
@@ -139,17 +358,27 @@ class Hub:
         entry = self._viewers.get(viewer_id)
         if entry is None:
             return
-        viewer, key, _ = entry
-        group, pump = self.groups[key]
-        if viewer.has_credit:
-            self._catch_up(group, viewer)
-        pump.wake()
+        for rung in (entry.rung, entry.target):
+            found = None if rung is None else self.groups.get(self._key(entry.capability, rung))
+            if found is None:
+                continue
+            group, pump = found
+            if rung == entry.rung and entry.viewer.has_credit:
+                self._catch_up(group, entry.viewer)
+            pump.wake()
 
-    def ack(self, viewer_id: str, seq: int, decode_queue_size: int = 0) -> float | None:
+    def ack(
+        self,
+        viewer_id: str,
+        seq: int,
+        decode_queue_size: int = 0,
+        received_ms: float | None = None,
+    ) -> float | None:
         viewer = self.viewer(viewer_id)
         if viewer is None:
             return None
-        latency = viewer.on_ack(seq, self._clock(), decode_queue_size)
+        received = None if received_ms is None else received_ms / 1000.0
+        latency = viewer.on_ack(seq, self._clock(), decode_queue_size, received)
         self._credit_changed(viewer_id)
         return latency
 
@@ -167,33 +396,49 @@ class Hub:
             viewer.on_ack(seq, self._clock())
             self._credit_changed(viewer_id)
 
-    def shown(self, viewer_id: str, published_at: float) -> None:
-        """WebRTC: the browser drew a frame published at ``published_at``."""
+    def shown(
+        self,
+        viewer_id: str,
+        published_at: float,
+        sent_at: float | None = None,
+        nbytes: int = 0,
+        received_ms: float | None = None,
+    ) -> None:
+        """WebRTC: the browser drew a frame published at ``published_at`` (sent at
+        ``sent_at``, ``nbytes`` long, received at ``received_ms`` on the browser's clock:
+        a delivery for the path estimate)."""
         viewer = self.viewer(viewer_id)
         if viewer is not None:
-            viewer.on_shown(published_at, self._clock())
+            received = None if received_ms is None else received_ms / 1000.0
+            viewer.on_shown(published_at, self._clock(), sent_at, nbytes, received)
 
     def reset(self, viewer_id: str) -> None:
         """decoder_reset or request_keyframe: restart this viewer at the next keyframe."""
         entry = self._viewers.get(viewer_id)
         if entry is None:
             return
-        viewer, key, _ = entry
-        viewer.reset()
-        group, _ = self.groups[key]
-        group.request_keyframe(self._clock())
+        entry.viewer.reset()
+        group = self._group(entry.capability, entry.rung)
+        if group is not None:
+            group.request_keyframe(self._clock())
         self._credit_changed(viewer_id)
 
     # -- figures and shutdown -----------------------------------------------------------
 
     def metrics(self) -> dict[str, Any]:
         return {
-            "viewers": [v.metrics() for v, _, _ in self._viewers.values()],
+            "viewers": [
+                {**e.viewer.metrics(), **self.adaptation(vid)} for vid, e in self._viewers.items()
+            ],
             "groups": [g.metrics() for g, _ in self.groups.values()],
             "open_encoders": encoders.open_encoder_count(),
         }
 
     async def aclose(self) -> None:
+        if self._adapt_task is not None:
+            self._adapt_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._adapt_task
         pumps = [p for _, p in self.groups.values()]
         self.groups.clear()
         self._viewers.clear()

@@ -129,7 +129,94 @@ def stamp_timecode(img: np.ndarray, ms: int) -> np.ndarray:
     return img
 
 
+def _value_noise(h: int, w: int, rng: np.random.Generator, octaves: int = 6) -> np.ndarray:
+    """Fractal value noise in [0, 1], periodic in x with period ``w`` (so it can pan forever)."""
+    out = np.zeros((h, w), np.float32)
+    amp, total = 1.0, 0.0
+    for o in range(octaves):
+        gy = 8 * 2**o
+        gx = max(1, gy * w // max(1, h))
+        grid = rng.random((gy + 1, gx), dtype=np.float32)
+        grid = np.concatenate([grid, grid[:, :1]], axis=1)  # the last column wraps to the first
+        ys = np.linspace(0, gy, h, endpoint=False, dtype=np.float32)
+        xs = np.linspace(0, gx, w, endpoint=False, dtype=np.float32)
+        y0, x0 = ys.astype(np.intp), xs.astype(np.intp)
+        fy, fx = (ys - y0)[:, None], (xs - x0)[None, :]
+        fy, fx = fy * fy * (3 - 2 * fy), fx * fx * (3 - 2 * fx)
+        top, bottom = grid[y0], grid[y0 + 1]
+        out += amp * (
+            (top[:, x0] * (1 - fx) + top[:, x0 + 1] * fx) * (1 - fy)
+            + (bottom[:, x0] * (1 - fx) + bottom[:, x0 + 1] * fx) * fy
+        )
+        total += amp
+        amp *= 0.6
+    out /= total
+    return (out - out.min()) / max(1e-6, float(out.max() - out.min()))
+
+
+_TERRAIN_STOPS = np.array([0.0, 0.35, 0.42, 0.55, 0.72, 0.86, 1.0], np.float32)
+_TERRAIN_COLOURS = np.array(
+    [(20, 40, 110), (40, 90, 170), (200, 190, 130), (70, 150, 60), (30, 95, 40),
+     (120, 110, 100), (240, 240, 245)], np.float32,
+)  # fmt: skip
+
+
+def scene_texture(h: int, period: int, seed: int = 7) -> np.ndarray:
+    """A map-like render: shaded fractal terrain, contour lines, a grid and text-like labels.
+
+    Fine detail and crisp edges everywhere, as in users' renders (maps, CAD, plots with
+    text); periodic in x with ``period``.
+    """
+    rng = np.random.default_rng(seed)
+    n = _value_noise(h, period, rng)
+    img = np.empty((h, period, 3), np.float32)
+    for c in range(3):
+        img[..., c] = np.interp(n, _TERRAIN_STOPS, _TERRAIN_COLOURS[:, c])
+    gy, gx = np.gradient(n)
+    img *= np.clip(1.0 + 40 * (gx - gy), 0.6, 1.4)[..., None]  # hill shading
+    img[(n * 25) % 1.0 < 0.06] *= 0.55  # contour lines
+    img[::32] = (230, 230, 200)  # graticule
+    img[:, ::32] = (230, 230, 200)
+    for _ in range(h * period // 6000):  # labels: 7 px high "text"
+        y, x = int(rng.integers(0, max(1, h - 8))), int(rng.integers(0, max(1, period - 40)))
+        block = img[y : y + 7, x : x + 36]
+        ink = rng.random(block.shape[:2]) < 0.45
+        block[ink] = (15, 15, 15)
+        block[~ink] = (250, 250, 235)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+class Scene:
+    """The benchmark scene: a detailed map panning ``speed`` px per frame, a bouncing box.
+
+    Like a camera pan over a render: every pixel changes every frame, with fine detail
+    (contours, grid lines, text-like labels) that H.264 must spend bits on. At 1280x720
+    30 fps it fills the default ~2.8 Mbit/s; the trivial patterns need a fraction of it.
+    """
+
+    PERIOD = 1024
+
+    def __init__(self, w: int, h: int, speed: int = 4) -> None:
+        self.w, self.h, self.speed = w, h, speed
+        period = max(self.PERIOD, 4 * ((w + 3) // 4))
+        tile = scene_texture(h, period)
+        reps = -(-(w + period) // period)
+        self.texture = np.ascontiguousarray(np.tile(tile, (1, reps, 1))[:, : w + period])
+        self.period = period
+        self.box = BouncingBox(w, h)
+
+    def __call__(self, w: int, h: int, i: int) -> np.ndarray:
+        x0 = (self.speed * i) % self.period
+        img = self.texture[:, x0 : x0 + self.w].copy()
+        x, y = self.box.position(i)
+        b = self.box.box
+        img[y : y + b, x : x + b] = (240, 200, 40)
+        img[y + b // 4 : y + 3 * b // 4, x + b // 4 : x + 3 * b // 4] = (200, 40, 40)
+        return img
+
+
 PATTERNS = (
+    "scene",
     "test_card",
     "gradient",
     "bouncing_box",
@@ -140,14 +227,33 @@ PATTERNS = (
 )
 
 
-def make(name: str, w: int, h: int) -> Callable[[int], np.ndarray]:
-    """A renderer ``f(i) -> frame`` for one of PATTERNS."""
+def make(name: str, w: int, h: int, *, timecode: bool = False) -> Callable[[int], np.ndarray]:
+    """A renderer ``f(i) -> frame`` for one of PATTERNS.
+
+    ``timecode``: stamp the wall clock into every frame (see stamp_timecode), so a viewer
+    can measure publish -> display latency on any pattern.
+    """
+    render = _make(name, w, h)
+    if not timecode or name == "timecode":
+        return render
+    _check_timecode_size(w, h)
+    return lambda i: stamp_timecode(render(i), int(time.time() * 1000))
+
+
+def _check_timecode_size(w: int, h: int) -> None:
+    if w < TIMECODE_BITS * TIMECODE_BLOCK or h < TIMECODE_BLOCK:
+        raise ValueError("the timecode needs frames of at least 512x16")
+
+
+def _make(name: str, w: int, h: int) -> Callable[[int], np.ndarray]:
+    if name == "scene":
+        scene = Scene(w, h)
+        return lambda i: scene(w, h, i)
     if name == "bouncing_box":
         box = BouncingBox(w, h)
         return lambda i: box(w, h, i)
-    if name == "timecode":
-        if w < TIMECODE_BITS * TIMECODE_BLOCK or h < TIMECODE_BLOCK:
-            raise ValueError("the timecode pattern needs frames of at least 512x16")
+    if name == "timecode":  # the trivial bouncing box with the timecode
+        _check_timecode_size(w, h)
         box = BouncingBox(w, h)
         return lambda i: stamp_timecode(box(w, h, i), int(time.time() * 1000))
     table: dict[str, Callable[[int, int, int], np.ndarray]] = {

@@ -78,8 +78,23 @@ def unpack_envelope(data: bytes | bytearray | memoryview) -> tuple[dict[str, Any
     return header, bytes(view[4 + n :])
 
 
+def _frame_size(header: dict[str, Any], frame_size: tuple[int, int] | None) -> None:
+    """rfb addition: a picture coded smaller than the frame (a lower rung of the quality
+    ladder) says the frame's size, which viewers draw it at and map input to. Sent only to
+    viewers that said ``scaled_frames`` in hello."""
+    if frame_size is not None and frame_size != (header["width"], header["height"]):
+        header["frame_width"], header["frame_height"] = frame_size
+
+
 def image_frame_header(
-    *, seq: int, timestamp_us: int, width: int, height: int, mime: str, pixel_ratio: float = 1.0
+    *,
+    seq: int,
+    timestamp_us: int,
+    width: int,
+    height: int,
+    mime: str,
+    pixel_ratio: float = 1.0,
+    frame_size: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     header: dict[str, Any] = {
         "type": "image_frame",
@@ -91,6 +106,7 @@ def image_frame_header(
     }
     if pixel_ratio != 1.0:
         header["pixel_ratio"] = pixel_ratio
+    _frame_size(header, frame_size)
     return header
 
 
@@ -105,6 +121,7 @@ def video_chunk_header(
     duration_us: int | None = None,
     pixel_ratio: float = 1.0,
     color: dict[str, Any] | None = None,
+    frame_size: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     header: dict[str, Any] = {
         "type": "video_chunk",
@@ -122,6 +139,7 @@ def video_chunk_header(
         header["pixel_ratio"] = pixel_ratio
     if color:
         header["color"] = color
+    _frame_size(header, frame_size)
     return header
 
 
@@ -134,6 +152,10 @@ class Hello:
     supported: tuple[str, ...]
     device_pixel_ratio: float
     token: str | None
+    # rfb addition: the client draws pictures coded smaller than the frame at the frame's
+    # size (frame_width/frame_height) and maps input to frame pixels, so it may be given
+    # the ladder's scaled rungs. 0.x clients do not say it and get full-size rungs only.
+    scaled_frames: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +163,9 @@ class Ack:
     seq: int
     decode_queue_size: int
     displayed: bool
+    # rfb addition: when the client received the frame, in ms on its own clock (any
+    # origin); the path estimate uses the spacing, free of decode time.
+    received_ms: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +207,7 @@ class FrameShown:
     """WebRTC: the browser drew the frame with this RTP timestamp (rfb addition)."""
 
     rtp_timestamp: int
+    received_ms: float | None = None  # when its last packet arrived, client clock (ms)
 
 
 ClientMessage = (
@@ -305,7 +331,8 @@ def parse_client_message(text: str | bytes) -> ClientMessage:
             raise _bad("hello: 'supported' must be a list of capability strings")
         dpr = _number(msg, "device_pixel_ratio", "hello", 0.01, 100, required=False)
         token = _string(msg, "token", "hello", required=False)
-        return Hello(tuple(supported), float(dpr or 1.0), token)
+        scaled = _opt(msg, "scaled_frames", bool, "hello")
+        return Hello(tuple(supported), float(dpr or 1.0), token, bool(scaled))
     if kind == "ack":
         seq = _get(msg, "seq", int, "ack")
         if not 0 <= seq < 2**53:
@@ -314,7 +341,8 @@ def parse_client_message(text: str | bytes) -> ClientMessage:
         if not 0 <= dq < 1 << 20:
             raise _bad("ack: 'decode_queue_size' out of range")
         displayed = _opt(msg, "displayed", bool, "ack")
-        return Ack(seq, dq, True if displayed is None else displayed)
+        received = _number(msg, "received_ms", "ack", -1e15, 1e15, required=False)
+        return Ack(seq, dq, True if displayed is None else displayed, received)
     if kind == "request_keyframe":
         return RequestKeyframe(_string(msg, "reason", "request_keyframe", required=False) or "")
     if kind == "decoder_reset":
@@ -333,7 +361,8 @@ def parse_client_message(text: str | bytes) -> ClientMessage:
         rtp = _get(msg, "rtp_timestamp", int, "frame_shown")
         if not 0 <= rtp < 2**32:
             raise _bad("frame_shown: 'rtp_timestamp' must be a 32-bit RTP timestamp")
-        return FrameShown(rtp)
+        received = _number(msg, "received_ms", "frame_shown", -1e15, 1e15, required=False)
+        return FrameShown(rtp, received)
     raise _bad(f"unknown message type {kind!r}")
 
 
@@ -378,7 +407,10 @@ def build_stats(**fields: Any) -> str:
 
 
 def build_hello(
-    supported: list[str] | tuple[str, ...], device_pixel_ratio: float = 1, token: str | None = None
+    supported: list[str] | tuple[str, ...],
+    device_pixel_ratio: float = 1,
+    token: str | None = None,
+    scaled_frames: bool = False,
 ) -> str:
     """A client's ``hello`` (used by Python viewers, benchmarks and tests)."""
     msg: dict[str, Any] = {
@@ -388,13 +420,21 @@ def build_hello(
     }
     if token is not None:
         msg["token"] = token
+    if scaled_frames:
+        msg["scaled_frames"] = True
     return dumps(msg)
 
 
-def build_ack(seq: int, decode_queue_size: int = 0) -> str:
-    return dumps(
-        {"type": "ack", "seq": seq, "decode_queue_size": decode_queue_size, "displayed": True}
-    )
+def build_ack(seq: int, decode_queue_size: int = 0, received_ms: float | None = None) -> str:
+    msg: dict[str, Any] = {
+        "type": "ack",
+        "seq": seq,
+        "decode_queue_size": decode_queue_size,
+        "displayed": True,
+    }
+    if received_ms is not None:
+        msg["received_ms"] = round(received_ms, 3)
+    return dumps(msg)
 
 
 # ---------------------------------------------------------------------------

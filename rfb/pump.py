@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from . import encoders
 from .encoders.base import Encoder, Picture
@@ -38,6 +39,7 @@ class GroupPump:
         self._on_unit = on_unit
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"rfb-{group.encoder_name}")
         self._encoder: Encoder | None = None  # touched only on the worker thread
+        self._still: tuple[tuple[int, int], Encoder] | None = None  # (frame size, encoder)
         self._wake = asyncio.Event()
         self._closing = False
         self._task = asyncio.get_running_loop().create_task(
@@ -57,22 +59,47 @@ class GroupPump:
     def _encode(self, job: EncodeJob) -> tuple[Picture | None, float]:
         t0 = time.perf_counter()
         frame = job.frame
-        if job.rebuild or self._encoder is None:
-            self._close_encoder()
-            key = self.group.key
-            self._encoder = encoders.create(
-                key.capability, frame.width, frame.height, key.settings, device=frame.on_device
-            )
+        key = self.group.key
+        if job.still:
+            encoder = self._still_encoder(frame.width, frame.height, frame.on_device)
+        else:
+            if job.rebuild or self._encoder is None:
+                self._close_encoder()
+                self._encoder = encoders.create(
+                    key.capability, frame.width, frame.height, key.settings,
+                    device=frame.on_device,
+                )  # fmt: skip
+            encoder = self._encoder
         pixels = frame.pixels
-        if frame.on_device and not getattr(self._encoder, "accepts_device", False):
+        if frame.on_device and not getattr(encoder, "accepts_device", False):
             pixels = to_host(pixels)  # image encoders: one download per group
-        picture = self._encoder.encode(pixels, job.keyframe, frame.timestamp_us)
+        picture = encoder.encode(pixels, job.keyframe, frame.timestamp_us)
         return picture, (time.perf_counter() - t0) * 1000.0
+
+    def _still_encoder(self, width: int, height: int, device: bool) -> Encoder:
+        """The high-quality encoder for stills, at full size; kept while the size holds."""
+        if self._still is not None and self._still[0] == (width, height):
+            return self._still[1]
+        self._close_still()
+        key = self.group.key
+        settings = replace(key.settings, still=True, scale=1.0)
+        enc = encoders.create(key.capability, width, height, settings, device=device)
+        self._still = ((width, height), enc)
+        return enc
+
+    def _close_still(self) -> None:
+        still, self._still = self._still, None
+        if still is not None:
+            still[1].close()
 
     def _close_encoder(self) -> None:
         enc, self._encoder = self._encoder, None
         if enc is not None:
             enc.close()
+
+    def _close_all(self) -> None:
+        self._close_encoder()
+        self._close_still()
 
     # -- event loop ---------------------------------------------------------------------
 
@@ -94,7 +121,7 @@ class GroupPump:
                         group.fail(job)
                         await asyncio.sleep(_FAILURE_BACKOFF_S)
                         continue
-                    if job.rebuild and self._encoder is not None:
+                    if job.rebuild and not job.still and self._encoder is not None:
                         group.encoder_name = getattr(self._encoder, "name", group.encoder_name)
                     unit = group.complete(job, picture, self._clock(), ms)
                     if unit is not None:
@@ -106,6 +133,6 @@ class GroupPump:
                     await asyncio.wait_for(self._wake.wait(), timeout)
         finally:
             # Queued behind any encode still running on the single worker thread.
-            closed = self._executor.submit(self._close_encoder)
+            closed = self._executor.submit(self._close_all)
             self._executor.shutdown(wait=False)
             await asyncio.wrap_future(closed)

@@ -73,7 +73,8 @@ async def test_churn_with_a_watcher(serving) -> None:
     async with asyncio.timeout(15):
         while display.client_count != 1:
             await asyncio.sleep(0.05)
-    assert await settle(with_watcher) == with_watcher
+    got = await settle(with_watcher)
+    assert got == with_watcher, [t.get_coro() for t in asyncio.all_tasks()]
     frames_during = received
     stop.set()
     await watcher
@@ -83,7 +84,8 @@ async def test_churn_with_a_watcher(serving) -> None:
     async with asyncio.timeout(10):
         while display.client_count:
             await asyncio.sleep(0.05)
-    assert await settle(base) == base
+    got = await settle(base)
+    assert got == base, [t.get_coro() for t in asyncio.all_tasks()]
     assert display.metrics()["groups"] == []
 
 

@@ -14,12 +14,42 @@ class EncoderUnavailable(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class EncoderSettings:
-    """What a viewer group asks of its encoder. Part of the group key."""
+    """What a viewer group asks of its encoder. Part of the group key.
+
+    A rung of the quality ladder is one of these: a lower ``bitrate`` (or ``quality``),
+    and lower down a ``scale`` below 1 or a lower ``fps``.
+    """
 
     quality: int = 80  # images: 1..100
-    bitrate: int = 4_000_000  # video: bits per second
-    fps: float = 30.0  # video: expected frame rate (rate control, duration)
+    bitrate: int = 4_000_000  # video: bits per second (0: auto_bitrate of the published size)
+    bitrate_scale: float = 1.0  # a rung's share of ``bitrate`` (so rungs follow resizes)
+    fps: float = 30.0  # expected frame rate (rate control, duration); encodes are capped at it
     keyframe_interval_s: float = 1.0  # video: periodic IDR
+    scale: float = 1.0  # coded size = published size x scale (rounded, even for video)
+    vbv_s: float = 0.25  # video: rate-control buffer in seconds of bitrate (bounds an IDR)
+    still: bool = False  # one high-quality picture of a scene at rest (see EncoderGroup)
+
+
+def auto_bitrate(width: int, height: int, fps: float) -> int:
+    """About 0.1 bit per pixel per frame: ~2.8 Mb/s for 720p30, ~6.2 Mb/s for 1080p30."""
+    return int(max(300_000, min(40_000_000, 0.1 * width * height * fps)))
+
+
+def scaled_size(width: int, height: int, scale: float, even: bool = False) -> tuple[int, int]:
+    """The coded size of a ``width`` x ``height`` frame at ``scale`` (even for 4:2:0)."""
+    if scale >= 1.0:
+        w, h = width, height
+    else:
+        w, h = max(2, round(width * scale)), max(2, round(height * scale))
+    if even:
+        w, h = w + (w & 1), h + (h & 1)
+    return w, h
+
+
+def target_bitrate(settings: EncoderSettings, width: int, height: int) -> int:
+    """The bits per second a video encoder aims at for frames of the published size."""
+    base = settings.bitrate or auto_bitrate(width, height, settings.fps)
+    return max(10_000, int(base * settings.bitrate_scale))
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,6 +58,32 @@ def pad_to_even(rgb: np.ndarray) -> np.ndarray:
     return np.pad(rgb, ((0, eh - h), (0, ew - w), (0, 0)), mode="edge")
 
 
+def area_weights(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) matrix: each output sample the mean of the input span it covers."""
+    edges = np.arange(n_out + 1, dtype=np.float64) * (n_in / n_out)
+    lo, hi = edges[:-1, None], edges[1:, None]
+    j = np.arange(n_in, dtype=np.float64)[None, :]
+    overlap = np.clip(np.minimum(hi, j + 1) - np.maximum(lo, j), 0.0, None)
+    return overlap / (n_in / n_out)
+
+
+def resize_area(rgb: Any, width: int, height: int, xp: Any = np) -> Any:
+    """Area-average (box) resampling of an (H, W, C) uint8 image, with any array module.
+
+    Two small matrix products (rows, then columns), so on the GPU it is two cuBLAS calls;
+    the CPU path scales in swscale instead (the same AREA filter).
+    """
+    h, w = rgb.shape[:2]
+    if (w, h) == (width, height):
+        return rgb
+    ry = xp.asarray(area_weights(h, height), dtype=xp.float32)
+    rx = xp.asarray(area_weights(w, width), dtype=xp.float32)
+    rows = xp.tensordot(ry, rgb.astype(xp.float32), axes=(1, 0))  # (height, w, C)
+    out = xp.tensordot(rows, rx, axes=(1, 1))  # (height, C, width)
+    out = xp.moveaxis(out, 2, 1)
+    return xp.ascontiguousarray(xp.clip(xp.rint(out), 0, 255).astype(xp.uint8))
+
+
 def rgb_to_i420(rgb: Any, xp: Any = np) -> tuple[Any, Any, Any]:
     """RGB(A) -> I420 planes with any array module: NumPy here, CuPy on the GPU.
 

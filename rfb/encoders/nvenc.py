@@ -22,9 +22,8 @@ from collections import deque
 from typing import Any
 
 from . import convert, h264
-from .base import EncoderSettings, EncoderUnavailable, Picture
+from .base import EncoderSettings, EncoderUnavailable, Picture, scaled_size, target_bitrate
 from .gpu import nvenc_unavailable_reason
-from .x264 import auto_bitrate
 
 VIDEO_SIGNAL = h264.VideoSignal(
     full_range=False,
@@ -38,11 +37,12 @@ _NO_IDR_PERIOD = str(1 << 30)  # IDRs come from the session layer
 def encoder_options(width: int, height: int, settings: EncoderSettings) -> dict[str, str]:
     """CreateEncoder keyword options; PyNvVideoCodec parses every value from a string.
 
-    ``bf`` is left out on purpose: PyNvVideoCodec copies it into frameIntervalP, where 0
-    means all-intra; unset, the low-latency tuning gives P-frames only.
+    ``width`` x ``height`` is the published size (the bitrate follows it). ``bf`` is left
+    out on purpose: PyNvVideoCodec copies it into frameIntervalP, where 0 means
+    all-intra; unset, the low-latency tuning gives P-frames only.
     """
     fps = max(1, round(settings.fps))
-    bitrate = int(settings.bitrate or auto_bitrate(width, height, settings.fps))
+    bitrate = target_bitrate(settings, width, height)
     return {
         "codec": "h264",
         "preset": "P3",
@@ -51,7 +51,7 @@ def encoder_options(width: int, height: int, settings: EncoderSettings) -> dict[
         "fps": str(fps),
         "bitrate": str(bitrate),
         "maxbitrate": str(bitrate),
-        "vbvbufsize": str(max(1, bitrate // 2)),  # half a second, as the libx264 path
+        "vbvbufsize": str(max(1, int(bitrate * settings.vbv_s))),  # as the libx264 path
         "repeatspspps": "1",
         "gop": _NO_IDR_PERIOD,
         "idrperiod": _NO_IDR_PERIOD,
@@ -115,8 +115,9 @@ class NvencEncoder:
             nvc, xp = PyNvVideoCodec, cupy
         self._nvc, self._xp, self._plane = nvc, xp, plane
         self.width, self.height = width, height
-        self.coded_width, self.coded_height = convert.even_size(width, height)
-        options = encoder_options(self.coded_width, self.coded_height, settings)
+        self.coded_width, self.coded_height = scaled_size(width, height, settings.scale, True)
+        self._scaled = (self.coded_width, self.coded_height) != convert.even_size(width, height)
+        options = encoder_options(width, height, settings)
         self._enc = nvc.CreateEncoder(self.coded_width, self.coded_height, "NV12", False,
                                       **options)  # fmt: skip
         self._force_idr = nvc.NV_ENC_PIC_FLAGS.FORCEIDR
@@ -131,6 +132,8 @@ class NvencEncoder:
         xp = self._xp
         if not isinstance(pixels, xp.ndarray):
             pixels = xp.asarray(pixels)  # a host frame: uploaded once
+        if self._scaled:  # a lower rung: area-scaled on the GPU
+            pixels = convert.resize_area(pixels, self.coded_width, self.coded_height, xp)
         y, u, v = convert.rgb_to_i420(pixels, xp=xp)
         frame = _Nv12Frame(convert.nv12_packed(y, u, v, xp=xp), self._plane)
         out = self._enc.Encode(frame, self._force_idr) if keyframe else self._enc.Encode(frame)

@@ -10,7 +10,20 @@ from typing import Any
 import numpy as np
 
 from . import convert, h264
-from .base import EncoderSettings, EncoderUnavailable, Picture
+from .base import (
+    EncoderSettings,
+    EncoderUnavailable,
+    Picture,
+    auto_bitrate,
+    scaled_size,
+    target_bitrate,
+)
+
+__all__ = ["X264Encoder", "auto_bitrate", "load_av"]
+
+# A still (settings.still): constant quality, at most this many seconds of the bitrate.
+STILL_CRF = 18
+STILL_BUDGET_S = 1.0
 
 _av: Any = None
 _av_lock = threading.Lock()
@@ -31,23 +44,27 @@ def load_av() -> Any:
     return _av
 
 
-def auto_bitrate(width: int, height: int, fps: float) -> int:
-    """About 0.1 bit per pixel per frame: ~2.8 Mb/s for 720p30, ~6.2 Mb/s for 1080p30."""
-    return int(max(300_000, min(40_000_000, 0.1 * width * height * fps)))
-
-
 class X264Encoder:
     """libx264 tuned for latency: no B-frames, no lookahead, IDRs only when asked.
 
     The session layer decides when IDRs happen (periodic and forced), so x264's own
-    GOP is infinite and scene-cut detection is off.
+    GOP is infinite and scene-cut detection is off. The rate-control buffer holds
+    ``vbv_s`` seconds of bitrate, which bounds an IDR to about that much: on a link that
+    just carries the bitrate, an IDR then queues for at most ~``vbv_s``.
+
+    ``settings.scale`` below 1 encodes a smaller picture (a lower rung of the ladder):
+    swscale scales and converts in one pass. ``settings.still`` makes an encoder for one
+    high-quality IDR of a scene at rest: constant quality (CRF 18), at most
+    STILL_BUDGET_S seconds of the bitrate.
     """
 
     def __init__(self, width: int, height: int, settings: EncoderSettings) -> None:
         av = load_av()
         self.width, self.height = width, height
-        self.coded_width, self.coded_height = convert.even_size(width, height)
-        bitrate = settings.bitrate or auto_bitrate(width, height, settings.fps)
+        self.coded_width, self.coded_height = scaled_size(width, height, settings.scale, True)
+        self._scaled = (self.coded_width, self.coded_height) != convert.even_size(width, height)
+        bitrate = target_bitrate(settings, width, height)
+        self.bitrate = bitrate
         kbps = max(1, bitrate // 1000)
         cc = av.CodecContext.create("libx264", "w")
         cc.width = self.coded_width
@@ -55,8 +72,13 @@ class X264Encoder:
         cc.pix_fmt = "yuv420p"
         cc.time_base = Fraction(1, 1_000_000)
         cc.framerate = Fraction(settings.fps).limit_denominator(1001)
-        cc.bit_rate = bitrate
         cc.thread_count = 2
+        if settings.still:
+            rate = [f"crf={STILL_CRF}", f"vbv-maxrate={kbps}",
+                    f"vbv-bufsize={max(1, int(kbps * STILL_BUDGET_S))}"]  # fmt: skip
+        else:
+            cc.bit_rate = bitrate
+            rate = [f"vbv-maxrate={kbps}", f"vbv-bufsize={max(1, int(kbps * settings.vbv_s))}"]
         cc.options = {
             "preset": "veryfast",
             "tune": "zerolatency",
@@ -69,8 +91,7 @@ class X264Encoder:
                     "bframes=0",
                     "annexb=1",
                     "repeat-headers=1",
-                    f"vbv-maxrate={kbps}",
-                    f"vbv-bufsize={max(1, kbps // 2)}",
+                    *rate,
                     convert.X264_COLOUR_PARAMS,
                 )
             ),
@@ -91,15 +112,21 @@ class X264Encoder:
         if not isinstance(pixels, np.ndarray):
             import cupy
 
+            if self._scaled:
+                pixels = convert.resize_area(pixels, self.coded_width, self.coded_height, cupy)
             planes = convert.i420_packed(*convert.rgb_to_i420(pixels, xp=cupy), xp=cupy)
             return av.VideoFrame.from_ndarray(cupy.asnumpy(planes), format="yuv420p")
         fmt = "rgb24" if pixels.shape[2] == 3 else "rgba"
-        frame = av.VideoFrame.from_ndarray(convert.pad_to_even(pixels), format=fmt)
+        if not self._scaled:
+            pixels = convert.pad_to_even(pixels)
+        frame = av.VideoFrame.from_ndarray(pixels, format=fmt)
         return frame.reformat(
+            width=self.coded_width,
+            height=self.coded_height,
             format="yuv420p",
             dst_colorspace=convert.SWSCALE_COLORSPACE,
             dst_color_range=convert.SWSCALE_RANGE,
-            interpolation="AREA",  # 2x2 box chroma, as the reference and GPU kernel
+            interpolation="AREA",  # 2x2 box chroma (and area scaling), as the reference
         )
 
     def encode(self, pixels: Any, keyframe: bool, timestamp_us: int) -> Picture | None:

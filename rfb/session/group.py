@@ -18,6 +18,17 @@ a short output queue). The group keeps the frames it has handed over in order, s
 unit carries the metadata of the frame it really shows, an IDR already asked for is not
 asked for again, and when the newest frame is still inside the encoder and nothing new
 is published, the same frame is fed again (a near-empty P-frame) until it comes out.
+
+Rungs (see ladder.py): a viewer moving to this group from another rung is a
+*candidate* until it takes one of this group's keyframes; until then it keeps taking its
+old group's units, so a switch never shows a gap. A candidate asks for a keyframe like a
+newcomer (the same rate limit applies).
+
+Stills: when nothing new has been published for ``still_after_s``, the resting frame is
+encoded once more by a high-quality encoder of its own (an IDR for video, PNG or
+high-quality JPEG for images) and offered to every viewer. The group's own encoder did
+not see that picture, so its next video unit is an IDR (or, when an encoder that answers
+late still holds frames, the encoder is rebuilt).
 """
 
 from __future__ import annotations
@@ -46,8 +57,12 @@ class EncoderGroup:
         max_fps: float | None = None,
         keyframe_interval_s: float = 1.0,
         keyframe_min_interval_s: float = 0.5,
+        still_after_s: float | None = None,
+        rung: int = 0,
     ) -> None:
         self.key = key
+        self.rung = rung
+        self.still_after_s = still_after_s
         self.is_video = is_video
         self.encoder_name = encoder_name
         # Encode starts are spaced by at least 90% of 1/max_fps (jitter must not drop frames).
@@ -55,6 +70,10 @@ class EncoderGroup:
         self.keyframe_interval_s = keyframe_interval_s
         self.keyframe_min_interval_s = keyframe_min_interval_s
         self.viewers: dict[str, Viewer] = {}
+        self.candidates: dict[str, Viewer] = {}  # moving here from another rung
+        self._joined: list[Viewer] = []  # candidates that took a keyframe in deliver()
+        self._still_frame_id: int | None = None  # the frame a still was made of
+        self._idr_after_still = False
         self.frame: Frame | None = None  # newest published frame
         self.busy = False  # an encode job is out
         self.encoder_size: tuple[int, int] | None = None  # None: (re)build on next job
@@ -75,7 +94,9 @@ class EncoderGroup:
         self.forced_keyframes = 0
         self.bytes_out = 0
         self.errors = 0
+        self.stills = 0
         self.encode_ms: deque[float] = deque(maxlen=120)
+        self.unit_bytes: deque[int] = deque(maxlen=30)  # recent units, stills left out
 
     # -- membership and input --------------------------------------------------
 
@@ -84,12 +105,23 @@ class EncoderGroup:
         if self.is_video:
             self.request_keyframe(now)
 
+    def add_candidate(self, viewer: Viewer, now: float) -> None:
+        """A viewer on another rung that should move here at this group's next keyframe."""
+        self.candidates[viewer.id] = viewer
+        self.request_keyframe(now)
+
     def remove(self, viewer_id: str) -> Viewer | None:
+        self.candidates.pop(viewer_id, None)
         return self.viewers.pop(viewer_id, None)
+
+    def take_joined(self) -> list[Viewer]:
+        """Candidates that became members in the last deliver()."""
+        joined, self._joined = self._joined, []
+        return joined
 
     @property
     def empty(self) -> bool:
-        return not self.viewers
+        return not self.viewers and not self.candidates
 
     def publish(self, frame: Frame) -> None:
         """Latest wins: a frame not yet encoded is simply replaced."""
@@ -111,7 +143,26 @@ class EncoderGroup:
     # -- what to encode ----------------------------------------------------------
 
     def _wants_keyframe(self) -> bool:
-        return any(v.wants_keyframe for v in self.viewers.values())
+        return bool(self.candidates) or any(v.wants_keyframe for v in self.viewers.values())
+
+    def _could_take(self, keyframe: bool) -> bool:
+        if any(v.would_take(keyframe) for v in self.viewers.values()):
+            return True
+        return keyframe and any(v.has_credit for v in self.candidates.values())
+
+    def _still_due_at(self) -> float | None:
+        """When the resting frame's still should be made; None: not pending."""
+        frame = self.frame
+        if (
+            self.still_after_s is None
+            or frame is None
+            or not self.viewers
+            or frame.frame_id != self.encoded_frame_id
+            or frame.frame_id == self._still_frame_id
+            or self.encoder_size != frame.size
+        ):
+            return None
+        return frame.published_at + self.still_after_s
 
     def _keyframe_now(self, now: float) -> bool:
         if self.last_keyframe_at is None:
@@ -123,30 +174,41 @@ class EncoderGroup:
     def next_job(self, now: float) -> EncodeJob | None:
         """The encode to run now, if any. At most one job is out at a time."""
         frame = self.frame
-        if self.busy or frame is None or not self.viewers:
+        if self.busy or frame is None or self.empty:
             return None
         if self.is_video and self.keyframe_due_at is None and self._wants_keyframe():
             self.request_keyframe(now)
         rebuild = self.encoder_size != frame.size
         idr_in_encoder = not rebuild and any(k for _, k, _ in self._in_encoder)
-        keyframe = self.is_video and (rebuild or (not idr_in_encoder and self._keyframe_now(now)))
+        keyframe = self.is_video and (
+            rebuild or self._idr_after_still or (not idr_in_encoder and self._keyframe_now(now))
+        )
         fresh = frame.frame_id != self.encoded_frame_id
         # An unchanged frame is fed again to push itself out of a delaying encoder, or
         # re-encoded as an IDR for viewers waiting to start.
+        waiting = [*self.candidates.values()] + [
+            v for v in self.viewers.values() if v.wants_keyframe
+        ]
         if not fresh and not (
             (not rebuild and self._newest_in_encoder())
-            or (keyframe and any(v.wants_keyframe and v.has_credit for v in self.viewers.values()))
+            or (keyframe and any(v.has_credit for v in waiting))
         ):
-            return None
+            due = self._still_due_at()
+            if due is None or now < due - _EPSILON_S or not self._could_take(True):
+                return None
+            return self._start(now, EncodeJob(frame, True, False, still=True))
         # The unit this encode brings out is the oldest one inside the encoder.
         out_key = self._in_encoder[0][1] if self._in_encoder and not rebuild else keyframe
-        if not any(v.would_take(out_key) for v in self.viewers.values()):
+        if not self._could_take(out_key):
             return None  # nobody could take it: skipping the encode keeps the stream intact
+        return self._start(now, EncodeJob(frame, keyframe, rebuild))
+
+    def _start(self, now: float, job: EncodeJob) -> EncodeJob | None:
         if self.last_encode_at is not None and now < self.last_encode_at + self.min_encode_gap:
             return None
         self.busy = True
         self.last_encode_at = now
-        return EncodeJob(frame, keyframe, rebuild)
+        return job
 
     def _newest_in_encoder(self) -> bool:
         """The newest frame went in and has not come out (and the encoder still gives)."""
@@ -161,6 +223,8 @@ class EncoderGroup:
     ) -> EncodedUnit | None:
         """Record a finished encode; returns the unit to deliver (None if buffered)."""
         self.busy = False
+        if job.still:
+            return self._complete_still(job, picture, encode_ms)
         if job.rebuild:
             self.encoder_size = job.frame.size
             self._in_encoder.clear()
@@ -172,12 +236,20 @@ class EncoderGroup:
             return None
         frame, _, _ = self._in_encoder.popleft()
         if picture.keyframe:
+            self._idr_after_still = False
             if self.keyframe_due_at is not None and self.keyframe_due_at <= now + _EPSILON_S:
                 self.forced_keyframes += 1
                 self.last_forced_keyframe_at = now
             self.keyframe_due_at = None
             self.last_keyframe_at = now
             self.keyframes += 1
+        unit = self._unit(frame, picture, encode_ms)
+        self.unit_bytes.append(len(picture.data))
+        return unit
+
+    def _unit(
+        self, frame: Frame, picture: Picture, encode_ms: float, still: bool = False
+    ) -> EncodedUnit:
         unit = EncodedUnit(
             index=self._next_index,
             data=picture.data,
@@ -189,6 +261,9 @@ class EncoderGroup:
             timestamp_us=frame.timestamp_us,
             published_at=frame.published_at,
             encode_ms=encode_ms,
+            frame_width=frame.width,
+            frame_height=frame.height,
+            still=still,
         )
         self._next_index += 1
         self.latest_unit = unit
@@ -196,22 +271,51 @@ class EncoderGroup:
         self.bytes_out += len(picture.data)
         return unit
 
+    def _complete_still(
+        self, job: EncodeJob, picture: Picture | None, encode_ms: float
+    ) -> EncodedUnit | None:
+        self._still_frame_id = job.frame.frame_id
+        if picture is None:
+            return None
+        self.stills += 1
+        if self.is_video:
+            # The group's encoder did not see this picture: its next unit must not refer to
+            # it. An IDR next; an encoder still holding frames starts afresh.
+            self._idr_after_still = True
+            if self._in_encoder:
+                self.encoder_size = None
+                self._in_encoder.clear()
+        return self._unit(job.frame, picture, encode_ms, still=True)
+
     def fail(self, job: EncodeJob) -> None:
         """An encode raised: rebuild the encoder (and start with an IDR) next time."""
         self.busy = False
         self.errors += 1
+        if job.still:  # no still of this frame, then; the stream is untouched
+            self._still_frame_id = job.frame.frame_id
+            return
         self.encoder_size = None
         self._in_encoder.clear()
 
     # -- who gets what -------------------------------------------------------------
 
     def deliver(self, unit: EncodedUnit, now: float) -> list[tuple[Viewer, int]]:
-        """Offer a fresh unit to every viewer; returns (viewer, seq) for those who take it."""
+        """Offer a fresh unit to every viewer; returns (viewer, seq) for those who take it.
+
+        Candidates take a keyframe if they can and become members (take_joined())."""
         out = []
         for v in self.viewers.values():
             seq = v.offer(unit, now)
             if seq is not None:
                 out.append((v, seq))
+        if unit.keyframe and self.candidates:
+            for v in list(self.candidates.values()):
+                seq = v.offer_switch(unit, now)
+                if seq is not None:
+                    del self.candidates[v.id]
+                    self.viewers[v.id] = v
+                    self._joined.append(v)
+                    out.append((v, seq))
         return out
 
     def catch_up(self, viewer: Viewer, now: float) -> int | None:
@@ -223,7 +327,7 @@ class EncoderGroup:
         unit = self.latest_unit
         if unit is None or (self.frame is not None and self.frame.size != self.encoder_size):
             return None
-        if self.is_video and not (unit.keyframe and viewer.wants_keyframe):
+        if self.is_video and not unit.still and not (unit.keyframe and viewer.wants_keyframe):
             return None
         return viewer.offer(unit, now)
 
@@ -236,6 +340,9 @@ class EncoderGroup:
         pending = fresh or self._newest_in_encoder()
         if pending and self.last_encode_at is not None and self.min_encode_gap:
             times.append(self.last_encode_at + self.min_encode_gap)
+        still = self._still_due_at()
+        if still is not None:
+            times.append(max(still, (self.last_encode_at or 0.0) + self.min_encode_gap))
         future = [t for t in times if t > now]
         return min(future) if future else None
 
@@ -247,12 +354,17 @@ class EncoderGroup:
         return {
             "encoder": self.encoder_name,
             "codec": self.key.capability,
+            "rung": self.rung,
+            "scale": self.key.settings.scale,
+            "target_fps": self.key.settings.fps,
             "viewers": len(self.viewers),
+            "candidates": len(self.candidates),
             "size": list(self.encoder_size) if self.encoder_size else None,
             "frames_encoded": self.frames_encoded,
             "keyframes": self.keyframes,
             "forced_keyframes": self.forced_keyframes,
             "bytes": self.bytes_out,
             "errors": self.errors,
+            "stills": self.stills,
             "encode_ms": self.median_encode_ms(),
         }

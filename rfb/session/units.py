@@ -23,6 +23,7 @@ class EncodeJob:
     frame: Frame
     keyframe: bool
     rebuild: bool  # (re)create the encoder at the frame's size before encoding
+    still: bool = False  # one high-quality picture of the resting scene (its own encoder)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -33,9 +34,19 @@ class EncodedUnit:
     data: bytes
     keyframe: bool
     codec: str
-    width: int
+    width: int  # coded size (a lower rung's is smaller than the frame)
     height: int
     frame_id: int
     timestamp_us: int
     published_at: float
     encode_ms: float
+    frame_width: int = 0  # the published frame's size: what viewers draw and point in
+    frame_height: int = 0
+    still: bool = False  # the high-quality picture of a scene at rest
+
+    @property
+    def scaled(self) -> bool:
+        return bool(self.frame_width) and (self.frame_width, self.frame_height) != (
+            self.width,
+            self.height,
+        )

@@ -12,6 +12,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from .estimate import BandwidthEstimator
 from .units import EncodedUnit
 
 INFLIGHT_TIMEOUT_S = 2.0
@@ -57,6 +58,13 @@ class Viewer:
     * Video: the first unit is a keyframe; after a skip, a reset or an expired unit
       the viewer takes nothing until the next keyframe (``wants_keyframe``).
     * Images: every unit stands alone; a viewer takes the newest it has not seen.
+    * A still (the resting scene at high quality) is optional: a viewer without credit
+      skips it and stays in sync.
+
+    Every delivery the viewer reports also feeds its ``estimator`` (the path's capacity
+    and queueing, for the quality ladder): acks on the WebSocket; over WebRTC, where an
+    "ack" only means handed to the RTP sender, the browser's frame_shown reports
+    (``acks_measure_path=False``).
     """
 
     def __init__(
@@ -67,6 +75,7 @@ class Viewer:
         is_video: bool,
         max_inflight: int = 2,
         frame_rate: float | None = None,
+        acks_measure_path: bool = True,
     ):
         if max_inflight < 1:
             raise ValueError("max_inflight must be at least 1")
@@ -83,6 +92,8 @@ class Viewer:
         self.backlog = 0  # units handed to the transport and not yet written out
         self.inflight: dict[int, _Inflight] = {}
         self.stats = ViewerStats()
+        self.estimator = BandwidthEstimator()
+        self.acks_measure_path = acks_measure_path
 
     # -- decisions -------------------------------------------------------------
 
@@ -110,11 +121,22 @@ class Viewer:
         if unit.index <= self.last_unit_index:
             return None
         if not self.has_credit:
-            self.stats.frames_skipped += 1
-            self.synced = False
+            if not unit.still:
+                self.stats.frames_skipped += 1
+                self.synced = False
             return None
         if self.is_video and not unit.keyframe and not self.synced:
             return None
+        return self._take(unit, now)
+
+    def offer_switch(self, unit: EncodedUnit, now: float) -> int | None:
+        """A keyframe of the rung this viewer is moving to (another group, whose unit
+        indices are its own); returns the seq, or None when it cannot be taken now."""
+        if (self.is_video and not unit.keyframe) or not self.has_credit:
+            return None
+        return self._take(unit, now)
+
+    def _take(self, unit: EncodedUnit, now: float) -> int:
         seq = self.next_seq
         self.next_seq += 1
         self.last_unit_index = unit.index
@@ -128,8 +150,12 @@ class Viewer:
 
     # -- what the viewer told us ---------------------------------------------------
 
-    def on_ack(self, seq: int, now: float, decode_queue_size: int = 0) -> float | None:
-        """Record an ack; returns publish -> ack seconds, or None for an unknown seq."""
+    def on_ack(
+        self, seq: int, now: float, decode_queue_size: int = 0, received_at: float | None = None
+    ) -> float | None:
+        """Record an ack; returns publish -> ack seconds, or None for an unknown seq.
+
+        ``received_at``: when the viewer received the unit, on its own clock (seconds)."""
         entry = self.inflight.pop(seq, None)
         self.stats.decode_queue_size = decode_queue_size
         if entry is None:
@@ -143,6 +169,8 @@ class Viewer:
         latency = now - entry.published_at
         st.latencies.append(latency)
         st.recent.append((now, latency, entry.nbytes))
+        if self.acks_measure_path:
+            self.estimator.on_delivery(entry.sent_at, now, entry.nbytes, received_at)
         return latency
 
     def _note_rtt(self, rtt: float, now: float) -> None:
@@ -158,11 +186,22 @@ class Viewer:
             need = math.ceil(floor[0][1] * self.frame_rate - 1e-9) + 1
             self.credit_window = max(self.max_inflight, min(MAX_WINDOW, need))
 
-    def on_shown(self, published_at: float, now: float) -> float:
-        """The browser drew a frame published at ``published_at``; returns the latency."""
+    def on_shown(
+        self,
+        published_at: float,
+        now: float,
+        sent_at: float | None = None,
+        nbytes: int = 0,
+        received_at: float | None = None,
+    ) -> float:
+        """The browser drew a frame published at ``published_at`` (and handed to the
+        transport at ``sent_at``, ``nbytes`` long, received at ``received_at`` on the
+        browser's clock); returns the latency."""
         latency = now - published_at
         self.stats.shown.append((now, latency))
         self.stats.frames_shown += 1
+        if sent_at is not None and nbytes and not self.acks_measure_path:
+            self.estimator.on_delivery(sent_at, now, nbytes, received_at)
         return latency
 
     def reset(self) -> None:
@@ -184,6 +223,10 @@ class Viewer:
             self.stats.frames_expired += len(stale)
             self.synced = False
         return bool(stale)
+
+    def oldest_unacked_at(self) -> float | None:
+        """When the oldest unit still waiting for its ack was sent."""
+        return min((e.sent_at for e in self.inflight.values()), default=None)
 
     def next_expiry(self) -> float | None:
         if not self.inflight:

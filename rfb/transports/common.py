@@ -17,7 +17,7 @@ def dispatch(display: Display, viewer: Viewer, msg: protocol.ClientMessage) -> N
     """Act on one parsed control message from a viewer (hello is the transport's business)."""
     hub = display.hub
     if isinstance(msg, protocol.Ack):
-        hub.ack(viewer.id, msg.seq, msg.decode_queue_size)
+        hub.ack(viewer.id, msg.seq, msg.decode_queue_size, msg.received_ms)
     elif isinstance(msg, protocol.InputEventMessage):
         display.push_event(viewer.id, msg.event)
     elif isinstance(msg, protocol.SetViewport):
@@ -30,9 +30,13 @@ def dispatch(display: Display, viewer: Viewer, msg: protocol.ClientMessage) -> N
     # viewer's acks already say when frames were drawn.
 
 
-def config_message(display: Display, viewer: Viewer, transport: str) -> str:
-    """The ``config`` a viewer gets before any frame (WebSocket) or on connect (WebRTC)."""
+def config_message(
+    display: Display, viewer: Viewer, transport: str, size: tuple[int, int] | None = None
+) -> str:
+    """The ``config`` a viewer gets before any frame (WebSocket), or on connect and when
+    the frame size changes (WebRTC: ``size``, the frame's new size)."""
     d = display
+    width, height = size or (d.width, d.height)
     extra: dict[str, Any] = {}
     if d.webrtc is not None:  # additive: where WHEP is served, with which ICE servers
         extra["ice_servers"] = [s.as_dict() for s in d.config.ice.servers()]
@@ -41,13 +45,13 @@ def config_message(display: Display, viewer: Viewer, transport: str) -> str:
     if not viewer.is_video:
         return protocol.build_config(
             transport=transport,
-            width=d.width,
-            height=d.height,
+            width=width,
+            height=height,
             mime=viewer.capability,
             client_id=viewer.id,
             **extra,
         )
-    w, h = convert.even_size(d.width, d.height)
+    w, h = convert.even_size(width, height)
     group = d.hub.group_of(viewer.id)
     unit = group.latest_unit if group else None
     # Frame headers carry the codec string of the SPS actually produced; until the first
@@ -85,6 +89,9 @@ class StatsTicker:
         def ms(x: float | None) -> float | None:
             return None if x is None else round(x, 2)
 
+        adapt = d.hub.adaptation(v.id)
+        rung_bitrate = adapt.pop("rung_bitrate", None)
+        rung_fps = adapt.pop("rung_fps", None)
         return protocol.build_stats(
             rtt_ms=ms(st.rtt_ms),
             fps_sent=round(fps_sent, 2),
@@ -93,12 +100,13 @@ class StatsTicker:
             encode_ms=group.median_encode_ms() if group else None,
             decode_queue_size=st.decode_queue_size,
             dropped=st.frames_skipped + st.frames_expired,
-            target_bitrate=d.config.bitrate or None,
-            target_fps=d.config.fps,
+            target_bitrate=rung_bitrate or d.config.bitrate or None,
+            target_fps=rung_fps or d.config.fps,
             latency_ms=ms(w["latency_ms"]),
             latency_p95_ms=ms(w["latency_p95_ms"]),
             latency_source=w["latency_source"],
             viewers=d.hub.viewer_count,
             client_id=v.id,
+            **adapt,
             **extra,
         )

@@ -183,9 +183,12 @@ class WebRtcViewer:
         self.track = _packet_track_class()(self._taken)
         self.sender: Any = None  # the RTCRtpSender that packetises self.track
         self._last_rtp = -1
-        # For frame_shown: our RTP timestamp -> publish time of the units sent, and the
-        # random origin aiortc adds to every timestamp on the wire (learnt from the sender).
-        self._published_at: OrderedDict[int, float] = OrderedDict()
+        # For frame_shown: our RTP timestamp -> (publish time, time handed to the RTP
+        # sender, bytes) of the units sent, and the random origin aiortc adds to every
+        # timestamp on the wire (learnt from the sender).
+        self._sent: OrderedDict[int, list[Any]] = OrderedDict()
+        self._unshown_since: float | None = None  # first unit taken after the last report
+        self._frame_size: tuple[int, int] | None = None  # what the last config said
         self._rtp_origin: int | None = None
         self._prev_taken_rtp: int | None = None
         import av  # present wherever aiortc is
@@ -207,14 +210,24 @@ class WebRtcViewer:
         self._last_rtp = rtp
         packet.pts = rtp
         packet.time_base = Fraction(1, RTP_CLOCK)
-        self._published_at[rtp % 2**32] = unit.published_at
-        while len(self._published_at) > _SHOWN_WINDOW:
-            self._published_at.popitem(last=False)
+        self._sent[rtp % 2**32] = [unit.published_at, None, len(unit.data)]
+        while len(self._sent) > _SHOWN_WINDOW:
+            self._sent.popitem(last=False)
+        size = (unit.frame_width, unit.frame_height)
+        if unit.frame_width and size != self._frame_size and self.channel is not None:
+            # The stream was resized: the view draws every rung at the frame's size.
+            self._send_config(viewer, size)
         self.track.push(seq, packet)
 
     def _taken(self, seq: int, rtp: int) -> None:
         # Handed to the RTP sender: on the wire now. Loss is repaired by NACK, not by our
         # flow control, so the unit counts as delivered.
+        now = self.display.clock()
+        sent = self._sent.get(rtp % 2**32)
+        if sent is not None:
+            sent[1] = now
+        if self._unshown_since is None:
+            self._unshown_since = now
         if self.viewer is not None:
             self.display.hub.delivered(self.viewer.id, seq)
         if self._rtp_origin is None and self._prev_taken_rtp is not None:
@@ -225,13 +238,19 @@ class WebRtcViewer:
                 self._rtp_origin = (wire - self._prev_taken_rtp) % 2**32
         self._prev_taken_rtp = rtp
 
-    def on_frame_shown(self, wire_rtp: int) -> None:
+    def on_frame_shown(self, wire_rtp: int, received_ms: float | None = None) -> None:
         """The browser drew the frame with this RTP timestamp: publish -> display latency."""
         if self.viewer is None or self._rtp_origin is None:
             return
-        published_at = self._published_at.get((wire_rtp - self._rtp_origin) % 2**32)
-        if published_at is not None:
-            self.display.hub.shown(self.viewer.id, published_at)
+        sent = self._sent.get((wire_rtp - self._rtp_origin) % 2**32)
+        if sent is not None:
+            published_at, taken_at, nbytes = sent
+            self._unshown_since = None
+            self.display.hub.shown(self.viewer.id, published_at, taken_at, nbytes, received_ms)
+
+    def outstanding_since(self) -> float | None:
+        """For the path estimate: since when units have gone out with no frame shown."""
+        return self._unshown_since
 
     def on_keyframe_request(self) -> None:
         """PLI or FIR from the browser: restart this viewer at the group's next IDR."""
@@ -240,6 +259,10 @@ class WebRtcViewer:
             self.display.hub.reset(self.viewer.id)
 
     # -- data channel ---------------------------------------------------------------------------
+
+    def _send_config(self, viewer: Viewer, size: tuple[int, int] | None = None) -> None:
+        self._frame_size = size or (self.display.width, self.display.height)
+        self.send_text(config_message(self.display, viewer, "webrtc", self._frame_size))
 
     def send_text(self, text: str) -> None:
         ch = self.channel
@@ -253,7 +276,7 @@ class WebRtcViewer:
         if channel.label == CHANNEL_LABEL:
             self.channel = channel
             if self.viewer is not None:
-                self.send_text(config_message(self.display, self.viewer, "webrtc"))
+                self._send_config(self.viewer)
 
         @channel.on("message")
         def on_message(message: Any) -> None:
@@ -266,7 +289,7 @@ class WebRtcViewer:
                     )
                 msg = protocol.parse_client_message(message)
                 if isinstance(msg, protocol.FrameShown):
-                    self.on_frame_shown(msg.rtp_timestamp)
+                    self.on_frame_shown(msg.rtp_timestamp, msg.received_ms)
                 elif not isinstance(msg, protocol.Hello):  # a hello is harmless here
                     dispatch(self.display, self.viewer, msg)
             except ProtocolError as exc:
@@ -285,10 +308,14 @@ class WebRtcViewer:
     def on_connected(self) -> None:
         if self.viewer is not None or self.closed.is_set():
             return
-        self.viewer = self.display.hub.attach(protocol.CAP_H264, self)
+        # Our view draws every rung at the frame's size (the config says it, and is sent
+        # again on a resize); frame_shown reports, not RTP handover, measure the path.
+        self.viewer = self.display.hub.attach(
+            protocol.CAP_H264, self, scaled_frames=True, acks_measure_path=False
+        )
         self.connected.set()
         if self.channel is not None:
-            self.send_text(config_message(self.display, self.viewer, "webrtc"))
+            self._send_config(self.viewer)
         self._spawn(self._stats())
 
     async def _stats(self) -> None:

@@ -28,6 +28,7 @@ HEARTBEAT_S = 20.0
 
 
 def unit_header(viewer: Viewer, seq: int, unit: EncodedUnit, fps: float) -> dict[str, Any]:
+    frame_size = (unit.frame_width, unit.frame_height) if unit.scaled else None
     if viewer.is_video:
         return protocol.video_chunk_header(
             seq=seq,
@@ -38,6 +39,7 @@ def unit_header(viewer: Viewer, seq: int, unit: EncodedUnit, fps: float) -> dict
             keyframe=unit.keyframe,
             duration_us=round(1e6 / fps),
             color=convert.WEBCODECS_COLOR if unit.keyframe else None,
+            frame_size=frame_size,
         )
     return protocol.image_frame_header(
         seq=seq,
@@ -45,6 +47,7 @@ def unit_header(viewer: Viewer, seq: int, unit: EncodedUnit, fps: float) -> dict
         width=unit.width,
         height=unit.height,
         mime=unit.codec,
+        frame_size=frame_size,
     )
 
 
@@ -56,6 +59,7 @@ class WebSocketViewer:
         self.display = display
         self.viewer: Viewer | None = None
         self._out: deque[str | bytes] = deque()
+        self._out_bytes = 0  # frame bytes queued here, not yet handed to the socket
         self._out_signal = asyncio.Event()
         self._closing = False
 
@@ -64,8 +68,16 @@ class WebSocketViewer:
     def send_unit(self, viewer: Viewer, seq: int, unit: EncodedUnit) -> None:
         """ViewerLink: queue one frame; the viewer's credit bounds how many wait here."""
         header = unit_header(viewer, seq, unit, self.display.config.fps)
-        self._out.append(protocol.pack_envelope(header, unit.data))
+        message = protocol.pack_envelope(header, unit.data)
+        self._out.append(message)
+        self._out_bytes += len(message)
         self._out_signal.set()
+
+    def backlog_bytes(self) -> int:
+        """Frame bytes not on the wire yet: queued here and in the socket's write buffer."""
+        transport = self.ws._req.transport if self.ws._req else None  # type: ignore[attr-defined]
+        buffered = transport.get_write_buffer_size() if transport is not None else 0
+        return self._out_bytes + buffered
 
     def send_text(self, text: str) -> None:
         if len(self._out) > 64:  # control messages only pile up if the socket is stuck
@@ -81,6 +93,8 @@ class WebSocketViewer:
                 await self._out_signal.wait()
                 continue
             item = self._out.popleft()
+            if isinstance(item, bytes):
+                self._out_bytes -= len(item)
             try:
                 async with asyncio.timeout(SEND_TIMEOUT_S):
                     if isinstance(item, bytes):
@@ -147,7 +161,7 @@ class WebSocketViewer:
         )
         if cap is None:
             raise ProtocolError(protocol.CLOSE_UNSUPPORTED_DATA, "no supported transport")
-        return self.display.hub.attach(cap, self)
+        return self.display.hub.attach(cap, self, scaled_frames=msg.scaled_frames)
 
     async def run(self) -> None:
         tasks: list[asyncio.Task[None]] = []

@@ -1,0 +1,122 @@
+"""Which rung of the ladder one viewer should be on. Sans I/O: ``decide`` takes ``now``.
+
+* **Down** as soon as the path is congested (a queue builds: median queueing delay over
+  ``queue_high_s``, a local backlog as long, or heavy loss) or the current rung needs more
+  than the path carries. The new rung is the highest that fits ``headroom`` x capacity,
+  and at least one below. Another step down waits ``down_hold_s`` (the queue drains).
+* **Up** when a higher rung has fitted ``headroom`` x capacity for ``up_hold_s`` without
+  congestion; straight to the highest that fits (capacity is measured, not probed: see
+  estimate.py). A climb followed by a fall within ``failed_climb_s`` doubles the hold
+  (up to ``max_up_hold_s``), so a path at the edge of a rung does not flap; it is reset
+  after ``stable_s`` without a failed climb, and does not apply to a rung that needs at
+  most ``clear`` x capacity (a bottleneck that lifted: climb at once).
+
+Costs are bits per second per rung, top first (the hub computes them: the video rungs'
+target bitrates, the image rungs' measured sizes). A lower index is a higher rung.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .estimate import BandwidthEstimator
+
+
+@dataclass(frozen=True, slots=True)
+class AdaptConfig:
+    headroom: float = 0.8  # a rung fits when its cost is at most this share of capacity
+    clear: float = 0.5  # ... and fits clearly at this share: no backed-off hold
+    over: float = 1.0  # the current rung is over the path when its cost passes capacity x this
+    queue_high_s: float = 0.06
+    loss_high: float = 0.15  # receiver-report loss that counts as congestion
+    down_hold_s: float = 1.0
+    up_hold_s: float = 1.0
+    max_up_hold_s: float = 8.0
+    failed_climb_s: float = 4.0
+    stable_s: float = 15.0
+    min_samples: int = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    rung: int
+    capacity_bps: float | None
+    queue_delay_s: float | None
+    congested: bool
+    reason: str
+
+
+class RungPolicy:
+    def __init__(self, rungs: int, config: AdaptConfig | None = None, start: int = 0) -> None:
+        self.config = config or AdaptConfig()
+        self.rungs = rungs
+        self.rung = min(max(0, start), rungs - 1)
+        self.up_hold_s = self.config.up_hold_s
+        self._fits_higher_since: float | None = None
+        self._last_down: float | None = None
+        self._last_up: float | None = None
+        self._last_failed_climb: float | None = None
+        self.switches = 0
+        self.last: Decision | None = None
+
+    def congested(self, est: BandwidthEstimator, now: float, cost: float) -> bool:
+        c = self.config
+        q = est.queue_delay(now)
+        if q is not None and q > c.queue_high_s:
+            return True
+        if cost > 0 and 8 * est.backlog_bytes / cost > c.queue_high_s:
+            return True
+        return est.loss(now) > c.loss_high
+
+    def decide(self, est: BandwidthEstimator, costs: list[float], now: float) -> Decision:
+        """The rung this viewer should be on now; ``self.rung`` follows it."""
+        c = self.config
+        self.rungs = len(costs)
+        self.rung = min(self.rung, self.rungs - 1)
+        cur = self.rung
+        capacity = est.capacity_bps(now)
+        congested = self.congested(est, now, costs[cur])
+        queue = est.queue_delay(now)
+        if capacity is None or est.samples < c.min_samples:
+            return self._keep(capacity, queue, congested, "measuring")
+        fit = next((i for i, cost in enumerate(costs) if cost <= c.headroom * capacity),
+                   self.rungs - 1)  # fmt: skip
+        over = costs[cur] > c.over * capacity
+        if (congested or over) and cur < self.rungs - 1:
+            self._fits_higher_since = None
+            if self._last_down is not None and now - self._last_down < c.down_hold_s:
+                return self._keep(capacity, queue, congested, "draining")
+            target = max(fit, cur + 1)
+            if self._last_up is not None and now - self._last_up < c.failed_climb_s:
+                self._last_failed_climb = now
+                self.up_hold_s = min(c.max_up_hold_s, 2 * self.up_hold_s)
+            self._last_down = now
+            return self._move(target, capacity, queue, congested,
+                              "congested" if congested else "over capacity")  # fmt: skip
+        if self._last_failed_climb is not None and now - self._last_failed_climb > c.stable_s:
+            self.up_hold_s = c.up_hold_s
+            self._last_failed_climb = None
+        if fit < cur and not congested:
+            if self._fits_higher_since is None:
+                self._fits_higher_since = now
+            clearly = costs[fit] <= c.clear * capacity
+            hold = c.up_hold_s if clearly else self.up_hold_s
+            if now - self._fits_higher_since >= hold:
+                self._fits_higher_since = None
+                self._last_up = now
+                return self._move(fit, capacity, queue, congested, "path allows more")
+            return self._keep(capacity, queue, congested, "holding before a climb")
+        self._fits_higher_since = None
+        return self._keep(capacity, queue, congested, "steady")
+
+    def _keep(self, capacity: float | None, queue: float | None, congested: bool,
+              reason: str) -> Decision:  # fmt: skip
+        self.last = Decision(self.rung, capacity, queue, congested, reason)
+        return self.last
+
+    def _move(self, rung: int, capacity: float | None, queue: float | None, congested: bool,
+              reason: str) -> Decision:  # fmt: skip
+        if rung != self.rung:
+            self.switches += 1
+            self.rung = rung
+        return self._keep(capacity, queue, congested, reason)

@@ -1,0 +1,202 @@
+"""Per-viewer path estimate: how many bits per second reach this viewer, and whether a
+queue is building on the way. Sans I/O: every call takes ``now`` (the display's clock).
+
+What transports report:
+* a delivery per unit: when it was handed to the transport, when the viewer said it had
+  it (WebSocket: the ack after drawing; WebRTC: the frame_shown report), and its size;
+* the local backlog: bytes handed over and not yet on the wire (socket buffer, pacer);
+* WebRTC only: the receiver's REMB estimate and receiver-report loss and round trip.
+
+Capacity, from delivery times (a packet-train estimate; no probing traffic needed). A
+unit starts occupying the path when it is sent, or when the one before it arrived if
+that was later (it queued behind it); it stops when it arrives:
+
+    busy = arrived - max(sent + base_delay, previous arrival)
+
+Behind a bottleneck of capacity C, ``busy ~ a + bytes / C``, whether the path is full or
+not: ``a`` is what does not grow with size (a token bucket's burst lets the first few
+kB through at once, which makes small units look fast; the viewer's draw time). A unit
+that *queued* behind the one before it met a full path, with no burst allowance left:
+where the last ``window_s`` has a few of those (after every IDR, on a path near its
+limit), the estimate is their bytes over their busy time, which is the bottleneck's
+rate. Elsewhere (a path well above what is sent) it is the slope of a line fitted
+through the recent (bytes, busy) points (IDRs and deltas differ enough in size to fix
+it), or, where sizes are too alike for a slope, total bytes over total busy time: these
+read high when a burst allowance hides part of the size, which matters little on a path
+that carries far more than is sent, and the estimate follows the path up as soon as a
+bottleneck lifts, with no probing traffic.
+
+Queueing, from the same deliveries: the median of ``arrived - sent - base_delay`` over the
+last ``queue_window_s``, where ``base_delay`` is the least of the last ``base_span_s``.
+A queue means more is sent than the path carries. The local backlog counts as queue too.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class _Delivery:
+    arrived: float
+    delay: float  # arrived - sent
+    nbytes: int
+    busy: float  # seconds the unit occupied the path
+    queued: bool  # it waited for the unit before it: the path was full all along
+
+
+class BandwidthEstimator:
+    def __init__(
+        self,
+        *,
+        window_s: float = 2.0,
+        queue_window_s: float = 0.5,
+        base_span_s: float = 10.0,
+        min_busy_s: float = 0.001,
+    ) -> None:
+        self.window_s = window_s
+        self.queue_window_s = queue_window_s
+        self.base_span_s = base_span_s
+        self.min_busy_s = min_busy_s
+        self._deliveries: deque[_Delivery] = deque()
+        self._base: deque[tuple[float, float]] = deque()  # (time, delay), delay increasing
+        self._arrival_base: deque[tuple[float, float]] = deque()  # the same, viewer's clock
+        self._last_arrival: float | None = None
+        self._outstanding_age = 0.0  # how long the oldest unconfirmed unit has been out
+        self.backlog_bytes = 0
+        self.remb_bps: float | None = None
+        self._remb_at = 0.0
+        self.loss_fraction = 0.0
+        self._loss_at = 0.0
+        self.samples = 0
+
+    # -- what transports report ------------------------------------------------------
+
+    def on_delivery(
+        self, sent_at: float, acked_at: float, nbytes: int, received_at: float | None = None
+    ) -> None:
+        """One unit: handed to the transport at ``sent_at``, confirmed at ``acked_at``
+        (both on our clock), ``nbytes`` long. ``received_at``, when the viewer says it, is
+        when the unit arrived on *its* clock (any origin): busy times then come from
+        arrival spacing, free of the viewer's decode time. Queueing always uses our clock.
+        """
+        delay = max(0.0, acked_at - sent_at)
+        base = _note_min(self._base, acked_at, delay, self.base_span_s)
+        if received_at is None:
+            arrival, arrival_base = acked_at, base
+        else:
+            # The offset between the clocks is in every (received - sent) alike; the least
+            # of them stands for the path's base delay in the viewer's clock.
+            arrival = received_at
+            arrival_base = _note_min(self._arrival_base, acked_at, received_at - sent_at,
+                                     self.base_span_s)  # fmt: skip
+        start = sent_at + arrival_base
+        last = self._last_arrival
+        queued = last is not None and last > start
+        if queued and last is not None:
+            start = last
+        busy = max(0.0, arrival - start)
+        if last is None or arrival > last:
+            self._last_arrival = arrival
+        self._deliveries.append(_Delivery(acked_at, delay, nbytes, busy, queued))
+        self.samples += 1
+        self._trim(acked_at)
+
+    def on_outstanding(self, now: float, oldest_sent_at: float | None) -> None:
+        """The send time of the oldest unit the viewer has not confirmed yet (None: none).
+
+        A path that stops delivering sends no samples at all; the age of what it holds
+        is then the only sign of the queue."""
+        self._outstanding_age = 0.0 if oldest_sent_at is None else max(0.0, now - oldest_sent_at)
+
+    def on_backlog(self, nbytes: int) -> None:
+        self.backlog_bytes = max(0, nbytes)
+
+    def on_remb(self, now: float, bps: float) -> None:
+        self.remb_bps, self._remb_at = float(bps), now
+
+    def on_loss(self, now: float, fraction: float) -> None:
+        self.loss_fraction, self._loss_at = min(1.0, max(0.0, fraction)), now
+
+    # -- the estimate ------------------------------------------------------------------
+
+    @property
+    def base_delay(self) -> float | None:
+        return self._base[0][1] if self._base else None
+
+    def capacity_bps(self, now: float) -> float | None:
+        """What the path carries, capped by a fresh REMB; None until there are samples."""
+        self._trim(now)
+        recent = [d for d in self._deliveries if now - d.arrived <= self.window_s]
+        queued = [d for d in recent if d.queued]
+        if len(queued) >= _MIN_QUEUED:
+            # Units that waited for the one before them left a full path: no burst allowance
+            # helped them, so their bytes over their busy time is the path's rate.
+            busy = max(self.min_busy_s * len(queued), sum(d.busy for d in queued))
+            own: float | None = 8 * sum(d.nbytes for d in queued) / busy
+        else:
+            own = _fit_capacity(recent, self.min_busy_s) if recent else None
+        remb = self.remb_bps if self.remb_bps is not None and now - self._remb_at < 3.0 else None
+        if own is None:
+            return remb
+        return own if remb is None else min(own, remb)
+
+    def queue_delay(self, now: float) -> float | None:
+        """Median queueing delay over the last queue_window_s (seconds), or longer when
+        the oldest unit not yet confirmed has waited longer; None: no data yet."""
+        base = self.base_delay
+        if base is None:
+            return None
+        recent = [d.delay for d in self._deliveries if now - d.arrived <= self.queue_window_s]
+        recent.sort()
+        median = recent[len(recent) // 2] - base if recent else 0.0
+        return max(0.0, median, self._outstanding_age - base)
+
+    def delivered_bps(self, now: float, span: float = 1.0) -> float:
+        """Bits per second that arrived over the last ``span`` seconds."""
+        return 8 * sum(d.nbytes for d in self._deliveries if now - d.arrived <= span) / span
+
+    def loss(self, now: float) -> float:
+        return self.loss_fraction if now - self._loss_at < 3.0 else 0.0
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _trim(self, now: float) -> None:
+        keep = max(self.window_s, self.queue_window_s)
+        d = self._deliveries
+        while d and now - d[0].arrived > keep:
+            d.popleft()
+
+
+def _note_min(window: deque[tuple[float, float]], now: float, value: float, span: float) -> float:
+    """Add ``value`` to a monotonic deque; returns the least value of the last ``span``."""
+    while window and window[-1][1] >= value:
+        window.pop()
+    window.append((now, value))
+    while window[0][0] < now - span:
+        window.popleft()
+    return window[0][1]
+
+
+_MIN_QUEUED = 3
+# Sizes must spread at least this much (largest / smallest) for a slope to mean anything.
+_MIN_SIZE_SPREAD = 2.0
+_MAX_BPS = 10e9
+
+
+def _fit_capacity(recent: list[_Delivery], min_busy_s: float) -> float:
+    """Bits per second: 8 / slope of busy seconds against bytes (least squares), or
+    total bytes over total busy time when the sizes are too alike."""
+    n = len(recent)
+    xs = [float(d.nbytes) for d in recent]
+    ys = [d.busy for d in recent]
+    total = 8 * sum(xs) / max(min_busy_s * n, sum(ys))
+    if n < 4 or max(xs) < _MIN_SIZE_SPREAD * max(1.0, min(xs)):
+        return min(_MAX_BPS, total)
+    mx, my = sum(xs) / n, sum(ys) / n
+    sxx = sum((x - mx) ** 2 for x in xs)
+    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
+    if sxy <= 0:  # busy time does not grow with size: nothing on the way limits it
+        return _MAX_BPS
+    return min(_MAX_BPS, 8 * sxx / sxy)
