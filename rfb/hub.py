@@ -257,6 +257,21 @@ class Hub:
             entry.policy.rung = entry.allowed.index(rung)
         pump.wake()
 
+    def pin(self, viewer_id: str, rung: int | None) -> None:
+        """Hold a viewer on ``rung`` of its ladder whatever its path says (None: adapt
+        again from where it is). For tests, demos and a user's own quality control."""
+        entry = self._viewers.get(viewer_id)
+        if entry is None:
+            return
+        if rung is None:
+            if entry.policy is None and len(entry.allowed) > 1:
+                entry.policy = RungPolicy(len(entry.allowed), self.config.adapt)
+                current = entry.target if entry.target is not None else entry.rung
+                entry.policy.rung = entry.allowed.index(current)
+            return
+        entry.policy = None
+        self.move(viewer_id, rung)
+
     def _joined(self, group: EncoderGroup) -> None:
         """Candidates that took ``group``'s keyframe now belong to it only."""
         for viewer in group.take_joined():
@@ -417,6 +432,7 @@ class Hub:
         entry = self._viewers.get(viewer_id)
         if entry is None:
             return
+        entry.viewer.stats.keyframe_requests += 1
         entry.viewer.reset()
         group = self._group(entry.capability, entry.rung)
         if group is not None:

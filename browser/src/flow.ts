@@ -44,22 +44,36 @@ export class ImageScheduler<T extends { seq: number }> {
   }
 }
 
+export interface SubmittedChunk {
+  submittedAt: number;
+  timestampUs: number;
+  /** The published frame's size, which the picture is drawn at (its rung may code it smaller). */
+  frameW: number;
+  frameH: number;
+}
+
 /** Video: remembers what each submitted chunk was, keyed by seq, until its frame comes out. */
 export class PendingChunks {
-  private readonly pending = new Map<number, { submittedAt: number; timestampUs: number }>();
+  private readonly pending = new Map<number, SubmittedChunk>();
 
-  submit(seq: number, timestampUs: number, nowMs: number): void {
-    this.pending.set(seq, { submittedAt: nowMs, timestampUs });
+  submit(seq: number, timestampUs: number, nowMs: number, frameW = 0, frameH = 0): void {
+    this.pending.set(seq, { submittedAt: nowMs, timestampUs, frameW, frameH });
   }
 
   /** A decoded frame came out for `seq`; returns its decode time in ms. */
   output(seq: number, nowMs: number): number | null {
+    const p = this.take(seq);
+    return p ? nowMs - p.submittedAt : null;
+  }
+
+  /** A decoded frame came out for `seq`: what was submitted for it, if known. */
+  take(seq: number): SubmittedChunk | null {
     const p = this.pending.get(seq);
     if (!p) return null;
     this.pending.delete(seq);
     // Frames are output in order; anything older was dropped by the decoder.
     for (const k of this.pending.keys()) if (k < seq) this.pending.delete(k);
-    return nowMs - p.submittedAt;
+    return p;
   }
 
   /** The age of the oldest chunk still inside the decoder, for the stall watchdog. */

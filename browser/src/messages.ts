@@ -34,6 +34,25 @@ export interface Stats {
   firstFrameAt: number | null;
   /** With `timecode: true`: publish -> display ms of each frame drawn in the last second. */
   timecodeMs?: number[];
+  /** Adaptation, as the server reports it: this viewer's rung of the quality ladder
+   * (0 = top, the full `bitrate`), out of `rungs`, and what that rung is. */
+  adaptation: Adaptation | null;
+}
+
+export interface Adaptation {
+  rung: number;
+  rungs: number;
+  /** The rung's coded size; the picture is still drawn at the frame's size (width/height). */
+  codedWidth: number | null;
+  codedHeight: number | null;
+  fps: number | null;
+  /** The rung's target bitrate (video), null for image rungs. */
+  targetBitrate: number | null;
+  /** The server's estimate of what this viewer's path carries, bit/s. */
+  estimateBps: number | null;
+  queueMs: number | null;
+  switches: number;
+  reason: string | null;
 }
 
 export interface WorkerOptions {
@@ -67,7 +86,7 @@ export type ToWorker =
   | { type: "rtc-open" }
   | { type: "rtc-text"; text: string }
   | { type: "rtc-frames"; readable: ReadableStream<VideoFrame> }
-  | { type: "rtc-bitmap"; bitmap: ImageBitmap; rtpTimestamp: number | null }
+  | { type: "rtc-bitmap"; bitmap: ImageBitmap; rtpTimestamp: number | null; receivedMs: number | null }
   | { type: "rtc-closed"; reason: string }
   | { type: "use-websocket" }
   | { type: "dispose" };

@@ -16,6 +16,9 @@ export interface ImageFrameHeader {
   height: number;
   mime: string;
   pixel_ratio?: number;
+  /** rfb addition: the frame's size when the picture is coded smaller (a lower rung). */
+  frame_width?: number;
+  frame_height?: number;
 }
 
 export interface VideoChunkHeader {
@@ -30,6 +33,9 @@ export interface VideoChunkHeader {
   duration_us?: number;
   pixel_ratio?: number;
   color?: ColorInfo;
+  /** rfb addition: the frame's size when the picture is coded smaller (a lower rung). */
+  frame_width?: number;
+  frame_height?: number;
 }
 
 export interface ColorInfo {
@@ -41,6 +47,14 @@ export interface ColorInfo {
 }
 
 export type FrameHeader = ImageFrameHeader | VideoChunkHeader;
+
+/** The size a picture is drawn at and input maps to: the published frame's, whatever the
+ * rung's coded size. */
+export function frameSize(h: FrameHeader): { width: number; height: number } {
+  const w = h.frame_width;
+  const ht = h.frame_height;
+  return typeof w === "number" && typeof ht === "number" && w > 0 && ht > 0 ? { width: w, height: ht } : { width: h.width, height: h.height };
+}
 
 export interface ConfigMessage {
   type: "config";
@@ -69,6 +83,17 @@ export interface StatsMessage {
   latency_source?: "ack" | "shown" | null;
   viewers?: number;
   dropped?: number;
+  /** Adaptation (rfb addition): the viewer's rung of the quality ladder (0 = top) and what it is. */
+  rung?: number;
+  rungs?: number;
+  rung_width?: number;
+  rung_height?: number;
+  target_fps?: number;
+  target_bitrate?: number | null;
+  estimate_bps?: number | null;
+  queue_ms?: number | null;
+  rung_switches?: number;
+  adapt_reason?: string | null;
   [key: string]: unknown;
 }
 
@@ -138,13 +163,18 @@ export function parseServerText(text: string): ServerMessage {
 // -- client -> server -------------------------------------------------------------------
 
 export function hello(supported: string[], token?: string | null): string {
-  const msg: Record<string, unknown> = { type: "hello", supported, device_pixel_ratio: 1 };
+  // scaled_frames: this client draws lower rungs at the frame's size (frame_width/height).
+  const msg: Record<string, unknown> = { type: "hello", supported, device_pixel_ratio: 1, scaled_frames: true };
   if (token) msg.token = token;
   return JSON.stringify(msg);
 }
 
-export function ack(seq: number, decodeQueueSize: number, displayed = true): string {
-  return JSON.stringify({ type: "ack", seq, decode_queue_size: decodeQueueSize, displayed });
+/** `receivedMs`: when the frame arrived, on this client's clock; the server's path estimate
+ * uses the spacing of arrivals (rfb addition). */
+export function ack(seq: number, decodeQueueSize: number, displayed = true, receivedMs?: number): string {
+  const msg: Record<string, unknown> = { type: "ack", seq, decode_queue_size: decodeQueueSize, displayed };
+  if (receivedMs !== undefined) msg.received_ms = Math.round(receivedMs * 1000) / 1000;
+  return JSON.stringify(msg);
 }
 
 export function requestKeyframe(reason: string): string {
@@ -172,6 +202,8 @@ export function event(ev: Record<string, unknown>): string {
 }
 
 /** WebRTC: the frame with this RTP timestamp was drawn (rfb addition). */
-export function frameShown(rtpTimestamp: number): string {
-  return JSON.stringify({ type: "frame_shown", rtp_timestamp: rtpTimestamp >>> 0 });
+export function frameShown(rtpTimestamp: number, receivedMs?: number | null): string {
+  const msg: Record<string, unknown> = { type: "frame_shown", rtp_timestamp: rtpTimestamp >>> 0 };
+  if (typeof receivedMs === "number" && Number.isFinite(receivedMs)) msg.received_ms = Math.round(receivedMs * 1000) / 1000;
+  return JSON.stringify(msg);
 }

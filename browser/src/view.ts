@@ -8,7 +8,7 @@ import type { FromWorker, Size, State, Stats, ToWorker, TransportKind, WorkerOpt
 import { WebRtcLink, WhepError, whepUrl } from "./webrtc";
 
 export type { Fit } from "./geometry";
-export type { State, Stats, TransportKind } from "./messages";
+export type { Adaptation, State, Stats, TransportKind } from "./messages";
 
 declare const __RFB_WORKER_SOURCE__: string;
 
@@ -190,7 +190,7 @@ export class RemoteFramebufferView {
     const auto = this.opts.transport === "auto";
     const link = new WebRtcLink(whepUrl(this.opts.url), this.opts.token ?? null, {
       onStream: (readable) => this.post({ type: "rtc-frames", readable }, [readable as unknown as Transferable]),
-      onBitmap: (bitmap, rtpTimestamp) => this.post({ type: "rtc-bitmap", bitmap, rtpTimestamp }, [bitmap]),
+      onBitmap: (bitmap, rtpTimestamp, receivedMs) => this.post({ type: "rtc-bitmap", bitmap, rtpTimestamp, receivedMs }, [bitmap]),
       onText: (text) => this.post({ type: "rtc-text", text }),
       onOpen: () => this.post({ type: "rtc-open" }),
       onClose: (reason) => this.onRtcClosed(link, reason),

@@ -24,7 +24,8 @@ export interface WebRtcHandlers {
   /** Frames, as a stream to transfer to the worker. */
   onStream(readable: ReadableStream<VideoFrame>): void;
   /** Frames one by one (fallback path), with the RTP timestamp where the browser says it. */
-  onBitmap(bitmap: ImageBitmap, rtpTimestamp: number | null): void;
+  /** `receivedMs`: when the frame's last packet arrived (main-thread clock), if the browser says. */
+  onBitmap(bitmap: ImageBitmap, rtpTimestamp: number | null, receivedMs: number | null): void;
   onText(text: string): void;
   onOpen(): void;
   onClose(reason: string): void;
@@ -162,10 +163,11 @@ export class WebRtcLink {
     video.srcObject = new MediaStream([track]);
     document.body.appendChild(video);
     this.video = video;
-    const grab = (_now: number, meta: { rtpTimestamp?: number }) => {
+    const grab = (_now: number, meta: { rtpTimestamp?: number; receiveTime?: number }) => {
       if (this.closed) return;
       const rtp = meta.rtpTimestamp ?? null;
-      createImageBitmap(video).then((b) => this.handlers.onBitmap(b, rtp), () => undefined);
+      const received = meta.receiveTime ?? null;
+      createImageBitmap(video).then((b) => this.handlers.onBitmap(b, rtp, received), () => undefined);
       video.requestVideoFrameCallback(grab);
     };
     video.requestVideoFrameCallback(grab);

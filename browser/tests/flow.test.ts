@@ -50,6 +50,14 @@ describe("PendingChunks", () => {
     p.clear();
     expect(p.oldestAgeMs(100)).toBe(0);
   });
+
+  it("keeps each chunk's frame size, for rungs coded smaller than the frame", () => {
+    const p = new PendingChunks();
+    p.submit(1, 0, 3, 1280, 720);
+    p.submit(2, 0, 4, 1280, 720);
+    expect(p.take(2)).toEqual({ submittedAt: 4, timestampUs: 0, frameW: 1280, frameH: 720 });
+    expect(p.take(1)).toBeNull();
+  });
 });
 
 describe("Backoff", () => {

@@ -83,10 +83,12 @@ describe("client messages", () => {
       type: "hello",
       supported: ["image/jpeg", "webcodecs/h264-annexb"],
       device_pixel_ratio: 1,
+      scaled_frames: true,
       token: "t",
     });
     expect(JSON.parse(P.hello([P.CAP_PNG]))).not.toHaveProperty("token");
     expect(JSON.parse(P.ack(5, 1))).toEqual({ type: "ack", seq: 5, decode_queue_size: 1, displayed: true });
+    expect(JSON.parse(P.ack(5, 0, true, 1234.56789))).toEqual({ type: "ack", seq: 5, decode_queue_size: 0, displayed: true, received_ms: 1234.568 });
     expect(JSON.parse(P.setViewport({ width: 640, height: 480, pwidth: 1280, pheight: 960, ratio: 2 }))).toEqual({
       type: "set_viewport",
       width: 640,
@@ -101,6 +103,14 @@ describe("client messages", () => {
     // RTP timestamps are unsigned 32-bit on the wire, whatever sign JS hands over
     expect(JSON.parse(P.frameShown(4294967295))).toEqual({ type: "frame_shown", rtp_timestamp: 4294967295 });
     expect(JSON.parse(P.frameShown(-1))).toEqual({ type: "frame_shown", rtp_timestamp: 4294967295 });
+    expect(JSON.parse(P.frameShown(7, 10.5))).toEqual({ type: "frame_shown", rtp_timestamp: 7, received_ms: 10.5 });
+    expect(JSON.parse(P.frameShown(7, null))).toEqual({ type: "frame_shown", rtp_timestamp: 7 });
+  });
+
+  it("draws a lower rung at the frame's size, not its coded size", () => {
+    const base = { type: "video_chunk", seq: 1, timestamp_us: 0, codec: "avc1.42E01F", bitstream: "annexb", keyframe: true } as const;
+    expect(P.frameSize({ ...base, width: 640, height: 360, frame_width: 1280, frame_height: 720 })).toEqual({ width: 1280, height: 720 });
+    expect(P.frameSize({ ...base, width: 1280, height: 720 })).toEqual({ width: 1280, height: 720 });
   });
 
   it("parses server text and rejects typeless messages", () => {

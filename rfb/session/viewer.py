@@ -37,6 +37,7 @@ class ViewerStats:
     bytes_sent: int = 0
     keyframes_sent: int = 0
     frames_shown: int = 0
+    keyframe_requests: int = 0  # request_keyframe, decoder_reset, PLI: the viewer lost its place
     rtt_ms: float | None = None  # smoothed send -> ack
     decode_queue_size: int = 0
     # (ack time, publish -> ack seconds, bytes) of recent acks, for windowed figures.
@@ -265,6 +266,7 @@ class Viewer:
             "inflight": len(self.inflight),
             "credit_window": self.credit_window,
             "frames_shown": st.frames_shown,  # WebRTC: frame_shown reports
+            "keyframe_requests": st.keyframe_requests,
             "decode_queue_size": st.decode_queue_size,
             # publish -> drawn over the last (up to) 4096 acked (or, WebRTC, shown) frames
             "latency_p50_ms": round(1000 * lat[len(lat) // 2], 3) if lat else None,

@@ -7,7 +7,7 @@ import { BITS, BLOCK, decodeTimecode, latencyMs } from "../timecode";
 import { ImageScheduler, PendingChunks, Backoff } from "../flow";
 import { KeyframeGate } from "../keyframe-gate";
 import * as P from "../protocol";
-import type { FromWorker, Size, State, Stats, ToWorker, WorkerOptions } from "../messages";
+import type { Adaptation, FromWorker, Size, State, Stats, ToWorker, WorkerOptions } from "../messages";
 import type { KeyInput, PointerInput } from "../input";
 
 interface WorkerScope {
@@ -23,6 +23,8 @@ const STATS_MS = 1000;
 
 interface ImageJob {
   seq: number;
+  frameW: number;
+  frameH: number;
   header: P.ImageFrameHeader;
   payload: Uint8Array;
   receivedAt: number;
@@ -40,9 +42,12 @@ class Session {
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
   private reconnects = 0;
 
-  // stream
+  // stream: frameW/H is the published frame's size, which every rung is drawn at and input
+  // maps to; a lower rung may be coded smaller.
   private frameW = 0;
   private frameH = 0;
+  private configW = 0; // what the last config said (WebRTC frames carry only their coded size)
+  private configH = 0;
   private codec: string | null = null;
   private supportsH264 = false;
   private images: ImageScheduler<ImageJob>;
@@ -107,11 +112,10 @@ class Session {
           frame.close();
           break;
         }
-        this.frameW = frame.displayWidth;
-        this.frameH = frame.displayHeight;
-        const rtp = rtpTimestampOf(frame);
+        this.setRtcFrameSize(frame.displayWidth, frame.displayHeight);
+        const { rtp, receivedMs } = rtpMetadataOf(frame);
         this.draw(frame, () => frame.close());
-        if (rtp !== null) this.send(P.frameShown(rtp));
+        if (rtp !== null) this.send(P.frameShown(rtp, receivedMs));
       }
     } catch (err) {
       this.log(`WebRTC frames ended: ${err}`);
@@ -120,16 +124,22 @@ class Session {
     }
   }
 
-  rtcBitmap(bitmap: ImageBitmap, rtpTimestamp: number | null): void {
+  rtcBitmap(bitmap: ImageBitmap, rtpTimestamp: number | null, receivedMs: number | null): void {
     if (this.opts.mode !== "webrtc") {
       bitmap.close();
       return;
     }
-    this.frameW = bitmap.width;
-    this.frameH = bitmap.height;
+    this.setRtcFrameSize(bitmap.width, bitmap.height);
     this.draw(bitmap, () => bitmap.close());
-    // Tell the server which frame was drawn, so it can measure publish -> display.
-    if (rtpTimestamp !== null) this.send(P.frameShown(rtpTimestamp));
+    // Tell the server which frame was drawn, so it can measure publish -> display (and,
+    // from the arrival spacing, the path).
+    if (rtpTimestamp !== null) this.send(P.frameShown(rtpTimestamp, receivedMs));
+  }
+
+  /** A WebRTC frame is coded at its rung's size; draw it at the size the config gave. */
+  private setRtcFrameSize(codedW: number, codedH: number): void {
+    this.frameW = this.configW || codedW;
+    this.frameH = this.configH || codedH;
   }
 
   rtcClosed(reason: string): void {
@@ -225,8 +235,8 @@ class Session {
     }
     if (msg.type === "config") {
       const c = msg as P.ConfigMessage;
-      this.frameW = c.width;
-      this.frameH = c.height;
+      this.frameW = this.configW = c.width;
+      this.frameH = this.configH = c.height;
       this.codec = c.codec ?? c.mime ?? null;
       this.backoff.reset();
       this.setState("negotiated");
@@ -245,19 +255,21 @@ class Session {
       return;
     }
     if (!P.isFrameHeader(header)) return;
+    const receivedAt = performance.now();
     this.bytesWindow += data.byteLength;
-    if (header.type === "image_frame") this.onImage(header as P.ImageFrameHeader, payload);
-    else this.onVideo(header as P.VideoChunkHeader, payload);
+    if (header.type === "image_frame") this.onImage(header as P.ImageFrameHeader, payload, receivedAt);
+    else this.onVideo(header as P.VideoChunkHeader, payload, receivedAt);
   }
 
   // -- images ----------------------------------------------------------------------------
 
-  private onImage(header: P.ImageFrameHeader, payload: Uint8Array): void {
+  private onImage(header: P.ImageFrameHeader, payload: Uint8Array, receivedAt: number): void {
     this.codec = header.mime;
-    const { start, dropped } = this.images.push({ seq: header.seq, header, payload, receivedAt: performance.now() });
+    const size = P.frameSize(header);
+    const { start, dropped } = this.images.push({ seq: header.seq, frameW: size.width, frameH: size.height, header, payload, receivedAt });
     if (dropped) {
       this.dropped++;
-      this.send(P.ack(dropped.seq, this.images.busy, false));
+      this.send(P.ack(dropped.seq, this.images.busy, false, dropped.receivedAt));
     }
     if (start) void this.decodeImage(start);
   }
@@ -269,14 +281,14 @@ class Session {
       try {
         const blob = new Blob([cur.payload as BlobPart], { type: cur.header.mime });
         const bitmap = await createImageBitmap(blob);
-        this.frameW = cur.header.width;
-        this.frameH = cur.header.height;
+        this.frameW = cur.frameW;
+        this.frameH = cur.frameH;
         this.draw(bitmap, () => bitmap.close());
         this.noteDecode(performance.now() - cur.receivedAt);
-        this.send(P.ack(cur.header.seq, this.images.busy - 1, true));
+        this.send(P.ack(cur.header.seq, this.images.busy - 1, true, cur.receivedAt));
       } catch (err) {
         this.dropped++;
-        this.send(P.ack(cur.header.seq, 0, false));
+        this.send(P.ack(cur.header.seq, 0, false, cur.receivedAt));
         this.log(`image decode failed: ${err}`);
       }
       next = this.images.done();
@@ -285,17 +297,7 @@ class Session {
 
   // -- video -----------------------------------------------------------------------------
 
-  private ensureDecoder(header: P.VideoChunkHeader): void {
-    const key = `${header.codec}/${header.width}x${header.height}`;
-    if (this.decoder && this.decoder.state !== "closed" && key === this.decoderKey) return;
-    this.closeDecoder();
-    const decoder = new VideoDecoder({
-      output: (frame) => this.onVideoFrame(frame),
-      error: (err) => {
-        this.log(`decoder error: ${err.message}`);
-        if (this.decoder === decoder) this.rebuildDecoder("decoder error");
-      },
-    });
+  private decoderConfig(header: P.VideoChunkHeader): VideoDecoderConfig {
     const config: VideoDecoderConfig = {
       codec: header.codec,
       codedWidth: header.width,
@@ -311,7 +313,29 @@ class Session {
         fullRange: color.full_range,
       };
     }
-    decoder.configure(config);
+    return config;
+  }
+
+  private ensureDecoder(header: P.VideoChunkHeader): void {
+    const key = `${header.codec}/${header.width}x${header.height}`;
+    if (this.decoder && this.decoder.state !== "closed" && key === this.decoderKey) return;
+    if (this.decoder && this.decoder.state === "configured") {
+      // Another rung (a keyframe at another coded size): configure the same decoder anew.
+      // Chunks already queued still come out first, so the picture never blanks.
+      this.decoder.configure(this.decoderConfig(header));
+      this.decoderKey = key;
+      this.gate.close();
+      return;
+    }
+    this.closeDecoder();
+    const decoder = new VideoDecoder({
+      output: (frame) => this.onVideoFrame(frame),
+      error: (err) => {
+        this.log(`decoder error: ${err.message}`);
+        if (this.decoder === decoder) this.rebuildDecoder("decoder error");
+      },
+    });
+    decoder.configure(this.decoderConfig(header));
     this.decoder = decoder;
     this.decoderKey = key;
     this.gate.close();
@@ -338,24 +362,25 @@ class Session {
     this.send(P.decoderReset());
   }
 
-  private onVideo(header: P.VideoChunkHeader, payload: Uint8Array): void {
+  private onVideo(header: P.VideoChunkHeader, payload: Uint8Array, receivedAt: number): void {
     this.codec = header.codec;
     // A new codec or size needs a new configuration, which only a keyframe can start.
     const key = `${header.codec}/${header.width}x${header.height}`;
     if (key !== this.decoderKey || !this.decoder || this.decoder.state === "closed") {
       if (!header.keyframe) {
-        this.dropVideo(header, "waiting for a keyframe");
+        this.dropVideo(header, "waiting for a keyframe", receivedAt);
         return;
       }
       this.ensureDecoder(header);
     }
     const { decode, request } = this.gate.admit(header.keyframe, performance.now());
     if (!decode) {
-      this.dropVideo(header, request ? "waiting for a keyframe" : null);
+      this.dropVideo(header, request ? "waiting for a keyframe" : null, receivedAt);
       return;
     }
     const decoder = this.decoder!;
-    this.chunks.submit(header.seq, header.timestamp_us, performance.now());
+    const size = P.frameSize(header);
+    this.chunks.submit(header.seq, header.timestamp_us, receivedAt, size.width, size.height);
     try {
       decoder.decode(
         new EncodedVideoChunk({
@@ -370,20 +395,20 @@ class Session {
     }
   }
 
-  private dropVideo(header: P.VideoChunkHeader, requestReason: string | null): void {
+  private dropVideo(header: P.VideoChunkHeader, requestReason: string | null, receivedAt: number): void {
     this.dropped++;
-    this.send(P.ack(header.seq, this.decoder?.decodeQueueSize ?? 0, false));
+    this.send(P.ack(header.seq, this.decoder?.decodeQueueSize ?? 0, false, receivedAt));
     if (requestReason) this.send(P.requestKeyframe(requestReason));
   }
 
   private onVideoFrame(frame: VideoFrame): void {
     const seq = frame.timestamp;
-    const ms = this.chunks.output(seq, performance.now());
-    this.frameW = frame.displayWidth;
-    this.frameH = frame.displayHeight;
+    const chunk = this.chunks.take(seq);
+    this.frameW = chunk?.frameW || frame.displayWidth;
+    this.frameH = chunk?.frameH || frame.displayHeight;
     this.draw(frame, () => frame.close());
-    if (ms !== null) this.noteDecode(ms);
-    this.send(P.ack(seq, this.decoder?.decodeQueueSize ?? 0, true));
+    if (chunk) this.noteDecode(performance.now() - chunk.submittedAt);
+    this.send(P.ack(seq, this.decoder?.decodeQueueSize ?? 0, true, chunk?.submittedAt));
   }
 
   private watchdog(): void {
@@ -551,6 +576,7 @@ class Session {
       reconnects: this.reconnects,
       firstFrameAt: this.firstFrameAt,
       timecodeMs: this.opts.timecode ? this.timecodeWindow.slice() : undefined,
+      adaptation: adaptationOf(s),
     };
   }
 
@@ -581,6 +607,23 @@ class Session {
     }
     this.setState("closed", "disposed");
   }
+}
+
+function adaptationOf(s: P.StatsMessage | null): Adaptation | null {
+  if (!s || typeof s.rung !== "number") return null;
+  const num = (v: unknown) => (typeof v === "number" ? v : null);
+  return {
+    rung: s.rung,
+    rungs: num(s.rungs) ?? 1,
+    codedWidth: num(s.rung_width),
+    codedHeight: num(s.rung_height),
+    fps: num(s.target_fps),
+    targetBitrate: num(s.target_bitrate),
+    estimateBps: num(s.estimate_bps),
+    queueMs: num(s.queue_ms),
+    switches: num(s.rung_switches) ?? 0,
+    reason: typeof s.adapt_reason === "string" ? s.adapt_reason : null,
+  };
 }
 
 function round3(v: number): number {
@@ -636,7 +679,7 @@ scope.onmessage = (e: MessageEvent<ToWorker>) => {
       if (session) void session.rtcFrames(msg.readable);
       break;
     case "rtc-bitmap":
-      if (session) session.rtcBitmap(msg.bitmap, msg.rtpTimestamp);
+      if (session) session.rtcBitmap(msg.bitmap, msg.rtpTimestamp, msg.receivedMs);
       else msg.bitmap.close();
       break;
     case "rtc-closed":
@@ -653,8 +696,11 @@ scope.onmessage = (e: MessageEvent<ToWorker>) => {
   }
 };
 
-/** The RTP timestamp of a WebRTC frame (VideoFrame.metadata(), Chromium), else null. */
-function rtpTimestampOf(frame: VideoFrame): number | null {
-  const meta = (frame as unknown as { metadata?: () => { rtpTimestamp?: number } }).metadata?.();
-  return typeof meta?.rtpTimestamp === "number" ? meta.rtpTimestamp : null;
+/** The RTP timestamp of a WebRTC frame and when it arrived (VideoFrame.metadata(), Chromium). */
+function rtpMetadataOf(frame: VideoFrame): { rtp: number | null; receivedMs: number | null } {
+  const meta = (frame as unknown as { metadata?: () => { rtpTimestamp?: number; receiveTime?: number } }).metadata?.();
+  return {
+    rtp: typeof meta?.rtpTimestamp === "number" ? meta.rtpTimestamp : null,
+    receivedMs: typeof meta?.receiveTime === "number" ? meta.receiveTime : null,
+  };
 }
