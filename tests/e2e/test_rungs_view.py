@@ -12,8 +12,8 @@ import pytest
 import rfb
 
 from .conftest import capture, frames_displayed, wait_for
-from .test_webrtc_view import LOOPBACK
 from .test_view import Stream, assert_test_card, collect, open_page, quadrant_colours
+from .test_webrtc_view import LOOPBACK
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
