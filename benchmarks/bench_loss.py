@@ -1,18 +1,35 @@
-"""WebSocket vs WebRTC under packet loss, between two network namespaces.
+"""WebSocket vs WebRTC on impaired links, between two network namespaces.
 
-    sudo python benchmarks/bench_loss.py [--seconds N] [--loss 0 1 5] [--delay-ms 20]
+    sudo python benchmarks/bench_loss.py [--pattern scene] [--size 1280x720]
+        [--rate-mbit 2] [--loss 0 5] [--delay-ms 20] [--seconds 12]
+        [--step] [--json out.json] [--cdf out.png] [--first-frame]
+    python benchmarks/bench_loss.py --plot a.json b.json --cdf out.png
 
 Builds two namespaces joined by a link with a fixed one-way delay (server 10.99.0.1,
-browser 10.99.0.2; tc netem is not available on these machines, so the link is a TUN
-device in each namespace and benchmarks/tun_link.py copies the packets across after
-``--delay-ms``; 0 gives a plain veth pair), drops N% of packets leaving each side with
-nftables (``numgen random mod 100 < N drop``), runs ``python -m rfb.server --pattern timecode`` in
-one and Debian's Chromium (driven by Playwright) in the other, and prints, per loss rate
-and transport, the frames shown per second and the publish -> display latency read from
-the timecode stamped into every frame (p50/p95). Also measures page load -> first WebRTC
-frame with the browser's mDNS candidates dropped (rfb's default) and resolved
-(--ice-keep-mdns). All traffic stays inside the two namespaces; they are removed at exit.
-Needs root, iproute2 and nftables. Prints figures; asserts nothing.
+browser 10.99.0.2; this kernel has no tc netem, so the link is a TUN device in each
+namespace and benchmarks/tun_link.py copies packets across after ``--delay-ms``; 0 gives
+a plain veth pair), an optional bottleneck each way (``tc tbf``), and N% of packets
+dropped leaving each side (nftables ``numgen random mod 100 < N drop``). Runs
+``python -m rfb.server --pattern <pattern> --timecode`` in one namespace and Debian's
+Chromium (driven by Playwright) in the other; every frame carries its publish time, which
+the page reads back after drawing it.
+
+One row per loss rate and transport, both transports in the same run: frames shown per
+second; publish -> display latency p50/p95/p99; the longest gap between two frames drawn
+(a freeze); the mean bitrate received; the rung switches the server made; the median rung
+(0 = top); the machine's busy fraction while the row ran (both namespaces share these
+cores: when it nears 1.0 the figures measure the CPU, not the link). The first 3 s after
+the first frame are not counted.
+
+``--step``: the bottleneck (``--rate-mbit``) is lifted after ``--seconds`` and restored
+after as long again; prints each phase's figures and how long after the lift the viewer
+was back on the top rung. ``--json`` saves the rows (with every latency sample) and
+``--cdf`` plots their latency CDFs (matplotlib: pip install 'rfb[bench]'); ``--plot``
+redraws from saved rows. ``--first-frame``: also page load -> first WebRTC frame with the
+browser's mDNS candidates dropped (rfb's default) and resolved (--ice-keep-mdns).
+
+All traffic stays inside the two namespaces; they are removed at exit. Needs root,
+iproute2 and nftables. Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +37,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
+import json
 import os
 import statistics
 import subprocess
@@ -27,19 +46,33 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from rfb.patterns import TRIVIAL_PATTERNS  # noqa: E402
 
 SRV, CLI = "rfb-bench-srv", "rfb-bench-cli"
 SRV_IP, CLI_IP = "10.99.0.1", "10.99.0.2"
 PORT = 8765
-W, H = 1280, 720
+WARMUP_S = 3.0
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
                  # WebCodecs needs a secure context; http://10.99.0.1 is not one, and the
                  # WebSocket path would fall back to JPEG without this.
                  f"--unsafely-treat-insecure-origin-as-secure=http://{SRV_IP}:{PORT}"]  # fmt: skip
+
+# Collects every stats object the view emits (once a second) into window.rfbSamples.
+COLLECT = """(() => {
+  window.rfbSamples = [];
+  let last = null;
+  window.rfbCollector = setInterval(() => {
+    const s = window.rfbView?.stats;
+    if (s && s !== last) { last = s; window.rfbSamples.push({...s, at: Date.now()}); }
+  }, 50);
+})()"""
 
 
 def sh(*cmd: str, check: bool = True) -> None:
@@ -82,14 +115,17 @@ def netns_down() -> None:
         sh("ip", "netns", "del", ns, check=False)
 
 
-def set_rate(mbit: float) -> None:
-    """A bandwidth bottleneck each way (tc tbf works here, unlike netem)."""
+def set_rate(mbit: float | None) -> None:
+    """A bottleneck each way (tc tbf works here, unlike netem); None lifts it."""
     for ns, dev in ((SRV, "rfbb0"), (CLI, "rfbb1")):
-        sh("ip", "netns", "exec", ns, "tc", "qdisc", "replace", "dev", dev, "root", "tbf",
-           "rate", f"{mbit}mbit", "burst", "32kbit", "latency", "400ms")  # fmt: skip
+        if mbit:
+            sh("ip", "netns", "exec", ns, "tc", "qdisc", "replace", "dev", dev, "root", "tbf",
+               "rate", f"{mbit}mbit", "burst", "32kbit", "latency", "400ms")  # fmt: skip
+        else:
+            sh("ip", "netns", "exec", ns, "tc", "qdisc", "del", "dev", dev, "root", check=False)
 
 
-def set_loss(percent: int) -> None:
+def set_loss(percent: float) -> None:
     for ns, dev in ((SRV, "rfbb0"), (CLI, "rfbb1")):
         sh("ip", "netns", "exec", ns, "nft", "delete", "table", "inet", "rfbloss", check=False)
         if percent:
@@ -97,15 +133,36 @@ def set_loss(percent: int) -> None:
             sh("ip", "netns", "exec", ns, "nft", "add chain inet rfbloss out "
                "{ type filter hook output priority 0 ; policy accept ; }")  # fmt: skip
             sh("ip", "netns", "exec", ns, "nft", f"add rule inet rfbloss out oifname {dev} "
-               f"numgen random mod 100 < {percent} drop")  # fmt: skip
+               f"numgen random mod 100 < {percent:g} drop")  # fmt: skip
+
+
+class Busy:
+    """The machine's busy fraction between start() and read(), from /proc/stat."""
+
+    @staticmethod
+    def _times() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            cpu = [int(x) for x in f.readline().split()[1:]]
+        idle = cpu[3] + cpu[4]  # idle + iowait
+        return sum(cpu), idle
+
+    def start(self) -> None:
+        self.t0 = self._times()
+
+    def read(self) -> float:
+        total, idle = self._times()
+        dt = total - self.t0[0]
+        return 1.0 - (idle - self.t0[1]) / dt if dt else 0.0
 
 
 @contextlib.asynccontextmanager
-async def server(*extra: str):  # type: ignore[no-untyped-def]
+async def server(args: argparse.Namespace, *extra: str):  # type: ignore[no-untyped-def]
+    w, h = args.size
     cmd = ["ip", "netns", "exec", SRV, sys.executable, "-m", "rfb.server", "--host", SRV_IP,
-           "--port", str(PORT), "--transport", "webrtc", "--pattern", "timecode", "--width", str(W),
-           "--height", str(H), "--fps", "30", "--ice-host-addresses", SRV_IP,
-           "--ice-allowed-networks", "10.99.0.0/24", *extra]  # fmt: skip
+           "--port", str(PORT), "--transport", "webrtc", "--pattern", args.pattern,
+           "--timecode", "--width", str(w), "--height", str(h), "--fps", "30",
+           "--ice-host-addresses", SRV_IP, "--ice-allowed-networks", "10.99.0.0/24",
+           *args.server_arg, *extra]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
     try:
         for _ in range(100):
@@ -121,8 +178,41 @@ async def server(*extra: str):  # type: ignore[no-untyped-def]
         proc.wait(10)
 
 
-async def watch(browser, transport: str, seconds: float) -> dict:  # type: ignore[no-untyped-def]
-    ctx = await browser.new_context(viewport={"width": W, "height": H},
+def pct(xs: list[float], q: float) -> float:
+    return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
+
+
+def summarise(samples: list[dict[str, Any]], busy: float) -> dict[str, Any]:
+    """One row's figures from the stats objects the page emitted."""
+    lat = sorted(x for s in samples for x in s.get("timecodeMs") or [])
+    drawn = sorted(x for s in samples for x in s.get("drawnAt") or [])
+    gaps = [b - a for a, b in itertools.pairwise(drawn)]
+    span = (drawn[-1] - drawn[0]) / 1000 if len(drawn) > 1 else 0.0
+    rungs = [s["adaptation"]["rung"] for s in samples if s.get("adaptation")]
+    switches = [s["adaptation"]["switches"] for s in samples if s.get("adaptation")]
+    last = samples[-1] if samples else {}
+    rtc = last.get("rtc") or {}
+    return {
+        "fps": (len(drawn) - 1) / span if span else 0.0,
+        "p50": pct(lat, 0.5),
+        "p95": pct(lat, 0.95),
+        "p99": pct(lat, 0.99),
+        "freeze": max(gaps) if gaps else float("nan"),
+        "mbit": statistics.mean(s["bitrate"] for s in samples) / 1e6 if samples else 0.0,
+        "switches": (switches[-1] - switches[0]) if switches else 0,
+        "rung": statistics.median(rungs) if rungs else float("nan"),
+        "busy": busy,
+        "n": len(lat),
+        "latencies": lat,
+        "codec": last.get("codec"),
+        "live": last.get("transport"),
+        "rtc": f"{rtc.get('nackCount', 0)}/{rtc.get('pliCount', 0)}" if rtc else "",
+    }
+
+
+async def open_view(browser, args: argparse.Namespace, transport: str):  # type: ignore[no-untyped-def]
+    w, h = args.size
+    ctx = await browser.new_context(viewport={"width": w, "height": h},
                                     permissions=["camera", "microphone"])  # fmt: skip
     page = await ctx.new_page()
     await page.goto(f"http://{SRV_IP}:{PORT}/?transport={transport}&timecode&nooverlay")
@@ -130,45 +220,152 @@ async def watch(browser, transport: str, seconds: float) -> dict:  # type: ignor
     while not await page.evaluate("window.rfbView?.stats?.firstFrameAt"):
         if time.monotonic() - t0 > 20:
             await ctx.close()
-            return {
-                "fps": 0.0,
-                "p50": float("nan"),
-                "p95": float("nan"),
-                "n": 0,
-                "first": float("nan"),
-            }
+            return None, None
         await asyncio.sleep(0.05)
-    first = await page.evaluate("window.rfbView.stats.firstFrameAt - performance.timeOrigin")
-    live = await page.evaluate("window.rfbView.stats.transport")
-    codec = await page.evaluate("window.rfbView.stats.codec")
-    await asyncio.sleep(3)
-    lat: list[float] = []
-    fps: list[float] = []
-    for _ in range(int(seconds)):
-        await asyncio.sleep(1)
-        s = await page.evaluate("window.rfbView.stats")
-        fps.append(s["fps"])
-        lat += s.get("timecodeMs") or []
-    rtc = s.get("rtc") or {}
-    await ctx.close()
-    lat.sort()
-    pick = (
-        (lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]) if lat else (lambda q: float("nan"))
+    await asyncio.sleep(WARMUP_S)
+    return ctx, page
+
+
+async def take(page) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    samples: list[dict[str, Any]] = await page.evaluate(
+        "(() => { const s = window.rfbSamples; window.rfbSamples = []; return s; })()"
     )
-    return {"fps": statistics.mean(fps), "p50": pick(0.5), "p95": pick(0.95), "n": len(lat),
-            "first": first, "live": live, "codec": codec,
-            "rtc": f"{rtc.get('nackCount', 0)}/{rtc.get('pliCount', 0)}" if rtc else ""}  # fmt: skip
+    return samples
+
+
+async def watch(browser, args: argparse.Namespace, transport: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    ctx, page = await open_view(browser, args, transport)
+    if page is None:
+        return summarise([], 0.0) | {"fps": 0.0, "live": transport}
+    busy = Busy()
+    await page.evaluate(COLLECT)
+    busy.start()
+    await asyncio.sleep(args.seconds)
+    samples = await take(page)
+    row = summarise(samples, busy.read())
+    if args.trace:
+        trace(samples)
+    await ctx.close()
+    return row
+
+
+def trace(samples: list[dict[str, Any]]) -> None:
+    """Each second's figures, for tuning: fps, latency, the rung and why."""
+    for s in samples:
+        a = s.get("adaptation") or {}
+        lat = sorted(s.get("timecodeMs") or [])
+        est = a.get("estimateBps")
+        print(f"    fps {s['fps']:5.1f} p50 {pct(lat, 0.5):5.0f} max {max(lat or [0]):5.0f} "
+              f"rung {a.get('rung')} {a.get('codedWidth')} est "
+              f"{'-' if est is None else f'{est / 1e6:.2f}M'} queue {a.get('queueMs')} "
+              f"{a.get('reason')}", flush=True)  # fmt: skip
+
+
+async def step(browser, args: argparse.Namespace, transport: str) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    """Constrained, lifted, restored: each for --seconds."""
+    set_rate(args.rate_mbit)
+    ctx, page = await open_view(browser, args, transport)
+    if page is None:
+        return []
+    rows = []
+    await page.evaluate(COLLECT)
+    for phase, rate in (("constrained", args.rate_mbit), ("lifted", None),
+                        ("restored", args.rate_mbit)):  # fmt: skip
+        set_rate(rate)
+        busy = Busy()
+        busy.start()
+        t0 = time.time() * 1000
+        top_at = None
+        end = time.monotonic() + args.seconds
+        while time.monotonic() < end:
+            a = await page.evaluate("window.rfbView.stats?.adaptation")
+            if top_at is None and a and a["rung"] == 0:
+                top_at = time.time() * 1000 - t0
+            await asyncio.sleep(0.1)
+        row = summarise(await take(page), busy.read())
+        row |= {"phase": phase, "top_after_ms": top_at, "live": transport}
+        rows.append(row)
+    await ctx.close()
+    set_rate(args.rate_mbit)
+    return rows
+
+
+def label(args: argparse.Namespace) -> str:
+    w, h = args.size
+    trivial = " (trivial pattern)" if args.pattern in TRIVIAL_PATTERNS else ""
+    rate = f"{args.rate_mbit:g} Mbit/s bottleneck, " if args.rate_mbit else ""
+    return (f"{w}x{h} {args.pattern}{trivial} at 30 fps, RTT {2 * args.delay_ms:g} ms, "
+            f"{rate}{args.seconds:g} s per row")  # fmt: skip
+
+
+HEADER = (f"{'loss':>5} {'transport':10} {'codec':12} {'shown fps':>9} {'p50 ms':>7} "
+          f"{'p95 ms':>7} {'p99 ms':>7} {'freeze ms':>9} {'Mbit/s':>6} {'switches':>8} "
+          f"{'rung':>4} {'busy':>5}  NACK/PLI")  # fmt: skip
+
+
+def fmt_row(loss: float, r: dict[str, Any]) -> str:
+    return (f"{loss:>4g}% {r.get('live') or '-':10} {(r.get('codec') or '-')[:12]:12} "
+            f"{r['fps']:9.1f} {r['p50']:7.0f} {r['p95']:7.0f} {r['p99']:7.0f} "
+            f"{r['freeze']:9.0f} {r['mbit']:6.2f} {r['switches']:8d} {r['rung']:4g} "
+            f"{r['busy']:5.2f}  {r['rtc']}")  # fmt: skip
+
+
+def plot_cdf(rows: list[dict[str, Any]], path: str, title: str) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        sys.exit("--cdf needs matplotlib: pip install 'rfb[bench]'")
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    for r in rows:
+        lat = sorted(r["latencies"])
+        if not lat:
+            continue
+        ys = [(i + 1) / len(lat) for i in range(len(lat))]
+        ax.plot(lat, ys, label=r["name"])
+    ax.set_xlabel("publish -> display latency (ms)")
+    ax.set_ylabel("fraction of frames")
+    ax.set_xlim(0, min(1000, max(max(r["latencies"] or [0]) for r in rows) * 1.05))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    print(f"wrote {path}")
+
+
+def size(text: str) -> tuple[int, int]:
+    w, _, h = text.partition("x")
+    return int(w), int(h)
 
 
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--pattern", default="scene", help="the server's --pattern (default scene)")
+    ap.add_argument("--size", type=size, default=(1280, 720), help="WxH (default 1280x720)")
     ap.add_argument("--seconds", type=float, default=12)
-    ap.add_argument("--loss", type=int, nargs="*", default=[0, 1, 5])
+    ap.add_argument("--loss", type=float, nargs="*", default=[0, 5])
     ap.add_argument("--delay-ms", type=float, default=20.0, help="one-way delay (RTT is twice)")
     ap.add_argument("--rate-mbit", type=float, default=0, help="bottleneck each way (0: none)")
+    ap.add_argument("--transports", nargs="*", default=["websocket", "webrtc"])
+    ap.add_argument("--step", action="store_true", help="lift the bottleneck, then restore it")
+    ap.add_argument("--json", help="save the rows (with latency samples) here")
+    ap.add_argument("--cdf", help="plot the rows' latency CDFs into this PNG")
+    ap.add_argument("--plot", nargs="*", help="only plot --cdf from these saved --json files")
+    ap.add_argument("--first-frame", action="store_true", help="also time the first WebRTC frame")
+    ap.add_argument("--trace", action="store_true", help="print each second's figures")
+    ap.add_argument("--server-arg", action="append", default=[], help="pass to rfb.server")
     args = ap.parse_args()
+    if args.plot:
+        rows = [r for f in args.plot for r in json.loads(Path(f).read_text())["rows"]]
+        plot_cdf(rows, args.cdf or "latency_cdf.png", "publish -> display latency")
+        return
     if os.geteuid() != 0:
         sys.exit("bench_loss needs root (network namespaces, nftables)")
+    if args.step and not args.rate_mbit:
+        sys.exit("--step needs --rate-mbit")
     from playwright.async_api import async_playwright
 
     wrapper = Path(tempfile.mkdtemp()) / "chromium-in-netns"
@@ -177,50 +374,69 @@ async def main() -> None:
     netns_up(args.delay_ms)
     if args.rate_mbit:
         set_rate(args.rate_mbit)
+    saved: list[dict[str, Any]] = []
     try:
         async with async_playwright() as p:
             browser = await p.chromium.launch(executable_path=str(wrapper), args=CHROMIUM_ARGS)
-            print(f"rfb loss benchmark: {W}x{H} timecode pattern at 30 fps, Chromium in its own "
-                  f"namespace, {args.delay_ms:g} ms each way (RTT {2 * args.delay_ms:g} ms), "
-                  f"{f'{args.rate_mbit:g} Mbit/s bottleneck, ' if args.rate_mbit else ''}"
-                  f"{args.seconds:.0f} s per row", flush=True)  # fmt: skip
-            print(
-                f"{'loss':>5} {'transport':10} {'codec':12} {'shown fps':>9} {'p50 ms':>8} {'p95 ms':>8} {'frames':>7}"
-                f"  NACKs/PLIs sent (WebRTC, whole visit)"
-            )
-            async with server():
-                for loss in args.loss:
-                    set_loss(loss)
-                    for transport in ("websocket", "webrtc"):
-                        r = await watch(browser, transport, args.seconds)
-                        print(f"{loss:>4}% {r.get('live') or transport:10} {r.get('codec') or '-':12} {r['fps']:9.1f} "
-                              f"{r['p50']:8.1f} {r['p95']:8.1f} {r['n']:7d}  {r['rtc']}", flush=True)  # fmt: skip
-                set_loss(0)
-            print("\npage load -> first WebRTC frame (no loss), browser without media permission "
-                  "(mDNS host candidates):", flush=True)  # fmt: skip
-            for label, extra in (("mDNS candidates dropped (default)", ()),
-                                 ("mDNS candidates resolved (--ice-keep-mdns)", ("--ice-keep-mdns",))):  # fmt: skip
-                firsts = []
-                async with server(*extra):
-                    for _ in range(3):
-                        ctx = await browser.new_context()
-                        page = await ctx.new_page()
-                        await page.goto(f"http://{SRV_IP}:{PORT}/?transport=webrtc&nooverlay")
-                        t0 = time.monotonic()
-                        while not await page.evaluate("window.rfbView?.stats?.firstFrameAt"):
-                            if time.monotonic() - t0 > 20:
-                                break
-                            await asyncio.sleep(0.05)
-                        v = await page.evaluate(
-                            "(window.rfbView?.stats?.firstFrameAt ?? NaN) - performance.timeOrigin"
-                        )
-                        firsts.append(v)
-                        await ctx.close()
-                print(f"  {label:45s} median {statistics.median(firsts):6.0f} ms  ({', '.join(f'{f:.0f}' for f in firsts)})",
-                      flush=True)  # fmt: skip
+            print(f"rfb loss benchmark: {label(args)}; Chromium in its own namespace", flush=True)
+            async with server(args):
+                if args.step:
+                    print(f"step change: {args.rate_mbit:g} Mbit/s, lifted, restored; "
+                          f"{args.seconds:g} s each", flush=True)  # fmt: skip
+                    print(f"{'phase':12} {HEADER}  top rung after")
+                    for transport in args.transports:
+                        for r in await step(browser, args, transport):
+                            top = r["top_after_ms"]
+                            top_s = "-" if top is None else f"{top / 1000:.1f} s"
+                            print(f"{r['phase']:12} {fmt_row(0, r)}  {top_s}", flush=True)
+                            r["name"] = f"{r['live']} {r['phase']}"
+                            saved.append(r)
+                else:
+                    print(HEADER)
+                    for loss in args.loss:
+                        set_loss(loss)
+                        for transport in args.transports:
+                            r = await watch(browser, args, transport)
+                            print(fmt_row(loss, r), flush=True)
+                            rate = f"{args.rate_mbit:g} Mbit/s, " if args.rate_mbit else ""
+                            r["name"] = (f"{r['live']}: {rate}RTT {2 * args.delay_ms:g} ms, "
+                                         f"{loss:g}% loss")  # fmt: skip
+                            saved.append(r)
+                    set_loss(0)
+            if args.first_frame:
+                await first_frames(browser, args)
             await browser.close()
     finally:
         netns_down()
+    if args.json:
+        Path(args.json).write_text(json.dumps({"label": label(args), "rows": saved}))
+    if args.cdf:
+        plot_cdf(saved, args.cdf, label(args))
+
+
+async def first_frames(browser, args: argparse.Namespace) -> None:  # type: ignore[no-untyped-def]
+    print("\npage load -> first WebRTC frame (no loss), browser without media permission "
+          "(mDNS host candidates):", flush=True)  # fmt: skip
+    for name, extra in (("mDNS candidates dropped (default)", ()),
+                        ("mDNS candidates resolved (--ice-keep-mdns)", ("--ice-keep-mdns",))):  # fmt: skip
+        firsts = []
+        async with server(args, *extra):
+            for _ in range(3):
+                ctx = await browser.new_context()
+                page = await ctx.new_page()
+                await page.goto(f"http://{SRV_IP}:{PORT}/?transport=webrtc&nooverlay")
+                t0 = time.monotonic()
+                while not await page.evaluate("window.rfbView?.stats?.firstFrameAt"):
+                    if time.monotonic() - t0 > 20:
+                        break
+                    await asyncio.sleep(0.05)
+                v = await page.evaluate(
+                    "(window.rfbView?.stats?.firstFrameAt ?? NaN) - performance.timeOrigin"
+                )
+                firsts.append(v)
+                await ctx.close()
+        print(f"  {name:45s} median {statistics.median(firsts):6.0f} ms  "
+              f"({', '.join(f'{f:.0f}' for f in firsts)})", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

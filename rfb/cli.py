@@ -21,7 +21,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m rfb.server", description="Serve a test pattern to browsers."
     )
-    p.add_argument("--pattern", choices=patterns.PATTERNS, default="bouncing_box")
+    p.add_argument(
+        "--pattern",
+        choices=patterns.PATTERNS,
+        default="bouncing_box",
+        help="what to draw (scene: realistic detail and motion, for measuring)",
+    )
+    p.add_argument(
+        "--timecode",
+        action="store_true",
+        help="stamp the wall clock into every frame (the page's ?timecode reads latency)",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: all)")
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--width", type=int, default=1280)
@@ -30,6 +40,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bitrate", type=int, default=0, help="H.264 bits/s (0: from size and fps)")
     p.add_argument("--quality", type=int, default=80, help="JPEG/WebP quality 1..100")
     p.add_argument("--force-image", action="store_true", help="never send H.264")
+    adapt = p.add_argument_group("adaptation")
+    adapt.add_argument(
+        "--adaptive",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="give each viewer the rung of the quality ladder its path carries",
+    )
+    adapt.add_argument(
+        "--min-bitrate", type=int, default=None, help="the lowest rung's bits/s (default 250000)"
+    )
+    adapt.add_argument("--max-rungs", type=int, default=None, help="at most this many rungs")
+    adapt.add_argument(
+        "--still-after",
+        type=float,
+        default=0.3,
+        help="seconds without a new frame before a high-quality still (0: never)",
+    )
     p.add_argument("--record-events", action="store_true", help="serve /recorded-events")
     p.add_argument("--token", default=None, help="require this token in hello")
     p.add_argument(
@@ -97,8 +124,15 @@ def ice_config(args: argparse.Namespace) -> IceConfig:
 
 
 async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
-    make = patterns.make_device if args.gpu else patterns.make
-    render = make(args.pattern, args.width, args.height)
+    if args.gpu:
+        render = patterns.make_device(args.pattern, args.width, args.height)
+    else:
+        render = patterns.make(args.pattern, args.width, args.height, timecode=args.timecode)
+    extra: dict[str, object] = {}
+    if args.min_bitrate is not None:
+        extra["min_bitrate"] = args.min_bitrate
+    if args.max_rungs is not None:
+        extra["max_rungs"] = args.max_rungs
     async with serve(
         args.width,
         args.height,
@@ -113,6 +147,9 @@ async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
         transport=args.transport,
         ice=ice_config(args),
         ssl_context=tls_context(args.certfile, args.keyfile) if args.certfile else None,
+        adaptive=args.adaptive,
+        still_after=args.still_after or None,
+        **extra,  # type: ignore[arg-type]
     ) as display:
         print(
             f"rfb: serving {args.pattern} {args.width}x{args.height} at {display.url}", flush=True

@@ -29,6 +29,17 @@ from .session import ladder as ladders
 from .session.adapt import AdaptConfig, RungPolicy
 
 ADAPT_INTERVAL_S = 0.2
+PACE_MIN, PACE_MAX, PACE_OVER_ESTIMATE = 1.5, 3.0, 1.2
+
+
+def pacing_rate(cost_bps: float, capacity_bps: float | None) -> float:
+    """What a paced link (WebRTC) may send at: a little over the path's estimate, so a
+    keyframe leaves no faster than the bottleneck drains it, but never so near the rung's
+    own rate that a keyframe waits long, nor so far above it that pacing means nothing."""
+    ceiling = PACE_MAX * cost_bps
+    if capacity_bps is None:
+        return ceiling
+    return max(PACE_MIN * cost_bps, min(ceiling, PACE_OVER_ESTIMATE * capacity_bps))
 
 
 class ViewerLink(Protocol):
@@ -37,7 +48,8 @@ class ViewerLink(Protocol):
     The transport calls ``Hub.written(viewer_id)`` once the unit has left (or was dropped).
     A link may also have ``backlog_bytes() -> int`` (bytes handed to it and not yet on the
     wire) and ``outstanding_since() -> float | None`` (the send time of the oldest unit
-    the viewer has not confirmed), which adaptation reads.
+    the viewer has not confirmed), which adaptation reads, and
+    ``set_pacing_rate(bps, now)``, which adaptation calls with pacing_rate().
     """
 
     def send_unit(self, viewer: Viewer, seq: int, unit: EncodedUnit) -> None: ...
@@ -301,7 +313,7 @@ class Hub:
             viewer, link = entry.viewer, entry.link
             backlog = getattr(link, "backlog_bytes", None)
             if backlog is not None:
-                viewer.estimator.on_backlog(backlog())
+                viewer.estimator.on_backlog(now, backlog())
             outstanding = getattr(link, "outstanding_since", None)
             since = outstanding() if outstanding is not None else viewer.oldest_unacked_at()
             viewer.estimator.on_outstanding(now, since)
@@ -312,6 +324,9 @@ class Hub:
             want = entry.allowed[decision.rung]
             if want != (entry.target if entry.target is not None else entry.rung):
                 self.move(viewer_id, want)
+            pace = getattr(link, "set_pacing_rate", None)
+            if pace is not None:
+                pace(pacing_rate(costs[decision.rung], decision.capacity_bps), now)
 
     def adaptation(self, viewer_id: str) -> dict[str, Any]:
         """The figures of one viewer's adaptation, for stats and /metrics."""
@@ -353,6 +368,7 @@ class Hub:
 
     def _send(self, viewer: Viewer, seq: int, unit: EncodedUnit) -> None:
         viewer.backlog += 1
+        viewer.estimator.on_sent(self._clock(), len(unit.data))
         self._viewers[viewer.id].link.send_unit(viewer, seq, unit)
 
     def _deliver(self, group: EncoderGroup, unit: EncodedUnit) -> None:

@@ -225,6 +225,9 @@ PATTERNS = (
     "solid",
     "timecode",
 )
+# Patterns that compress far better than any real render (a few kB per H.264 frame at
+# 720p): figures taken on them are labelled "trivial pattern". "scene" is the realistic one.
+TRIVIAL_PATTERNS = frozenset(PATTERNS) - {"scene", "test_card"}
 
 
 def make(name: str, w: int, h: int, *, timecode: bool = False) -> Callable[[int], np.ndarray]:

@@ -81,7 +81,9 @@ class ThrottleProxy:
         while True:
             rate = self.rate_bps
             # Read no more than the queue may hold; the rest waits in the server's socket.
-            limit = 65536 if rate is None or not limited else max(_CHUNK, int(rate / 8 * self.queue_s))
+            limit = (
+                65536 if rate is None or not limited else max(_CHUNK, int(rate / 8 * self.queue_s))
+            )
             data = await reader.read(min(limit, 65536))
             if not data:
                 return

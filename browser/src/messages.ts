@@ -34,6 +34,9 @@ export interface Stats {
   firstFrameAt: number | null;
   /** With `timecode: true`: publish -> display ms of each frame drawn in the last second. */
   timecodeMs?: number[];
+  /** With `timecode: true`: when each frame of the last second was drawn (epoch ms), for
+   * frame gaps (freezes). */
+  drawnAt?: number[];
   /** Adaptation, as the server reports it: this viewer's rung of the quality ladder
    * (0 = top, the full `bitrate`), out of `rungs`, and what that rung is. */
   adaptation: Adaptation | null;

@@ -3,6 +3,28 @@
 // ReadableStream<VideoFrame> (MediaStreamTrackProcessor) or, where that API is missing,
 // as ImageBitmaps grabbed from a hidden <video> with requestVideoFrameCallback.
 
+import { frameShown } from "./protocol";
+
+const SHOWN_WAIT_MS = 200;
+
+/** RTP timestamp -> when that frame's last packet arrived (ms, main-thread clock). */
+export class ArrivalTimes {
+  private readonly times = new Map<number, number>();
+  constructor(private readonly max = 256) {}
+
+  note(rtp: number, receivedMs: number): void {
+    this.times.set(rtp >>> 0, receivedMs);
+    if (this.times.size > this.max) this.times.delete(this.times.keys().next().value as number);
+  }
+
+  take(rtp: number): number | null {
+    const t = this.times.get(rtp >>> 0);
+    if (t === undefined) return null;
+    this.times.delete(rtp >>> 0);
+    return t;
+  }
+}
+
 export interface RtcStats {
   framesPerSecond: number | null;
   framesDecoded: number;
@@ -86,6 +108,7 @@ export class WebRtcLink {
   private channel: RTCDataChannel | null = null;
   private resource: string | null = null;
   private video: HTMLVideoElement | null = null;
+  private readonly arrivals = new ArrivalTimes();
   private closed = false;
   private lastBytes: { bytes: number; at: number } | null = null;
 
@@ -151,11 +174,10 @@ export class WebRtcLink {
   private onTrack(track: MediaStreamTrack): void {
     const Processor = (globalThis as unknown as { MediaStreamTrackProcessor?: new (init: { track: MediaStreamTrack }) => { readable: ReadableStream<VideoFrame> } })
       .MediaStreamTrackProcessor;
-    if (Processor) {
-      this.handlers.onStream(new Processor({ track }).readable);
-      return;
-    }
-    // Fallback: a hidden <video>, one bitmap per presented frame.
+    // A hidden <video> on the same track (decoded once, for both): its frame callbacks
+    // say when each frame's last packet arrived, which the server's path estimate needs
+    // and VideoFrames from the processor do not carry. Without the processor it also
+    // supplies the frames, one bitmap per presented frame.
     const video = document.createElement("video");
     video.muted = true;
     video.playsInline = true;
@@ -167,15 +189,34 @@ export class WebRtcLink {
       if (this.closed) return;
       const rtp = meta.rtpTimestamp ?? null;
       const received = meta.receiveTime ?? null;
-      createImageBitmap(video).then((b) => this.handlers.onBitmap(b, rtp, received), () => undefined);
+      if (rtp !== null && received !== null) this.arrivals.note(rtp, received);
+      if (!Processor) createImageBitmap(video).then((b) => this.handlers.onBitmap(b, rtp, received), () => undefined);
       video.requestVideoFrameCallback(grab);
     };
     video.requestVideoFrameCallback(grab);
     void video.play();
+    if (Processor) this.handlers.onStream(new Processor({ track }).readable);
   }
 
   send(text: string): void {
-    if (this.channel?.readyState === "open") this.channel.send(text);
+    if (this.channel?.readyState !== "open") return;
+    const shown = text.startsWith('{"type":"frame_shown"') ? (JSON.parse(text) as { rtp_timestamp: number; received_ms?: number }) : null;
+    if (shown && shown.received_ms === undefined) {
+      this.sendShown(shown.rtp_timestamp, 0);
+      return;
+    }
+    this.channel.send(text);
+  }
+
+  /** frame_shown with the frame's arrival time, once the <video> has reported it (it may
+   * come a little after the worker drew the frame); without it after SHOWN_WAIT_MS. */
+  private sendShown(rtp: number, waitedMs: number): void {
+    const received = this.arrivals.take(rtp);
+    if (received === null && waitedMs < SHOWN_WAIT_MS) {
+      setTimeout(() => this.sendShown(rtp, waitedMs + 20), 20);
+      return;
+    }
+    if (this.channel?.readyState === "open") this.channel.send(frameShown(rtp, received));
   }
 
   async stats(): Promise<RtcStats | null> {

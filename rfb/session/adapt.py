@@ -64,7 +64,7 @@ class RungPolicy:
         q = est.queue_delay(now)
         if q is not None and q > c.queue_high_s:
             return True
-        if cost > 0 and 8 * est.backlog_bytes / cost > c.queue_high_s:
+        if cost > 0 and 8 * est.standing_backlog() / cost > c.queue_high_s:
             return True
         return est.loss(now) > c.loss_high
 
@@ -81,7 +81,9 @@ class RungPolicy:
             return self._keep(capacity, queue, congested, "measuring")
         fit = next((i for i, cost in enumerate(costs) if cost <= c.headroom * capacity),
                    self.rungs - 1)  # fmt: skip
-        over = costs[cur] > c.over * capacity
+        # What the rung really sends, where that is less than its nominal rate (a static
+        # or simple scene): units that small cannot measure a path they do not fill.
+        over = min(costs[cur], est.sent_bps(now) or costs[cur]) > c.over * capacity
         if (congested or over) and cur < self.rungs - 1:
             self._fits_higher_since = None
             if self._last_down is not None and now - self._last_down < c.down_hold_s:

@@ -5,7 +5,8 @@ What transports report:
 * a delivery per unit: when it was handed to the transport, when the viewer said it had
   it (WebSocket: the ack after drawing; WebRTC: the frame_shown report), and its size;
 * the local backlog: bytes handed over and not yet on the wire (socket buffer, pacer);
-* WebRTC only: the receiver's REMB estimate and receiver-report loss and round trip.
+* the bytes sent;
+* WebRTC only: the receiver's REMB estimate and receiver-report loss.
 
 Capacity, from delivery times (a packet-train estimate; no probing traffic needed). A
 unit starts occupying the path when it is sent, or when the one before it arrived if
@@ -27,8 +28,16 @@ that carries far more than is sent, and the estimate follows the path up as soon
 bottleneck lifts, with no probing traffic.
 
 Queueing, from the same deliveries: the median of ``arrived - sent - base_delay`` over the
-last ``queue_window_s``, where ``base_delay`` is the least of the last ``base_span_s``.
-A queue means more is sent than the path carries. The local backlog counts as queue too.
+last ``queue_window_s``, where ``base_delay`` is the least of the last ``base_span_s``
+(with the viewer's arrival times where it reports them: its decode and jitter buffer
+then play no part; the offset between the clocks is in every sample alike and cancels).
+A queue means more is sent than the path carries. A local backlog that stays (its least
+over ``backlog_span_s``: one keyframe passing through is not a queue) counts too.
+
+REMB (Chromium's receive-side estimate, from abs-send-time delay gradients) is at most
+about 1.5x what arrives, so it cannot say how far a path above the current rung reaches;
+it caps the capacity only when it falls below what is being sent, which is how the
+browser says it saw the path overused.
 """
 
 from __future__ import annotations
@@ -39,8 +48,8 @@ from dataclasses import dataclass
 
 @dataclass(slots=True)
 class _Delivery:
-    arrived: float
-    delay: float  # arrived - sent
+    arrived: float  # on our clock
+    queue: float  # seconds above the least path delay of the last base_span_s
     nbytes: int
     busy: float  # seconds the unit occupied the path
     queued: bool  # it waited for the unit before it: the path was full all along
@@ -54,11 +63,15 @@ class BandwidthEstimator:
         queue_window_s: float = 0.5,
         base_span_s: float = 10.0,
         min_busy_s: float = 0.001,
+        backlog_span_s: float = 0.4,
     ) -> None:
         self.window_s = window_s
         self.queue_window_s = queue_window_s
         self.base_span_s = base_span_s
         self.min_busy_s = min_busy_s
+        self.backlog_span_s = backlog_span_s
+        self._backlog: deque[tuple[float, float]] = deque()
+        self._sent: deque[tuple[float, int]] = deque()
         self._deliveries: deque[_Delivery] = deque()
         self._base: deque[tuple[float, float]] = deque()  # (time, delay), delay increasing
         self._arrival_base: deque[tuple[float, float]] = deque()  # the same, viewer's clock
@@ -84,13 +97,12 @@ class BandwidthEstimator:
         delay = max(0.0, acked_at - sent_at)
         base = _note_min(self._base, acked_at, delay, self.base_span_s)
         if received_at is None:
-            arrival, arrival_base = acked_at, base
+            arrival, path_delay, arrival_base = acked_at, delay, base
         else:
             # The offset between the clocks is in every (received - sent) alike; the least
             # of them stands for the path's base delay in the viewer's clock.
-            arrival = received_at
-            arrival_base = _note_min(self._arrival_base, acked_at, received_at - sent_at,
-                                     self.base_span_s)  # fmt: skip
+            arrival, path_delay = received_at, received_at - sent_at
+            arrival_base = _note_min(self._arrival_base, acked_at, path_delay, self.base_span_s)
         start = sent_at + arrival_base
         last = self._last_arrival
         queued = last is not None and last > start
@@ -99,7 +111,8 @@ class BandwidthEstimator:
         busy = max(0.0, arrival - start)
         if last is None or arrival > last:
             self._last_arrival = arrival
-        self._deliveries.append(_Delivery(acked_at, delay, nbytes, busy, queued))
+        queue = max(0.0, path_delay - arrival_base)
+        self._deliveries.append(_Delivery(acked_at, queue, nbytes, busy, queued))
         self.samples += 1
         self._trim(acked_at)
 
@@ -110,8 +123,22 @@ class BandwidthEstimator:
         is then the only sign of the queue."""
         self._outstanding_age = 0.0 if oldest_sent_at is None else max(0.0, now - oldest_sent_at)
 
-    def on_backlog(self, nbytes: int) -> None:
+    def on_backlog(self, now: float, nbytes: int) -> None:
+        """Bytes handed to the transport and not yet on the wire."""
         self.backlog_bytes = max(0, nbytes)
+        _note_min(self._backlog, now, float(self.backlog_bytes), self.backlog_span_s)
+
+    def standing_backlog(self) -> int:
+        """The least backlog of the last backlog_span_s: what does not drain."""
+        return int(self._backlog[0][1]) if self._backlog else 0
+
+    def on_sent(self, now: float, nbytes: int) -> None:
+        self._sent.append((now, nbytes))
+        while self._sent and now - self._sent[0][0] > 2.0:
+            self._sent.popleft()
+
+    def sent_bps(self, now: float, span: float = 1.0) -> float:
+        return 8 * sum(n for t, n in self._sent if now - t <= span) / span
 
     def on_remb(self, now: float, bps: float) -> None:
         self.remb_bps, self._remb_at = float(bps), now
@@ -138,6 +165,8 @@ class BandwidthEstimator:
         else:
             own = _fit_capacity(recent, self.min_busy_s) if recent else None
         remb = self.remb_bps if self.remb_bps is not None and now - self._remb_at < 3.0 else None
+        if remb is not None and remb >= REMB_OVERUSE * self.sent_bps(now):
+            remb = None  # not a sign of overuse: it cannot see past what we send
         if own is None:
             return remb
         return own if remb is None else min(own, remb)
@@ -148,9 +177,9 @@ class BandwidthEstimator:
         base = self.base_delay
         if base is None:
             return None
-        recent = [d.delay for d in self._deliveries if now - d.arrived <= self.queue_window_s]
+        recent = [d.queue for d in self._deliveries if now - d.arrived <= self.queue_window_s]
         recent.sort()
-        median = recent[len(recent) // 2] - base if recent else 0.0
+        median = recent[len(recent) // 2] if recent else 0.0
         return max(0.0, median, self._outstanding_age - base)
 
     def delivered_bps(self, now: float, span: float = 1.0) -> float:
@@ -180,6 +209,7 @@ def _note_min(window: deque[tuple[float, float]], now: float, value: float, span
 
 
 _MIN_QUEUED = 3
+REMB_OVERUSE = 0.8  # a REMB below this share of the sent rate says the path is overused
 # Sizes must spread at least this much (largest / smallest) for a slope to mean anything.
 _MIN_SIZE_SPREAD = 2.0
 _MAX_BPS = 10e9

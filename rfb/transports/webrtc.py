@@ -24,6 +24,9 @@ from signaling import IceConfig, WhepError
 from .. import protocol
 from ..protocol import ProtocolError
 from ..session import EncodedUnit, Viewer
+from ..session.pacer import Pacer
+from . import aiortc_compat
+from .aiortc_compat import RtcpFeedback
 from .common import StatsTicker, config_message, dispatch
 
 if TYPE_CHECKING:
@@ -36,6 +39,7 @@ STATS_INTERVAL_S = 1.0
 RTP_CLOCK = 90_000
 _SHOWN_WINDOW = 512  # units remembered for frame_shown (~17 s at 30 fps)
 CHANNEL_LABEL = "rfb"
+PACE_START_BPS = 10e6  # until the first adaptation round says better
 
 
 class WebRtcUnavailable(ImportError):
@@ -147,11 +151,13 @@ def _packet_track_class() -> Any:
         def __init__(self, on_taken: Any) -> None:
             super().__init__()
             self._queue: deque[tuple[int, Any]] = deque()
+            self.queued_bytes = 0  # waiting for the RTP sender (behind the pacer)
             self._ready = asyncio.Event()
             self._on_taken = on_taken
 
         def push(self, seq: int, packet: Any) -> None:
             self._queue.append((seq, packet))
+            self.queued_bytes += packet.size
             self._ready.set()
 
         async def recv(self) -> Any:
@@ -161,6 +167,7 @@ def _packet_track_class() -> Any:
                 self._ready.clear()
                 await self._ready.wait()
             seq, packet = self._queue.popleft()
+            self.queued_bytes -= packet.size
             self._on_taken(seq, packet.pts)
             return packet
 
@@ -182,6 +189,11 @@ class WebRtcViewer:
         self.channel: Any = None
         self.track = _packet_track_class()(self._taken)
         self.sender: Any = None  # the RTCRtpSender that packetises self.track
+        # Paces the sender's packets (installed once the sender has its transport); the
+        # hub sets its rate from this viewer's estimate every adaptation round.
+        self.pacer = Pacer(PACE_START_BPS)
+        self.remb_bps: float | None = None
+        self.fraction_lost: float | None = None
         self._last_rtp = -1
         # For frame_shown: our RTP timestamp -> (publish time, time handed to the RTP
         # sender, bytes) of the units sent, and the random origin aiortc adds to every
@@ -233,7 +245,7 @@ class WebRtcViewer:
         if self._rtp_origin is None and self._prev_taken_rtp is not None:
             # aiortc sends a frame's packets before it asks the track for the next one, so
             # its last wire timestamp is the previous frame's: origin = wire - ours.
-            wire = getattr(self.sender, "_RTCRtpSender__rtp_timestamp", None)
+            wire = aiortc_compat.wire_rtp_timestamp(self.sender)
             if isinstance(wire, int):
                 self._rtp_origin = (wire - self._prev_taken_rtp) % 2**32
         self._prev_taken_rtp = rtp
@@ -247,6 +259,33 @@ class WebRtcViewer:
             published_at, taken_at, nbytes = sent
             self._unshown_since = None
             self.display.hub.shown(self.viewer.id, published_at, taken_at, nbytes, received_ms)
+
+    def set_pacing_rate(self, bps: float, now: float) -> None:
+        self.pacer.set_rate(bps, now)
+
+    def backlog_bytes(self) -> int:
+        """Bytes waiting here for the path: in the pacer, and units behind it."""
+        return self.pacer.queued_bytes(self.display.clock()) + self.track.queued_bytes
+
+    def on_frame_start(self, wire_rtp: int, now: float) -> None:
+        """The pacer let a frame's first packet go: that, not the handover, is its send time."""
+        if self._rtp_origin is None:
+            return
+        sent = self._sent.get((wire_rtp - self._rtp_origin) % 2**32)
+        if sent is not None:
+            sent[1] = now
+
+    def on_rtcp(self, fb: RtcpFeedback) -> None:
+        """REMB and receiver reports, for this viewer's path estimate."""
+        if self.viewer is None:
+            return
+        est, now = self.viewer.estimator, self.display.clock()
+        if fb.remb_bps is not None:
+            self.remb_bps = fb.remb_bps
+            est.on_remb(now, fb.remb_bps)
+        if fb.fraction_lost is not None:
+            self.fraction_lost = fb.fraction_lost
+            est.on_loss(now, fb.fraction_lost)
 
     def outstanding_since(self) -> float | None:
         """For the path estimate: since when units have gone out with no frame shown."""
@@ -323,7 +362,14 @@ class WebRtcViewer:
         ticker = StatsTicker(self.display, self.viewer)
         while not self.closed.is_set():
             await asyncio.sleep(STATS_INTERVAL_S)
-            self.send_text(ticker.message(keyframe_requests=self.keyframe_requests))
+            self.send_text(
+                ticker.message(
+                    keyframe_requests=self.keyframe_requests,
+                    remb_bps=None if self.remb_bps is None else round(self.remb_bps),
+                    fraction_lost=self.fraction_lost,
+                    pacing_bps=round(self.pacer.rate_bps),
+                )
+            )
 
     async def close(self) -> None:
         if self.closed.is_set():
@@ -390,9 +436,12 @@ class WebRtcSessions:
                 )
             except Exception as exc:
                 raise WhepError(400, f"unusable SDP offer: {exc}") from None
-            # aiortc's own PLI handling only reaches encoders it runs itself.
+            # aiortc's own PLI and REMB handling only reaches encoders it runs itself.
             sender: Any = transceiver.sender
-            sender._send_keyframe = peer.on_keyframe_request
+            aiortc_compat.hook_keyframe_requests(sender, peer.on_keyframe_request)
+            aiortc_compat.hook_rtcp(sender, peer.on_rtcp)
+            aiortc_compat.install_pacer(sender, peer.pacer, self.display.clock,
+                                        peer.on_frame_start)  # fmt: skip
 
             @pc.on("datachannel")
             def on_datachannel(channel: Any) -> None:

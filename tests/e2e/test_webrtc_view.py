@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -68,7 +69,9 @@ async def test_webrtc_carries_the_nvenc_path(browser, monkeypatch) -> None:
     ctx, page = await open_page(browser, stream.display.url + "?transport=webrtc&nooverlay")
     try:
         await wait_for(page, "window.rfbView.stats?.transport === 'webrtc'")
-        (group,) = stream.display.metrics()["groups"]
+        m = stream.display.metrics()
+        assert len(m["groups"]) == 1, json.dumps(m["viewers"])
+        (group,) = m["groups"]
         assert group["encoder"] == "nvenc"
         assert_test_card(quadrant_colours(await capture(page), 0, 0, W, H), 6)
         before = await frames_displayed(page)

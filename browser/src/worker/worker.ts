@@ -61,6 +61,7 @@ class Session {
   private firstFrameAt: number | null = null;
   private firstFrameSent = false;
   private timecodeWindow: number[] = [];
+  private drawnAtWindow: number[] = [];
   private dropped = 0;
   private bytesWindow = 0;
   private framesWindow = 0;
@@ -438,7 +439,10 @@ class Session {
     if (l.x > 0 || l.y > 0) ctx.fillRect(0, 0, cw, ch);
     ctx.drawImage(source, l.x, l.y, l.w, l.h);
     release();
-    if (this.opts.timecode) this.readTimecode(l);
+    if (this.opts.timecode) {
+      this.readTimecode(l);
+      this.drawnAtWindow.push(performance.timeOrigin + performance.now());
+    }
     if (this.firstFrameAt === null) this.firstFrameAt = performance.timeOrigin + performance.now();
     if (!this.firstFrameSent) {
       this.firstFrameSent = true;
@@ -576,6 +580,7 @@ class Session {
       reconnects: this.reconnects,
       firstFrameAt: this.firstFrameAt,
       timecodeMs: this.opts.timecode ? this.timecodeWindow.slice() : undefined,
+      drawnAt: this.opts.timecode ? this.drawnAtWindow.slice() : undefined,
       adaptation: adaptationOf(s),
     };
   }
@@ -588,6 +593,7 @@ class Session {
     this.lastStatsAt = now;
     this.framesWindow = 0;
     this.timecodeWindow = [];
+    this.drawnAtWindow = [];
     this.bytesWindow = 0;
     this.decodeMsSum = 0;
     this.decodeMsCount = 0;

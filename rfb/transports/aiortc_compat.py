@@ -1,0 +1,158 @@
+"""Where rfb reaches inside aiortc (checked against aiortc 1.9 - 1.16). Every use of a
+private aiortc name is in this module, so an aiortc upgrade is checked in one place.
+
+* RTCP in: ``RTCRtpSender._handle_rtcp_packet`` is looked up per packet, so a wrapper
+  on the instance sees every RTCP packet for this sender first: receiver reports (loss,
+  jitter, round trip) and REMB, which aiortc hands only to encoders it runs itself.
+* RTP out: ``RTCRtpSender`` sends every packet through ``self.transport._send_rtp``
+  (the DTLS transport, which encrypts). A proxy in its place paces media packets and
+  re-stamps abs-send-time when they really leave, so the browser's delay-based estimate
+  does not mistake our pacing for a queue on the path. RTCP and retransmissions (RTX,
+  sent from the RTCP receive loop, which must never wait) go at once.
+* PLI/FIR: ``_send_keyframe`` only sets a flag for aiortc's own encoders; rfb replaces
+  it with the group's keyframe request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ..session.pacer import Pacer
+
+
+def hook_keyframe_requests(sender: Any, on_request: Callable[[], None]) -> None:
+    sender._send_keyframe = on_request
+
+
+def wire_rtp_timestamp(sender: Any) -> int | None:
+    """The RTP timestamp of the last packet the sender sent (its random origin included)."""
+    value = getattr(sender, "_RTCRtpSender__rtp_timestamp", None)
+    return value if isinstance(value, int) else None
+
+
+def round_trip_s(sender: Any) -> float | None:
+    value = getattr(sender, "_RTCRtpSender__rtt", None)
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+class RtcpFeedback:
+    """What one RTCP packet told us about this sender's stream."""
+
+    __slots__ = ("fraction_lost", "jitter", "remb_bps")
+
+    def __init__(self) -> None:
+        self.remb_bps: float | None = None
+        self.fraction_lost: float | None = None  # 0..1, since the previous report
+        self.jitter: int | None = None  # RTP clock units
+
+
+def hook_rtcp(sender: Any, on_feedback: Callable[[RtcpFeedback], None]) -> None:
+    """Call ``on_feedback`` for REMB and receiver reports about ``sender``'s stream,
+    then let aiortc handle the packet as usual."""
+    from aiortc.rtp import (
+        RTCP_PSFB_APP,
+        RtcpPsfbPacket,
+        RtcpRrPacket,
+        RtcpSrPacket,
+        unpack_remb_fci,
+    )
+
+    original: Callable[[Any], Awaitable[None]] = sender._handle_rtcp_packet
+
+    async def handle(packet: Any) -> None:
+        fb: RtcpFeedback | None = None
+        if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
+            for report in packet.reports:
+                if report.ssrc == sender._ssrc:
+                    fb = RtcpFeedback()
+                    fb.fraction_lost = report.fraction_lost / 256
+                    fb.jitter = report.jitter
+        elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+            try:
+                bitrate, ssrcs = unpack_remb_fci(packet.fci)
+            except ValueError:
+                bitrate, ssrcs = 0, []
+            if sender._ssrc in ssrcs:
+                fb = RtcpFeedback()
+                fb.remb_bps = float(bitrate)
+        if fb is not None:
+            on_feedback(fb)
+        await original(packet)
+
+    sender._handle_rtcp_packet = handle
+
+
+class PacedTransport:
+    """Stands in for the sender's DTLS transport: media packets leave at the pacer's
+    rate (the RTP loop waits for each, so frames wait in the track, not in the network),
+    with abs-send-time stamped as they leave; everything else is forwarded."""
+
+    def __init__(
+        self,
+        inner: Any,
+        sender: Any,
+        pacer: Pacer,
+        clock: Callable[[], float],
+        on_frame_start: Callable[[int, float], None] | None = None,
+    ) -> None:
+        from aiortc.rtp import is_rtcp
+
+        self._inner = inner
+        self._sender = sender
+        self._is_rtcp = is_rtcp
+        self.pacer = pacer
+        self._clock = clock
+        self._on_frame_start = on_frame_start
+        self._last_ts: int | None = None
+        self._extensions = sender._RTCRtpSender__rtp_header_extensions_map
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def _send_rtp(self, data: bytes) -> None:
+        if self._is_rtcp(data) or len(data) < 12:
+            await self._inner._send_rtp(data)
+            return
+        now = self._clock()
+        ssrc = int.from_bytes(data[8:12], "big")
+        if ssrc != self._sender._ssrc:  # a retransmission (RTX): never wait
+            self.pacer.charge(len(data), now)
+            await self._inner._send_rtp(data)
+            return
+        delay = self.pacer.reserve(len(data), now)
+        if delay > 0:
+            await asyncio.sleep(delay)
+            data = self._restamp(data)
+        ts = int.from_bytes(data[4:8], "big")
+        if ts != self._last_ts:
+            self._last_ts = ts
+            if self._on_frame_start is not None:
+                self._on_frame_start(ts, self._clock())
+        await self._inner._send_rtp(data)
+
+    def _restamp(self, data: bytes) -> bytes:
+        from aiortc import clock
+        from aiortc.rtp import RtpPacket
+
+        packet = RtpPacket.parse(data, self._extensions)
+        if packet.extensions.abs_send_time is None:
+            return data
+        packet.extensions.abs_send_time = (clock.current_ntp_time() >> 14) & 0x00FFFFFF
+        out: bytes = packet.serialize(self._extensions)
+        return out
+
+
+def install_pacer(
+    sender: Any,
+    pacer: Pacer,
+    clock: Callable[[], float],
+    on_frame_start: Callable[[int, float], None] | None = None,
+) -> PacedTransport:
+    """Put a PacedTransport between ``sender`` and its DTLS transport. Call after
+    setRemoteDescription, which gives the sender its (bundled) transport."""
+    inner = sender._RTCRtpSender__transport
+    paced = PacedTransport(inner, sender, pacer, clock, on_frame_start)
+    sender._RTCRtpSender__transport = paced
+    return paced
