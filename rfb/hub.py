@@ -145,10 +145,12 @@ class Hub:
         *,
         scaled_frames: bool = False,
         acks_measure_path: bool = True,
+        start_bitrate: float | None = None,
     ) -> Viewer:
         """A new viewer of ``capability``. ``scaled_frames``: it draws pictures smaller
         than the frame at the frame's size (and maps input to frame pixels), so it may be
-        given rungs that scale; ``acks_measure_path``: see Viewer."""
+        given rungs that scale; ``acks_measure_path``: see Viewer; ``start_bitrate``
+        (video): start on the highest rung that needs no more, and climb from there."""
         spec = encoders.spec_for(capability)
         viewer = Viewer(
             f"v{next(self._ids)}",
@@ -160,9 +162,14 @@ class Hub:
         )
         lad = self.ladder(capability)
         allowed = tuple(i for i, r in enumerate(lad.rungs) if scaled_frames or r.scale >= 1.0)
-        entry = _Entry(viewer, link, capability, allowed, rung=allowed[0])
+        start = 0
+        if start_bitrate is not None and lad.is_video and len(allowed) > 1:
+            w, h = self._frame_size()
+            costs = [lad.bitrate(i, w, h) for i in allowed]
+            start = next((k for k, c in enumerate(costs) if c <= start_bitrate), len(costs) - 1)
+        entry = _Entry(viewer, link, capability, allowed, rung=allowed[start])
         if len(allowed) > 1:
-            entry.policy = RungPolicy(len(allowed), self.config.adapt)
+            entry.policy = RungPolicy(len(allowed), self.config.adapt, start=start)
             self._start_adapting()
         group, pump = self._group_and_pump(capability, entry.rung)
         group.add(viewer, self._clock())

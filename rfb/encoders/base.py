@@ -49,7 +49,7 @@ def scaled_size(width: int, height: int, scale: float, even: bool = False) -> tu
 def target_bitrate(settings: EncoderSettings, width: int, height: int) -> int:
     """The bits per second a video encoder aims at for frames of the published size."""
     base = settings.bitrate or auto_bitrate(width, height, settings.fps)
-    return max(10_000, int(base * settings.bitrate_scale))
+    return max(10_000, round(base * settings.bitrate_scale))
 
 
 @dataclass(frozen=True, slots=True)

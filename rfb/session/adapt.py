@@ -1,12 +1,14 @@
 """Which rung of the ladder one viewer should be on. Sans I/O: ``decide`` takes ``now``.
 
-* **Down** as soon as the path is congested (a queue builds: median queueing delay over
-  ``queue_high_s``, a local backlog as long, or heavy loss) or the current rung needs more
+* **Down** as soon as the path is congested (a queue builds: a standing queueing delay
+  over ``queue_high_s``, a local backlog as long, nothing confirmed for ``stall_s``, or
+  heavy loss) or the current rung needs more
   than the path carries. The new rung is the highest that fits ``headroom`` x capacity,
-  and at least one below. Another step down waits ``down_hold_s`` (the queue drains).
+  and at least one below. Another step down waits ``down_hold_s``, and, while the rung
+  fits the capacity, for the bytes in flight to stop falling (the last rung's queue
+  drains; the delay of what arrives lags behind by the queue's own length).
 * **Up** when a higher rung has fitted ``headroom`` x capacity for ``up_hold_s`` without
-  congestion; straight to the highest that fits (capacity is measured, not probed: see
-  estimate.py). A climb followed by a fall within ``failed_climb_s`` doubles the hold
+  congestion; straight to the highest rung that fitted all through the hold.
   (up to ``max_up_hold_s``), so a path at the edge of a rung does not flap; it is reset
   after ``stable_s`` without a failed climb, and does not apply to a rung that needs at
   most ``clear`` x capacity (a bottleneck that lifted: climb at once).
@@ -28,6 +30,7 @@ class AdaptConfig:
     clear: float = 0.5  # ... and fits clearly at this share: no backed-off hold
     over: float = 1.0  # the current rung is over the path when its cost passes capacity x this
     queue_high_s: float = 0.06
+    stall_s: float = 0.5  # nothing confirmed for this long beyond the base delay: congested
     loss_high: float = 0.15  # receiver-report loss that counts as congestion
     down_hold_s: float = 1.0
     up_hold_s: float = 1.0
@@ -53,7 +56,9 @@ class RungPolicy:
         self.rung = min(max(0, start), rungs - 1)
         self.up_hold_s = self.config.up_hold_s
         self._fits_higher_since: float | None = None
+        self._climb_to = 0  # the highest rung that has fitted since _fits_higher_since
         self._last_down: float | None = None
+        self._inflight_at_down = 0
         self._last_up: float | None = None
         self._last_failed_climb: float | None = None
         self.switches = 0
@@ -63,6 +68,8 @@ class RungPolicy:
         c = self.config
         q = est.queue_delay(now)
         if q is not None and q > c.queue_high_s:
+            return True
+        if est.stalled_s() > c.stall_s:
             return True
         if cost > 0 and 8 * est.standing_backlog() / cost > c.queue_high_s:
             return True
@@ -77,36 +84,58 @@ class RungPolicy:
         capacity = est.capacity_bps(now)
         congested = self.congested(est, now, costs[cur])
         queue = est.queue_delay(now)
-        if capacity is None or est.samples < c.min_samples:
+        measuring = capacity is None or est.samples < c.min_samples
+        if measuring and not congested:
             return self._keep(capacity, queue, congested, "measuring")
-        fit = next((i for i, cost in enumerate(costs) if cost <= c.headroom * capacity),
-                   self.rungs - 1)  # fmt: skip
-        # What the rung really sends, where that is less than its nominal rate (a static
-        # or simple scene): units that small cannot measure a path they do not fill.
-        over = min(costs[cur], est.sent_bps(now) or costs[cur]) > c.over * capacity
+        if congested and capacity is not None:
+            # A queue is building, so what arrives is all the path carries; the packet-train
+            # estimate may still hold samples from before the path slowed.
+            delivered = est.delivered_bps(now)
+            if delivered > 0:
+                capacity = min(capacity, delivered)
+        if capacity is None:  # congested before any delivery came back: one step down
+            fit = cur + 1
+            over = False
+        else:
+            fit = next((i for i, cost in enumerate(costs) if cost <= c.headroom * capacity),
+                       self.rungs - 1)  # fmt: skip
+            # What the rung really sends, where that is less than its nominal rate (a
+            # static or simple scene): units that small cannot measure a path they do not
+            # fill.
+            over = min(costs[cur], est.sent_bps(now) or costs[cur]) > c.over * capacity
         if (congested or over) and cur < self.rungs - 1:
             self._fits_higher_since = None
             if self._last_down is not None and now - self._last_down < c.down_hold_s:
+                return self._keep(capacity, queue, congested, "draining")
+            fits = capacity is not None and costs[cur] <= c.headroom * capacity
+            if fits and not over and est.inflight_bytes() < self._inflight_at_down:
+                # The queue the last rung built is going down at a rung that fits: wait
+                # for it rather than stepping further down the ladder.
                 return self._keep(capacity, queue, congested, "draining")
             target = max(fit, cur + 1)
             if self._last_up is not None and now - self._last_up < c.failed_climb_s:
                 self._last_failed_climb = now
                 self.up_hold_s = min(c.max_up_hold_s, 2 * self.up_hold_s)
             self._last_down = now
+            self._inflight_at_down = est.inflight_bytes()
             return self._move(target, capacity, queue, congested,
                               "congested" if congested else "over capacity")  # fmt: skip
         if self._last_failed_climb is not None and now - self._last_failed_climb > c.stable_s:
             self.up_hold_s = c.up_hold_s
             self._last_failed_climb = None
-        if fit < cur and not congested:
+        if fit < cur and not congested and capacity is not None:
             if self._fits_higher_since is None:
-                self._fits_higher_since = now
-            clearly = costs[fit] <= c.clear * capacity
+                self._fits_higher_since, self._climb_to = now, fit
+            # Climb only as far as has fitted all through the hold: one high reading of a
+            # noisy estimate is not a path.
+            self._climb_to = max(self._climb_to, fit)
+            clearly = costs[self._climb_to] <= c.clear * capacity
             hold = c.up_hold_s if clearly else self.up_hold_s
             if now - self._fits_higher_since >= hold:
                 self._fits_higher_since = None
                 self._last_up = now
-                return self._move(fit, capacity, queue, congested, "path allows more")
+                return self._move(self._climb_to, capacity, queue, congested,
+                                  "path allows more")  # fmt: skip
             return self._keep(capacity, queue, congested, "holding before a climb")
         self._fits_higher_since = None
         return self._keep(capacity, queue, congested, "steady")

@@ -27,8 +27,8 @@ read high when a burst allowance hides part of the size, which matters little on
 that carries far more than is sent, and the estimate follows the path up as soon as a
 bottleneck lifts, with no probing traffic.
 
-Queueing, from the same deliveries: the median of ``arrived - sent - base_delay`` over the
-last ``queue_window_s``, where ``base_delay`` is the least of the last ``base_span_s``
+Queueing, from the same deliveries: the least ``arrived - sent - base_delay`` of the last
+``queue_window_s`` (a standing queue: a keyframe's passing delay is not one), where ``base_delay`` is the least of the last ``base_span_s``
 (with the viewer's arrival times where it reports them: its decode and jitter buffer
 then play no part; the offset between the clocks is in every sample alike and cancels).
 A queue means more is sent than the path carries. A local backlog that stays (its least
@@ -76,6 +76,8 @@ class BandwidthEstimator:
         self._base: deque[tuple[float, float]] = deque()  # (time, delay), delay increasing
         self._arrival_base: deque[tuple[float, float]] = deque()  # the same, viewer's clock
         self._last_arrival: float | None = None
+        self._newest_delivered_sent_at = float("-inf")
+        self._received_times_at = float("-inf")  # when a unit last came with its arrival time
         self._outstanding_age = 0.0  # how long the oldest unconfirmed unit has been out
         self.backlog_bytes = 0
         self.remb_bps: float | None = None
@@ -94,8 +96,15 @@ class BandwidthEstimator:
         when the unit arrived on *its* clock (any origin): busy times then come from
         arrival spacing, free of the viewer's decode time. Queueing always uses our clock.
         """
+        self._newest_delivered_sent_at = max(self._newest_delivered_sent_at, sent_at)
         delay = max(0.0, acked_at - sent_at)
         base = _note_min(self._base, acked_at, delay, self.base_span_s)
+        if received_at is not None:
+            self._received_times_at = acked_at
+        elif acked_at - self._received_times_at < self.window_s:
+            # The viewer reports arrival times, just not for this unit: its timing on our
+            # clock cannot be compared with theirs, and would only add noise.
+            return
         if received_at is None:
             arrival, path_delay, arrival_base = acked_at, delay, base
         else:
@@ -134,8 +143,15 @@ class BandwidthEstimator:
 
     def on_sent(self, now: float, nbytes: int) -> None:
         self._sent.append((now, nbytes))
-        while self._sent and now - self._sent[0][0] > 2.0:
+        while self._sent and now - self._sent[0][0] > _SENT_SPAN_S:
             self._sent.popleft()
+
+    def inflight_bytes(self) -> int:
+        """Bytes sent after the newest unit the viewer confirmed: on the way, queued
+        somewhere, or lost. Unlike the delay of what arrives, which lags by the queue's
+        own length, this falls as soon as a queue starts draining."""
+        newest = self._newest_delivered_sent_at
+        return sum(n for t, n in self._sent if t > newest)
 
     def sent_bps(self, now: float, span: float = 1.0) -> float:
         return 8 * sum(n for t, n in self._sent if now - t <= span) / span
@@ -172,15 +188,22 @@ class BandwidthEstimator:
         return own if remb is None else min(own, remb)
 
     def queue_delay(self, now: float) -> float | None:
-        """Median queueing delay over the last queue_window_s (seconds), or longer when
-        the oldest unit not yet confirmed has waited longer; None: no data yet."""
+        """The standing queue: the least queueing delay of the last queue_window_s
+        (seconds); None: no data yet."""
         base = self.base_delay
         if base is None:
             return None
         recent = [d.queue for d in self._deliveries if now - d.arrived <= self.queue_window_s]
-        recent.sort()
-        median = recent[len(recent) // 2] if recent else 0.0
-        return max(0.0, median, self._outstanding_age - base)
+        # The least, not the median: a keyframe delays the few frames behind it, and that
+        # passes; a queue that stays in every sample means more is sent than carried.
+        standing = min(recent) if recent else 0.0
+        return max(0.0, standing)
+
+    def stalled_s(self) -> float:
+        """How much longer than the base delay the oldest unconfirmed unit has been out:
+        a path that stops delivering sends no samples, and this is then its only sign."""
+        base = self.base_delay
+        return 0.0 if base is None else max(0.0, self._outstanding_age - base)
 
     def delivered_bps(self, now: float, span: float = 1.0) -> float:
         """Bits per second that arrived over the last ``span`` seconds."""
@@ -209,6 +232,7 @@ def _note_min(window: deque[tuple[float, float]], now: float, value: float, span
 
 
 _MIN_QUEUED = 3
+_SENT_SPAN_S = 10.0
 REMB_OVERUSE = 0.8  # a REMB below this share of the sent rate says the path is overused
 # Sizes must spread at least this much (largest / smallest) for a slope to mean anything.
 _MIN_SIZE_SPREAD = 2.0

@@ -7,8 +7,9 @@ private aiortc name is in this module, so an aiortc upgrade is checked in one pl
 * RTP out: ``RTCRtpSender`` sends every packet through ``self.transport._send_rtp``
   (the DTLS transport, which encrypts). A proxy in its place paces media packets and
   re-stamps abs-send-time when they really leave, so the browser's delay-based estimate
-  does not mistake our pacing for a queue on the path. RTCP and retransmissions (RTX,
-  sent from the RTCP receive loop, which must never wait) go at once.
+  does not mistake our pacing for a queue on the path. RTCP goes at once; retransmissions
+  (RTX, sent from the RTCP receive loop, which must never wait) are booked in the same
+  bucket and sent from a timer.
 * PLI/FIR: ``_send_keyframe`` only sets a flag for aiortc's own encoders; rfb replaces
   it with the group's keyframe request.
 """
@@ -20,6 +21,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..session.pacer import Pacer
+
+RTX_MAX_WAIT_S = 0.3
 
 
 def hook_keyframe_requests(sender: Any, on_request: Callable[[], None]) -> None:
@@ -106,6 +109,8 @@ class PacedTransport:
         self._clock = clock
         self._on_frame_start = on_frame_start
         self._last_ts: int | None = None
+        self._sending: set[asyncio.Future[Any]] = set()
+        self.rtx_dropped = 0
         self._extensions = sender._RTCRtpSender__rtp_header_extensions_map
 
     def __getattr__(self, name: str) -> Any:
@@ -117,9 +122,8 @@ class PacedTransport:
             return
         now = self._clock()
         ssrc = int.from_bytes(data[8:12], "big")
-        if ssrc != self._sender._ssrc:  # a retransmission (RTX): never wait
-            self.pacer.charge(len(data), now)
-            await self._inner._send_rtp(data)
+        if ssrc != self._sender._ssrc:
+            self._retransmit(data, now)
             return
         delay = self.pacer.reserve(len(data), now)
         if delay > 0:
@@ -131,6 +135,27 @@ class PacedTransport:
             if self._on_frame_start is not None:
                 self._on_frame_start(ts, self._clock())
         await self._inner._send_rtp(data)
+
+    def _retransmit(self, data: bytes, now: float) -> None:
+        """RTX comes from the RTCP receive loop, which must not wait: it is booked in the
+        same bucket as media (a burst of NACKs must not flood the path that lost the
+        packets) and sent when its turn comes, or dropped when that is so far off that
+        the frame is stale (the browser asks for a keyframe instead)."""
+        if self.pacer.queued_s(now) > RTX_MAX_WAIT_S:
+            self.rtx_dropped += 1
+            return
+        delay = self.pacer.reserve(len(data), now)
+        if delay <= 0:
+            self._spawn(self._inner._send_rtp(data))
+        else:
+            asyncio.get_running_loop().call_later(
+                delay, lambda: self._spawn(self._inner._send_rtp(self._restamp(data)))
+            )
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
 
     def _restamp(self, data: bytes) -> bytes:
         from aiortc import clock

@@ -39,7 +39,8 @@ STATS_INTERVAL_S = 1.0
 RTP_CLOCK = 90_000
 _SHOWN_WINDOW = 512  # units remembered for frame_shown (~17 s at 30 fps)
 CHANNEL_LABEL = "rfb"
-PACE_START_BPS = 10e6  # until the first adaptation round says better
+PACE_START_BPS = 3e6  # until the first adaptation round says better
+START_BITRATE = 1.2e6
 
 
 class WebRtcUnavailable(ImportError):
@@ -349,8 +350,16 @@ class WebRtcViewer:
             return
         # Our view draws every rung at the frame's size (the config says it, and is sent
         # again on a resize); frame_shown reports, not RTP handover, measure the path.
+        # It starts no higher than START_BITRATE: a top-rung keyframe sent into a slower
+        # path is lost in part, and UDP has no flow control to slow it down (the
+        # WebSocket's TCP has, so it starts at the top); the estimate climbs in a second
+        # or two where the path allows.
         self.viewer = self.display.hub.attach(
-            protocol.CAP_H264, self, scaled_frames=True, acks_measure_path=False
+            protocol.CAP_H264,
+            self,
+            scaled_frames=True,
+            acks_measure_path=False,
+            start_bitrate=START_BITRATE,
         )
         self.connected.set()
         if self.channel is not None:
