@@ -279,7 +279,7 @@ async def step(browser, args: argparse.Namespace, transport: str) -> list[dict[s
         end = time.monotonic() + args.seconds
         while time.monotonic() < end:
             a = await page.evaluate("window.rfbView.stats?.adaptation")
-            if top_at is None and a and a["rung"] == 0:
+            if phase == "lifted" and top_at is None and a and a["rung"] == 0:
                 top_at = time.time() * 1000 - t0
             await asyncio.sleep(0.1)
         row = summarise(await take(page), busy.read())

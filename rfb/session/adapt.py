@@ -8,8 +8,9 @@
   fits the capacity, for the bytes in flight to stop falling (the last rung's queue
   drains; the delay of what arrives lags behind by the queue's own length).
 * **Up** when a higher rung has fitted ``headroom`` x capacity for ``up_hold_s`` without
-  congestion; straight to the highest rung that fitted all through the hold.
-  (up to ``max_up_hold_s``), so a path at the edge of a rung does not flap; it is reset
+  congestion; straight to the highest rung that fitted all through the hold. A climb
+  followed by a fall within ``failed_climb_s`` doubles the hold (up to
+  ``max_up_hold_s``), so a path at the edge of a rung does not flap; it is reset
   after ``stable_s`` without a failed climb, and does not apply to a rung that needs at
   most ``clear`` x capacity (a bottleneck that lifted: climb at once).
 

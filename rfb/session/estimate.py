@@ -28,9 +28,11 @@ that carries far more than is sent, and the estimate follows the path up as soon
 bottleneck lifts, with no probing traffic.
 
 Queueing, from the same deliveries: the least ``arrived - sent - base_delay`` of the last
-``queue_window_s`` (a standing queue: a keyframe's passing delay is not one), where ``base_delay`` is the least of the last ``base_span_s``
-(with the viewer's arrival times where it reports them: its decode and jitter buffer
-then play no part; the offset between the clocks is in every sample alike and cancels).
+``queue_window_s`` (a standing queue: a keyframe's passing delay is not one), where
+``base_delay`` is the least of the last ``base_span_s`` (with the viewer's arrival times
+where it reports them: its decode and jitter buffer then play no part; the offset
+between the clocks is in every sample alike and cancels). A path that confirms nothing
+for long (``stalled_s``) is congested too.
 A queue means more is sent than the path carries. A local backlog that stays (its least
 over ``backlog_span_s``: one keyframe passing through is not a queue) counts too.
 
@@ -153,8 +155,10 @@ class BandwidthEstimator:
         newest = self._newest_delivered_sent_at
         return sum(n for t, n in self._sent if t > newest)
 
-    def sent_bps(self, now: float, span: float = 1.0) -> float:
-        return 8 * sum(n for t, n in self._sent if now - t <= span) / span
+    def sent_bps(self, now: float, span: float = 1.0, ago: float = 0.0) -> float:
+        """Bits per second sent over ``span`` seconds ending ``ago`` seconds before now."""
+        end = now - ago
+        return 8 * sum(n for t, n in self._sent if 0 <= end - t <= span) / span
 
     def on_remb(self, now: float, bps: float) -> None:
         self.remb_bps, self._remb_at = float(bps), now
@@ -181,7 +185,10 @@ class BandwidthEstimator:
         else:
             own = _fit_capacity(recent, self.min_busy_s) if recent else None
         remb = self.remb_bps if self.remb_bps is not None and now - self._remb_at < 3.0 else None
-        if remb is not None and remb >= REMB_OVERUSE * self.sent_bps(now):
+        # The rate REMB speaks of is the one that arrived a moment ago: after a climb it
+        # lags the new rate for a second or so, which is not overuse.
+        sent = min(self.sent_bps(now), self.sent_bps(now, ago=1.0))
+        if remb is not None and remb >= REMB_OVERUSE * sent:
             remb = None  # not a sign of overuse: it cannot see past what we send
         if own is None:
             return remb
