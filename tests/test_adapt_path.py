@@ -6,9 +6,9 @@ import asyncio
 from typing import Any
 
 import pytest
+from throttle_proxy import ThrottleProxy
 
 from rfb import client, protocol
-from throttle_proxy import ThrottleProxy
 
 W, H = 1280, 720
 
