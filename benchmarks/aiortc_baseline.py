@@ -23,9 +23,9 @@ from signaling import IceConfig
 
 
 class PatternTrack(VideoStreamTrack):
-    def __init__(self, w: int, h: int, fps: float) -> None:
+    def __init__(self, w: int, h: int, fps: float, pattern: str = "scene") -> None:
         super().__init__()
-        self.render = patterns.make("bouncing_box", w, h)
+        self.render = patterns.make(pattern, w, h)
         self.period = 1 / fps
         self.i = 0
         self.t0 = time.monotonic()
@@ -47,6 +47,7 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=1280)
     ap.add_argument("--height", type=int, default=720)
     ap.add_argument("--fps", type=float, default=30)
+    ap.add_argument("--pattern", default="scene")
     args = ap.parse_args()
     apply_ice_policy(
         IceConfig(host_addresses=("127.0.0.1",), allowed_remote_networks=("127.0.0.0/8",))
@@ -56,7 +57,7 @@ def main() -> None:
     async def whep(request: web.Request) -> web.Response:
         pc = RTCPeerConnection()
         pcs.add(pc)
-        t = pc.addTransceiver(PatternTrack(args.width, args.height, args.fps), direction="sendonly")
+        t = pc.addTransceiver(PatternTrack(args.width, args.height, args.fps, args.pattern), direction="sendonly")
         caps = RTCRtpSender.getCapabilities("video").codecs
         t.setCodecPreferences([c for c in caps if c.mimeType == "video/H264"
                                and c.parameters.get("packetization-mode") == "1"])  # fmt: skip

@@ -1,6 +1,6 @@
-"""The browser client in Debian's headless Chromium, 1280x720 bouncing_box.
+"""The browser client in Debian's headless Chromium, 1280x720 scene (--pattern).
 
-    python benchmarks/bench_browser.py [--seconds N]
+    python benchmarks/bench_browser.py [--seconds N] [--pattern bouncing_box]
 
 Prints: time from page load to first frame drawn; displayed fps when publishing at 30 and
 60 fps; the server's publish -> ack latency p50/p95 (the page acks once a frame is drawn)
@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_core import server, server_metrics
+import bench_core
+from bench_core import pattern_label, server, server_metrics
 
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
@@ -46,12 +47,13 @@ async def run_page(browser, url: str, query: str, seconds: float) -> dict:  # ty
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--seconds", type=float, default=8)
+    ap.add_argument("--pattern", default="scene")
     args = ap.parse_args()
+    bench_core.PATTERN = args.pattern
     from playwright.async_api import async_playwright
 
-    print(
-        "rfb browser benchmark: Debian headless Chromium (software decode), 1280x720 bouncing_box"
-    )
+    print("rfb browser benchmark: Debian headless Chromium (software decode), 1280x720 "
+          f"{pattern_label(args.pattern)}")  # fmt: skip
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
         for fps in (30, 60):

@@ -2,6 +2,7 @@
 
     python benchmarks/bench_core.py            # everything, ~1.5 minutes
     python benchmarks/bench_core.py encode latency
+    python benchmarks/bench_core.py --pattern bouncing_box   # the trivial pattern
 
 Prints figures; asserts nothing. The server runs in a subprocess (``python -m
 rfb.server``) so its CPU time is its own; the viewers run here.
@@ -26,6 +27,7 @@ from rfb import client, encoders, patterns, protocol
 from rfb.encoders.base import EncoderSettings
 
 W, H = 1280, 720
+PATTERN = "scene"  # --pattern; the encode section adds the trivial bouncing_box as extra rows
 H264 = [protocol.CAP_H264, protocol.CAP_JPEG]
 JPEG = [protocol.CAP_JPEG, protocol.CAP_PNG]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -52,7 +54,7 @@ def cpu_seconds(pid: int) -> float:
 async def server(fps: float, *extra: str) -> AsyncIterator[tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rfb.server", "--pattern", "bouncing_box", "--port", str(port),
+        [sys.executable, "-m", "rfb.server", "--pattern", PATTERN, "--port", str(port),
          "--width", str(W), "--height", str(H), "--fps", str(fps), *extra],
         stdout=subprocess.DEVNULL,
     )  # fmt: skip
@@ -76,9 +78,18 @@ async def server_metrics(url: str) -> dict:
         return await r.json()
 
 
+def pattern_label(pattern: str) -> str:
+    return f"{pattern} (trivial pattern)" if pattern in patterns.TRIVIAL_PATTERNS else pattern
+
+
 def bench_encode(frames: int = 150) -> None:
-    print(f"\n== encode, {W}x{H} bouncing_box, {frames} frames (median ms, mean bytes/frame)")
-    render = patterns.make("bouncing_box", W, H)
+    for pattern in dict.fromkeys((PATTERN, "bouncing_box")):
+        encode_rows(pattern, frames)
+
+
+def encode_rows(pattern: str, frames: int) -> None:
+    print(f"\n== encode, {W}x{H} {pattern_label(pattern)}, {frames} frames (median ms, mean bytes/frame)")
+    render = patterns.make(pattern, W, H)
     imgs = [render(i) for i in range(frames)]
     for cap, label in ((protocol.CAP_JPEG, "JPEG q80"), (protocol.CAP_PNG, "PNG"),
                        (protocol.CAP_WEBP, "WebP q80"), (protocol.CAP_H264, "H.264 x264")):  # fmt: skip
@@ -97,7 +108,7 @@ def bench_encode(frames: int = 150) -> None:
 
 def decode_ms(cap: str, frames: int = 60) -> float:
     """Median time this process takes to decode one frame of the stream."""
-    render = patterns.make("bouncing_box", W, H)
+    render = patterns.make(PATTERN, W, H)
     enc = encoders.create(cap, W, H, EncoderSettings(fps=30))
     pics = [enc.encode(render(i), i == 0, i * 33333) for i in range(frames)]
     enc.close()
@@ -189,8 +200,12 @@ async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("sections", nargs="*", default=["encode", "latency", "cpu", "sustained"])
     ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--pattern", default="scene", choices=patterns.PATTERNS)
     args = ap.parse_args()
-    print(f"rfb core benchmark on {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
+    global PATTERN
+    PATTERN = args.pattern
+    print(f"rfb core benchmark on {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
+          f"{W}x{H} {pattern_label(PATTERN)}")  # fmt: skip
     if "encode" in args.sections:
         bench_encode()
     if "latency" in args.sections:

@@ -27,7 +27,10 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_core import cpu_seconds, free_port
 
+from rfb.patterns import TRIVIAL_PATTERNS
+
 W, H = 1280, 720
+PATTERN = "scene"  # --pattern
 ICE_ARGS = ["--ice-host-addresses", "127.0.0.1", "--ice-allowed-networks", "127.0.0.0/8"]
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -107,10 +110,11 @@ async def bench_cpu(seconds: float) -> None:
     here = Path(__file__).resolve().parent
     for label, make in (
         ("rfb (one encode, shared packets)", lambda p: [sys.executable, "-m", "rfb.server", "--transport", "webrtc",
-            "--pattern", "bouncing_box", "--width", str(W), "--height", str(H), "--fps", "30",
+            "--pattern", PATTERN, "--width", str(W), "--height", str(H), "--fps", "30",
             "--port", str(p), *ICE_ARGS]),
         ("aiortc baseline (encode per viewer)", lambda p: [sys.executable, str(here / "aiortc_baseline.py"),
-            "--port", str(p), "--width", str(W), "--height", str(H), "--fps", "30"]),
+            "--port", str(p), "--width", str(W), "--height", str(H), "--fps", "30",
+            "--pattern", PATTERN]),
     ):  # fmt: skip
         res = {}
         for n in (1, 8):
@@ -161,8 +165,12 @@ async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("sections", nargs="*", default=["cpu", "first-frame"])
     ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--pattern", default="scene")
     args = ap.parse_args()
-    print(f"rfb WebRTC benchmark on {os.cpu_count()} CPUs", flush=True)
+    global PATTERN
+    PATTERN = args.pattern
+    trivial = " (trivial pattern)" if PATTERN in TRIVIAL_PATTERNS else ""
+    print(f"rfb WebRTC benchmark on {os.cpu_count()} CPUs, {PATTERN}{trivial}", flush=True)
     if "cpu" in args.sections:
         await bench_cpu(args.seconds)
     if "first-frame" in args.sections:
