@@ -23,7 +23,7 @@ __all__ = ["X264Encoder", "auto_bitrate", "load_av"]
 
 # A still (settings.still): constant quality, at most this many seconds of the bitrate.
 STILL_CRF = 18
-STILL_BUDGET_S = 1.0
+STILL_BUDGET_S = 2.0
 
 _av: Any = None
 _av_lock = threading.Lock()
