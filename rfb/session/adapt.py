@@ -20,6 +20,7 @@ target bitrates, the image rungs' measured sizes). A lower index is a higher run
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 from .estimate import BandwidthEstimator
@@ -30,6 +31,8 @@ class AdaptConfig:
     headroom: float = 0.8  # a rung fits when its cost is at most this share of capacity
     clear: float = 0.5  # ... and fits clearly at this share: no backed-off hold
     over: float = 1.0  # the current rung is over the path when its cost passes capacity x this
+    over_hold_s: float = 0.6  # ... for this long
+    smooth_s: float = 1.0  # capacity is the median of the readings of this last span
     queue_high_s: float = 0.06
     stall_s: float = 0.5  # nothing confirmed for this long beyond the base delay: congested
     loss_high: float = 0.15  # receiver-report loss that counts as congestion
@@ -60,6 +63,8 @@ class RungPolicy:
         self._climb_to = 0  # the highest rung that has fitted since _fits_higher_since
         self._last_down: float | None = None
         self._inflight_at_down = 0
+        self._over_since: float | None = None
+        self._readings: deque[tuple[float, float]] = deque()
         self._last_up: float | None = None
         self._last_failed_climb: float | None = None
         self.switches = 0
@@ -82,7 +87,7 @@ class RungPolicy:
         self.rungs = len(costs)
         self.rung = min(self.rung, self.rungs - 1)
         cur = self.rung
-        capacity = est.capacity_bps(now)
+        capacity = self._smoothed(est.capacity_bps(now), now)
         congested = self.congested(est, now, costs[cur])
         queue = est.queue_delay(now)
         measuring = capacity is None or est.samples < c.min_samples
@@ -100,10 +105,20 @@ class RungPolicy:
         else:
             fit = next((i for i, cost in enumerate(costs) if cost <= c.headroom * capacity),
                        self.rungs - 1)  # fmt: skip
-            # What the rung really sends, where that is less than its nominal rate (a
-            # static or simple scene): units that small cannot measure a path they do not
-            # fill.
-            over = min(costs[cur], est.sent_bps(now) or costs[cur]) > c.over * capacity
+            sent = est.sent_bps(now)
+            # A rung sending far less than its rate (a static or simple scene: units too
+            # small to measure a path they do not fill) is judged by what it sends; one
+            # slowed by flow control (fewer frames) still by its rate.
+            rate = sent if 0 < sent < 0.5 * costs[cur] else costs[cur]
+            over_now = rate > c.over * capacity
+            # One low reading is not a slow path (a resent packet, a noisy estimate): over
+            # capacity must last over_hold_s; a path that really is slower builds a queue,
+            # which counts at once.
+            if not over_now:
+                self._over_since = None
+            elif self._over_since is None:
+                self._over_since = now
+            over = self._over_since is not None and now - self._over_since >= c.over_hold_s
         if (congested or over) and cur < self.rungs - 1:
             self._fits_higher_since = None
             if self._last_down is not None and now - self._last_down < c.down_hold_s:
@@ -140,6 +155,18 @@ class RungPolicy:
             return self._keep(capacity, queue, congested, "holding before a climb")
         self._fits_higher_since = None
         return self._keep(capacity, queue, congested, "steady")
+
+    def _smoothed(self, reading: float | None, now: float) -> float | None:
+        """The median of the last smooth_s of capacity readings: the packet-train
+        estimate swings both ways on one resent packet or one late report."""
+        if reading is None:
+            return None
+        r = self._readings
+        r.append((now, reading))
+        while r and now - r[0][0] > self.config.smooth_s:
+            r.popleft()
+        values = sorted(v for _, v in r)
+        return values[len(values) // 2]
 
     def _keep(self, capacity: float | None, queue: float | None, congested: bool,
               reason: str) -> Decision:  # fmt: skip

@@ -116,7 +116,10 @@ class BandwidthEstimator:
             arrival_base = _note_min(self._arrival_base, acked_at, path_delay, self.base_span_s)
         start = sent_at + arrival_base
         last = self._last_arrival
-        queued = last is not None and last > start
+        # It waited for the unit before it only if that one had arrived before it did: a
+        # unit that completes *before* an earlier one (whose lost packet was resent) met
+        # no queue, and the resent one's delay is repair, not the path.
+        queued = last is not None and start < last <= arrival
         if queued and last is not None:
             start = last
         busy = max(0.0, arrival - start)
