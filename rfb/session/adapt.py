@@ -32,6 +32,7 @@ class AdaptConfig:
     clear: float = 0.5  # ... and fits clearly at this share: no backed-off hold
     over: float = 1.0  # the current rung is over the path when its cost passes capacity x this
     over_hold_s: float = 0.6  # ... for this long
+    climb_after_s: float = 2.0  # no climb before this long of estimates (the first are few)
     smooth_s: float = 1.0  # capacity is the median of the readings of this last span
     queue_high_s: float = 0.06
     stall_s: float = 0.5  # nothing confirmed for this long beyond the base delay: congested
@@ -64,6 +65,7 @@ class RungPolicy:
         self._last_down: float | None = None
         self._inflight_at_down = 0
         self._over_since: float | None = None
+        self._first_at: float | None = None
         self._readings: deque[tuple[float, float]] = deque()
         self._last_up: float | None = None
         self._last_failed_climb: float | None = None
@@ -139,7 +141,10 @@ class RungPolicy:
         if self._last_failed_climb is not None and now - self._last_failed_climb > c.stable_s:
             self.up_hold_s = c.up_hold_s
             self._last_failed_climb = None
-        if fit < cur and not congested and capacity is not None:
+        if self._first_at is None:
+            self._first_at = now
+        settled = now - self._first_at >= c.climb_after_s
+        if fit < cur and not congested and capacity is not None and settled:
             if self._fits_higher_since is None:
                 self._fits_higher_since, self._climb_to = now, fit
             # Climb only as far as has fitted all through the hold: one high reading of a

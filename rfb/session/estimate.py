@@ -193,6 +193,10 @@ class BandwidthEstimator:
         sent = min(self.sent_bps(now), self.sent_bps(now, ago=1.0))
         if remb is not None and remb >= REMB_OVERUSE * sent:
             remb = None  # not a sign of overuse: it cannot see past what we send
+        elif remb is not None:
+            # On overuse Chromium sets its estimate to 0.85x what arrived, and what
+            # arrived through a full path is its capacity.
+            remb /= REMB_BACKOFF
         if own is None:
             return remb
         return own if remb is None else min(own, remb)
@@ -243,6 +247,7 @@ def _note_min(window: deque[tuple[float, float]], now: float, value: float, span
 
 _MIN_QUEUED = 3
 _SENT_SPAN_S = 10.0
+REMB_BACKOFF = 0.85  # Chromium's AIMD decrease: REMB = this x the incoming rate
 REMB_OVERUSE = 0.8  # a REMB below this share of the sent rate says the path is overused
 # Sizes must spread at least this much (largest / smallest) for a slope to mean anything.
 _MIN_SIZE_SPREAD = 2.0
