@@ -180,7 +180,11 @@ class BandwidthEstimator:
         self._trim(now)
         recent = [d for d in self._deliveries if now - d.arrived <= self.window_s]
         queued = [d for d in recent if d.queued]
-        if len(queued) >= _MIN_QUEUED:
+        # Queued units stand for the path only while it keeps filling: when the last of
+        # them is a second old, the bottleneck has lifted (or the rung dropped well below
+        # it) and the fit over all units says more.
+        fresh = bool(queued) and now - queued[-1].arrived <= _QUEUED_FRESH_S
+        if len(queued) >= _MIN_QUEUED and fresh:
             # Units that waited for the one before them left a full path: no burst allowance
             # helped them, so their bytes over their busy time is the path's rate.
             busy = max(self.min_busy_s * len(queued), sum(d.busy for d in queued))
@@ -246,6 +250,7 @@ def _note_min(window: deque[tuple[float, float]], now: float, value: float, span
 
 
 _MIN_QUEUED = 3
+_QUEUED_FRESH_S = 1.0
 _SENT_SPAN_S = 10.0
 REMB_BACKOFF = 0.85  # Chromium's AIMD decrease: REMB = this x the incoming rate
 REMB_OVERUSE = 0.8  # a REMB below this share of the sent rate says the path is overused
