@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -28,8 +29,18 @@ from .session import EncodedUnit, EncoderGroup, GroupKey, Viewer
 from .session import ladder as ladders
 from .session.adapt import AdaptConfig, RungPolicy
 
+log = logging.getLogger("rfb")
+
 ADAPT_INTERVAL_S = 0.2
 PACE_MIN, PACE_MAX, PACE_OVER_ESTIMATE = 1.5, 3.0, 1.2
+
+
+def _bps(x: float | None) -> str:
+    return "-" if x is None else f"{x / 1e6:.2f}M"
+
+
+def _ms(x: float | None) -> str:
+    return "-" if x is None else f"{1000 * x:.0f} ms"
 
 
 def pacing_rate(cost_bps: float, capacity_bps: float | None) -> float:
@@ -330,6 +341,10 @@ class Hub:
             decision = entry.policy.decide(viewer.estimator, costs, now)
             want = entry.allowed[decision.rung]
             if want != (entry.target if entry.target is not None else entry.rung):
+                log.info("rfb: %s rung %d -> %d (%s; capacity %s, queue %s, remb %s, loss %.2f)",
+                         viewer_id, entry.rung, want, decision.reason,
+                         _bps(decision.capacity_bps), _ms(decision.queue_delay_s),
+                         _bps(viewer.estimator.remb_bps), viewer.estimator.loss(now))  # fmt: skip
                 self.move(viewer_id, want)
             pace = getattr(link, "set_pacing_rate", None)
             if pace is not None:

@@ -31,7 +31,8 @@ class AdaptConfig:
     headroom: float = 0.8  # a rung fits when its cost is at most this share of capacity
     clear: float = 0.5  # ... and fits clearly at this share: no backed-off hold
     over: float = 1.0  # the current rung is over the path when its cost passes capacity x this
-    over_hold_s: float = 0.6  # ... for this long
+    over_hold_s: float = 0.6  # ... for this long, with a standing queue of at least
+    over_queue_s: float = 0.015
     climb_after_s: float = 2.0  # no climb before this long of estimates (the first are few)
     smooth_s: float = 1.0  # capacity is the median of the readings of this last span
     queue_high_s: float = 0.06
@@ -120,7 +121,10 @@ class RungPolicy:
                 self._over_since = None
             elif self._over_since is None:
                 self._over_since = now
-            over = self._over_since is not None and now - self._over_since >= c.over_hold_s
+            # ...and show at least the start of a queue: a capacity reading alone, with
+            # nothing waiting anywhere, is the estimate's noise (resent packets).
+            over = (self._over_since is not None and now - self._over_since >= c.over_hold_s
+                    and ((queue or 0.0) >= c.over_queue_s or est.standing_backlog() > 0))  # fmt: skip
         if (congested or over) and cur < self.rungs - 1:
             self._fits_higher_since = None
             if self._last_down is not None and now - self._last_down < c.down_hold_s:

@@ -43,11 +43,13 @@ def round_trip_s(sender: Any) -> float | None:
 class RtcpFeedback:
     """What one RTCP packet told us about this sender's stream."""
 
-    __slots__ = ("fraction_lost", "jitter", "remb_bps")
+    __slots__ = ("fraction_lost", "highest_sequence", "jitter", "packets_lost", "remb_bps")
 
     def __init__(self) -> None:
         self.remb_bps: float | None = None
         self.fraction_lost: float | None = None  # 0..1, since the previous report
+        self.packets_lost: int | None = None  # cumulative
+        self.highest_sequence: int | None = None  # extended: packets expected, cumulative
         self.jitter: int | None = None  # RTP clock units
 
 
@@ -71,6 +73,8 @@ def hook_rtcp(sender: Any, on_feedback: Callable[[RtcpFeedback], None]) -> None:
                 if report.ssrc == sender._ssrc:
                     fb = RtcpFeedback()
                     fb.fraction_lost = report.fraction_lost / 256
+                    fb.packets_lost = report.packets_lost
+                    fb.highest_sequence = report.highest_sequence
                     fb.jitter = report.jitter
         elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
             try:

@@ -41,6 +41,7 @@ _SHOWN_WINDOW = 512  # units remembered for frame_shown (~17 s at 30 fps)
 CHANNEL_LABEL = "rfb"
 PACE_START_BPS = 3e6  # until the first adaptation round says better
 START_BITRATE = 1.2e6
+LOSS_SPAN_S = 1.0
 
 
 class WebRtcUnavailable(ImportError):
@@ -195,6 +196,7 @@ class WebRtcViewer:
         self.pacer = Pacer(PACE_START_BPS)
         self.remb_bps: float | None = None
         self.fraction_lost: float | None = None
+        self._reports: deque[tuple[float, int, int]] = deque()  # (time, lost, expected)
         self._last_rtp = -1
         # For frame_shown: our RTP timestamp -> (publish time, time handed to the RTP
         # sender, bytes) of the units sent, and the random origin aiortc adds to every
@@ -284,9 +286,19 @@ class WebRtcViewer:
         if fb.remb_bps is not None:
             self.remb_bps = fb.remb_bps
             est.on_remb(now, fb.remb_bps)
-        if fb.fraction_lost is not None:
-            self.fraction_lost = fb.fraction_lost
-            est.on_loss(now, fb.fraction_lost)
+        if fb.packets_lost is not None and fb.highest_sequence is not None:
+            # Chromium puts a receiver report in every RTCP packet it sends (each NACK,
+            # each REMB), so each report's own fraction covers a few packets and swings
+            # between 0 and 1/3 at 5 % loss: the loss is taken over a second or more.
+            reports = self._reports
+            reports.append((now, fb.packets_lost, fb.highest_sequence))
+            while len(reports) > 1 and now - reports[1][0] >= LOSS_SPAN_S:
+                reports.popleft()
+            t0, lost0, seq0 = reports[0]
+            expected = fb.highest_sequence - seq0
+            if now - t0 >= LOSS_SPAN_S and expected >= 20:
+                self.fraction_lost = max(0.0, (fb.packets_lost - lost0) / expected)
+                est.on_loss(now, self.fraction_lost)
 
     def outstanding_since(self) -> float | None:
         """For the path estimate: since when units have gone out with no frame shown."""
