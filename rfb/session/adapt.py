@@ -123,8 +123,9 @@ class RungPolicy:
                 self._over_since = now
             # ...and show at least the start of a queue: a capacity reading alone, with
             # nothing waiting anywhere, is the estimate's noise (resent packets).
-            over = (self._over_since is not None and now - self._over_since >= c.over_hold_s
-                    and ((queue or 0.0) >= c.over_queue_s or est.standing_backlog() > 0))  # fmt: skip
+            lasted = self._over_since is not None and now - self._over_since >= c.over_hold_s
+            waiting = (queue or 0.0) >= c.over_queue_s or est.standing_backlog() > 0
+            over = lasted and waiting
         if (congested or over) and cur < self.rungs - 1:
             self._fits_higher_since = None
             if self._last_down is not None and now - self._last_down < c.down_hold_s:
