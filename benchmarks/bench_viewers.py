@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import socket
 import subprocess
 import sys
@@ -25,31 +24,17 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE.parent / "tests"))
 
+from bench_core import cpu_seconds, free_port  # noqa: E402
+from bench_loss import Busy  # noqa: E402
 from throttle_proxy import ThrottleProxy  # noqa: E402
 
 from rfb import client, protocol  # noqa: E402
 
 CAPS = [protocol.CAP_H264, protocol.CAP_JPEG]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def machine_times() -> tuple[int, int]:
-    with open("/proc/stat") as f:
-        cpu = [int(x) for x in f.readline().split()[1:]]
-    return sum(cpu), cpu[3] + cpu[4]
 
 
 async def viewer(url: str, seconds: float, out: dict[str, object]) -> None:
@@ -90,11 +75,13 @@ async def run(args: argparse.Namespace, constrained: int, free: int) -> None:
         tasks = [asyncio.create_task(viewer(u, args.seconds, r))
                  for (_, u), r in zip(urls, results, strict=True)]  # fmt: skip
         await asyncio.sleep(args.seconds / 2)  # the second half is measured
-        c0, m0, t0 = cpu_seconds(proc.pid), machine_times(), time.monotonic()
+        machine = Busy()
+        machine.start()
+        c0, t0 = cpu_seconds(proc.pid), time.monotonic()
         await asyncio.gather(*tasks)
-        c1, m1, t1 = cpu_seconds(proc.pid), machine_times(), time.monotonic()
+        c1, t1 = cpu_seconds(proc.pid), time.monotonic()
         cpu = (c1 - c0) / (t1 - t0)
-        busy = 1 - (m1[1] - m0[1]) / max(1, m1[0] - m0[0])
+        busy = machine.read()
         print(f"{constrained} behind 1 Mbit/s + {free} unconstrained: server CPU {cpu:.2f} s/s, "
               f"machine busy {busy:.2f}")  # fmt: skip
         for (name, _), r in zip(urls, results, strict=True):

@@ -358,12 +358,14 @@ class Hub:
         lad = self.ladder(entry.capability)
         w, h = self._frame_size()
         cw, ch = lad.coded_size(entry.rung, w, h)
-        est = entry.viewer.estimator
-        now = self._clock()
-        capacity = est.capacity_bps(now)
-        queue = est.queue_delay(now)
         rung = lad[entry.rung]
         policy = entry.policy
+        if policy is not None and policy.last is not None:
+            # what the last decision went on (the policy smooths the raw estimate)
+            capacity, queue = policy.last.capacity_bps, policy.last.queue_delay_s
+        else:
+            est, now = entry.viewer.estimator, self._clock()
+            capacity, queue = est.capacity_bps(now), est.queue_delay(now)
         out: dict[str, Any] = {
             "rung": entry.allowed.index(entry.rung),
             "rungs": len(entry.allowed),

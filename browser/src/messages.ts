@@ -101,4 +101,7 @@ export type FromWorker =
   | { type: "capture"; id: number; result: ImageData | Blob | null; error?: string }
   | { type: "log"; message: string }
   | { type: "rtc-send"; text: string }
+  /** WebRTC: the worker drew the frame with this RTP timestamp (the main thread adds its
+   * arrival time and sends frame_shown). */
+  | { type: "rtc-shown"; rtp: number; receivedMs: number | null }
   | { type: "first-frame" };

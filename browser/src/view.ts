@@ -303,6 +303,9 @@ export class RemoteFramebufferView {
       case "rtc-send":
         this.rtc?.send(msg.text);
         break;
+      case "rtc-shown":
+        this.rtc?.frameShown(msg.rtp, msg.receivedMs);
+        break;
       case "first-frame":
         this.gotFirstFrame = true;
         if (this.mode === "webrtc") this.rtcBackoff.reset();

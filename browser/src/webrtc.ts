@@ -199,24 +199,19 @@ export class WebRtcLink {
   }
 
   send(text: string): void {
-    if (this.channel?.readyState !== "open") return;
-    const shown = text.startsWith('{"type":"frame_shown"') ? (JSON.parse(text) as { rtp_timestamp: number; received_ms?: number }) : null;
-    if (shown && shown.received_ms === undefined) {
-      this.sendShown(shown.rtp_timestamp, 0);
-      return;
-    }
-    this.channel.send(text);
+    if (this.channel?.readyState === "open") this.channel.send(text);
   }
 
-  /** frame_shown with the frame's arrival time, once the <video> has reported it (it may
-   * come a little after the worker drew the frame); without it after SHOWN_WAIT_MS. */
-  private sendShown(rtp: number, waitedMs: number): void {
-    const received = this.arrivals.take(rtp);
+  /** frame_shown for a frame the worker drew, with its arrival time: given, or once the
+   * <video> has reported it (that may come a little after the worker drew the frame);
+   * without it after SHOWN_WAIT_MS. */
+  frameShown(rtp: number, receivedMs: number | null, waitedMs = 0): void {
+    const received = receivedMs ?? this.arrivals.take(rtp);
     if (received === null && waitedMs < SHOWN_WAIT_MS) {
-      setTimeout(() => this.sendShown(rtp, waitedMs + 20), 20);
+      setTimeout(() => this.frameShown(rtp, null, waitedMs + 20), 20);
       return;
     }
-    if (this.channel?.readyState === "open") this.channel.send(frameShown(rtp, received));
+    this.send(frameShown(rtp, received));
   }
 
   async stats(): Promise<RtcStats | null> {

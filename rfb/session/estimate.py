@@ -84,7 +84,7 @@ class BandwidthEstimator:
         self.backlog_bytes = 0
         self.remb_bps: float | None = None
         self._remb_at = 0.0
-        self.loss_fraction = 0.0
+        self.loss_fraction: float | None = None  # the last reported, None before any
         self._loss_at = 0.0
         self.samples = 0
 
@@ -228,7 +228,8 @@ class BandwidthEstimator:
         return 8 * sum(d.nbytes for d in self._deliveries if now - d.arrived <= span) / span
 
     def loss(self, now: float) -> float:
-        return self.loss_fraction if now - self._loss_at < 3.0 else 0.0
+        loss = self.loss_fraction
+        return loss if loss is not None and now - self._loss_at < 3.0 else 0.0
 
     # -- internals -----------------------------------------------------------------------
 

@@ -150,6 +150,12 @@ class EncoderGroup:
             return True
         return keyframe and any(v.has_credit for v in self.candidates.values())
 
+    def _waiting_with_credit(self) -> bool:
+        """Someone could start from a keyframe now: a candidate or a viewer out of sync."""
+        return any(v.has_credit for v in self.candidates.values()) or any(
+            v.wants_keyframe and v.has_credit for v in self.viewers.values()
+        )
+
     def _still_due_at(self) -> float | None:
         """When the resting frame's still should be made; None: not pending."""
         frame = self.frame
@@ -186,12 +192,9 @@ class EncoderGroup:
         fresh = frame.frame_id != self.encoded_frame_id
         # An unchanged frame is fed again to push itself out of a delaying encoder, or
         # re-encoded as an IDR for viewers waiting to start.
-        waiting = [*self.candidates.values()] + [
-            v for v in self.viewers.values() if v.wants_keyframe
-        ]
         if not fresh and not (
             (not rebuild and self._newest_in_encoder())
-            or (keyframe and any(v.has_credit for v in waiting))
+            or (keyframe and self._waiting_with_credit())
         ):
             due = self._still_due_at()
             if due is None or now < due - _EPSILON_S or not self._could_take(True):

@@ -35,22 +35,15 @@ def wire_rtp_timestamp(sender: Any) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def round_trip_s(sender: Any) -> float | None:
-    value = getattr(sender, "_RTCRtpSender__rtt", None)
-    return float(value) if isinstance(value, (int, float)) else None
-
-
 class RtcpFeedback:
     """What one RTCP packet told us about this sender's stream."""
 
-    __slots__ = ("fraction_lost", "highest_sequence", "jitter", "packets_lost", "remb_bps")
+    __slots__ = ("highest_sequence", "packets_lost", "remb_bps")
 
     def __init__(self) -> None:
         self.remb_bps: float | None = None
-        self.fraction_lost: float | None = None  # 0..1, since the previous report
         self.packets_lost: int | None = None  # cumulative
         self.highest_sequence: int | None = None  # extended: packets expected, cumulative
-        self.jitter: int | None = None  # RTP clock units
 
 
 def hook_rtcp(sender: Any, on_feedback: Callable[[RtcpFeedback], None]) -> None:
@@ -72,10 +65,8 @@ def hook_rtcp(sender: Any, on_feedback: Callable[[RtcpFeedback], None]) -> None:
             for report in packet.reports:
                 if report.ssrc == sender._ssrc:
                     fb = RtcpFeedback()
-                    fb.fraction_lost = report.fraction_lost / 256
                     fb.packets_lost = report.packets_lost
                     fb.highest_sequence = report.highest_sequence
-                    fb.jitter = report.jitter
         elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
             try:
                 bitrate, ssrcs = unpack_remb_fci(packet.fci)
@@ -104,11 +95,14 @@ class PacedTransport:
         clock: Callable[[], float],
         on_frame_start: Callable[[int, float], None] | None = None,
     ) -> None:
-        from aiortc.rtp import is_rtcp
+        from aiortc import clock as aiortc_clock
+        from aiortc.rtp import RtpPacket, is_rtcp
 
         self._inner = inner
         self._sender = sender
         self._is_rtcp = is_rtcp
+        self._rtp_packet = RtpPacket
+        self._ntp_time = aiortc_clock.current_ntp_time
         self.pacer = pacer
         self._clock = clock
         self._on_frame_start = on_frame_start
@@ -162,13 +156,10 @@ class PacedTransport:
         task.add_done_callback(self._sending.discard)
 
     def _restamp(self, data: bytes) -> bytes:
-        from aiortc import clock
-        from aiortc.rtp import RtpPacket
-
-        packet = RtpPacket.parse(data, self._extensions)
+        packet = self._rtp_packet.parse(data, self._extensions)
         if packet.extensions.abs_send_time is None:
             return data
-        packet.extensions.abs_send_time = (clock.current_ntp_time() >> 14) & 0x00FFFFFF
+        packet.extensions.abs_send_time = (self._ntp_time() >> 14) & 0x00FFFFFF
         out: bytes = packet.serialize(self._extensions)
         return out
 

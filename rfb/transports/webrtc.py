@@ -194,8 +194,6 @@ class WebRtcViewer:
         # Paces the sender's packets (installed once the sender has its transport); the
         # hub sets its rate from this viewer's estimate every adaptation round.
         self.pacer = Pacer(PACE_START_BPS)
-        self.remb_bps: float | None = None
-        self.fraction_lost: float | None = None
         self._reports: deque[tuple[float, int, int]] = deque()  # (time, lost, expected)
         self._last_rtp = -1
         # For frame_shown: our RTP timestamp -> (publish time, time handed to the RTP
@@ -284,7 +282,6 @@ class WebRtcViewer:
             return
         est, now = self.viewer.estimator, self.display.clock()
         if fb.remb_bps is not None:
-            self.remb_bps = fb.remb_bps
             est.on_remb(now, fb.remb_bps)
         if fb.packets_lost is not None and fb.highest_sequence is not None:
             # Chromium puts a receiver report in every RTCP packet it sends (each NACK,
@@ -297,8 +294,7 @@ class WebRtcViewer:
             t0, lost0, seq0 = reports[0]
             expected = fb.highest_sequence - seq0
             if now - t0 >= LOSS_SPAN_S and expected >= 20:
-                self.fraction_lost = max(0.0, (fb.packets_lost - lost0) / expected)
-                est.on_loss(now, self.fraction_lost)
+                est.on_loss(now, (fb.packets_lost - lost0) / expected)
 
     def outstanding_since(self) -> float | None:
         """For the path estimate: since when units have gone out with no frame shown."""
@@ -381,13 +377,14 @@ class WebRtcViewer:
     async def _stats(self) -> None:
         assert self.viewer is not None
         ticker = StatsTicker(self.display, self.viewer)
+        est = self.viewer.estimator
         while not self.closed.is_set():
             await asyncio.sleep(STATS_INTERVAL_S)
             self.send_text(
                 ticker.message(
                     keyframe_requests=self.keyframe_requests,
-                    remb_bps=None if self.remb_bps is None else round(self.remb_bps),
-                    fraction_lost=self.fraction_lost,
+                    remb_bps=None if est.remb_bps is None else round(est.remb_bps),
+                    fraction_lost=est.loss_fraction,
                     pacing_bps=round(self.pacer.rate_bps),
                 )
             )

@@ -73,9 +73,13 @@ class WebSocketViewer:
         self._out_bytes += len(message)
         self._out_signal.set()
 
+    def _transport(self) -> Any:
+        """The socket's asyncio transport (aiohttp keeps it on the request)."""
+        return self.ws._req.transport if self.ws._req else None  # type: ignore[attr-defined]
+
     def backlog_bytes(self) -> int:
         """Frame bytes not on the wire yet: queued here and in the socket's write buffer."""
-        transport = self.ws._req.transport if self.ws._req else None  # type: ignore[attr-defined]
+        transport = self._transport()
         buffered = transport.get_write_buffer_size() if transport is not None else 0
         return self._out_bytes + buffered
 
@@ -125,7 +129,7 @@ class WebSocketViewer:
             async with asyncio.timeout(2.0):
                 await self.ws.close(code=code, message=reason.encode()[:123])
         except (TimeoutError, ConnectionError, RuntimeError):
-            transport = self.ws._req.transport if self.ws._req else None  # type: ignore[attr-defined]
+            transport = self._transport()
             if transport is not None:
                 transport.abort()
 

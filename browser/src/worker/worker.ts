@@ -114,9 +114,10 @@ class Session {
           break;
         }
         this.setRtcFrameSize(frame.displayWidth, frame.displayHeight);
-        const { rtp, receivedMs } = rtpMetadataOf(frame);
+        const rtp = rtpTimestampOf(frame);
         this.draw(frame, () => frame.close());
-        if (rtp !== null) this.send(P.frameShown(rtp, receivedMs));
+        // Its arrival time comes from the main thread's <video> (one clock for all frames).
+        if (rtp !== null) scope.postMessage({ type: "rtc-shown", rtp, receivedMs: null });
       }
     } catch (err) {
       this.log(`WebRTC frames ended: ${err}`);
@@ -134,7 +135,7 @@ class Session {
     this.draw(bitmap, () => bitmap.close());
     // Tell the server which frame was drawn, so it can measure publish -> display (and,
     // from the arrival spacing, the path).
-    if (rtpTimestamp !== null) this.send(P.frameShown(rtpTimestamp, receivedMs));
+    if (rtpTimestamp !== null) scope.postMessage({ type: "rtc-shown", rtp: rtpTimestamp, receivedMs });
   }
 
   /** A WebRTC frame is coded at its rung's size; draw it at the size the config gave. */
@@ -702,11 +703,8 @@ scope.onmessage = (e: MessageEvent<ToWorker>) => {
   }
 };
 
-/** The RTP timestamp of a WebRTC frame and when it arrived (VideoFrame.metadata(), Chromium). */
-function rtpMetadataOf(frame: VideoFrame): { rtp: number | null; receivedMs: number | null } {
-  const meta = (frame as unknown as { metadata?: () => { rtpTimestamp?: number; receiveTime?: number } }).metadata?.();
-  return {
-    rtp: typeof meta?.rtpTimestamp === "number" ? meta.rtpTimestamp : null,
-    receivedMs: typeof meta?.receiveTime === "number" ? meta.receiveTime : null,
-  };
+/** The RTP timestamp of a WebRTC frame (VideoFrame.metadata(), Chromium), else null. */
+function rtpTimestampOf(frame: VideoFrame): number | null {
+  const meta = (frame as unknown as { metadata?: () => { rtpTimestamp?: number } }).metadata?.();
+  return typeof meta?.rtpTimestamp === "number" ? meta.rtpTimestamp : null;
 }
