@@ -249,9 +249,11 @@ async def watch(browser, args: argparse.Namespace, transport: str) -> dict[str, 
     return row
 
 
-def trace(samples: list[dict[str, Any]]) -> None:
+def trace(samples: list[dict[str, Any]], t0: float | None = None) -> None:
     """Each second's figures, for tuning: fps, latency, the rung and why."""
     for s in samples:
+        if t0 is not None:
+            print(f"    {(s['at'] - t0) / 1000:5.1f} s", end="")
         a = s.get("adaptation") or {}
         lat = sorted(s.get("timecodeMs") or [])
         est = a.get("estimateBps")
@@ -282,7 +284,11 @@ async def step(browser, args: argparse.Namespace, transport: str) -> list[dict[s
             if phase == "lifted" and top_at is None and a and a["rung"] == 0:
                 top_at = time.time() * 1000 - t0
             await asyncio.sleep(0.1)
-        row = summarise(await take(page), busy.read())
+        samples = await take(page)
+        row = summarise(samples, busy.read())
+        if args.trace:
+            print(f"  {transport} {phase} from {t0 / 1000 % 1000:.1f}:", flush=True)
+            trace(samples, t0)
         row |= {"phase": phase, "top_after_ms": top_at, "live": transport}
         rows.append(row)
     await ctx.close()

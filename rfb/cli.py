@@ -60,6 +60,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--record-events", action="store_true", help="serve /recorded-events")
     p.add_argument("--token", default=None, help="require this token in hello")
     p.add_argument(
+        "--origin",
+        action="append",
+        default=[],
+        dest="origins",
+        metavar="ORIGIN",
+        help="let web pages on this origin connect besides the server's own (repeat; "
+        "'*': any page)",
+    )
+    p.add_argument(
         "--certfile",
         default=env("RFB_CERTFILE"),
         help="PEM certificate: serve https:// and wss:// (H.264 in browsers on other "
@@ -144,6 +153,7 @@ async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
         force_image=args.force_image,
         record_events=args.record_events,
         token=args.token,
+        origins=args.origins,
         transport=args.transport,
         ice=ice_config(args),
         ssl_context=tls_context(args.certfile, args.keyfile) if args.certfile else None,

@@ -8,7 +8,7 @@ import ssl
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Generator
+from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -18,6 +18,7 @@ from . import protocol
 from .encoders.base import EncoderSettings
 from .frames import Frame, as_pixels
 from .hub import Hub, HubConfig
+from .origins import normalise as normalise_origin
 from .session import ladder
 
 Transport = Literal["websocket", "webrtc"]
@@ -61,6 +62,7 @@ class DisplayConfig:
     force_image: bool = False
     preferred_image: str = protocol.CAP_JPEG
     token: str | None = None
+    origins: tuple[str, ...] = ()  # web origins let in besides the server's own; "*": all
     record_events: bool = False
     ice: IceConfig = field(default_factory=IceConfig)
     max_webrtc_sessions: int = 32
@@ -85,6 +87,11 @@ class DisplayConfig:
             raise ValueError("max_rungs must be at least 1")
         if self.still_after is not None and not 0 < self.still_after <= 3600:
             raise ValueError("still_after must be positive seconds, or None for no stills")
+        if isinstance(self.origins, str):
+            raise ValueError("origins is a list of origins, e.g. ['https://app.example']")
+        for origin in self.origins:
+            if origin != "*":
+                normalise_origin(origin)  # raises ValueError naming a malformed one
 
 
 class Display:
@@ -347,6 +354,7 @@ def serve(
     force_image: bool = False,
     preferred_image: str = protocol.CAP_JPEG,
     token: str | None = None,
+    origins: Sequence[str] = (),
     record_events: bool = False,
     ice: IceConfig | None = None,
     max_webrtc_sessions: int = 32,
@@ -367,6 +375,9 @@ def serve(
     ``transport="webrtc"`` also serves WHEP at ``/whep`` (needs ``pip install
     'rfb[webrtc]'``); ``ice`` configures STUN/TURN and which addresses WebRTC may use.
     The WebSocket protocol is served either way.
+    ``origins``: web pages on these origins (``"https://app.example:8443"``) may connect
+    besides the server's own; ``["*"]`` lets any page in (a warning is logged). Requests
+    without an ``Origin`` header (not from a browser) are let in.
     ``ssl_context`` (e.g. from ``tls_context(certfile, keyfile)``) serves HTTPS and WSS:
     browsers decode H.264 with WebCodecs only in a secure context (HTTPS, or a page
     from localhost), so viewers on other machines need it, or an SSH tunnel.
@@ -391,12 +402,19 @@ def serve(
             force_image=force_image,
             preferred_image=preferred_image,
             token=token,
+            origins=_origins(origins),
             record_events=record_events,
             ice=ice or IceConfig(),
             max_webrtc_sessions=max_webrtc_sessions,
             ssl_context=ssl_context,
         )
     )
+
+
+def _origins(origins: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(origins, str):  # tuple("https://a") would be its letters
+        raise ValueError("origins is a list of origins, e.g. ['https://app.example']")
+    return tuple(origins)
 
 
 def tls_context(certfile: str, keyfile: str | None = None) -> ssl.SSLContext:

@@ -6,16 +6,21 @@
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from . import protocol
+from .origins import OriginPolicy
 from .transports import websocket
 
 if TYPE_CHECKING:
     from .display import Display
+
+log = logging.getLogger("rfb")
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -35,8 +40,43 @@ def _is_upgrade(request: web.Request) -> bool:
     return request.headers.get("Upgrade", "").lower() == "websocket"
 
 
+def _guarded(request: web.Request) -> bool:
+    """Requests that open a viewer: WebSocket upgrades on any path, and WHEP."""
+    return _is_upgrade(request) or request.path == "/whep" or request.path.startswith("/whep/")
+
+
+def origin_middleware(policy: OriginPolicy) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """Refuse viewer connections from web pages on origins the policy does not allow:
+    403 before the upgrade or the offer, so nothing is sent to them."""
+
+    @web.middleware
+    async def check_origin(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if not _guarded(request):
+            return await handler(request)
+        origin = request.headers.get("Origin")
+        own = f"{request.scheme}://{request.host}"
+        if not policy.allows(origin, own):
+            log.info("rfb: refused %s %s from origin %s", request.method, request.path, origin)
+            return web.Response(
+                status=403,
+                text=f"origin {origin} is not allowed (serve(origins=[...]) allows others)\n",
+            )
+        resp = await handler(request)
+        if origin is not None and not resp.prepared:
+            # Name the page's origin rather than "*": only allowed origins reach here.
+            allow = policy.cors_origin(origin, own)
+            if allow is not None and "Access-Control-Allow-Origin" in resp.headers:
+                resp.headers["Access-Control-Allow-Origin"] = allow
+                resp.headers.add("Vary", "Origin")
+        return resp
+
+    return check_origin
+
+
 def make_app(display: Display) -> web.Application:
-    app = web.Application()
+    app = web.Application(middlewares=[origin_middleware(OriginPolicy(display.config.origins))])
 
     async def root(request: web.Request) -> web.StreamResponse:
         if _is_upgrade(request):

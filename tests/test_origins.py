@@ -1,0 +1,121 @@
+"""Cross-site WebSocket hijacking: a page on another origin gets nothing and drives nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+import aiohttp
+import pytest
+
+import rfb
+from rfb import protocol
+from rfb.origins import OriginPolicy, normalise
+
+KEY = {"type": "key_down", "key": "x", "code": "KeyX", "modifiers": [], "timestamp": 1.0}
+HELLO = json.dumps({"type": "hello", "supported": [protocol.CAP_JPEG]})
+
+
+def test_normalise_lowercases_and_drops_default_ports() -> None:
+    assert normalise("HTTP://Example.COM:80") == "http://example.com"
+    assert normalise("https://a.example:443/") == "https://a.example"
+    assert normalise("https://a.example:8443") == "https://a.example:8443"
+    assert normalise("http://[::1]:8765") == "http://[::1]:8765"
+    for bad in ("a.example", "ftp://a.example", "https://a.example/page", "null", "http://"):
+        with pytest.raises(ValueError):
+            normalise(bad)
+
+
+def test_policy_own_origin_listed_ones_and_no_origin() -> None:
+    p = OriginPolicy(["https://app.example"])
+    own = "http://127.0.0.1:8765"
+    assert p.allows(None, own)  # not a web page
+    assert p.allows("http://127.0.0.1:8765", own)
+    assert p.allows("https://APP.example:443", own)
+    assert not p.allows("http://evil.example", own)
+    assert not p.allows("http://127.0.0.1:9999", own)  # another port is another origin
+    assert not p.allows("null", own)
+    assert p.cors_origin("https://app.example", own) == "https://app.example"
+    assert p.cors_origin("http://evil.example", own) is None
+
+
+def test_bad_origins_option_names_the_entry() -> None:
+    with pytest.raises(ValueError, match=r"evil\.example/x"):
+        rfb.serve(64, 64, origins=["http://evil.example/x"])
+    with pytest.raises(ValueError, match="list of origins"):
+        rfb.serve(64, 64, origins="https://app.example")  # type: ignore[arg-type]
+
+
+async def _upgrade(display: rfb.Display, origin: str | None) -> tuple[int, list[str]]:
+    """Open the WebSocket as a page on ``origin`` would; the HTTP status (101 when let
+    in) and the text messages it got in the first moment."""
+    headers = {} if origin is None else {"Origin": origin}
+    async with aiohttp.ClientSession() as http:
+        try:
+            async with http.ws_connect(display.ws_url, headers=headers) as ws:
+                await ws.send_str(HELLO)
+                await ws.send_str(json.dumps({"type": "event", "event": KEY}))
+                texts: list[str] = []
+                async with asyncio.timeout(5):
+                    while not texts:
+                        msg = await ws.receive()
+                        if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+                            raise AssertionError(f"closed: {ws.close_code}")
+                        if msg.type == aiohttp.WSMsgType.TEXT:
+                            texts.append(json.loads(msg.data)["type"])
+                return 101, texts
+        except aiohttp.WSServerHandshakeError as exc:
+            return exc.status, []
+
+
+async def test_a_page_on_another_origin_is_refused_before_the_upgrade(serving) -> None:
+    display, _ = await serving(64, 64)
+    status, texts = await _upgrade(display, "http://evil.example")
+    assert status == 403 and texts == []
+    await asyncio.sleep(0.2)
+    assert display.poll_events() == []  # its key_down never arrived
+    assert display.client_count == 0
+    # the server's own page, and clients that are not web pages, are let in
+    own = f"http://127.0.0.1:{display.port}"
+    assert (await _upgrade(display, own))[0] == 101
+    assert (await _upgrade(display, None))[0] == 101
+    got: list[rfb.InputEvent] = []
+    async with asyncio.timeout(5):
+        while len(got) < 2:
+            got += display.poll_events()
+            await asyncio.sleep(0.05)
+    assert [g.event for g in got] == [KEY, KEY]  # theirs arrived
+
+
+async def test_listed_origins_and_the_wildcard(serving, caplog) -> None:
+    display, _ = await serving(64, 64, origins=["https://app.example"])
+    assert (await _upgrade(display, "https://app.example"))[0] == 101
+    assert (await _upgrade(display, "https://other.example"))[0] == 403
+    with caplog.at_level(logging.WARNING, logger="rfb"):
+        anyone, _ = await serving(64, 64, origins=["*"])
+    assert "any web page" in caplog.text
+    assert (await _upgrade(anyone, "https://other.example"))[0] == 101
+
+
+async def test_whep_from_another_origin_is_refused_and_cors_names_the_allowed_one(
+    serving,
+) -> None:
+    pytest.importorskip("aiortc")
+    display, _ = await serving(64, 64, transport="webrtc", origins=["https://player.example"])
+    offer = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=recvonly\r\na=rtpmap:96 H264/90000\r\n"
+    async with aiohttp.ClientSession() as http:
+        headers = {"Content-Type": "application/sdp", "Origin": "http://evil.example"}
+        async with http.post(display.url + "whep", data=offer, headers=headers) as r:
+            assert r.status == 403
+        assert not display.webrtc.sessions
+        async with http.options(
+            display.url + "whep", headers={"Origin": "https://player.example"}
+        ) as r:
+            assert r.status == 204
+            assert r.headers["Access-Control-Allow-Origin"] == "https://player.example"
+            assert "Origin" in r.headers.getall("Vary")
+        async with http.options(
+            display.url + "whep", headers={"Origin": "http://evil.example"}
+        ) as r:
+            assert r.status == 403
