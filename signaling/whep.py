@@ -10,6 +10,7 @@ ICE) answers 405, ``OPTIONS`` and CORS for cross-origin players, ICE servers as
 
 from __future__ import annotations
 
+import hmac
 import re
 from typing import Protocol
 
@@ -87,7 +88,11 @@ def add_routes(
     """Serve WHEP at ``path`` (sessions at ``path/<id>``)."""
 
     def authorise(request: web.Request) -> None:
-        if token is not None and request.headers.get("Authorization") != f"Bearer {token}":
+        given = request.headers.get("Authorization", "")
+        # Constant time: how long a wrong token takes to refuse says nothing of the right one.
+        if token is not None and not hmac.compare_digest(
+            given.encode(), f"Bearer {token}".encode()
+        ):
             raise WhepError(401, "missing or wrong bearer token")
 
     def error(exc: WhepError) -> web.Response:

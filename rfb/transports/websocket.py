@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -155,7 +156,7 @@ class WebSocketViewer:
         if not isinstance(msg, protocol.Hello):
             raise ProtocolError(protocol.CLOSE_PROTOCOL_ERROR, "the first message must be hello")
         cfg = self.display.config
-        if cfg.token is not None and msg.token != cfg.token:
+        if cfg.token is not None and not token_matches(msg.token, cfg.token):
             raise ProtocolError(protocol.CLOSE_UNAUTHORIZED, "unauthorized")
         cap = protocol.negotiate(
             msg.supported,
@@ -225,3 +226,8 @@ async def reject(request: web.Request, code: int, reason: str) -> web.WebSocketR
     await ws.prepare(request)
     await ws.close(code=code, message=reason.encode())
     return ws
+
+
+def token_matches(given: str | None, expected: str) -> bool:
+    """Constant time: how long a wrong token takes to refuse says nothing of the right one."""
+    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
