@@ -7,7 +7,7 @@ import contextlib
 import ssl
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -66,6 +66,8 @@ class DisplayConfig:
     record_events: bool = False
     ice: IceConfig = field(default_factory=IceConfig)
     max_webrtc_sessions: int = 32
+    max_viewers: int = 64  # viewers on all transports; the next is refused (1013 / 429)
+    max_pending: int = 32  # WebSocket connections that have not sent hello yet
     ssl_context: ssl.SSLContext | None = None  # serve https:// and wss://
 
     def __post_init__(self) -> None:
@@ -87,6 +89,8 @@ class DisplayConfig:
             raise ValueError("max_rungs must be at least 1")
         if self.still_after is not None and not 0 < self.still_after <= 3600:
             raise ValueError("still_after must be positive seconds, or None for no stills")
+        if self.max_viewers < 1 or self.max_pending < 1:
+            raise ValueError("max_viewers and max_pending must be at least 1")
         if isinstance(self.origins, str):
             raise ValueError("origins is a list of origins, e.g. ['https://app.example']")
         for origin in self.origins:
@@ -131,6 +135,7 @@ class Display:
         self._events: deque[InputEvent] = deque(maxlen=MAX_QUEUED_EVENTS)
         self._event_signal = asyncio.Event()
         self.events_dropped = 0
+        self.refused: Counter[str] = Counter()  # connections refused, by the limit that did
         self.recorded: deque[dict[str, Any]] = deque(maxlen=MAX_RECORDED_EVENTS)
         self._closed = False
         self._closed_event = asyncio.Event()
@@ -298,6 +303,7 @@ class Display:
             "fps": self.config.fps,
             "frames_published": self._frame_ids,
             "events_dropped": self.events_dropped,
+            "refused": dict(self.refused),
             "uptime_s": round(self._clock() - self._t0, 3),
             # time.monotonic() at timestamp_us == 0: same-host tools turn frame
             # timestamps into their own clock with it (benchmarks measure latency so).
@@ -358,6 +364,8 @@ def serve(
     record_events: bool = False,
     ice: IceConfig | None = None,
     max_webrtc_sessions: int = 32,
+    max_viewers: int = 64,
+    max_pending: int = 32,
     ssl_context: ssl.SSLContext | None = None,
 ) -> _Serving:
     """Start serving a stream of ``width`` x ``height`` frames; returns a Display.
@@ -378,6 +386,9 @@ def serve(
     ``origins``: web pages on these origins (``"https://app.example:8443"``) may connect
     besides the server's own; ``["*"]`` lets any page in (a warning is logged). Requests
     without an ``Origin`` header (not from a browser) are let in.
+    ``max_viewers`` caps viewers on all transports (the next is closed with 1013 on the
+    WebSocket, 429 on WHEP); ``max_pending`` caps WebSocket connections that have not
+    sent ``hello``. Refusals are counted in ``/metrics`` (``display.refused``).
     ``ssl_context`` (e.g. from ``tls_context(certfile, keyfile)``) serves HTTPS and WSS:
     browsers decode H.264 with WebCodecs only in a secure context (HTTPS, or a page
     from localhost), so viewers on other machines need it, or an SSH tunnel.
@@ -406,6 +417,8 @@ def serve(
             record_events=record_events,
             ice=ice or IceConfig(),
             max_webrtc_sessions=max_webrtc_sessions,
+            max_viewers=max_viewers,
+            max_pending=max_pending,
             ssl_context=ssl_context,
         )
     )

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 import rfb
-from rfb import protocol
+from rfb import client, protocol
 from rfb.origins import OriginPolicy, normalise
 
 KEY = {"type": "key_down", "key": "x", "code": "KeyX", "modifiers": [], "timestamp": 1.0}
@@ -119,3 +119,45 @@ async def test_whep_from_another_origin_is_refused_and_cors_names_the_allowed_on
             display.url + "whep", headers={"Origin": "http://evil.example"}
         ) as r:
             assert r.status == 403
+
+
+async def test_limits_refuse_with_a_code_count_and_keep_serving_the_rest(serving) -> None:
+    display, _ = await serving(64, 64, max_viewers=2, max_pending=2)
+    async with client.connect(display.ws_url, [protocol.CAP_JPEG]) as a:
+        await a.next_frame()
+        async with aiohttp.ClientSession() as http:
+            # two sockets that never say hello fill the pending slots; a third is refused
+            idle = [await http.ws_connect(display.ws_url) for _ in range(2)]
+            await asyncio.sleep(0.1)
+            async with http.ws_connect(display.ws_url) as third:
+                msg = await third.receive()
+                assert msg.type == aiohttp.WSMsgType.CLOSE
+                assert third.close_code == protocol.CLOSE_TRY_AGAIN_LATER
+                assert "max_pending" in str(msg.extra)
+            for ws in idle:
+                await ws.close()
+        await asyncio.sleep(0.1)
+        async with client.connect(display.ws_url, [protocol.CAP_JPEG]) as b:
+            await b.next_frame()
+            async with client.connect(display.ws_url, [protocol.CAP_JPEG]) as c:
+                code, reason = await c.wait_closed()
+            assert code == protocol.CLOSE_TRY_AGAIN_LATER and "max_viewers=2" in reason
+            for _ in range(3):
+                await a.next_frame()  # the viewers already in keep receiving
+                await b.next_frame()
+    assert display.metrics()["display"]["refused"] == {"max_pending": 1, "max_viewers": 1}
+
+
+async def test_whep_is_refused_when_the_server_is_full(serving) -> None:
+    pytest.importorskip("aiortc")
+    display, _ = await serving(64, 64, transport="webrtc", max_viewers=1)
+    offer = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=recvonly\r\na=rtpmap:96 H264/90000\r\n"
+    async with client.connect(display.ws_url, [protocol.CAP_JPEG]) as v:
+        await v.next_frame()
+        async with aiohttp.ClientSession() as http, http.post(
+            display.url + "whep", data=offer, headers={"Content-Type": "application/sdp"}
+        ) as r:  # fmt: skip
+            assert r.status == 429 and "max_viewers=1" in await r.text()
+        await v.next_frame()
+    assert not display.webrtc.sessions
+    assert display.metrics()["display"]["refused"] == {"max_viewers": 1}
