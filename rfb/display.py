@@ -91,8 +91,6 @@ class DisplayConfig:
             raise ValueError("still_after must be positive seconds, or None for no stills")
         if self.max_viewers < 1 or self.max_pending < 1:
             raise ValueError("max_viewers and max_pending must be at least 1")
-        if isinstance(self.origins, str):
-            raise ValueError("origins is a list of origins, e.g. ['https://app.example']")
         for origin in self.origins:
             if origin != "*":
                 normalise_origin(origin)  # raises ValueError naming a malformed one
@@ -223,6 +221,13 @@ class Display:
     @property
     def client_count(self) -> int:
         return self.hub.viewer_count
+
+    def full(self) -> str | None:
+        """Why one more viewer may not join (counted as a refusal), or None."""
+        if self.client_count < self.config.max_viewers:
+            return None
+        self.refused["max_viewers"] += 1
+        return f"server full (max_viewers={self.config.max_viewers})"
 
     def clock(self) -> float:
         """The display's clock (seconds): what frame and event timestamps count on."""

@@ -63,11 +63,9 @@ class OriginPolicy:
             return False  # "null" (a sandboxed frame, a file:// page) or garbage
         return theirs in self.allowed or theirs == _own(own)
 
-    def cors_origin(self, origin: str | None, own: str) -> str | None:
-        """The ``Access-Control-Allow-Origin`` value for a request this policy allows."""
-        if self.any or origin is None:
-            return ANY
-        return origin if self.allows(origin, own) else None
+    def cors_origin(self, origin: str) -> str:
+        """The ``Access-Control-Allow-Origin`` value for a request ``allows`` let in."""
+        return ANY if self.any else origin
 
 
 def _own(own: str) -> str:

@@ -64,12 +64,11 @@ def origin_middleware(policy: OriginPolicy) -> Callable[..., Awaitable[web.Strea
                 text=f"origin {origin} is not allowed (serve(origins=[...]) allows others)\n",
             )
         resp = await handler(request)
-        if origin is not None and not resp.prepared:
+        cors = not resp.prepared and "Access-Control-Allow-Origin" in resp.headers
+        if origin is not None and cors:
             # Name the page's origin rather than "*": only allowed origins reach here.
-            allow = policy.cors_origin(origin, own)
-            if allow is not None and "Access-Control-Allow-Origin" in resp.headers:
-                resp.headers["Access-Control-Allow-Origin"] = allow
-                resp.headers.add("Vary", "Origin")
+            resp.headers["Access-Control-Allow-Origin"] = policy.cors_origin(origin)
+            resp.headers.add("Vary", "Origin")
         return resp
 
     return check_origin

@@ -428,10 +428,8 @@ class WebRtcSessions:
 
         if len(self.sessions) >= self.max_sessions:
             raise WhepError(429, f"too many WebRTC sessions (at most {self.max_sessions})")
-        limit = self.display.config.max_viewers
-        if self.display.client_count >= limit:
-            self.display.refused["max_viewers"] += 1
-            raise WhepError(429, f"server full (max_viewers={limit})")
+        if (full := self.display.full()) is not None:
+            raise WhepError(429, full)
         pc = RTCPeerConnection(self._configuration())
         session_id = secrets.token_urlsafe(12)
         peer = WebRtcViewer(self.display, session_id, pc)

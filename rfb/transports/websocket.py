@@ -166,11 +166,8 @@ class WebSocketViewer:
         )
         if cap is None:
             raise ProtocolError(protocol.CLOSE_UNSUPPORTED_DATA, "no supported transport")
-        if self.display.client_count >= cfg.max_viewers:
-            self.display.refused["max_viewers"] += 1
-            raise ProtocolError(
-                protocol.CLOSE_TRY_AGAIN_LATER, f"server full (max_viewers={cfg.max_viewers})"
-            )
+        if (full := self.display.full()) is not None:
+            raise ProtocolError(protocol.CLOSE_TRY_AGAIN_LATER, full)
         return self.display.hub.attach(cap, self, scaled_frames=msg.scaled_frames)
 
     async def run(self) -> None:
@@ -215,15 +212,17 @@ async def handle(request: web.Request, display: Display) -> web.WebSocketRespons
         max_msg_size=protocol.MAX_TEXT_MESSAGE_BYTES,
         heartbeat=HEARTBEAT_S,
     )
-    await ws.prepare(request)
     pending = sum(1 for c in display.connections if c.viewer is None)
     if pending >= display.config.max_pending:
         # Sockets that never say hello hold a slot each until the 10 s hello timeout.
         display.refused["max_pending"] += 1
         limit = display.config.max_pending
-        reason = f"too many connections waiting for hello (max_pending={limit})"
-        await ws.close(code=protocol.CLOSE_TRY_AGAIN_LATER, message=reason.encode())
-        return ws
+        return await reject(
+            request,
+            protocol.CLOSE_TRY_AGAIN_LATER,
+            f"too many connections waiting for hello (max_pending={limit})",
+        )
+    await ws.prepare(request)
     conn = WebSocketViewer(ws, display)
     display.connections.add(conn)
     try:
