@@ -6,16 +6,19 @@ for ev in display.poll_events():
     ...
 """
 
+from .access import AuthContext, ViewOnly
 from .background import serve_in_thread
 from .display import Display, InputEvent, serve, tls_context
 from .encoders.base import EncoderUnavailable
 from .protocol import ProtocolError
 
 __all__ = [
+    "AuthContext",
     "Display",
     "EncoderUnavailable",
     "InputEvent",
     "ProtocolError",
+    "ViewOnly",
     "serve",
     "serve_in_thread",
     "tls_context",

@@ -58,7 +58,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds without a new frame before a high-quality still (0: never)",
     )
     p.add_argument("--record-events", action="store_true", help="serve /recorded-events")
-    p.add_argument("--token", default=None, help="require this token in hello")
+    p.add_argument(
+        "--token", default=None, help="require this token (hello, or WHEP's Bearer) to connect"
+    )
+    p.add_argument(
+        "--view-token", default=None, help="a second token that lets a viewer watch, not drive"
+    )
+    p.add_argument(
+        "--max-input-rate",
+        type=float,
+        default=200.0,
+        help="input events per second one viewer may send on (0: no cap)",
+    )
     p.add_argument(
         "--origin",
         action="append",
@@ -153,6 +164,8 @@ async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
         force_image=args.force_image,
         record_events=args.record_events,
         token=args.token,
+        view_token=args.view_token,
+        max_input_rate=args.max_input_rate or None,
         origins=args.origins,
         transport=args.transport,
         ice=ice_config(args),

@@ -142,17 +142,25 @@ async def connect(
     hello: bool = True,
     ssl: Any = True,
     scaled_frames: bool = False,
+    view_only: bool = False,
+    headers: dict[str, str] | None = None,
 ) -> AsyncIterator[Viewer]:
     """``ssl``: as aiohttp takes it (True: verify; False: accept any certificate; or a
     context) for ``wss://`` URLs. ``scaled_frames``: say in hello that this viewer draws
-    pictures of the ladder's smaller rungs at the frame's size (``frame_width``)."""
+    pictures of the ladder's smaller rungs at the frame's size (``frame_width``).
+    ``view_only``: ask to watch only. ``headers``: sent with the upgrade request (e.g. a
+    cookie for the server's ``authenticate`` hook)."""
     async with (
         aiohttp.ClientSession() as session,
-        session.ws_connect(url, max_msg_size=0, compress=0, autoping=True, ssl=ssl) as ws,
+        session.ws_connect(
+            url, max_msg_size=0, compress=0, autoping=True, ssl=ssl, headers=headers
+        ) as ws,
     ):
         viewer = Viewer(ws, auto_ack=auto_ack)
         if hello:
             await ws.send_str(
-                protocol.build_hello(list(supported), token=token, scaled_frames=scaled_frames)
+                protocol.build_hello(
+                    list(supported), token=token, scaled_frames=scaled_frames, view_only=view_only
+                )
             )
         yield viewer

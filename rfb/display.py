@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import ssl
 import threading
 import time
@@ -15,22 +16,32 @@ from typing import Any, Literal
 from signaling import IceConfig
 
 from . import protocol
+from .access import Access, AccessPolicy, Authenticator
 from .encoders.base import EncoderSettings
 from .frames import Frame, as_pixels
 from .hub import Hub, HubConfig
 from .origins import normalise as normalise_origin
 from .session import ladder
+from .session.input_gate import DEFAULT_INPUT_RATE, InputGate, Verdict
 
 Transport = Literal["websocket", "webrtc"]
 MAX_QUEUED_EVENTS = 10_000
 MAX_RECORDED_EVENTS = 100_000
+SHUTDOWN_TIMEOUT_S = 5.0
+
+log = logging.getLogger("rfb")
 
 
 @dataclass(frozen=True, slots=True)
 class InputEvent:
-    """One input event from one viewer, in the renderview vocabulary."""
+    """One input event from one viewer, in the renderview vocabulary.
+
+    ``principal``: what the ``authenticate`` hook returned for that viewer (None without
+    a hook). Fields in pdum.rfb's order, so code written for it reads them unchanged.
+    """
 
     client_id: str
+    principal: Any
     event: dict[str, Any]
     received_us: int  # on the display's clock, like frame timestamps
 
@@ -39,7 +50,16 @@ class InputEvent:
         return str(self.event.get("type", ""))
 
     def as_dict(self) -> dict[str, Any]:
-        return {"client_id": self.client_id, "event": self.event, "received_us": self.received_us}
+        return {
+            "client_id": self.client_id,
+            "principal": _jsonable(self.principal),
+            "event": self.event,
+            "received_us": self.received_us,
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    return value if value is None or isinstance(value, (str, int, float, bool)) else repr(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +82,15 @@ class DisplayConfig:
     force_image: bool = False
     preferred_image: str = protocol.CAP_JPEG
     token: str | None = None
+    view_token: str | None = None  # lets a viewer watch but not drive
+    authenticate: Authenticator | None = None  # see rfb.access; replaces the tokens
     origins: tuple[str, ...] = ()  # web origins let in besides the server's own; "*": all
     record_events: bool = False
     ice: IceConfig = field(default_factory=IceConfig)
     max_webrtc_sessions: int = 32
     max_viewers: int = 64  # viewers on all transports; the next is refused (1013 / 429)
     max_pending: int = 32  # WebSocket connections that have not sent hello yet
+    max_input_rate: float | None = DEFAULT_INPUT_RATE  # events/s per viewer (None: no cap)
     ssl_context: ssl.SSLContext | None = None  # serve https:// and wss://
 
     def __post_init__(self) -> None:
@@ -91,9 +114,15 @@ class DisplayConfig:
             raise ValueError("still_after must be positive seconds, or None for no stills")
         if self.max_viewers < 1 or self.max_pending < 1:
             raise ValueError("max_viewers and max_pending must be at least 1")
+        if self.max_input_rate is not None and not self.max_input_rate > 0:
+            raise ValueError("max_input_rate must be positive events per second, or None")
         for origin in self.origins:
             if origin != "*":
                 normalise_origin(origin)  # raises ValueError naming a malformed one
+        self.access_policy()  # raises ValueError for a contradictory combination
+
+    def access_policy(self) -> AccessPolicy:
+        return AccessPolicy(self.authenticate, self.token, self.view_token)
 
 
 class Display:
@@ -130,9 +159,16 @@ class Display:
         self._frame_ids = 0
         self._pending: Frame | None = None
         self._flush_scheduled = False
-        self._events: deque[InputEvent] = deque(maxlen=MAX_QUEUED_EVENTS)
+        self.access = config.access_policy()
+        self._events: deque[InputEvent] = deque()
+        self._events_base = 0  # how many events have left the queue's front, ever
+        self._last_move: dict[str, int] = {}  # viewer -> its queued newest event, a move
+        self._held_move: dict[str, InputEvent] = {}  # a move over budget, for the next poll
+        self._inputs: dict[str, tuple[Access, InputGate]] = {}
         self._event_signal = asyncio.Event()
-        self.events_dropped = 0
+        self.events_dropped = 0  # queue full: nobody polls
+        self.events_delivered = 0
+        self.input_dropped: Counter[str] = Counter()  # input not delivered, by reason
         self.refused: Counter[str] = Counter()  # connections refused, by the limit that did
         self.recorded: deque[dict[str, Any]] = deque(maxlen=MAX_RECORDED_EVENTS)
         self._closed = False
@@ -150,7 +186,12 @@ class Display:
 
         from .server import make_app
 
-        self._runner = web.AppRunner(make_app(self), handle_signals=False, access_log=None)
+        self._runner = web.AppRunner(
+            make_app(self),
+            handle_signals=False,
+            access_log=None,
+            shutdown_timeout=SHUTDOWN_TIMEOUT_S / 2,  # handlers still running after aclose()
+        )
         await self._runner.setup()
         site = web.TCPSite(
             self._runner, self.config.host, self.config.port, ssl_context=self.config.ssl_context
@@ -160,18 +201,29 @@ class Display:
         if server is not None and server.sockets:
             self.port = server.sockets[0].getsockname()[1]
 
-    async def aclose(self) -> None:
-        """Close every viewer cleanly (code 1001), stop the server, free the encoders."""
+    async def aclose(self, timeout: float = SHUTDOWN_TIMEOUT_S) -> None:
+        """Close every viewer (WebSocket: code 1001 and a reason; WebRTC: a ``close``
+        message on its data channel, then the peer connection), stop the server and the
+        encoder threads. Viewers that do not answer are cut off: it all ends within about
+        ``timeout`` seconds, plus an encode already running."""
         if self._closed:
+            await self._closed_event.wait()
             return
         self._closed = True
-        await asyncio.gather(
-            *(c.close(protocol.CLOSE_GOING_AWAY, "server shutting down") for c in self.connections)
-        )
-        if self.webrtc is not None:
-            await self.webrtc.aclose()
+        reason = "server shutting down"
+        try:
+            async with asyncio.timeout(timeout / 2):
+                await asyncio.gather(
+                    *(c.close(protocol.CLOSE_GOING_AWAY, reason) for c in list(self.connections)),
+                    *([self.webrtc.aclose(reason)] if self.webrtc is not None else []),
+                    return_exceptions=True,
+                )
+        except TimeoutError:
+            log.warning("rfb: viewers did not close within %.1f s; cut off", timeout / 2)
+            for c in list(self.connections):
+                c.abort()
         if self._runner is not None:
-            await self._runner.cleanup()
+            await self._runner.cleanup()  # bounded by the runner's shutdown_timeout
         await self.hub.aclose()
         self._event_signal.set()
         self._closed_event.set()
@@ -229,6 +281,10 @@ class Display:
         self.refused["max_viewers"] += 1
         return f"server full (max_viewers={self.config.max_viewers})"
 
+    @property
+    def frames_published(self) -> int:
+        return self._frame_ids
+
     def clock(self) -> float:
         """The display's clock (seconds): what frame and event timestamps count on."""
         return self._clock()
@@ -273,22 +329,76 @@ class Display:
 
     # -- input --------------------------------------------------------------------------
 
+    def open_input(self, client_id: str, access: Access) -> None:
+        """A transport admitted this viewer: its input carries ``access.principal`` and
+        passes its gate (view-only: dropped; otherwise rate-limited)."""
+        gate = InputGate(self._clock(), rate=self.config.max_input_rate,
+                         view_only=access.view_only)  # fmt: skip
+        self._inputs[client_id] = (access, gate)
+
+    def close_input(self, client_id: str) -> None:
+        self._inputs.pop(client_id, None)
+
     def push_event(self, client_id: str, event: dict[str, Any]) -> None:
         """Called by transports (on the loop thread) for each validated input event."""
-        ev = InputEvent(client_id, event, self.now_us())
+        entry = self._inputs.get(client_id)
+        if entry is None:  # not admitted (or gone): nothing it sends reaches the app
+            self.input_dropped["unknown_viewer"] += 1
+            return
+        access, gate = entry
+        verdict = gate.admit(event, self._clock())
+        if verdict in (Verdict.DROP_RATE, Verdict.DROP_VIEW_ONLY):
+            self.input_dropped[verdict.value] += 1
+            return
+        ev = InputEvent(client_id, access.principal, event, self.now_us())
         with self._lock:
-            if len(self._events) == self._events.maxlen:
+            if verdict is Verdict.COALESCE:
+                # Over the budget, a move merges into this viewer's newest queued event if
+                # that is a move, else waits for the next poll (the latest position, once)
+                # unless something newer from the viewer comes first.
+                merged = self._coalesce(ev)
+                if not merged:
+                    merged = self._held_move.get(client_id) is not None
+                    self._held_move[client_id] = ev
+                    self._event_signal.set()
+                if merged:
+                    self.input_dropped["coalesced"] += 1  # a move replaced, never delivered
+                return
+            if self._held_move.pop(client_id, None) is not None:
+                self.input_dropped["coalesced"] += 1
+            if len(self._events) >= MAX_QUEUED_EVENTS:
                 self.events_dropped += 1  # nobody is polling: keep the newest
+                self._events.popleft()
+                self._events_base += 1
+            if ev.type == "pointer_move":
+                self._last_move[client_id] = self._events_base + len(self._events)
+            else:
+                self._last_move.pop(client_id, None)
             self._events.append(ev)
+            self.events_delivered += 1
         if self.config.record_events:
             self.recorded.append(ev.as_dict())
         self._event_signal.set()
+
+    def _coalesce(self, ev: InputEvent) -> bool:
+        """Replace the viewer's newest queued event with this move if that was a move."""
+        at = self._last_move.get(ev.client_id)
+        if at is None or at < self._events_base:
+            return False
+        self._events[at - self._events_base] = ev
+        return True
 
     def poll_events(self) -> list[InputEvent]:
         """Every input event received since the last call, oldest first. Thread-safe."""
         with self._lock:
             out = list(self._events)
             self._events.clear()
+            self._events_base += len(out)
+            self._last_move.clear()
+            if self._held_move:
+                out += self._held_move.values()  # each its viewer's newest event
+                self.events_delivered += len(self._held_move)
+                self._held_move.clear()
         return out
 
     async def events(self) -> AsyncIterator[InputEvent]:
@@ -297,7 +407,7 @@ class Display:
             for ev in self.poll_events():
                 yield ev
             self._event_signal.clear()
-            if not self._events:
+            if not self._events and not self._held_move:
                 await self._event_signal.wait()
 
     def metrics(self) -> dict[str, Any]:
@@ -308,6 +418,7 @@ class Display:
             "fps": self.config.fps,
             "frames_published": self._frame_ids,
             "events_dropped": self.events_dropped,
+            "input_dropped": dict(self.input_dropped),
             "refused": dict(self.refused),
             "uptime_s": round(self._clock() - self._t0, 3),
             # time.monotonic() at timestamp_us == 0: same-host tools turn frame
@@ -365,12 +476,15 @@ def serve(
     force_image: bool = False,
     preferred_image: str = protocol.CAP_JPEG,
     token: str | None = None,
+    view_token: str | None = None,
+    authenticate: Authenticator | None = None,
     origins: Sequence[str] = (),
     record_events: bool = False,
     ice: IceConfig | None = None,
     max_webrtc_sessions: int = 32,
     max_viewers: int = 64,
     max_pending: int = 32,
+    max_input_rate: float | None = DEFAULT_INPUT_RATE,
     ssl_context: ssl.SSLContext | None = None,
 ) -> _Serving:
     """Start serving a stream of ``width`` x ``height`` frames; returns a Display.
@@ -388,6 +502,16 @@ def serve(
     ``transport="webrtc"`` also serves WHEP at ``/whep`` (needs ``pip install
     'rfb[webrtc]'``); ``ice`` configures STUN/TURN and which addresses WebRTC may use.
     The WebSocket protocol is served either way.
+    Who may connect: ``token`` (sent in ``hello``, or as WHEP's ``Authorization: Bearer``)
+    lets a viewer watch and drive, ``view_token`` watch only. ``authenticate``, instead of
+    tokens, is a hook (sync or async) called once per viewer with an ``rfb.AuthContext``
+    (token, headers, cookies, path, query, ...): it returns a principal, which rides on
+    every ``InputEvent`` of that viewer, ``rfb.ViewOnly(principal)`` to let it watch
+    only, or None to refuse it (close 4401 / 401, before any frame). A viewer may also ask
+    to watch only (``view_only`` in hello). View-only input is dropped and counted.
+    ``max_input_rate``: input events per second one viewer may send on (past it, pointer
+    moves merge into the queued one and other events are dropped, counted in
+    ``/metrics`` ``display.input_dropped``); None: no cap.
     ``origins``: web pages on these origins (``"https://app.example:8443"``) may connect
     besides the server's own; ``["*"]`` lets any page in (a warning is logged). Requests
     without an ``Origin`` header (not from a browser) are let in.
@@ -418,12 +542,15 @@ def serve(
             force_image=force_image,
             preferred_image=preferred_image,
             token=token,
+            view_token=view_token,
+            authenticate=authenticate,
             origins=_origins(origins),
             record_events=record_events,
             ice=ice or IceConfig(),
             max_webrtc_sessions=max_webrtc_sessions,
             max_viewers=max_viewers,
             max_pending=max_pending,
+            max_input_rate=max_input_rate,
             ssl_context=ssl_context,
         )
     )

@@ -28,6 +28,7 @@ from .pump import GroupPump
 from .session import EncodedUnit, EncoderGroup, GroupKey, Viewer
 from .session import ladder as ladders
 from .session.adapt import AdaptConfig, RungPolicy
+from .session.totals import Totals
 
 log = logging.getLogger("rfb")
 
@@ -103,6 +104,7 @@ class Hub:
         self._closing_pumps: set[asyncio.Task[None]] = set()
         self._adapt_task: asyncio.Task[None] | None = None
         self.latest: Frame | None = None
+        self.totals = Totals()  # counts since start, for /metrics
 
     # -- the ladder -------------------------------------------------------------------
 
@@ -195,6 +197,7 @@ class Hub:
         entry = self._viewers.pop(viewer_id, None)
         if entry is None:
             return
+        self.totals.retire_viewer(entry.viewer)
         self._leave(entry, entry.rung)
         if entry.target is not None:
             self._leave(entry, entry.target)
@@ -211,6 +214,7 @@ class Hub:
         group.remove(entry.viewer.id)
         if group.empty:
             del self.groups[key]
+            self.totals.retire_group(group)
             task = asyncio.get_running_loop().create_task(pump.aclose())
             self._closing_pumps.add(task)
             task.add_done_callback(self._closing_pumps.discard)
@@ -248,6 +252,19 @@ class Hub:
     @property
     def viewer_count(self) -> int:
         return len(self._viewers)
+
+    def live_viewers(self) -> list[Viewer]:
+        return [e.viewer for e in self._viewers.values()]
+
+    def live_groups(self) -> list[EncoderGroup]:
+        return [g for g, _ in self.groups.values()]
+
+    def viewers_by_transport(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for e in self._viewers.values():
+            name = getattr(e.link, "transport", "other")
+            out[name] = out.get(name, 0) + 1
+        return out
 
     def viewer(self, viewer_id: str) -> Viewer | None:
         entry = self._viewers.get(viewer_id)
@@ -396,6 +413,7 @@ class Hub:
         self._viewers[viewer.id].link.send_unit(viewer, seq, unit)
 
     def _deliver(self, group: EncoderGroup, unit: EncodedUnit) -> None:
+        self.totals.observe_encode(unit.encode_ms)
         sent = group.deliver(unit, self._clock())
         self._joined(group)
         for viewer, seq in sent:

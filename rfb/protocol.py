@@ -72,7 +72,7 @@ def unpack_envelope(data: bytes | bytearray | memoryview) -> tuple[dict[str, Any
         raise ProtocolError(CLOSE_PROTOCOL_ERROR, f"header length {n} exceeds message")
     try:
         header = json.loads(bytes(view[4 : 4 + n]).decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # deep nesting recurses
         raise ProtocolError(CLOSE_INVALID_PAYLOAD, f"header is not JSON: {exc}") from None
     if not isinstance(header, dict):
         raise ProtocolError(CLOSE_PROTOCOL_ERROR, "header is not a JSON object")
@@ -157,6 +157,8 @@ class Hello:
     # size (frame_width/frame_height) and maps input to frame pixels, so it may be given
     # the ladder's scaled rungs. 0.x clients do not say it and get full-size rungs only.
     scaled_frames: bool = False
+    # rfb addition: the viewer asks to watch only; its input is then never delivered.
+    view_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,7 +252,8 @@ def _number(
     if not required and key not in obj:
         return None
     value = _get(obj, key, (int, float), where)
-    if not math.isfinite(value) or not lo <= value <= hi:
+    # Range first: math.isfinite raises OverflowError on an int too big for a float.
+    if not lo <= value <= hi or not math.isfinite(value):
         raise _bad(f"{where}: field {key!r} out of range [{lo}, {hi}]")
     return value
 
@@ -259,6 +262,9 @@ def _string(obj: dict[str, Any], key: str, where: str, required: bool = True) ->
     value = _get(obj, key, str, where) if required else _opt(obj, key, str, where)
     if value is not None and len(value) > MAX_STRING:
         raise _bad(f"{where}: field {key!r} longer than {MAX_STRING}")
+    # A "\ud800" escape decodes to a lone surrogate, which no UTF-8 consumer can encode.
+    if value is not None and not value.isascii() and any("\ud800" <= c <= "\udfff" for c in value):
+        raise ProtocolError(CLOSE_INVALID_PAYLOAD, f"{where}: field {key!r} is not valid Unicode")
     return value
 
 
@@ -316,12 +322,13 @@ def parse_client_message(text: str | bytes) -> ClientMessage:
     Unknown extra fields are ignored (peers extend the protocol additively);
     unknown message types, missing fields, wrong types and out-of-range values are errors.
     """
-    size = len(text.encode("utf-8") if isinstance(text, str) else text)
+    # surrogatepass: a str holding a lone surrogate is measured, not a UnicodeEncodeError.
+    size = len(text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text)
     if size > MAX_TEXT_MESSAGE_BYTES:
         raise ProtocolError(CLOSE_TOO_BIG, f"text message of {size} bytes is too big")
     try:
         msg = json.loads(text)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: deep nesting
         raise ProtocolError(CLOSE_INVALID_PAYLOAD, "control message is not valid JSON") from None
     if not isinstance(msg, dict):
         raise _bad("control message must be a JSON object")
@@ -333,7 +340,8 @@ def parse_client_message(text: str | bytes) -> ClientMessage:
         dpr = _number(msg, "device_pixel_ratio", "hello", 0.01, 100, required=False)
         token = _string(msg, "token", "hello", required=False)
         scaled = _opt(msg, "scaled_frames", bool, "hello")
-        return Hello(tuple(supported), float(dpr or 1.0), token, bool(scaled))
+        view_only = _opt(msg, "view_only", bool, "hello")
+        return Hello(tuple(supported), float(dpr or 1.0), token, bool(scaled), bool(view_only))
     if kind == "ack":
         seq = _get(msg, "seq", int, "ack")
         if not 0 <= seq < 2**53:
@@ -412,6 +420,7 @@ def build_hello(
     device_pixel_ratio: float = 1,
     token: str | None = None,
     scaled_frames: bool = False,
+    view_only: bool = False,
 ) -> str:
     """A client's ``hello`` (used by Python viewers, benchmarks and tests)."""
     msg: dict[str, Any] = {
@@ -423,6 +432,8 @@ def build_hello(
         msg["token"] = token
     if scaled_frames:
         msg["scaled_frames"] = True
+    if view_only:
+        msg["view_only"] = True
     return dumps(msg)
 
 

@@ -9,11 +9,12 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from . import protocol
+from . import exposition, protocol
+from .access import Access, AuthContext, bearer_token
 from .origins import OriginPolicy
 from .transports import websocket
 
@@ -45,7 +46,9 @@ def _guarded(request: web.Request) -> bool:
     return _is_upgrade(request) or request.path == "/whep" or request.path.startswith("/whep/")
 
 
-def origin_middleware(policy: OriginPolicy) -> Callable[..., Awaitable[web.StreamResponse]]:
+def origin_middleware(
+    policy: OriginPolicy, on_refused: Callable[[], None] = lambda: None
+) -> Callable[..., Awaitable[web.StreamResponse]]:
     """Refuse viewer connections from web pages on origins the policy does not allow:
     403 before the upgrade or the offer, so nothing is sent to them."""
 
@@ -59,6 +62,7 @@ def origin_middleware(policy: OriginPolicy) -> Callable[..., Awaitable[web.Strea
         own = f"{request.scheme}://{request.host}"
         if not policy.allows(origin, own):
             log.info("rfb: refused %s %s from origin %s", request.method, request.path, origin)
+            on_refused()
             return web.Response(
                 status=403,
                 text=f"origin {origin} is not allowed (serve(origins=[...]) allows others)\n",
@@ -74,8 +78,25 @@ def origin_middleware(policy: OriginPolicy) -> Callable[..., Awaitable[web.Strea
     return check_origin
 
 
+def whep_auth_context(request: web.Request) -> AuthContext:
+    peer: Any = request.transport.get_extra_info("peername") if request.transport else None
+    return AuthContext(
+        token=bearer_token(request.headers.get("Authorization")),
+        headers=dict(request.headers),
+        cookies=dict(request.cookies),
+        path=request.path_qs,
+        query=dict(request.query),
+        remote=(str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else None,
+        transport="webrtc",
+    )
+
+
 def make_app(display: Display) -> web.Application:
-    app = web.Application(middlewares=[origin_middleware(OriginPolicy(display.config.origins))])
+    def origin_refused() -> None:
+        display.refused["origin"] += 1
+
+    policy = OriginPolicy(display.config.origins)
+    app = web.Application(middlewares=[origin_middleware(policy, origin_refused)])
 
     async def root(request: web.Request) -> web.StreamResponse:
         if _is_upgrade(request):
@@ -89,6 +110,15 @@ def make_app(display: Display) -> web.Application:
         return web.Response(text="ok")
 
     async def metrics(request: web.Request) -> web.Response:
+        accept = request.headers.get("Accept", "")
+        if exposition.wants_prometheus(accept, request.query.get("format")):
+            try:
+                body, content_type = exposition.render(display, accept)
+            except RuntimeError as exc:  # prometheus_client missing: say which package
+                raise web.HTTPNotImplemented(text=str(exc)) from None
+            resp = web.Response(body=body)
+            resp.headers["Content-Type"] = content_type
+            return resp
         return web.json_response(display.metrics(), dumps=lambda o: json.dumps(o, indent=1))
 
     async def recorded(request: web.Request) -> web.Response:
@@ -117,7 +147,15 @@ def make_app(display: Display) -> web.Application:
         display.webrtc = WebRtcSessions(
             display, display.config.ice, max_sessions=display.config.max_webrtc_sessions
         )
-        signaling.add_routes(app, display.webrtc, display.config.ice, token=display.config.token)
+        async def admit(request: web.Request) -> Access | None:
+            if display.access.open:
+                return Access()
+            access = await display.access.admit(whep_auth_context(request))
+            if access is None:
+                display.refused["unauthorized"] += 1
+            return access
+
+        signaling.add_routes(app, display.webrtc, display.config.ice, admit=admit)
     else:
 
         async def no_webrtc(request: web.Request) -> web.Response:

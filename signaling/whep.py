@@ -10,9 +10,9 @@ ICE) answers 405, ``OPTIONS`` and CORS for cross-origin players, ICE servers as
 
 from __future__ import annotations
 
-import hmac
 import re
-from typing import Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -37,8 +37,9 @@ class WhepError(Exception):
 
 
 class SessionFactory(Protocol):
-    async def create(self, offer_sdp: str) -> tuple[str, str]:
-        """Answer an offer: returns (session id, SDP answer). Raises WhepError."""
+    async def create(self, offer_sdp: str, grant: Any = None) -> tuple[str, str]:
+        """Answer an offer from a player ``admit`` let in (``grant``: what it returned):
+        returns (session id, SDP answer). Raises WhepError."""
         ...
 
     async def delete(self, session_id: str) -> bool:
@@ -83,29 +84,31 @@ def add_routes(
     ice: IceConfig,
     *,
     path: str = "/whep",
-    token: str | None = None,
+    admit: Callable[[web.Request], Awaitable[Any]] | None = None,
 ) -> None:
-    """Serve WHEP at ``path`` (sessions at ``path/<id>``)."""
+    """Serve WHEP at ``path`` (sessions at ``path/<id>``).
 
-    def authorise(request: web.Request) -> None:
-        given = request.headers.get("Authorization", "")
-        # Constant time: how long a wrong token takes to refuse says nothing of the right one.
-        if token is not None and not hmac.compare_digest(
-            given.encode(), f"Bearer {token}".encode()
-        ):
-            raise WhepError(401, "missing or wrong bearer token")
+    ``admit(request)`` decides who may play (e.g. from its ``Authorization: Bearer``
+    header): it returns a grant, handed to ``sessions.create``, or None for 401. A
+    session's resource URL is unguessable and is its own credential for DELETE, as WHEP
+    servers commonly do: only the player that made the session learns it.
+    """
 
     def error(exc: WhepError) -> web.Response:
         resp = web.Response(status=exc.status, text=exc.reason + "\n")
         for k, v in _headers(ice if exc.status != 401 else IceConfig()):
             resp.headers.add(k, v)
+        if exc.status == 401:
+            resp.headers["WWW-Authenticate"] = 'Bearer realm="rfb"'
         return resp
 
     async def post(request: web.Request) -> web.Response:
         try:
-            authorise(request)
+            grant = await admit(request) if admit is not None else None
+            if admit is not None and grant is None:
+                raise WhepError(401, "missing or wrong bearer token")
             offer = check_offer(request.headers.get("Content-Type", ""), await request.read())
-            session_id, answer = await sessions.create(offer)
+            session_id, answer = await sessions.create(offer, grant)
         except WhepError as exc:
             return error(exc)
         resp = web.Response(status=201, text=answer, content_type="application/sdp")
@@ -120,10 +123,6 @@ def add_routes(
         return resp
 
     async def delete(request: web.Request) -> web.Response:
-        try:
-            authorise(request)
-        except WhepError as exc:
-            return error(exc)
         if not await sessions.delete(request.match_info["id"]):
             return error(WhepError(404, "no such session"))
         resp = web.Response(status=200)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import threading
 import time
@@ -10,6 +11,7 @@ import time
 import aiohttp
 import pytest
 
+import rfb
 from rfb import client, encoders, protocol
 
 H264 = [protocol.CAP_H264, protocol.CAP_JPEG]
@@ -108,3 +110,105 @@ async def test_churn_without_a_watcher_rebuilds_groups_safely(serving) -> None:
         assert f.keyframe and f.pixels.shape == (H, W, 3)
     async with aiohttp.ClientSession() as http, http.get(display.url + "health") as r:
         assert await r.text() == "ok"
+
+
+def resources(display: rfb.Display) -> dict[str, int]:
+    """What a leak would show in: tasks, threads, file descriptors, peer connections (on
+    both sides: the test's own players live in this process too), encoder groups."""
+    import gc
+
+    from aiortc import RTCPeerConnection
+
+    gc.collect()
+    return {
+        "tasks": len(asyncio.all_tasks()),
+        # The loop's default executor (asyncio_N, for getaddrinfo) keeps idle workers.
+        "threads": sum(not t.name.startswith("asyncio_") for t in threading.enumerate()),
+        "fds": len(os.listdir("/proc/self/fd")),
+        "peer_connections": sum(isinstance(o, RTCPeerConnection) for o in gc.get_objects()),
+        "webrtc_sessions": len(display.webrtc.sessions),
+        "groups": len(display.hub.groups),
+        "encoders": encoders.open_encoder_count(),
+        "viewers": display.client_count,
+    }
+
+
+def task_names() -> list[str]:
+    from collections import Counter
+
+    return sorted(Counter(getattr(t.get_coro(), "__qualname__", "?") for t in asyncio.all_tasks()).items())
+
+
+async def settle_resources(
+    display: rfb.Display, target: dict[str, int], timeout: float
+) -> dict[str, int]:
+    deadline = time.monotonic() + timeout
+    now = resources(display)
+    while now != target and time.monotonic() < deadline:
+        await asyncio.sleep(0.25)
+        now = resources(display)
+    return now
+
+
+@pytest.mark.slow
+async def test_500_mixed_websocket_and_whep_viewers_churn_while_two_watch(serving) -> None:
+    pytest.importorskip("aiortc")
+    from test_webrtc import LOOPBACK, whep
+
+    display, _pub = await serving(320, 240, pattern="bouncing_box", fps=30, transport="webrtc",
+                                  ice=LOOPBACK, max_webrtc_sessions=64)  # fmt: skip
+    received = {"websocket": 0, "webrtc": 0}
+    stop = asyncio.Event()
+
+    async def watch_ws() -> None:
+        async with client.connect(display.ws_url, H264) as v:
+            while not stop.is_set():
+                await v.next_frame(timeout=10)
+                received["websocket"] += 1
+
+    async def watch_rtc() -> None:
+        async with whep(display) as v:
+            while not stop.is_set():
+                await v.frame(timeout=10)
+                received["webrtc"] += 1
+
+    base = await settle_resources(display, resources(display), 0)
+    watchers = [asyncio.create_task(watch_ws()), asyncio.create_task(watch_rtc())]
+    async with asyncio.timeout(20):
+        while min(received.values()) < 5:
+            await asyncio.sleep(0.05)
+    with_watchers = resources(display)
+    rng = random.Random(3)
+
+    async def whep_viewer(kind: str) -> None:
+        if kind == "never_connects":  # an offer, then DELETE before ICE completes
+            async with whep(display):
+                pass
+            return
+        async with whep(display, delete=kind != "abrupt") as v:
+            await v.frame(timeout=20)
+
+    kinds = ["abrupt"] * 4 + ["never_connects"] * 40 + ["full"] * 106  # 150 WHEP
+    kinds += ["websocket"] * 350
+    rng.shuffle(kinds)
+    kinds.sort(key=lambda k: k != "abrupt")  # the abrupt ones first: they take ~30 s to expire
+    total = 0
+    seen_before = dict(received)
+    async with asyncio.timeout(400):
+        for i in range(0, len(kinds), 10):
+            batch = [short_lived(display.ws_url, rng, H264) if k == "websocket"
+                     else whep_viewer(k) for k in kinds[i : i + 10]]  # fmt: skip
+            await asyncio.gather(*batch)
+            total += len(batch)
+            assert not any(w.done() for w in watchers), [w for w in watchers if w.done()]
+    assert total == 500
+    # Both watchers kept receiving all along.
+    assert received["websocket"] > seen_before["websocket"] + 30
+    assert received["webrtc"] > seen_before["webrtc"] + 30
+    got = await settle_resources(display, with_watchers, 45)
+    assert got == with_watchers, (got, with_watchers, task_names(), threading.enumerate())
+    assert display.metrics()["display"]["refused"] == {}
+    stop.set()
+    await asyncio.gather(*watchers)
+    got = await settle_resources(display, base, 45)
+    assert got == base, (got, base)

@@ -45,14 +45,16 @@ class WhepViewer:
 
 
 @contextlib.asynccontextmanager
-async def whep(display: rfb.Display, *, delete: bool = True) -> AsyncIterator[WhepViewer]:
+async def whep(
+    display: rfb.Display, *, delete: bool = True, headers: dict[str, str] | None = None
+) -> AsyncIterator[WhepViewer]:
     pc = aiortc.RTCPeerConnection()
     pc.addTransceiver("video", direction="recvonly")
     channel = pc.createDataChannel("rfb")
     await pc.setLocalDescription(await pc.createOffer())
     async with aiohttp.ClientSession() as http, http.post(
         display.url + "whep", data=pc.localDescription.sdp,
-        headers={"Content-Type": "application/sdp"},
+        headers={"Content-Type": "application/sdp", **(headers or {})},
     ) as r:  # fmt: skip
         assert r.status == 201, await r.text()
         assert r.headers["Content-Type"].startswith("application/sdp")

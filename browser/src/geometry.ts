@@ -49,9 +49,12 @@ export function backingSize(
   dpr: number,
   maxDim: number,
 ): { width: number; height: number; ratio: number } {
-  let ratio = dpr > 0 ? dpr : 1;
-  const biggest = Math.max(cssW, cssH) * ratio;
-  if (maxDim > 0 && biggest > maxDim) ratio *= maxDim / biggest;
+  // A finite ratio only: an Infinity DPR (opts.devicePixelRatio) made Infinity * 0 = NaN sizes.
+  let ratio = Number.isFinite(dpr) && dpr > 0 ? dpr : 1;
+  const biggest = Math.max(cssW, cssH);
+  // maxDim / biggest, not ratio * maxDim / (biggest * ratio): that product can overflow to
+  // Infinity for a huge DPR and turn the ratio into 0.
+  if (maxDim > 0 && biggest * ratio > maxDim) ratio = maxDim / biggest;
   return {
     width: Math.max(1, Math.round(cssW * ratio)),
     height: Math.max(1, Math.round(cssH * ratio)),

@@ -1,5 +1,7 @@
 // DOM input -> renderview events. Pure functions over plain objects (testable in Node).
 
+import { canvasToFrame, layout, type Fit } from "./geometry";
+
 /** DOM MouseEvent.button -> renderview button: 1 left, 2 right, 3 middle, 4 back, 5 forward. */
 export function mapButton(domButton: number): number {
   switch (domButton) {
@@ -116,4 +118,87 @@ export class MoveCoalescer<T> {
 export function shouldPreventKey(e: { key: string; ctrlKey: boolean; metaKey: boolean }): boolean {
   // Leave browser shortcuts (Ctrl/Cmd + key) alone; everything else belongs to the stream.
   return !(e.ctrlKey || e.metaKey);
+}
+
+/** What the worker knows of the view when it maps a pointer event to frame pixels. */
+export interface PointerGeometry {
+  /** The canvas's CSS size and its backing size (device pixels). */
+  cssWidth: number;
+  cssHeight: number;
+  canvasWidth: number;
+  canvasHeight: number;
+  /** Backing pixels per CSS pixel (sent as `pixel_ratio`). */
+  ratio: number;
+  /** The frame's size (0 before the first config or frame). */
+  frameW: number;
+  frameH: number;
+  fit: Fit;
+}
+
+/** The server's limits on an input event (rfb/protocol.py validate_input_event): a number
+ * out of these ranges or not finite, or a string over MAX_STRING characters, closes the
+ * connection (1008). */
+export const MAX_COORD = 4 * 16384;
+export const MAX_WHEEL = 1e7;
+export const MIN_PIXEL_RATIO = 0.01;
+export const MAX_PIXEL_RATIO = 100;
+export const MAX_STRING = 256;
+
+/**
+ * One pointer or wheel input as the renderview event sent to the server: `x`/`y` in frame
+ * pixels, mapped through the fit mode and the device-pixel ratio.
+ *
+ * Every number is finite and within what the server accepts, whatever the view. A
+ * zero-sized canvas maps a point to +-Infinity or NaN (sent as JSON null), and a drag
+ * captured far outside a small view lands beyond MAX_COORD; either one made the server close
+ * the viewer's connection. So `x`/`y` are clamped to +-MAX_COORD (NaN: 0, `inside` false),
+ * `dx`/`dy` to +-MAX_WHEEL (NaN: 0), and `pixel_ratio` to [0.01, 100], left out (the
+ * server's default, 1) when it is not a finite positive number.
+ */
+export function pointerEvent(input: PointerInput, g: PointerGeometry): Record<string, unknown> {
+  const sx = g.cssWidth > 0 ? g.canvasWidth / g.cssWidth : 1;
+  const sy = g.cssHeight > 0 ? g.canvasHeight / g.cssHeight : 1;
+  const l = layout(g.frameW, g.frameH, g.canvasWidth, g.canvasHeight, g.fit);
+  const p = canvasToFrame(input.cssX * sx, input.cssY * sy, g.frameW || 1, g.frameH || 1, l);
+  const ev: Record<string, unknown> = {
+    type: input.kind,
+    x: round3(clamp(p.x, MAX_COORD)),
+    y: round3(clamp(p.y, MAX_COORD)),
+    inside: p.inside, // false for NaN: every comparison with it is
+    pixel_ratio: Math.min(MAX_PIXEL_RATIO, Math.max(MIN_PIXEL_RATIO, g.ratio)),
+    button: input.button,
+    buttons: input.buttons,
+    modifiers: input.modifiers,
+    timestamp: input.timestamp,
+  };
+  if (!(g.ratio > 0 && Number.isFinite(g.ratio))) delete ev.pixel_ratio;
+  if (input.kind === "wheel") {
+    ev.dx = clamp(input.dx ?? 0, MAX_WHEEL);
+    ev.dy = clamp(input.dy ?? 0, MAX_WHEEL);
+    delete ev.button;
+  }
+  return ev;
+}
+
+/** One key input as the renderview event sent to the server, or null for a key no browser
+ * sends (over MAX_STRING characters: the server would close the connection for it). */
+export function keyEvent(input: KeyInput): Record<string, unknown> | null {
+  if (tooLong(input.key)) return null;
+  const ev: Record<string, unknown> = { type: input.kind, key: input.key, code: input.code, modifiers: input.modifiers, timestamp: input.timestamp };
+  if (tooLong(input.code)) delete ev.code; // optional
+  return ev;
+}
+
+/** Over MAX_STRING code points, as the server (Python len()) counts them. */
+function tooLong(s: string): boolean {
+  return s.length > MAX_STRING && Array.from(s).length > MAX_STRING;
+}
+
+/** `v` within +-limit; NaN becomes 0. */
+function clamp(v: number, limit: number): number {
+  return Number.isNaN(v) ? 0 : Math.min(limit, Math.max(-limit, v));
+}
+
+function round3(v: number): number {
+  return Math.round(v * 1000) / 1000;
 }

@@ -53,7 +53,10 @@ export type FrameHeader = ImageFrameHeader | VideoChunkHeader;
 export function frameSize(h: FrameHeader): { width: number; height: number } {
   const w = h.frame_width;
   const ht = h.frame_height;
-  return typeof w === "number" && typeof ht === "number" && w > 0 && ht > 0 ? { width: w, height: ht } : { width: h.width, height: h.height };
+  // Finite: JSON.parse reads 1e400 as Infinity, which no picture is drawn at.
+  return typeof w === "number" && typeof ht === "number" && Number.isFinite(w) && Number.isFinite(ht) && w > 0 && ht > 0
+    ? { width: w, height: ht }
+    : { width: h.width, height: h.height };
 }
 
 export interface ConfigMessage {
@@ -146,14 +149,22 @@ export function packEnvelope(header: Record<string, unknown>, payload: Uint8Arra
 export function isFrameHeader(h: Record<string, unknown>): h is FrameHeader & Record<string, unknown> {
   return (
     (h.type === "image_frame" || h.type === "video_chunk") &&
-    typeof h.seq === "number" &&
-    typeof h.width === "number" &&
-    typeof h.height === "number"
+    // Finite numbers, not just numbers: JSON.parse reads 1e400 as Infinity, and an ack or a
+    // layout computed from it would carry null/NaN (the server closes on a non-finite number).
+    Number.isFinite(h.seq) &&
+    Number.isFinite(h.width) &&
+    Number.isFinite(h.height)
   );
 }
 
 export function parseServerText(text: string): ServerMessage {
-  const msg: unknown = JSON.parse(text);
+  let msg: unknown;
+  try {
+    msg = JSON.parse(text);
+  } catch {
+    // Not the SyntaxError JSON.parse throws: bad input raises only the protocol's own error.
+    throw new ProtocolError("control message is not JSON");
+  }
   if (typeof msg !== "object" || msg === null || typeof (msg as { type?: unknown }).type !== "string") {
     throw new ProtocolError("control message without a type");
   }

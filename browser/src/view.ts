@@ -338,8 +338,12 @@ export class RemoteFramebufferView {
     const cssWidth = rect.width || this.canvas.clientWidth || 300;
     const cssHeight = rect.height || this.canvas.clientHeight || 150;
     if (!this.opts.autoResize) {
-      const width = this.canvas.width;
-      return { cssWidth, cssHeight, width, height: this.canvas.height, ratio: width / cssWidth };
+      // A 0-wide canvas (or a huge CSS size) would send ratio 0, which the server refuses
+      // (set_viewport's ratio must be 0.01..100) by closing the connection.
+      const width = Math.max(1, this.canvas.width);
+      const height = Math.max(1, this.canvas.height);
+      const ratio = Math.min(100, Math.max(0.01, width / cssWidth));
+      return { cssWidth, cssHeight, width, height, ratio };
     }
     const b = backingSize(cssWidth, cssHeight, this.dpr(), this.opts.maxBackingDimension);
     return { cssWidth, cssHeight, width: b.width, height: b.height, ratio: b.ratio };

@@ -12,6 +12,10 @@ private aiortc name is in this module, so an aiortc upgrade is checked in one pl
   bucket and sent from a timer.
 * PLI/FIR: ``_send_keyframe`` only sets a flag for aiortc's own encoders; rfb replaces
   it with the group's keyframe request.
+* aioice (checked 0.9 - 0.13): a peer connection closed while its ICE checks are ending
+  can have ``connect()`` resume after ``close()`` and start consent checks that never
+  stop (``close()`` has emptied the pairs they would fail on): one task leaked per such
+  viewer, found by the churn test. They now end at once on a closed connection.
 """
 
 from __future__ import annotations
@@ -23,6 +27,22 @@ from typing import Any
 from ..session.pacer import Pacer
 
 RTX_MAX_WAIT_S = 0.3
+
+
+def end_consent_checks_after_close() -> None:
+    from aioice import ice
+
+    original = ice.Connection.query_consent
+    if getattr(original, "_rfb_wrapped", False):
+        return
+
+    async def query_consent(self: Any) -> None:
+        if getattr(self, "_closing", False):
+            return  # started by a connect() that finished after close()
+        await original(self)
+
+    query_consent._rfb_wrapped = True  # type: ignore[attr-defined]
+    ice.Connection.query_consent = query_consent  # type: ignore[method-assign]
 
 
 def hook_keyframe_requests(sender: Any, on_request: Callable[[], None]) -> None:

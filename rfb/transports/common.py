@@ -31,13 +31,20 @@ def dispatch(display: Display, viewer: Viewer, msg: protocol.ClientMessage) -> N
 
 
 def config_message(
-    display: Display, viewer: Viewer, transport: str, size: tuple[int, int] | None = None
+    display: Display,
+    viewer: Viewer,
+    transport: str,
+    size: tuple[int, int] | None = None,
+    *,
+    view_only: bool = False,
 ) -> str:
     """The ``config`` a viewer gets before any frame (WebSocket), or on connect and when
     the frame size changes (WebRTC: ``size``, the frame's new size)."""
     d = display
     width, height = size or (d.width, d.height)
     extra: dict[str, Any] = {}
+    if view_only:  # additive: its input will not be delivered, so it need not send any
+        extra["view_only"] = True
     if d.webrtc is not None:  # additive: where WHEP is served, with which ICE servers
         extra["ice_servers"] = [s.as_dict() for s in d.config.ice.servers()]
         if transport != "webrtc":

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from signaling import IceConfig, WhepError
 
 from .. import protocol
+from ..access import Access
 from ..protocol import ProtocolError
 from ..session import EncodedUnit, Viewer
 from ..session.pacer import Pacer
@@ -183,9 +184,12 @@ def _packet_track_class() -> Any:
 class WebRtcViewer:
     """One WHEP session: a peer connection, its packet track and its data channel."""
 
-    def __init__(self, display: Display, session_id: str, pc: Any) -> None:
+    transport = "webrtc"
+
+    def __init__(self, display: Display, session_id: str, pc: Any, access: Access) -> None:
         self.display = display
         self.id = session_id
+        self.access = access
         self.pc = pc
         self.viewer: Viewer | None = None
         self.channel: Any = None
@@ -310,7 +314,11 @@ class WebRtcViewer:
 
     def _send_config(self, viewer: Viewer, size: tuple[int, int] | None = None) -> None:
         self._frame_size = size or (self.display.width, self.display.height)
-        self.send_text(config_message(self.display, viewer, "webrtc", self._frame_size))
+        self.send_text(
+            config_message(
+                self.display, viewer, "webrtc", self._frame_size, view_only=self.access.view_only
+            )
+        )
 
     def send_text(self, text: str) -> None:
         ch = self.channel
@@ -369,6 +377,7 @@ class WebRtcViewer:
             acks_measure_path=False,
             start_bitrate=START_BITRATE,
         )
+        self.display.open_input(self.viewer.id, self.access)
         self.connected.set()
         if self.channel is not None:
             self._send_config(self.viewer)
@@ -389,12 +398,20 @@ class WebRtcViewer:
                 )
             )
 
-    async def close(self) -> None:
+    async def close(self, reason: str | None = None) -> None:
         if self.closed.is_set():
             return
+        if reason is not None:  # say why before the peer connection goes
+            bye = {"type": "close", "code": protocol.CLOSE_GOING_AWAY, "reason": reason}
+            self.send_text(protocol.dumps(bye))
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.5):  # let it leave before SCTP is torn down
+                    while self.channel is not None and self.channel.bufferedAmount > 0:
+                        await asyncio.sleep(0.01)
         self.closed.set()
         if self.viewer is not None:
             self.display.hub.detach(self.viewer.id)
+            self.display.close_input(self.viewer.id)
         self.track.stop()
         await self.pc.close()
         current = asyncio.current_task()
@@ -408,6 +425,7 @@ class WebRtcSessions:
 
     def __init__(self, display: Display, ice: IceConfig, max_sessions: int = 32) -> None:
         load_aiortc()
+        aiortc_compat.end_consent_checks_after_close()
         self.display = display
         self.ice = ice
         self.max_sessions = max_sessions
@@ -423,16 +441,24 @@ class WebRtcSessions:
         ]
         return RTCConfiguration(iceServers=servers)
 
-    async def create(self, offer_sdp: str) -> tuple[str, str]:
+    async def create(self, offer_sdp: str, grant: Any = None) -> tuple[str, str]:
         from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
+        if self.display.closed:
+            raise WhepError(503, "server shutting down")
         if len(self.sessions) >= self.max_sessions:
+            self.display.refused["max_webrtc_sessions"] += 1
             raise WhepError(429, f"too many WebRTC sessions (at most {self.max_sessions})")
         if (full := self.display.full()) is not None:
             raise WhepError(429, full)
         pc = RTCPeerConnection(self._configuration())
         session_id = secrets.token_urlsafe(12)
-        peer = WebRtcViewer(self.display, session_id, pc)
+        if not isinstance(grant, Access):  # not admitted by the server's policy
+            if not self.display.access.open:
+                raise WhepError(401, "missing or wrong bearer token")
+            grant = Access()
+        access = grant
+        peer = WebRtcViewer(self.display, session_id, pc, access)
         self.sessions[session_id] = peer
         try:
             # The transceiver exists before the offer is applied, so that aiortc answers
@@ -499,15 +525,15 @@ class WebRtcSessions:
             return
         await self._end(session_id)
 
-    async def _end(self, session_id: str) -> bool:
+    async def _end(self, session_id: str, reason: str | None = None) -> bool:
         peer = self.sessions.pop(session_id, None)
         if peer is None:
             return False
-        await peer.close()
+        await peer.close(reason)
         return True
 
     async def delete(self, session_id: str) -> bool:
         return await self._end(session_id)
 
-    async def aclose(self) -> None:
-        await asyncio.gather(*(self._end(sid) for sid in list(self.sessions)))
+    async def aclose(self, reason: str | None = None) -> None:
+        await asyncio.gather(*(self._end(sid, reason) for sid in list(self.sessions)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
+import json
 import logging
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSMsgType, web
 
 from .. import encoders, protocol
+from ..access import REFUSED_REASON, Access, AuthContext
 from ..encoders import convert
 from ..protocol import ProtocolError
 from ..session import EncodedUnit, Viewer
@@ -26,6 +27,8 @@ HELLO_TIMEOUT_S = 10.0
 SEND_TIMEOUT_S = 20.0  # a socket that takes longer than this to drain one message is dropped
 STATS_INTERVAL_S = 1.0
 HEARTBEAT_S = 20.0
+PENDING_GRACE_S = 1.0  # a connection this young is mid-handshake: never evicted for another
+YIELD_EVERY = 32  # messages handled before letting other viewers run (an input storm)
 
 
 def unit_header(viewer: Viewer, seq: int, unit: EncodedUnit, fps: float) -> dict[str, Any]:
@@ -55,14 +58,22 @@ def unit_header(viewer: Viewer, seq: int, unit: EncodedUnit, fps: float) -> dict
 class WebSocketViewer:
     """One viewer connection: hello, config, then frames out and control messages in."""
 
-    def __init__(self, ws: web.WebSocketResponse, display: Display) -> None:
+    transport = "websocket"
+
+    def __init__(
+        self, ws: web.WebSocketResponse, display: Display, request: web.Request | None = None
+    ) -> None:
         self.ws = ws
         self.display = display
+        self.request = request  # the upgrade request: what the authenticate hook is shown
         self.viewer: Viewer | None = None
         self._out: deque[str | bytes] = deque()
         self._out_bytes = 0  # frame bytes queued here, not yet handed to the socket
         self._out_signal = asyncio.Event()
         self._closing = False
+        self.opened_at = display.clock()
+        self._evicted: asyncio.Task[None] | None = None
+        self.greeted = False  # its first message arrived (the hook may still be deciding)
 
     # -- outgoing -----------------------------------------------------------------------
 
@@ -122,6 +133,12 @@ class WebSocketViewer:
             await asyncio.sleep(STATS_INTERVAL_S)
             self.send_text(ticker.message())
 
+    def abort(self) -> None:
+        """Cut the connection without a close handshake (a peer that does not answer)."""
+        transport = self._transport()
+        if transport is not None:
+            transport.abort()
+
     async def close(self, code: int, reason: str) -> None:
         if self._closing or self.ws.closed:
             return
@@ -130,9 +147,17 @@ class WebSocketViewer:
             async with asyncio.timeout(2.0):
                 await self.ws.close(code=code, message=reason.encode()[:123])
         except (TimeoutError, ConnectionError, RuntimeError):
-            transport = self._transport()
-            if transport is not None:
-                transport.abort()
+            self.abort()
+
+    @property
+    def pending(self) -> bool:
+        """Connected, no hello yet, and not on its way out."""
+        return not self.greeted and self._evicted is None and not self._closing
+
+    def evict(self, reason: str) -> None:
+        self._evicted = asyncio.get_running_loop().create_task(
+            self.close(protocol.CLOSE_TRY_AGAIN_LATER, reason)
+        )
 
     # -- incoming -----------------------------------------------------------------------
 
@@ -151,13 +176,32 @@ class WebSocketViewer:
             raise ProtocolError(protocol.CLOSE_PROTOCOL_ERROR, "bad WebSocket frame")
         return None  # CLOSE, CLOSING, CLOSED
 
-    def _handshake(self, text: str) -> Viewer:
+    def _auth_context(self, hello: protocol.Hello, text: str) -> AuthContext:
+        req = self.request
+        peer = req.transport.get_extra_info("peername") if req and req.transport else None
+        raw = json.loads(text)
+        return AuthContext(
+            token=hello.token,
+            headers=dict(req.headers) if req else None,
+            cookies=dict(req.cookies) if req else None,
+            path=req.path_qs if req else None,
+            query=dict(req.query) if req else None,
+            remote=(str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else None,
+            hello=raw if isinstance(raw, dict) else None,
+            transport="websocket",
+        )
+
+    async def _handshake(self, text: str) -> tuple[Viewer, Access]:
         msg = protocol.parse_client_message(text)
         if not isinstance(msg, protocol.Hello):
             raise ProtocolError(protocol.CLOSE_PROTOCOL_ERROR, "the first message must be hello")
         cfg = self.display.config
-        if cfg.token is not None and not token_matches(msg.token, cfg.token):
-            raise ProtocolError(protocol.CLOSE_UNAUTHORIZED, "unauthorized")
+        access = await self.display.access.admit(self._auth_context(msg, text))
+        if access is None:
+            self.display.refused["unauthorized"] += 1
+            raise ProtocolError(protocol.CLOSE_UNAUTHORIZED, REFUSED_REASON)
+        if msg.view_only and not access.view_only:
+            access = Access(access.principal, view_only=True)
         cap = protocol.negotiate(
             msg.supported,
             h264_available=encoders.unavailable_reason(protocol.CAP_H264) is None,
@@ -166,9 +210,13 @@ class WebSocketViewer:
         )
         if cap is None:
             raise ProtocolError(protocol.CLOSE_UNSUPPORTED_DATA, "no supported transport")
+        if self.display.closed:
+            raise ProtocolError(protocol.CLOSE_GOING_AWAY, "server shutting down")
         if (full := self.display.full()) is not None:
             raise ProtocolError(protocol.CLOSE_TRY_AGAIN_LATER, full)
-        return self.display.hub.attach(cap, self, scaled_frames=msg.scaled_frames)
+        viewer = self.display.hub.attach(cap, self, scaled_frames=msg.scaled_frames)
+        self.display.open_input(viewer.id, access)
+        return viewer, access
 
     async def run(self) -> None:
         tasks: list[asyncio.Task[None]] = []
@@ -180,17 +228,30 @@ class WebSocketViewer:
                 raise ProtocolError(protocol.CLOSE_PROTOCOL_ERROR, "no hello received") from None
             if text is None:
                 return
+            self.greeted = True
             # The config goes out before any frame: the sender starts after it is queued.
-            viewer = self.viewer = self._handshake(text)
+            viewer, access = await self._handshake(text)
+            self.viewer = viewer
             self._out.appendleft(
-                config_message(self.display, viewer, "webcodecs" if viewer.is_video else "image")
+                config_message(
+                    self.display,
+                    viewer,
+                    "webcodecs" if viewer.is_video else "image",
+                    view_only=access.view_only,
+                )
             )
             tasks = [
                 asyncio.create_task(self._sender(), name=f"rfb-send-{viewer.id}"),
                 asyncio.create_task(self._stats(), name=f"rfb-stats-{viewer.id}"),
             ]
+            handled = 0
             while (text := await self._receive_text()) is not None:
                 dispatch(self.display, viewer, protocol.parse_client_message(text))
+                handled += 1
+                if handled % YIELD_EVERY == 0:
+                    # Messages already buffered are read without a pause: a storm from
+                    # one viewer would otherwise hold the loop from everyone else.
+                    await asyncio.sleep(0)
         except ProtocolError as exc:
             log.info("rfb: closing viewer (%d): %s", exc.close_code, exc.reason)
             close_code, close_reason = exc.close_code, exc.reason
@@ -198,6 +259,7 @@ class WebSocketViewer:
             # Stop serving this viewer first; the close handshake can take its time.
             if self.viewer is not None:
                 self.display.hub.detach(self.viewer.id)
+                self.display.close_input(self.viewer.id)
             for t in tasks:
                 t.cancel()
             for t in tasks:
@@ -209,21 +271,27 @@ class WebSocketViewer:
 async def handle(request: web.Request, display: Display) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(
         compress=False,  # frames are already compressed; deflating them only burns CPU
-        max_msg_size=protocol.MAX_TEXT_MESSAGE_BYTES,
+        max_msg_size=protocol.MAX_TEXT_MESSAGE_BYTES + 1,  # aiohttp refuses size >= max
         heartbeat=HEARTBEAT_S,
     )
-    pending = sum(1 for c in display.connections if c.viewer is None)
-    if pending >= display.config.max_pending:
-        # Sockets that never say hello hold a slot each until the 10 s hello timeout.
+    pending = [c for c in display.connections if c.pending]
+    if len(pending) >= display.config.max_pending:
+        # Sockets that never say hello would each hold a slot until the hello timeout:
+        # the oldest makes room once it has had time to say it, so a flood of silent
+        # connections cannot keep a real viewer out; a young one is still handshaking.
+        oldest = min(pending, key=lambda c: c.opened_at)
         display.refused["max_pending"] += 1
-        limit = display.config.max_pending
-        return await reject(
-            request,
-            protocol.CLOSE_TRY_AGAIN_LATER,
-            f"too many connections waiting for hello (max_pending={limit})",
-        )
+        if display.clock() - oldest.opened_at >= PENDING_GRACE_S:
+            oldest.evict("no hello in time: evicted for a newer connection")
+        else:
+            limit = display.config.max_pending
+            return await reject(
+                request,
+                protocol.CLOSE_TRY_AGAIN_LATER,
+                f"too many connections waiting for hello (max_pending={limit})",
+            )
     await ws.prepare(request)
-    conn = WebSocketViewer(ws, display)
+    conn = WebSocketViewer(ws, display, request)
     display.connections.add(conn)
     try:
         await conn.run()
@@ -238,8 +306,3 @@ async def reject(request: web.Request, code: int, reason: str) -> web.WebSocketR
     await ws.prepare(request)
     await ws.close(code=code, message=reason.encode())
     return ws
-
-
-def token_matches(given: str | None, expected: str) -> bool:
-    """Constant time: how long a wrong token takes to refuse says nothing of the right one."""
-    return given is not None and hmac.compare_digest(given.encode(), expected.encode())

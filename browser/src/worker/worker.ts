@@ -2,13 +2,13 @@
 // It receives frames, decodes them (WebCodecs for H.264, createImageBitmap for images),
 // draws them with the fit mode, acks them, and maps input to frame pixels.
 
-import { canvasToFrame, frameToCanvas, layout, type Fit, type Layout } from "../geometry";
+import { frameToCanvas, layout, type Fit, type Layout } from "../geometry";
 import { BITS, BLOCK, decodeTimecode, latencyMs } from "../timecode";
 import { ImageScheduler, PendingChunks, Backoff } from "../flow";
 import { KeyframeGate } from "../keyframe-gate";
 import * as P from "../protocol";
 import type { Adaptation, FromWorker, Size, State, Stats, ToWorker, WorkerOptions } from "../messages";
-import type { KeyInput, PointerInput } from "../input";
+import { keyEvent, pointerEvent, type KeyInput, type PointerInput } from "../input";
 
 interface WorkerScope {
   postMessage(msg: FromWorker, transfer?: Transferable[]): void;
@@ -503,38 +503,26 @@ class Session {
 
   // -- input -----------------------------------------------------------------------------
 
-  private toFrame(cssX: number, cssY: number): { x: number; y: number; inside: boolean } {
-    const s = this.size;
-    const sx = s.cssWidth > 0 ? this.canvas.width / s.cssWidth : 1;
-    const sy = s.cssHeight > 0 ? this.canvas.height / s.cssHeight : 1;
-    return canvasToFrame(cssX * sx, cssY * sy, this.frameW || 1, this.frameH || 1, this.currentLayout());
-  }
-
   pointer(input: PointerInput): void {
     if (this.state !== "negotiated") return;
-    const p = this.toFrame(input.cssX, input.cssY);
-    const ev: Record<string, unknown> = {
-      type: input.kind,
-      x: round3(p.x),
-      y: round3(p.y),
-      inside: p.inside,
-      pixel_ratio: this.size.ratio,
-      button: input.button,
-      buttons: input.buttons,
-      modifiers: input.modifiers,
-      timestamp: input.timestamp,
-    };
-    if (input.kind === "wheel") {
-      ev.dx = input.dx ?? 0;
-      ev.dy = input.dy ?? 0;
-      delete ev.button;
-    }
+    const s = this.size;
+    const ev = pointerEvent(input, {
+      cssWidth: s.cssWidth,
+      cssHeight: s.cssHeight,
+      canvasWidth: this.canvas.width,
+      canvasHeight: this.canvas.height,
+      ratio: s.ratio,
+      frameW: this.frameW,
+      frameH: this.frameH,
+      fit: this.opts.fit,
+    });
     this.send(P.event(ev));
   }
 
   key(input: KeyInput): void {
     if (this.state !== "negotiated") return;
-    this.send(P.event({ type: input.kind, key: input.key, code: input.code, modifiers: input.modifiers, timestamp: input.timestamp }));
+    const ev = keyEvent(input);
+    if (ev) this.send(P.event(ev));
   }
 
   // -- capture and stats -----------------------------------------------------------------
@@ -631,10 +619,6 @@ function adaptationOf(s: P.StatsMessage | null): Adaptation | null {
     switches: num(s.rung_switches) ?? 0,
     reason: typeof s.adapt_reason === "string" ? s.adapt_reason : null,
   };
-}
-
-function round3(v: number): number {
-  return Math.round(v * 1000) / 1000;
 }
 
 async function probeH264(): Promise<boolean> {
