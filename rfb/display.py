@@ -170,6 +170,7 @@ class Display:
         self.events_delivered = 0
         self.input_dropped: Counter[str] = Counter()  # input not delivered, by reason
         self.refused: Counter[str] = Counter()  # connections refused, by the limit that did
+        self.protocol_errors: Counter[int] = Counter()  # viewers closed for bad input, by code
         self.recorded: deque[dict[str, Any]] = deque(maxlen=MAX_RECORDED_EVENTS)
         self._closed = False
         self._closed_event = asyncio.Event()
@@ -284,6 +285,11 @@ class Display:
     @property
     def frames_published(self) -> int:
         return self._frame_ids
+
+    def closed_for(self, exc: protocol.ProtocolError) -> None:
+        """Count a viewer closed for what it sent (refusals are counted where they happen)."""
+        if exc.close_code not in (protocol.CLOSE_UNAUTHORIZED, protocol.CLOSE_TRY_AGAIN_LATER):
+            self.protocol_errors[exc.close_code] += 1
 
     def clock(self) -> float:
         """The display's clock (seconds): what frame and event timestamps count on."""
@@ -420,6 +426,7 @@ class Display:
             "events_dropped": self.events_dropped,
             "input_dropped": dict(self.input_dropped),
             "refused": dict(self.refused),
+            "protocol_errors": {str(k): v for k, v in self.protocol_errors.items()},
             "uptime_s": round(self._clock() - self._t0, 3),
             # time.monotonic() at timestamp_us == 0: same-host tools turn frame
             # timestamps into their own clock with it (benchmarks measure latency so).

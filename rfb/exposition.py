@@ -116,6 +116,13 @@ class _Collector:
         for reason in (*REFUSALS, *sorted(set(d.refused) - set(REFUSALS))):
             refused.add_metric([reason], d.refused.get(reason, 0))
         yield refused
+        errors = CounterMetricFamily(
+            "rfb_protocol_errors", "Viewers closed for what they sent, by close code",
+            labels=["code"],
+        )  # fmt: skip
+        for code in sorted(d.protocol_errors):
+            errors.add_metric([str(code)], d.protocol_errors[code])
+        yield errors
 
         dropped = CounterMetricFamily(
             "rfb_input_dropped", "Input events not delivered, by reason", labels=["reason"]

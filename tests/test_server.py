@@ -335,6 +335,8 @@ async def test_malformed_message_closes_only_that_viewer(serving, name, kind, da
             f = await good.next_frame(timeout=2)
             good_frames += 1
         assert good_frames == 10 and before == 1 and not f.header.get("error")
+    # and it is counted, by close code
+    assert display.metrics()["display"]["protocol_errors"] == {str(code): 1}
 
 
 @pytest.mark.parametrize(

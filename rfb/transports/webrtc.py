@@ -352,6 +352,7 @@ class WebRtcViewer:
                 log.info(
                     "rfb: closing WebRTC viewer %s (%d): %s", self.id, exc.close_code, exc.reason
                 )
+                self.display.closed_for(exc)
                 self._spawn(self.close())
 
     # -- lifecycle --------------------------------------------------------------------------------

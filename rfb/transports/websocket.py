@@ -254,6 +254,7 @@ class WebSocketViewer:
                     await asyncio.sleep(0)
         except ProtocolError as exc:
             log.info("rfb: closing viewer (%d): %s", exc.close_code, exc.reason)
+            self.display.closed_for(exc)
             close_code, close_reason = exc.close_code, exc.reason
         finally:
             # Stop serving this viewer first; the close handshake can take its time.
