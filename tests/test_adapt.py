@@ -292,3 +292,29 @@ def test_a_candidate_joins_its_new_rung_only_at_a_keyframe() -> None:
     assert low.take_joined() == [v] and not low.candidates
     top.remove(v.id)
     assert top.empty  # nobody on the top rung: the hub closes it
+
+
+def test_tcp_delivery_rates_raise_an_estimate_that_slow_arrival_reports_hold_down() -> None:
+    # A viewer whose reported arrival times spread each unit out (a busy browser) makes a
+    # 20 Mbit/s path look like 2 Mbit/s; TCP's own samples, from a peer as far as the
+    # viewer, say what the network carried.
+    s = Stream(Path(2e6, delay_s=0.02))
+    s.run(4, 1.4e6)
+    slow = s.est.capacity_bps(s.now)
+    assert slow is not None and slow < 3e6
+    for i in range(5):
+        s.est.on_path_rate(s.now, [18e6, 20e6, 22e6, 400e6, 19e6][i], rtt_s=0.04)
+    assert s.est.capacity_bps(s.now) == pytest.approx(20e6)  # the median: one outlier is not it
+    s.now += 1.5
+    assert s.est.capacity_bps(s.now) != pytest.approx(20e6)  # samples age out after a second
+
+
+def test_tcp_delivery_rates_from_a_proxy_next_to_the_server_are_ignored() -> None:
+    # Behind an SSH tunnel or a reverse proxy TCP's peer is a few microseconds away: its
+    # rates say nothing of the viewer's path.
+    s = Stream(Path(2e6, delay_s=0.02))
+    s.run(4, 1.4e6)
+    before = s.est.capacity_bps(s.now)
+    for _ in range(5):
+        s.est.on_path_rate(s.now, 10e9, rtt_s=0.0001)
+    assert s.est.capacity_bps(s.now) == before

@@ -36,6 +36,15 @@ for long (``stalled_s``) is congested too.
 A queue means more is sent than the path carries. A local backlog that stays (its least
 over ``backlog_span_s``: one keyframe passing through is not a queue) counts too.
 
+A transport that can see the network's own delivery timing (the WebSocket on Linux:
+TCP's per-ACK delivery-rate samples) reports it too, with its connection's least round
+trip. Each sample is a lower bound on what the path carries, free of the viewer's CPU;
+their median over the last ``path_rate_span_s`` raises the estimate when the viewer's
+arrival times read it lower (a browser busy decoding spreads a keyframe's arrival over
+far longer than the link did). Only where that round trip is most of the viewer's own
+least delay: a TCP peer much nearer than the viewer is a proxy (an SSH tunnel, a
+reverse proxy), and its rates say nothing of the viewer's path.
+
 REMB (Chromium's receive-side estimate, from abs-send-time delay gradients) is at most
 about 1.5x what arrives, so it cannot say how far a path above the current rung reaches;
 it caps the capacity only when it falls below what is being sent, which is how the
@@ -66,12 +75,15 @@ class BandwidthEstimator:
         base_span_s: float = 10.0,
         min_busy_s: float = 0.001,
         backlog_span_s: float = 0.4,
+        path_rate_span_s: float = 1.0,
     ) -> None:
         self.window_s = window_s
         self.queue_window_s = queue_window_s
         self.base_span_s = base_span_s
         self.min_busy_s = min_busy_s
         self.backlog_span_s = backlog_span_s
+        self.path_rate_span_s = path_rate_span_s
+        self._path_rates: deque[tuple[float, float]] = deque()
         self._backlog: deque[tuple[float, float]] = deque()
         self._sent: deque[tuple[float, int]] = deque()
         self._deliveries: deque[_Delivery] = deque()
@@ -163,6 +175,21 @@ class BandwidthEstimator:
         end = now - ago
         return 8 * sum(n for t, n in self._sent if 0 <= end - t <= span) / span
 
+    def on_path_rate(self, now: float, bps: float, rtt_s: float) -> None:
+        """A delivery-rate sample measured by the network stack (e.g. TCP's, per ACK),
+        over a connection whose least round trip is ``rtt_s``."""
+        base = self.base_delay
+        if base is None or rtt_s < PATH_RTT_SHARE * base:
+            return  # not known yet whom TCP talks to, or a proxy nearby
+        self._path_rates.append((now, float(bps)))
+        while now - self._path_rates[0][0] > self.path_rate_span_s:
+            self._path_rates.popleft()
+
+    def path_rate_bps(self, now: float) -> float | None:
+        """The median of the recent path-rate samples (at least three), or None."""
+        rates = sorted(b for t, b in self._path_rates if now - t <= self.path_rate_span_s)
+        return rates[len(rates) // 2] if len(rates) >= _MIN_PATH_RATES else None
+
     def on_remb(self, now: float, bps: float) -> None:
         self.remb_bps, self._remb_at = float(bps), now
 
@@ -191,6 +218,9 @@ class BandwidthEstimator:
             own: float | None = 8 * sum(d.nbytes for d in queued) / busy
         else:
             own = _fit_capacity(recent, self.min_busy_s) if recent else None
+        floor = self.path_rate_bps(now)
+        if floor is not None:
+            own = floor if own is None else max(own, floor)
         remb = self.remb_bps if self.remb_bps is not None and now - self._remb_at < 3.0 else None
         # The rate REMB speaks of is the one that arrived a moment ago: after a climb it
         # lags the new rate for a second or so, which is not overuse.
@@ -251,6 +281,10 @@ def _note_min(window: deque[tuple[float, float]], now: float, value: float, span
 
 
 _MIN_QUEUED = 3
+_MIN_PATH_RATES = 3
+# TCP's least round trip must be at least this share of the viewer's least send -> ack
+# delay (which adds the viewer's receive and draw time) for its rates to be the viewer's.
+PATH_RTT_SHARE = 0.5
 _QUEUED_FRESH_S = 1.0
 _SENT_SPAN_S = 10.0
 REMB_BACKOFF = 0.85  # Chromium's AIMD decrease: REMB = this x the incoming rate

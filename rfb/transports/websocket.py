@@ -17,6 +17,7 @@ from ..encoders import convert
 from ..protocol import ProtocolError
 from ..session import EncodedUnit, Viewer
 from .common import StatsTicker, config_message, dispatch
+from .tcp_info import delivery_rate
 
 if TYPE_CHECKING:
     from ..display import Display
@@ -159,6 +160,14 @@ class WebSocketViewer:
             self.close(protocol.CLOSE_TRY_AGAIN_LATER, reason)
         )
 
+    def _sample_path_rate(self, viewer: Viewer) -> None:
+        """An ack came: TCP has just had the ACKs for that frame; its latest delivery-rate
+        sample says how fast the network carried it."""
+        transport = self._transport()
+        sample = delivery_rate(transport.get_extra_info("socket") if transport else None)
+        if sample is not None:
+            viewer.estimator.on_path_rate(self.display.clock(), *sample)
+
     # -- incoming -----------------------------------------------------------------------
 
     async def _receive_text(self, timeout: float | None = None) -> str | None:
@@ -246,7 +255,10 @@ class WebSocketViewer:
             ]
             handled = 0
             while (text := await self._receive_text()) is not None:
-                dispatch(self.display, viewer, protocol.parse_client_message(text))
+                msg = protocol.parse_client_message(text)
+                dispatch(self.display, viewer, msg)
+                if isinstance(msg, protocol.Ack):
+                    self._sample_path_rate(viewer)
                 handled += 1
                 if handled % YIELD_EVERY == 0:
                     # Messages already buffered are read without a pause: a storm from
