@@ -9,7 +9,6 @@ ARG EXTRAS=h264,webrtc
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY rfb ./rfb
-COPY signaling ./signaling
 RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[${EXTRAS}]"
 
 FROM python:3.11-slim

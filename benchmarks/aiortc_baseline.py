@@ -18,8 +18,8 @@ from aiohttp import web
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription, VideoStreamTrack
 
 from rfb import patterns
+from rfb.signaling import IceConfig
 from rfb.transports.webrtc import apply_ice_policy, filter_offer
-from signaling import IceConfig
 
 
 class PatternTrack(VideoStreamTrack):

@@ -99,8 +99,8 @@ async def measure(cmd: list[str], port: int, n: int, seconds: float) -> tuple[fl
 async def bench_cpu(seconds: float) -> None:
     import aiortc.rtcrtpreceiver
 
+    from rfb.signaling import IceConfig
     from rfb.transports.webrtc import apply_ice_policy
-    from signaling import IceConfig
 
     apply_ice_policy(
         IceConfig(host_addresses=("127.0.0.1",), allowed_remote_networks=("127.0.0.0/8",))

@@ -11,11 +11,13 @@ from .background import serve_in_thread
 from .display import Display, InputEvent, serve, tls_context
 from .encoders.base import EncoderUnavailable
 from .protocol import ProtocolError
+from .signaling import IceConfig
 
 __all__ = [
     "AuthContext",
     "Display",
     "EncoderUnavailable",
+    "IceConfig",
     "InputEvent",
     "ProtocolError",
     "ViewOnly",

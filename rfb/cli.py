@@ -10,16 +10,15 @@ import os
 import signal
 import sys
 
-from signaling.ice import IceConfig, parse_csv
-
 from . import patterns
 from .display import serve, tls_context
 from .frames import CudaUnavailable
+from .signaling.ice import IceConfig, parse_csv
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m rfb.server", description="Serve a test pattern to browsers."
+        prog="rfb", description="Serve a test pattern to browsers."
     )
     p.add_argument(
         "--pattern",

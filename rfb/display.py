@@ -13,8 +13,6 @@ from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from signaling import IceConfig
-
 from . import protocol
 from .access import Access, AccessPolicy, Authenticator
 from .encoders.base import EncoderSettings
@@ -23,6 +21,7 @@ from .hub import Hub, HubConfig
 from .origins import normalise as normalise_origin
 from .session import ladder
 from .session.input_gate import DEFAULT_INPUT_RATE, InputGate, Verdict
+from .signaling import IceConfig
 
 Transport = Literal["websocket", "webrtc"]
 MAX_QUEUED_EVENTS = 10_000

@@ -9,6 +9,7 @@ See docs/protocol.md.
 
 from __future__ import annotations
 
+import enum
 import json
 import math
 import struct
@@ -22,17 +23,34 @@ CAP_WEBP = "image/webp"
 CAP_H264 = "webcodecs/h264-annexb"
 IMAGE_CAPS = (CAP_JPEG, CAP_PNG, CAP_WEBP)
 
-# WebSocket close codes.
-CLOSE_NORMAL = 1000
-CLOSE_GOING_AWAY = 1001
-CLOSE_PROTOCOL_ERROR = 1002
-CLOSE_UNSUPPORTED_DATA = 1003
-CLOSE_INVALID_PAYLOAD = 1007
-CLOSE_POLICY_VIOLATION = 1008
-CLOSE_TOO_BIG = 1009
-CLOSE_TRY_AGAIN_LATER = 1013  # the server is full (max_viewers, max_pending)
-CLOSE_UNAUTHORIZED = 4401
-CLOSE_UNKNOWN_PATH = 4404
+
+
+class CloseCode(enum.IntEnum):
+    """WebSocket close codes the server sends. browser/src/close-codes.ts mirrors them
+    (tests/browser_fixtures.py writes them out and both test suites compare)."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001  # the server is shutting down
+    PROTOCOL_ERROR = 1002
+    UNSUPPORTED_DATA = 1003
+    INVALID_PAYLOAD = 1007
+    POLICY_VIOLATION = 1008
+    TOO_BIG = 1009
+    TRY_AGAIN_LATER = 1013  # the server is full (max_viewers, max_pending)
+    UNAUTHORIZED = 4401
+    UNKNOWN_PATH = 4404
+
+
+CLOSE_NORMAL = CloseCode.NORMAL
+CLOSE_GOING_AWAY = CloseCode.GOING_AWAY
+CLOSE_PROTOCOL_ERROR = CloseCode.PROTOCOL_ERROR
+CLOSE_UNSUPPORTED_DATA = CloseCode.UNSUPPORTED_DATA
+CLOSE_INVALID_PAYLOAD = CloseCode.INVALID_PAYLOAD
+CLOSE_POLICY_VIOLATION = CloseCode.POLICY_VIOLATION
+CLOSE_TOO_BIG = CloseCode.TOO_BIG
+CLOSE_TRY_AGAIN_LATER = CloseCode.TRY_AGAIN_LATER
+CLOSE_UNAUTHORIZED = CloseCode.UNAUTHORIZED
+CLOSE_UNKNOWN_PATH = CloseCode.UNKNOWN_PATH
 
 # Bounds on what a client may send; a text message past this closes with 1009.
 MAX_TEXT_MESSAGE_BYTES = 64 * 1024

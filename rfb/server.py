@@ -78,6 +78,18 @@ def origin_middleware(
     return check_origin
 
 
+_WEBRTC_META = '<meta name="rfb-webrtc" content="">'
+
+
+def demo_page(webrtc: bool) -> str | None:
+    """The demo page, told whether this server serves WHEP (so "auto" need not probe)."""
+    index = STATIC_DIR / "index.html"
+    if not index.is_file():
+        return None
+    html = index.read_text(encoding="utf-8")
+    return html.replace(_WEBRTC_META, _WEBRTC_META.replace('""', '"/whep"')) if webrtc else html
+
+
 def whep_auth_context(request: web.Request) -> AuthContext:
     peer: Any = request.transport.get_extra_info("peername") if request.transport else None
     return AuthContext(
@@ -101,10 +113,11 @@ def make_app(display: Display) -> web.Application:
     async def root(request: web.Request) -> web.StreamResponse:
         if _is_upgrade(request):
             return await websocket.handle(request, display)
-        index = STATIC_DIR / "index.html"
-        if index.is_file():
-            return web.FileResponse(index, headers={"Cache-Control": "no-cache"})
-        return web.Response(text=_NOTE, content_type="text/html")
+        page = demo_page(display.webrtc is not None)
+        if page is None:
+            return web.Response(text=_NOTE, content_type="text/html")
+        return web.Response(text=page, content_type="text/html",
+                            headers={"Cache-Control": "no-cache"})  # fmt: skip
 
     async def health(request: web.Request) -> web.Response:
         return web.Response(text="ok")
@@ -140,8 +153,7 @@ def make_app(display: Display) -> web.Application:
         raise web.HTTPNotFound()
 
     if display.config.transport == "webrtc":
-        import signaling
-
+        from . import signaling
         from .transports.webrtc import WebRtcSessions
 
         display.webrtc = WebRtcSessions(

@@ -1,6 +1,7 @@
 """Envelopes packed by the Python side, for the TypeScript tests to unpack byte for byte.
 
     python tests/browser_fixtures.py     # rewrites browser/tests/fixtures/python.json
+                                         # and close-codes.json
 
 tests/test_browser_build.py fails when the committed file differs from this output.
 """
@@ -13,7 +14,9 @@ from pathlib import Path
 from rfb import protocol
 from rfb.encoders import convert
 
-OUT = Path(__file__).resolve().parent.parent / "browser" / "tests" / "fixtures" / "python.json"
+FIXTURES = Path(__file__).resolve().parent.parent / "browser" / "tests" / "fixtures"
+OUT = FIXTURES / "python.json"
+CLOSE_CODES = FIXTURES / "close-codes.json"
 
 
 def cases() -> list[dict]:
@@ -79,6 +82,12 @@ def render() -> str:
     return json.dumps(cases(), indent=1, ensure_ascii=False) + "\n"
 
 
+def render_close_codes() -> str:
+    """protocol.CloseCode by name: browser/src/close-codes.ts must say the same."""
+    return json.dumps({c.name: int(c) for c in protocol.CloseCode}, indent=1) + "\n"
+
+
 if __name__ == "__main__":
     OUT.write_text(render(), encoding="utf-8")
-    print(f"wrote {OUT}")
+    CLOSE_CODES.write_text(render_close_codes(), encoding="utf-8")
+    print(f"wrote {OUT} and {CLOSE_CODES}")

@@ -25,6 +25,8 @@ def test_python_fixtures_for_the_browser_tests_are_current() -> None:
     assert browser_fixtures.OUT.read_text(encoding="utf-8") == browser_fixtures.render(), (
         "run: python tests/browser_fixtures.py"
     )
+    codes = browser_fixtures.CLOSE_CODES.read_text(encoding="utf-8")
+    assert codes == browser_fixtures.render_close_codes(), "run: python tests/browser_fixtures.py"
 
 
 def test_static_files_are_packaged() -> None:

@@ -16,7 +16,7 @@ import yaml
 from conftest import ROOT
 
 from rfb import cli
-from signaling import IceConfig, turn_rest_credentials
+from rfb.signaling import IceConfig, turn_rest_credentials
 
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"

@@ -34,9 +34,9 @@ from hypothesis import strategies as st
 import rfb
 from rfb import client, encoders, protocol
 from rfb.protocol import ProtocolError
+from rfb.signaling import WhepError, check_offer
+from rfb.signaling.whep import MAX_OFFER_BYTES
 from rfb.transports import webrtc
-from signaling import WhepError, check_offer
-from signaling.whep import MAX_OFFER_BYTES
 
 T = TypeVar("T")
 

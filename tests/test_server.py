@@ -505,3 +505,14 @@ async def test_resting_frame_comes_again_at_high_quality(serving, caps) -> None:
     moving_psnr = sorted(max(psnr(p, s) for s in sources[-12:]) for p in moving[-10:])
     assert psnr(still, sources[-1]) > moving_psnr[len(moving_psnr) // 2] + 2.5, (
         psnr(still, sources[-1]), moving_psnr)
+
+
+async def test_demo_page_says_whether_whep_is_served(serving) -> None:
+    pytest.importorskip("aiortc")
+    plain, _ = await serving(64, 64)
+    rtc, _ = await serving(64, 64, transport="webrtc")
+    async with aiohttp.ClientSession() as http:
+        async with http.get(plain.url) as r:
+            assert '<meta name="rfb-webrtc" content="">' in await r.text()
+        async with http.get(rtc.url) as r:
+            assert '<meta name="rfb-webrtc" content="/whep">' in await r.text()

@@ -15,7 +15,7 @@ import pytest
 
 import rfb
 from rfb import client, encoders, patterns, protocol
-from signaling import IceConfig
+from rfb.signaling import IceConfig
 
 aiortc = pytest.importorskip("aiortc", reason="WebRTC tests need aiortc: pip install 'rfb[webrtc]'")
 

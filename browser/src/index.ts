@@ -1,2 +1,3 @@
 export { RemoteFramebufferView } from "./view";
 export type { RemoteFramebufferViewOptions, Fit, State, Stats, TransportKind } from "./view";
+export { CloseCode } from "./close-codes";

@@ -19,13 +19,12 @@ from collections import OrderedDict, deque
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from signaling import IceConfig, WhepError
-
 from .. import protocol
 from ..access import Access
 from ..protocol import ProtocolError
 from ..session import EncodedUnit, Viewer
 from ..session.pacer import Pacer
+from ..signaling import IceConfig, WhepError
 from . import aiortc_compat
 from .aiortc_compat import RtcpFeedback
 from .common import StatsTicker, config_message, dispatch

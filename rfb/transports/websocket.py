@@ -229,7 +229,8 @@ class WebSocketViewer:
 
     async def run(self) -> None:
         tasks: list[asyncio.Task[None]] = []
-        close_code, close_reason = protocol.CLOSE_NORMAL, ""
+        close_code: int = protocol.CLOSE_NORMAL
+        close_reason = ""
         try:
             try:
                 text = await self._receive_text(timeout=HELLO_TIMEOUT_S)

@@ -23,7 +23,7 @@ import pytest
 from turn_server import TURNSERVER, TurnServer
 
 import rfb
-from signaling import IceConfig
+from rfb.signaling import IceConfig
 
 from .conftest import capture, frames_displayed, wait_for
 from .test_view import H, Stream, W, assert_test_card, collect, quadrant_colours

@@ -45,6 +45,8 @@ async def open_page(browser, url: str, *, width=W, height=H, dpr: float = 1.0): 
     page = await ctx.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
+    # Console errors too: the page loads clean (no favicon 404, no failed request).
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     await page.goto(url)
     await wait_for(page, "window.rfbView?.stats?.framesDisplayed > 3")
     assert not errors, errors

@@ -8,7 +8,7 @@ import json
 import pytest
 
 import rfb
-from signaling import IceConfig
+from rfb.signaling import IceConfig
 
 from .conftest import capture, frames_displayed, wait_for
 from .test_view import H, Stream, W, assert_test_card, collect, open_page, quadrant_colours

@@ -2,6 +2,7 @@
 // It receives frames, decodes them (WebCodecs for H.264, createImageBitmap for images),
 // draws them with the fit mode, acks them, and maps input to frame pixels.
 
+import { FINAL_CLOSE_CODES } from "../close-codes";
 import { frameToCanvas, layout, type Fit, type Layout } from "../geometry";
 import { BITS, BLOCK, decodeTimecode, latencyMs } from "../timecode";
 import { ImageScheduler, PendingChunks, Backoff } from "../flow";
@@ -203,7 +204,7 @@ class Session {
         return;
       }
       // Authorisation and capability failures do not heal by retrying.
-      if (e.code === 4401 || e.code === 1003 || e.code === 4404) {
+      if (FINAL_CLOSE_CODES.has(e.code)) {
         this.setState("error", reason);
         scope.postMessage({ type: "error", message: reason });
         return;
