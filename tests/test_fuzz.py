@@ -36,7 +36,7 @@ from rfb import client, encoders, protocol
 from rfb.protocol import ProtocolError
 from rfb.signaling import WhepError, check_offer
 from rfb.signaling.whep import MAX_OFFER_BYTES
-from rfb.transports import webrtc
+from rfb.transports import ice_policy, webrtc
 
 T = TypeVar("T")
 
@@ -825,7 +825,7 @@ def kept_lines(sdp: str, out: str) -> list[str]:
     return kept
 
 
-CANDIDATE_HOST = webrtc._CANDIDATE
+CANDIDATE_HOST = ice_policy._CANDIDATE
 
 
 def check_filter(sdp: str) -> None:
@@ -846,12 +846,12 @@ def check_filter(sdp: str) -> None:
 
 @contextlib.contextmanager
 def allowed_networks(*nets: str) -> Iterator[None]:
-    saved = webrtc._networks
-    webrtc._networks = [ipaddress.ip_network(n) for n in nets]
+    saved = ice_policy._networks
+    ice_policy._networks = [ipaddress.ip_network(n) for n in nets]
     try:
         yield
     finally:
-        webrtc._networks = saved
+        ice_policy._networks = saved
 
 
 @fuzz(200)

@@ -29,6 +29,18 @@ from ..session.pacer import Pacer
 RTX_MAX_WAIT_S = 0.3
 
 
+class WebRtcUnavailable(ImportError):
+    pass
+
+
+def load_aiortc() -> Any:
+    try:
+        import aiortc
+    except ImportError as exc:
+        raise WebRtcUnavailable("WebRTC needs aiortc: pip install 'rfb[webrtc]'") from exc
+    return aiortc
+
+
 def end_consent_checks_after_close() -> None:
     from aioice import ice
 

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
-import re
 import secrets
 from collections import OrderedDict, deque
 from fractions import Fraction
@@ -26,8 +24,13 @@ from ..session import EncodedUnit, Viewer
 from ..session.pacer import Pacer
 from ..signaling import IceConfig, WhepError
 from . import aiortc_compat
-from .aiortc_compat import RtcpFeedback
+from .aiortc_compat import RtcpFeedback, WebRtcUnavailable, load_aiortc
 from .common import StatsTicker, config_message, dispatch
+from .ice_policy import apply_ice_policy, filter_offer
+from .packet_track import packet_track_class
+
+__all__ = ["WebRtcSessions", "WebRtcUnavailable", "WebRtcViewer", "apply_ice_policy",
+           "filter_offer", "load_aiortc"]  # fmt: skip
 
 if TYPE_CHECKING:
     from ..display import Display
@@ -44,142 +47,6 @@ START_BITRATE = 1.2e6
 LOSS_SPAN_S = 1.0
 
 
-class WebRtcUnavailable(ImportError):
-    pass
-
-
-def load_aiortc() -> Any:
-    try:
-        import aiortc
-    except ImportError as exc:
-        raise WebRtcUnavailable("WebRTC needs aiortc: pip install 'rfb[webrtc]'") from exc
-    return aiortc
-
-
-# -- ICE policy ---------------------------------------------------------------------------
-
-_policy: IceConfig | None = None
-_networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] | None = None
-
-
-def _allowed(host: str) -> bool:
-    if _networks is None:
-        return True
-    try:
-        addr = ipaddress.ip_address(host.split("%")[0])
-    except ValueError:
-        return False
-    return any(addr in net for net in _networks)
-
-
-def apply_ice_policy(ice: IceConfig) -> None:
-    """Restrict where aioice gathers and whom it answers (process-wide, like aioice itself).
-
-    aioice skips loopback and offers every other interface; containers, multi-homed hosts
-    and tests need to choose. ``host_addresses`` replaces aioice's address list;
-    ``allowed_remote_networks`` makes it ignore datagrams from anywhere else, so no
-    connectivity check is ever answered towards a disallowed address.
-    """
-    global _policy, _networks
-    load_aiortc()
-    import aioice.ice
-
-    _policy = ice
-    _networks = (
-        [ipaddress.ip_network(n, strict=False) for n in ice.allowed_remote_networks]
-        if ice.allowed_remote_networks is not None
-        else None
-    )
-    ice_module: Any = aioice.ice  # patched in place: aioice has no per-connection setting
-    if not hasattr(ice_module, "_rfb_original_get_host_addresses"):
-        original = ice_module.get_host_addresses
-        ice_module._rfb_original_get_host_addresses = original
-
-        def get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
-            if _policy is not None and _policy.host_addresses is not None:
-                return [
-                    a
-                    for a in _policy.host_addresses
-                    if (":" in a and use_ipv6) or (":" not in a and use_ipv4)
-                ]
-            return original(use_ipv4, use_ipv6)
-
-        ice_module.get_host_addresses = get_host_addresses
-
-        received = ice_module.StunProtocol.datagram_received
-
-        def datagram_received(self: Any, data: bytes, addr: tuple[Any, ...]) -> None:
-            if _allowed(str(addr[0])):
-                received(self, data, addr)
-
-        ice_module.StunProtocol.datagram_received = datagram_received
-
-
-_CANDIDATE = re.compile(r"^a=candidate:\S+ \d+ \S+ \d+ (\S+) \d+ typ", re.I)
-
-
-def filter_offer(sdp: str, strip_mdns: bool = True) -> str:
-    """Drop remote candidates that would stall or break the session.
-
-    mDNS host candidates (``*.local``, Chromium's default) make aiortc wait about a second
-    to resolve them; the browser's connectivity checks reach us anyway and give us its
-    address as a peer-reflexive candidate. Candidates outside the allowed networks are
-    dropped too.
-    """
-    out = []
-    for line in sdp.splitlines(keepends=True):
-        m = _CANDIDATE.match(line)
-        host = m.group(1).lower() if m else ""
-        if m and host.endswith(".local"):
-            if strip_mdns:
-                continue
-        elif m and not _allowed(host):
-            continue
-        out.append(line)
-    return "".join(out)
-
-
-# -- media -----------------------------------------------------------------------------------
-
-
-def _packet_track_class() -> Any:
-    from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-
-    class PacketTrack(MediaStreamTrack):
-        """Yields pre-encoded av.Packets; aiortc packetises them without encoding."""
-
-        kind = "video"
-
-        def __init__(self, on_taken: Any) -> None:
-            super().__init__()
-            self._queue: deque[tuple[int, Any]] = deque()
-            self.queued_bytes = 0  # waiting for the RTP sender (behind the pacer)
-            self._ready = asyncio.Event()
-            self._on_taken = on_taken
-
-        def push(self, seq: int, packet: Any) -> None:
-            self._queue.append((seq, packet))
-            self.queued_bytes += packet.size
-            self._ready.set()
-
-        async def recv(self) -> Any:
-            while not self._queue:
-                if self.readyState != "live":
-                    raise MediaStreamError
-                self._ready.clear()
-                await self._ready.wait()
-            seq, packet = self._queue.popleft()
-            self.queued_bytes -= packet.size
-            self._on_taken(seq, packet.pts)
-            return packet
-
-        def stop(self) -> None:
-            super().stop()
-            self._ready.set()
-
-    return PacketTrack
-
-
 class WebRtcViewer:
     """One WHEP session: a peer connection, its packet track and its data channel."""
 
@@ -192,7 +59,7 @@ class WebRtcViewer:
         self.pc = pc
         self.viewer: Viewer | None = None
         self.channel: Any = None
-        self.track = _packet_track_class()(self._taken)
+        self.track = packet_track_class()(self._taken)
         self.sender: Any = None  # the RTCRtpSender that packetises self.track
         # Paces the sender's packets (installed once the sender has its transport); the
         # hub sets its rate from this viewer's estimate every adaptation round.

@@ -1,0 +1,51 @@
+"""The aiortc and aioice internals rfb reaches into (rfb/transports/aiortc_compat.py and
+ice_policy.py) still exist in the installed versions: an upgrade that renames one fails
+here, by name, rather than as a silent loss of pacing, feedback or keyframes."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+aiortc = pytest.importorskip("aiortc", reason="WebRTC tests need aiortc: pip install 'rfb[webrtc]'")
+
+import aioice.ice  # noqa: E402  (present wherever aiortc is)
+from aiortc.rtcdtlstransport import RTCDtlsTransport  # noqa: E402
+from aiortc.rtcrtpsender import RTCRtpSender  # noqa: E402
+
+from rfb.transports import aiortc_compat  # noqa: E402
+
+
+def _assigns(cls: type, attribute: str) -> bool:
+    """Whether the class's source sets ``self.<attribute>`` (name-mangled private state)."""
+    return f"self.{attribute} =" in inspect.getsource(cls)
+
+
+def test_the_versions_are_the_checked_ones() -> None:
+    major, minor = (int(x) for x in aiortc.__version__.split(".")[:2])
+    assert (1, 9) <= (major, minor) <= (1, 16), (
+        f"aiortc {aiortc.__version__}: check rfb/transports/aiortc_compat.py against it, "
+        "then widen this range"
+    )
+
+
+def test_rtp_sender_internals() -> None:
+    # RTCP in (REMB, receiver reports), PLI/FIR, the wire timestamp, the paced transport.
+    assert callable(getattr(RTCRtpSender, "_handle_rtcp_packet", None))
+    assert callable(getattr(RTCRtpSender, "_send_keyframe", None))
+    assert _assigns(RTCRtpSender, "__rtp_timestamp")
+    assert _assigns(RTCRtpSender, "__transport")
+    assert "self.transport._send_rtp" in inspect.getsource(RTCRtpSender)
+    assert callable(getattr(RTCDtlsTransport, "_send_rtp", None))
+
+
+def test_aioice_internals() -> None:
+    # The ICE address policy and the consent-check workaround.
+    assert callable(aioice.ice.get_host_addresses)
+    assert callable(aioice.ice.StunProtocol.datagram_received)
+    assert inspect.iscoroutinefunction(aioice.ice.Connection.query_consent)
+    assert _assigns(aioice.ice.Connection, "_closing")
+    aiortc_compat.end_consent_checks_after_close()
+    aiortc_compat.end_consent_checks_after_close()  # idempotent: wrapped once
+    assert getattr(aioice.ice.Connection.query_consent, "_rfb_wrapped", False)
