@@ -25,6 +25,8 @@ export interface Stats {
   /** False over WebRTC while the server counts no frame_shown report (a browser without
    * RTP timestamps): latencyMs is then publish -> send plus the receiver's delays, an estimate. */
   latencyMeasured: boolean;
+  /** The server admitted this viewer to watch only (its input is not sent). */
+  viewOnly: boolean;
   rttMs: number | null;
   viewers: number | null;
   reconnects: number;

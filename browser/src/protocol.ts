@@ -71,6 +71,8 @@ export interface ConfigMessage {
   client_id?: string;
   /** Where the server also serves WHEP, when it does. */
   webrtc?: string;
+  /** This viewer may only watch: the server drops its input, so none is sent. */
+  view_only?: boolean;
 }
 
 export interface StatsMessage {

@@ -37,13 +37,12 @@ async def test_page_token_admits_drives_watches_or_is_refused(browser, transport
         await ctx.close()
 
         ctx, page = await open_page(browser, base + "&token=guest", width=320, height=240)
+        assert (await page.evaluate("window.rfbView.stats"))["viewOnly"] is True
         display.poll_events()
         await page.mouse.click(100, 100)
         await page.keyboard.press("a")
-        async with asyncio.timeout(10):
-            while display.input_dropped["view_only"] < 4:
-                await asyncio.sleep(0.05)
-        assert display.poll_events() == []  # watched, drove nothing
+        await asyncio.sleep(0.5)
+        assert display.poll_events() == []  # watched, drove nothing (and sent no input)
         await ctx.close()
 
         ctx = await browser.new_context(permissions=["camera", "microphone"])

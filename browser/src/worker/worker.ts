@@ -50,6 +50,7 @@ class Session {
   private configW = 0; // what the last config said (WebRTC frames carry only their coded size)
   private configH = 0;
   private codec: string | null = null;
+  private viewOnly = false; // the config said this viewer may only watch
   private supportsH264 = false;
   private images: ImageScheduler<ImageJob>;
   private decoder: VideoDecoder | null = null;
@@ -241,6 +242,7 @@ class Session {
       this.frameW = this.configW = c.width;
       this.frameH = this.configH = c.height;
       this.codec = c.codec ?? c.mime ?? null;
+      this.viewOnly = c.view_only === true;
       this.backoff.reset();
       this.setState("negotiated");
     } else if (msg.type === "stats") {
@@ -505,7 +507,7 @@ class Session {
   // -- input -----------------------------------------------------------------------------
 
   pointer(input: PointerInput): void {
-    if (this.state !== "negotiated") return;
+    if (this.state !== "negotiated" || this.viewOnly) return;
     const s = this.size;
     const ev = pointerEvent(input, {
       cssWidth: s.cssWidth,
@@ -521,7 +523,7 @@ class Session {
   }
 
   key(input: KeyInput): void {
-    if (this.state !== "negotiated") return;
+    if (this.state !== "negotiated" || this.viewOnly) return;
     const ev = keyEvent(input);
     if (ev) this.send(P.event(ev));
   }
@@ -553,6 +555,7 @@ class Session {
       state: this.state,
       transport: this.state === "negotiated" ? this.opts.mode : null,
       codec: this.codec,
+      viewOnly: this.viewOnly,
       width: this.frameW,
       height: this.frameH,
       framesDisplayed: this.displayed,
