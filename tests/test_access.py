@@ -219,7 +219,7 @@ async def test_event_storm_is_limited_while_a_healthy_viewer_keeps_its_frame_rat
         calm = await frame_rate(healthy, 2.0)
         # One message per event, half pointer moves and half clicks.
         messages = [json.dumps({"type": "event", "event": move(i) if i % 2 else CLICK})
-                    for i in range(200)]  # fmt: skip
+                    for i in range(100)]  # fmt: skip
         stop = asyncio.Event()
         sent = 0
 
@@ -229,7 +229,9 @@ async def test_event_storm_is_limited_while_a_healthy_viewer_keeps_its_frame_rat
                 for m in messages:
                     await storm.ws.send_str(m)
                 sent += len(messages)
-                await asyncio.sleep(0)
+                # Up to ~20,000 events/s, far past any person: the flooding client shares
+                # this process and its 2 cores with the server, and must not measure itself.
+                await asyncio.sleep(0.005)
 
         t0 = time.monotonic()
         flooding = asyncio.create_task(flood())
