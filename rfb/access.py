@@ -116,8 +116,6 @@ class AccessPolicy:
                 return None
             if isinstance(answer, ViewOnly):
                 return Access(answer.principal, view_only=True)
-            if isinstance(answer, Access):
-                return answer
             return Access(answer)
         if self.token is None:
             return Access()

@@ -13,6 +13,7 @@ import sys
 from . import patterns
 from .display import serve, tls_context
 from .frames import CudaUnavailable
+from .session.input_gate import DEFAULT_INPUT_RATE
 from .signaling.ice import IceConfig, parse_csv
 
 
@@ -66,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--max-input-rate",
         type=float,
-        default=200.0,
+        default=DEFAULT_INPUT_RATE,
         help="input events per second one viewer may send on (0: no cap)",
     )
     p.add_argument(

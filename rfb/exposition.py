@@ -72,11 +72,12 @@ class _Collector:
         sessions = len(d.webrtc.sessions) if d.webrtc is not None else 0
         yield GaugeMetricFamily("rfb_webrtc_sessions", "WHEP sessions (peer connections)",
                                 sessions)  # fmt: skip
+        # A scrape runs on the server's loop: all_tasks() are that loop's.
         yield GaugeMetricFamily("rfb_asyncio_tasks", "Tasks on the server's event loop",
-                                len(asyncio.all_tasks(d._loop)))  # fmt: skip
+                                len(asyncio.all_tasks()))  # fmt: skip
         yield GaugeMetricFamily("rfb_threads", "Threads in the process", threading.active_count())
         yield GaugeMetricFamily("rfb_uptime_seconds", "Seconds since the server started",
-                                d.clock() - d._t0)  # fmt: skip
+                                d.now_us() / 1e6)  # fmt: skip
 
         def counter(name: str, doc: str, value: float) -> Any:
             return CounterMetricFamily(name, doc, value=value)

@@ -13,7 +13,7 @@ import enum
 import json
 import math
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 # Capability names a client lists in ``hello``.
@@ -177,6 +177,8 @@ class Hello:
     scaled_frames: bool = False
     # rfb addition: the viewer asks to watch only; its input is then never delivered.
     view_only: bool = False
+    # The message as sent, unknown fields included (what an authenticate hook is shown).
+    fields: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,7 +361,9 @@ def parse_client_message(text: str | bytes) -> ClientMessage:
         token = _string(msg, "token", "hello", required=False)
         scaled = _opt(msg, "scaled_frames", bool, "hello")
         view_only = _opt(msg, "view_only", bool, "hello")
-        return Hello(tuple(supported), float(dpr or 1.0), token, bool(scaled), bool(view_only))
+        return Hello(
+            tuple(supported), float(dpr or 1.0), token, bool(scaled), bool(view_only), msg
+        )
     if kind == "ack":
         seq = _get(msg, "seq", int, "ack")
         if not 0 <= seq < 2**53:

@@ -9,14 +9,15 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from . import exposition, protocol
-from .access import Access, AuthContext, bearer_token
+from .access import Access, bearer_token
 from .origins import OriginPolicy
 from .transports import websocket
+from .transports.common import auth_context
 
 if TYPE_CHECKING:
     from .display import Display
@@ -90,19 +91,6 @@ def demo_page(webrtc: bool) -> str | None:
     return html.replace(_WEBRTC_META, _WEBRTC_META.replace('""', '"/whep"')) if webrtc else html
 
 
-def whep_auth_context(request: web.Request) -> AuthContext:
-    peer: Any = request.transport.get_extra_info("peername") if request.transport else None
-    return AuthContext(
-        token=bearer_token(request.headers.get("Authorization")),
-        headers=dict(request.headers),
-        cookies=dict(request.cookies),
-        path=request.path_qs,
-        query=dict(request.query),
-        remote=(str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else None,
-        transport="webrtc",
-    )
-
-
 def make_app(display: Display) -> web.Application:
     def origin_refused() -> None:
         display.refused["origin"] += 1
@@ -160,9 +148,10 @@ def make_app(display: Display) -> web.Application:
             display, display.config.ice, max_sessions=display.config.max_webrtc_sessions
         )
         async def admit(request: web.Request) -> Access | None:
-            if display.access.open:
-                return Access()
-            access = await display.access.admit(whep_auth_context(request))
+            token = bearer_token(request.headers.get("Authorization"))
+            access = await display.access.admit(
+                auth_context(request, token=token, transport="webrtc")
+            )
             if access is None:
                 display.refused["unauthorized"] += 1
             return access

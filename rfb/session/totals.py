@@ -36,26 +36,16 @@ class Totals:
         self.encode_sum_ms += ms
 
     def retire_viewer(self, viewer: Viewer) -> None:
-        for name in VIEWER_COUNTS:
-            self._viewers[name] += getattr(viewer.stats, name)
+        _add(self._viewers, viewer.stats, VIEWER_COUNTS)
 
     def retire_group(self, group: EncoderGroup) -> None:
-        for name in GROUP_COUNTS:
-            self._groups[name] += getattr(group, name)
+        _add(self._groups, group, GROUP_COUNTS)
 
     def viewers(self, live: Iterable[Viewer]) -> dict[str, int]:
-        out = Counter(self._viewers)
-        for v in live:
-            for name in VIEWER_COUNTS:
-                out[name] += getattr(v.stats, name)
-        return {name: out[name] for name in VIEWER_COUNTS}
+        return _total(self._viewers, (v.stats for v in live), VIEWER_COUNTS)
 
     def groups(self, live: Iterable[EncoderGroup]) -> dict[str, int]:
-        out = Counter(self._groups)
-        for g in live:
-            for name in GROUP_COUNTS:
-                out[name] += getattr(g, name)
-        return {name: out[name] for name in GROUP_COUNTS}
+        return _total(self._groups, live, GROUP_COUNTS)
 
     def encode_histogram(self) -> dict[str, Any]:
         """Cumulative bucket counts by upper bound (``inf`` last), count and sum."""
@@ -64,3 +54,15 @@ class Totals:
             running += n
             cumulative.append((bound, running))
         return {"buckets": cumulative, "count": self.encode_count, "sum_ms": self.encode_sum_ms}
+
+
+def _add(into: Counter[str], source: object, names: tuple[str, ...]) -> None:
+    for name in names:
+        into[name] += getattr(source, name)
+
+
+def _total(retired: Counter[str], live: Iterable[object], names: tuple[str, ...]) -> dict[str, int]:
+    out = Counter(retired)
+    for source in live:
+        _add(out, source, names)
+    return {name: out[name] for name in names}

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from aiohttp import web
+
 from .. import protocol
+from ..access import AuthContext
 from ..encoders import convert
 from ..protocol import ProtocolError
 from ..session import Viewer
@@ -28,6 +31,30 @@ def dispatch(display: Display, viewer: Viewer, msg: protocol.ClientMessage) -> N
         raise ProtocolError(protocol.CLOSE_PROTOCOL_ERROR, "hello sent twice")
     # FrameShown only means something on WebRTC, whose transport handles it; a WebSocket
     # viewer's acks already say when frames were drawn.
+
+
+def auth_context(
+    request: web.Request | None,
+    *,
+    token: str | None,
+    transport: str,
+    hello: dict[str, Any] | None = None,
+) -> AuthContext:
+    """What an ``authenticate`` hook is shown of the request that opens a viewer (the
+    WebSocket upgrade, or the WHEP offer)."""
+    if request is None:
+        return AuthContext(token=token, hello=hello, transport=transport)
+    peer = request.transport.get_extra_info("peername") if request.transport else None
+    return AuthContext(
+        token=token,
+        headers=dict(request.headers),
+        cookies=dict(request.cookies),
+        path=request.path_qs,
+        query=dict(request.query),
+        remote=(str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else None,
+        hello=hello,
+        transport=transport,
+    )
 
 
 def config_message(

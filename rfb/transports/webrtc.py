@@ -321,11 +321,8 @@ class WebRtcSessions:
         pc = RTCPeerConnection(self._configuration())
         session_id = secrets.token_urlsafe(12)
         if not isinstance(grant, Access):  # not admitted by the server's policy
-            if not self.display.access.open:
-                raise WhepError(401, "missing or wrong bearer token")
-            grant = Access()
-        access = grant
-        peer = WebRtcViewer(self.display, session_id, pc, access)
+            raise WhepError(401, "missing or wrong bearer token")
+        peer = WebRtcViewer(self.display, session_id, pc, grant)
         self.sessions[session_id] = peer
         try:
             # The transceiver exists before the offer is applied, so that aiortc answers

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -12,11 +11,11 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSMsgType, web
 
 from .. import encoders, protocol
-from ..access import REFUSED_REASON, Access, AuthContext
+from ..access import REFUSED_REASON, Access
 from ..encoders import convert
 from ..protocol import ProtocolError
 from ..session import EncodedUnit, Viewer
-from .common import StatsTicker, config_message, dispatch
+from .common import StatsTicker, auth_context, config_message, dispatch
 from .tcp_info import delivery_rate
 
 if TYPE_CHECKING:
@@ -185,27 +184,13 @@ class WebSocketViewer:
             raise ProtocolError(protocol.CLOSE_PROTOCOL_ERROR, "bad WebSocket frame")
         return None  # CLOSE, CLOSING, CLOSED
 
-    def _auth_context(self, hello: protocol.Hello, text: str) -> AuthContext:
-        req = self.request
-        peer = req.transport.get_extra_info("peername") if req and req.transport else None
-        raw = json.loads(text)
-        return AuthContext(
-            token=hello.token,
-            headers=dict(req.headers) if req else None,
-            cookies=dict(req.cookies) if req else None,
-            path=req.path_qs if req else None,
-            query=dict(req.query) if req else None,
-            remote=(str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else None,
-            hello=raw if isinstance(raw, dict) else None,
-            transport="websocket",
-        )
-
     async def _handshake(self, text: str) -> tuple[Viewer, Access]:
         msg = protocol.parse_client_message(text)
         if not isinstance(msg, protocol.Hello):
             raise ProtocolError(protocol.CLOSE_PROTOCOL_ERROR, "the first message must be hello")
         cfg = self.display.config
-        access = await self.display.access.admit(self._auth_context(msg, text))
+        ctx = auth_context(self.request, token=msg.token, transport="websocket", hello=msg.fields)
+        access = await self.display.access.admit(ctx)
         if access is None:
             self.display.refused["unauthorized"] += 1
             raise ProtocolError(protocol.CLOSE_UNAUTHORIZED, REFUSED_REASON)
