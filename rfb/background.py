@@ -44,7 +44,7 @@ def serve_in_thread(width: int, height: int, **options: Any) -> Display:
     thread = threading.Thread(target=run, name="rfb-server", daemon=True)
     thread.start()
     display = started.result()
-    display._thread = thread
+    display.server._thread = thread  # display.close() stops the server and joins it
     atexit.register(_close_at_exit, weakref.ref(display))
     return display
 

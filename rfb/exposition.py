@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .display import Display
+    from .stream import Stream
 
 REFUSALS = ("origin", "unauthorized", "max_viewers", "max_pending", "max_webrtc_sessions")
 PROMETHEUS_MISSING = "Prometheus metrics need prometheus_client: pip install prometheus_client"
@@ -28,8 +28,8 @@ def wants_prometheus(accept: str, query_format: str | None) -> bool:
     return "openmetrics" in accept or accept.split(",")[0].strip().startswith("text/plain")
 
 
-def render(display: Display, accept: str = "") -> tuple[bytes, str]:
-    """(body, content type) for one scrape."""
+def render(streams: list[Stream], accept: str = "") -> tuple[bytes, str]:
+    """(body, content type) for one scrape: every family labelled by ``stream``."""
     try:
         from prometheus_client import CollectorRegistry
         from prometheus_client.exposition import choose_encoder
@@ -38,7 +38,7 @@ def render(display: Display, accept: str = "") -> tuple[bytes, str]:
     from prometheus_client import PlatformCollector, ProcessCollector
 
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Collector(display))  # type: ignore[arg-type]
+    registry.register(_Collector(streams))  # type: ignore[arg-type]
     ProcessCollector(registry=registry)  # process_resident_memory_bytes, _open_fds, ...
     PlatformCollector(registry=registry)
     encoder, content_type = choose_encoder(accept)
@@ -46,8 +46,8 @@ def render(display: Display, accept: str = "") -> tuple[bytes, str]:
 
 
 class _Collector:
-    def __init__(self, display: Display) -> None:
-        self.display = display
+    def __init__(self, streams: list[Stream]) -> None:
+        self.streams = streams
 
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import (
@@ -56,82 +56,88 @@ class _Collector:
             HistogramMetricFamily,
         )
 
-        d = display = self.display
-        hub = display.hub
-        viewers = GaugeMetricFamily("rfb_viewers", "Viewers connected", labels=["transport"])
-        by_transport = hub.viewers_by_transport()
-        for name in ("websocket", "webrtc", *sorted(set(by_transport) - {"websocket", "webrtc"})):
-            viewers.add_metric([name], by_transport.get(name, 0))
-        yield viewers
-        pending = sum(1 for c in d.connections if getattr(c, "pending", False))
-        yield GaugeMetricFamily(
-            "rfb_pending_connections", "WebSocket connections that have not sent hello", pending
+        def gauge(name: str, doc: str, *labels: str) -> Any:
+            return GaugeMetricFamily(name, doc, labels=["stream", *labels])
+
+        def counter(name: str, doc: str, *labels: str) -> Any:
+            return CounterMetricFamily(name, doc, labels=["stream", *labels])
+
+        viewers = gauge("rfb_viewers", "Viewers connected", "transport")
+        pending = gauge("rfb_pending_connections", "WebSocket connections that have not sent hello")
+        groups_in_use = gauge("rfb_encoder_groups", "Encoder groups in use")
+        sessions = gauge("rfb_webrtc_sessions", "WHEP sessions (peer connections)")
+        uptime = gauge("rfb_uptime_seconds", "Seconds since the stream started")
+        published = counter("rfb_frames_published", "Frames handed to publish()")
+        encoded = counter("rfb_frames_encoded", "Units encoded (all groups)")
+        keyframes = counter("rfb_keyframes_encoded", "Keyframes encoded")
+        encoded_bytes = counter("rfb_encoded_bytes", "Bytes of encoded units")
+        encode_errors = counter("rfb_encode_errors", "Encodes that failed")
+        sent = counter("rfb_frames_sent", "Units sent to viewers")
+        keyframes_sent = counter("rfb_keyframes_sent", "Keyframes sent to viewers")
+        sent_bytes = counter("rfb_sent_bytes", "Bytes of units sent to viewers")
+        skipped = counter("rfb_frames_skipped", "Units a viewer did not get", "reason")
+        requests = counter("rfb_keyframe_requests", "Keyframe requests from viewers (incl. PLI)")
+        encode_s = HistogramMetricFamily(
+            "rfb_encode_seconds", "Time to encode one unit", labels=["stream"]
         )
-        groups = hub.live_groups()
-        yield GaugeMetricFamily("rfb_encoder_groups", "Encoder groups in use", len(groups))
-        sessions = len(d.webrtc.sessions) if d.webrtc is not None else 0
-        yield GaugeMetricFamily("rfb_webrtc_sessions", "WHEP sessions (peer connections)",
-                                sessions)  # fmt: skip
+        refused = counter(
+            "rfb_refused", "Connections refused, by the check or limit that refused", "reason"
+        )
+        errors = counter(
+            "rfb_protocol_errors", "Viewers closed for what they sent, by close code", "code"
+        )
+        dropped = counter("rfb_input_dropped", "Input events not delivered, by reason", "reason")
+        delivered = counter("rfb_input_events", "Input events delivered to the application")
+
+        for d in self.streams:
+            n = d.name
+            hub = d.hub
+            by_transport = hub.viewers_by_transport()
+            for name in ("websocket", "webrtc",
+                         *sorted(set(by_transport) - {"websocket", "webrtc"})):  # fmt: skip
+                viewers.add_metric([n, name], by_transport.get(name, 0))
+            pending.add_metric([n], sum(1 for c in d.connections if c.pending))
+            live = hub.live_groups()
+            groups_in_use.add_metric([n], len(live))
+            sessions.add_metric([n], len(d.webrtc.sessions) if d.webrtc is not None else 0)
+            uptime.add_metric([n], d.now_us() / 1e6)
+
+            g = hub.totals.groups(live)
+            v = hub.totals.viewers(hub.live_viewers())
+            published.add_metric([n], d.frames_published)
+            encoded.add_metric([n], g["frames_encoded"])
+            keyframes.add_metric([n], g["keyframes"])
+            encoded_bytes.add_metric([n], g["bytes_out"])
+            encode_errors.add_metric([n], g["errors"])
+            sent.add_metric([n], v["frames_sent"])
+            keyframes_sent.add_metric([n], v["keyframes_sent"])
+            sent_bytes.add_metric([n], v["bytes_sent"])
+            skipped.add_metric([n, "no_credit"], v["frames_skipped"])
+            skipped.add_metric([n, "expired"], v["frames_expired"])
+            requests.add_metric([n], v["keyframe_requests"])
+
+            h = hub.totals.encode_histogram()
+            bounds = [("+Inf" if b == float("inf") else f"{b / 1000:g}", c)
+                      for b, c in h["buckets"]]  # fmt: skip
+            encode_s.add_metric([n], bounds, sum_value=h["sum_ms"] / 1000)
+
+            for reason in (*REFUSALS, *sorted(set(d.refused) - set(REFUSALS))):
+                refused.add_metric([n, reason], d.refused.get(reason, 0))
+            for code in sorted(d.protocol_errors):
+                errors.add_metric([n, str(code)], d.protocol_errors[code])
+            inputs = d.inputs
+            reasons = {"view_only", "rate", "coalesced", "unknown_viewer"} | set(inputs.dropped)
+            for reason in sorted(reasons):
+                dropped.add_metric([n, reason], inputs.dropped.get(reason, 0))
+            dropped.add_metric([n, "queue_full"], inputs.events_dropped)
+            delivered.add_metric([n], inputs.events_delivered)
+
+        yield from (viewers, pending, groups_in_use, sessions)
         # A scrape runs on the server's loop: all_tasks() are that loop's.
         yield GaugeMetricFamily("rfb_asyncio_tasks", "Tasks on the server's event loop",
                                 len(asyncio.all_tasks()))  # fmt: skip
         yield GaugeMetricFamily("rfb_threads", "Threads in the process", threading.active_count())
-        yield GaugeMetricFamily("rfb_uptime_seconds", "Seconds since the server started",
-                                d.now_us() / 1e6)  # fmt: skip
-
-        def counter(name: str, doc: str, value: float) -> Any:
-            return CounterMetricFamily(name, doc, value=value)
-
-        g = hub.totals.groups(groups)
-        v = hub.totals.viewers(hub.live_viewers())
-        yield counter("rfb_frames_published", "Frames handed to publish()", d.frames_published)
-        yield counter("rfb_frames_encoded", "Units encoded (all groups)", g["frames_encoded"])
-        yield counter("rfb_keyframes_encoded", "Keyframes encoded", g["keyframes"])
-        yield counter("rfb_encoded_bytes", "Bytes of encoded units", g["bytes_out"])
-        yield counter("rfb_encode_errors", "Encodes that failed", g["errors"])
-        yield counter("rfb_frames_sent", "Units sent to viewers", v["frames_sent"])
-        yield counter("rfb_keyframes_sent", "Keyframes sent to viewers", v["keyframes_sent"])
-        yield counter("rfb_sent_bytes", "Bytes of units sent to viewers", v["bytes_sent"])
-        skipped = CounterMetricFamily(
-            "rfb_frames_skipped", "Units a viewer did not get", labels=["reason"]
-        )
-        skipped.add_metric(["no_credit"], v["frames_skipped"])
-        skipped.add_metric(["expired"], v["frames_expired"])
-        yield skipped
-        yield counter("rfb_keyframe_requests", "Keyframe requests from viewers (incl. PLI)",
-                      v["keyframe_requests"])  # fmt: skip
-
-        h = hub.totals.encode_histogram()
-        bounds = [("+Inf" if b == float("inf") else f"{b / 1000:g}", n) for b, n in h["buckets"]]
-        yield HistogramMetricFamily(
-            "rfb_encode_seconds",
-            "Time to encode one unit",
-            buckets=bounds,
-            sum_value=h["sum_ms"] / 1000,
-        )
-
-        refused = CounterMetricFamily(
-            "rfb_refused", "Connections refused, by the check or limit that refused",
-            labels=["reason"],
-        )  # fmt: skip
-        for reason in (*REFUSALS, *sorted(set(d.refused) - set(REFUSALS))):
-            refused.add_metric([reason], d.refused.get(reason, 0))
-        yield refused
-        errors = CounterMetricFamily(
-            "rfb_protocol_errors", "Viewers closed for what they sent, by close code",
-            labels=["code"],
-        )  # fmt: skip
-        for code in sorted(d.protocol_errors):
-            errors.add_metric([str(code)], d.protocol_errors[code])
-        yield errors
-
-        dropped = CounterMetricFamily(
-            "rfb_input_dropped", "Input events not delivered, by reason", labels=["reason"]
-        )
-        reasons = {"view_only", "rate", "coalesced", "unknown_viewer"} | set(d.input_dropped)
-        for reason in sorted(reasons):
-            dropped.add_metric([reason], d.input_dropped.get(reason, 0))
-        dropped.add_metric(["queue_full"], d.events_dropped)
-        yield dropped
-        yield counter("rfb_input_events", "Input events delivered to the application",
-                      d.events_delivered)  # fmt: skip
+        yield uptime
+        yield from (published, encoded, keyframes, encoded_bytes, encode_errors, sent,
+                    keyframes_sent, sent_bytes, skipped, requests, encode_s, refused, errors,
+                    dropped, delivered)  # fmt: skip

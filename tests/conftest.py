@@ -12,6 +12,22 @@ import rfb
 from rfb import patterns
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextlib.asynccontextmanager
+async def running_app(app: object) -> AsyncIterator[int]:
+    """Run an aiohttp application (a user's own, say) on a free loopback port; yields it."""
+    from aiohttp import web
+
+    assert isinstance(app, web.Application)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    finally:
+        await runner.cleanup()
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 PDUM_FIXTURES = FIXTURES / "pdum-rfb-0.x"
 SHARED_PDUM_FIXTURES = ROOT.parent / "shared" / "compat" / "pdum-rfb-0.x" / "fixtures"

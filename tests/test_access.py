@@ -102,22 +102,22 @@ def test_gate_limits_rate_coalesces_moves_and_always_releases_presses() -> None:
 
 async def test_display_merges_moves_over_the_budget_into_the_queued_one(serving) -> None:
     display, _ = await serving(64, 64, pattern=None, max_input_rate=5)
-    display.open_input("a", Access("alice"))
-    display.open_input("b", Access("bob"))
+    display.stream.inputs.open("a", Access("alice"))
+    display.stream.inputs.open("b", Access("bob"))
     for i in range(5):
-        display.push_event("a", move(i))
+        display.stream.inputs.push("a", move(i))
     for i in range(5, 50):
-        display.push_event("a", move(i))  # over budget: each replaces the last queued move
-    display.push_event("b", CLICK)
+        display.stream.inputs.push("a", move(i))  # over budget: each replaces the last queued move
+    display.stream.inputs.push("b", CLICK)
     got = display.poll_events()
     assert [e.event["x"] for e in got if e.client_id == "a"] == [0, 1, 2, 3, 49]
     assert [e.principal for e in got] == ["alice"] * 5 + ["bob"]
-    display.push_event("a", move(50))  # the queue was drained: one goes in
-    display.push_event("a", move(51))  # and the next merges into it
+    display.stream.inputs.push("a", move(50))  # the queue was drained: one goes in
+    display.stream.inputs.push("a", move(51))  # and the next merges into it
     assert [e.event["x"] for e in display.poll_events()] == [51]
     dropped = display.metrics()["display"]["input_dropped"]
     assert dropped == {"coalesced": 46}
-    display.push_event("stranger", CLICK)  # never admitted: never delivered
+    display.stream.inputs.push("stranger", CLICK)  # never admitted: never delivered
     assert display.poll_events() == []
 
 
@@ -274,7 +274,7 @@ async def test_silent_connections_are_held_to_the_cap_and_a_real_viewer_gets_in(
         peak = 0
         for _ in range(10):
             await asyncio.gather(*(silent() for _ in range(100)))
-            peak = max(peak, sum(1 for c in display.connections if c.pending))
+            peak = max(peak, sum(1 for c in display.stream.connections if c.pending))
         assert peak <= 32
         await asyncio.sleep(1.1)  # old enough to make room for a newcomer
         async with client.connect(display.ws_url, JPEG) as v:

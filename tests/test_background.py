@@ -16,7 +16,7 @@ from rfb import client, patterns, protocol
 def test_a_synchronous_program_streams_and_gets_input() -> None:
     display = rfb.serve_in_thread(160, 120, port=0)
     try:
-        assert display._thread is not None and display._thread.is_alive()
+        assert display.server._thread is not None and display.server._thread.is_alive()
         card = patterns.test_card(160, 120, 1)
         display.publish(card)  # from this thread, which runs no event loop
 
@@ -39,7 +39,7 @@ def test_a_synchronous_program_streams_and_gets_input() -> None:
         assert (events[0].event["x"], events[0].event["y"]) == (12, 34)
     finally:
         display.close()
-    assert display.closed and not display._thread.is_alive()
+    assert display.closed and not display.server._thread.is_alive()
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", display.port), 1):
         pass  # nothing listens any more
     with pytest.raises(RuntimeError, match="closed"):

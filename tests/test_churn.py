@@ -126,8 +126,8 @@ def resources(display: rfb.Display) -> dict[str, int]:
         "threads": sum(not t.name.startswith("asyncio_") for t in threading.enumerate()),
         "fds": len(os.listdir("/proc/self/fd")),
         "peer_connections": sum(isinstance(o, RTCPeerConnection) for o in gc.get_objects()),
-        "webrtc_sessions": len(display.webrtc.sessions),
-        "groups": len(display.hub.groups),
+        "webrtc_sessions": len(display.stream.webrtc.sessions),
+        "groups": len(display.stream.hub.groups),
         "encoders": encoders.open_encoder_count(),
         "viewers": display.client_count,
     }

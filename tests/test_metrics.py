@@ -37,7 +37,13 @@ async def scrape(url: str, accept: str = "text/plain;version=0.0.4") -> dict[Any
     return out
 
 
+SERVER_WIDE = ("rfb_asyncio_tasks", "rfb_threads")
+
+
 def value(samples: dict[Any, float], name: str, **labels: str) -> float:
+    """One sample; rfb's per-stream families carry the stream's name (serve(): default)."""
+    if name.startswith("rfb_") and name not in SERVER_WIDE:
+        labels.setdefault("stream", "default")
     return samples[(name, tuple(sorted(labels.items())))]
 
 
@@ -61,7 +67,7 @@ async def test_prometheus_scrape_counts_viewers_frames_refusals_and_dropped_inpu
             await driver.next_frame()
             await driver.send_event(CLICK)
             async with asyncio.timeout(5):
-                while display.events_delivered < 1 or not display.input_dropped:
+                while display.stream.inputs.events_delivered < 1 or not display.stream.inputs.dropped:
                     await asyncio.sleep(0.02)
             live = await scrape(display.url)
         assert value(live, "rfb_viewers", transport="websocket") == 2

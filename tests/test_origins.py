@@ -108,7 +108,7 @@ async def test_whep_from_another_origin_is_refused_and_cors_names_the_allowed_on
         headers = {"Content-Type": "application/sdp", "Origin": "http://evil.example"}
         async with http.post(display.url + "whep", data=offer, headers=headers) as r:
             assert r.status == 403
-        assert not display.webrtc.sessions
+        assert not display.stream.webrtc.sessions
         async with http.options(
             display.url + "whep", headers={"Origin": "https://player.example"}
         ) as r:
@@ -159,5 +159,5 @@ async def test_whep_is_refused_when_the_server_is_full(serving) -> None:
         ) as r:  # fmt: skip
             assert r.status == 429 and "max_viewers=1" in await r.text()
         await v.next_frame()
-    assert not display.webrtc.sessions
+    assert not display.stream.webrtc.sessions
     assert display.metrics()["display"]["refused"] == {"max_viewers": 1}

@@ -122,7 +122,7 @@ async def test_two_viewers_share_one_encode(serving, monkeypatch) -> None:
             return [await v.next_frame() for _ in range(30)]
 
         fa, fb = await asyncio.gather(take(a), take(b))
-        n_groups = len(display.hub.groups)
+        n_groups = len(display.stream.hub.groups)
     assert n_groups == 1
     # Both saw the same encoded units: the same payload bytes for the same capture time.
     by_ts = {f.header["timestamp_us"]: f.payload for f in fa}
@@ -138,7 +138,7 @@ async def test_image_and_video_viewers_each_get_their_own_group(serving) -> None
     async with client.connect(display.ws_url, H264) as a, client.connect(display.ws_url, JPEG) as b:
         assert (await a.next_frame()).header["type"] == "video_chunk"
         assert (await b.next_frame()).header["type"] == "image_frame"
-        assert len(display.hub.groups) == 2
+        assert len(display.stream.hub.groups) == 2
 
 
 async def test_resize_by_publishing_a_new_shape(serving) -> None:
@@ -384,7 +384,7 @@ async def test_viewer_that_never_reads_does_not_grow_memory(serving) -> None:
     async with client.connect(display.ws_url, H264) as good:
         for _ in range(3 * 60):  # 3 s of frames at 60 fps
             await good.next_frame()
-        (conn_viewer,) = [v for v in display.hub.metrics()["viewers"] if v["codec"] == "image/png"]
+        (conn_viewer,) = [v for v in display.stream.hub.metrics()["viewers"] if v["codec"] == "image/png"]
         # Flow control stops sending after max_inflight unacked frames (and their expiry
         # lets only another couple through): nothing queues up for the stuck viewer.
         assert conn_viewer["frames_sent"] <= 2 * 2 + 2
@@ -515,4 +515,4 @@ async def test_demo_page_says_whether_whep_is_served(serving) -> None:
         async with http.get(plain.url) as r:
             assert '<meta name="rfb-webrtc" content="">' in await r.text()
         async with http.get(rtc.url) as r:
-            assert '<meta name="rfb-webrtc" content="/whep">' in await r.text()
+            assert '<meta name="rfb-webrtc" content="whep">' in await r.text()

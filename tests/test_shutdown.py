@@ -52,7 +52,7 @@ async def test_aclose_says_1001_to_everyone_ends_peers_and_stops_encoders() -> N
         await asyncio.wait_for(rtc.opened.wait(), 5)
         assert encoders.open_encoder_count() >= 2 and len(ours()) >= 2
         # Viewers that read answer the close handshake at once, as browsers do.
-        (server_peer,) = display.webrtc.sessions.values()
+        (server_peer,) = display.stream.webrtc.sessions.values()
         polite_closed = asyncio.create_task(polite.wait_closed(10))
         silent_closed = asyncio.create_task(silent.receive(timeout=10))
         async with asyncio.timeout(10):  # aclose() is bounded: a hang fails here
@@ -67,7 +67,7 @@ async def test_aclose_says_1001_to_everyone_ends_peers_and_stops_encoders() -> N
         bye = next(t for t in rtc.texts if t.get("type") == "close")
         assert bye == {"type": "close", "code": 1001, "reason": "server shutting down"}
         assert server_peer.pc.connectionState == "closed"  # ended on the server's side
-    assert display.webrtc.sessions == {}
+    assert display.stream.webrtc.sessions == {}
     assert encoders.open_encoder_count() == 0
     async with asyncio.timeout(5):  # the encoder threads (rfb-<encoder>) end
         while ours():

@@ -8,10 +8,12 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urljoin
 
 import aiohttp
 import numpy as np
 import pytest
+from conftest import Publisher, running_app
 
 import rfb
 from rfb import client, encoders, patterns, protocol
@@ -46,14 +48,19 @@ class WhepViewer:
 
 @contextlib.asynccontextmanager
 async def whep(
-    display: rfb.Display, *, delete: bool = True, headers: dict[str, str] | None = None
+    display: rfb.Display | str,
+    *,
+    delete: bool = True,
+    headers: dict[str, str] | None = None,
 ) -> AsyncIterator[WhepViewer]:
+    """A WHEP player of ``display`` (or of the stream whose page is at this URL)."""
+    page = display if isinstance(display, str) else display.url
     pc = aiortc.RTCPeerConnection()
     pc.addTransceiver("video", direction="recvonly")
     channel = pc.createDataChannel("rfb")
     await pc.setLocalDescription(await pc.createOffer())
     async with aiohttp.ClientSession() as http, http.post(
-        display.url + "whep", data=pc.localDescription.sdp,
+        page + "whep", data=pc.localDescription.sdp,
         headers={"Content-Type": "application/sdp", **(headers or {})},
     ) as r:  # fmt: skip
         assert r.status == 201, await r.text()
@@ -96,7 +103,7 @@ async def whep(
             t.cancel()
         if delete:
             async with aiohttp.ClientSession() as http:
-                await http.delete(display.url.rstrip("/") + resource)
+                await http.delete(urljoin(page, resource))
         await pc.close()
 
 
@@ -151,7 +158,7 @@ async def test_frame_shown_reports_give_publish_to_display_latency(serving) -> N
                 await asyncio.sleep(0.1)
         v.channel.send(json.dumps({"type": "frame_shown", "rtp_timestamp": -1}))
         async with asyncio.timeout(5):  # a malformed report closes only this session
-            while display.webrtc.sessions:
+            while display.stream.webrtc.sessions:
                 await asyncio.sleep(0.02)
 
 
@@ -183,7 +190,7 @@ async def test_a_pli_yields_an_idr(serving) -> None:
     async with whep(display) as v:
         await v.frame()
         await asyncio.sleep(1.0)  # past the forced-keyframe rate limit
-        (group,) = [g for g, _ in display.hub.groups.values()]
+        (group,) = [g for g, _ in display.stream.hub.groups.values()]
         before = group.keyframes
         receiver = next(t.receiver for t in v.pc.getTransceivers() if t.kind == "video")
         ssrc = next(iter(receiver._RTCRtpReceiver__remote_streams))
@@ -191,7 +198,7 @@ async def test_a_pli_yields_an_idr(serving) -> None:
         async with asyncio.timeout(2):
             while group.keyframes == before:
                 await asyncio.sleep(0.005)
-        (peer,) = display.webrtc.sessions.values()
+        (peer,) = display.stream.webrtc.sessions.values()
         assert peer.keyframe_requests == 1
         await v.frame()  # still streaming after the IDR
 
@@ -206,7 +213,7 @@ async def test_webrtc_and_websocket_viewers_share_one_encode(serving) -> None:
             await v.frame()
         for w in ws:
             await w.next_frame()
-        (group,) = [g for g, _ in display.hub.groups.values()]
+        (group,) = [g for g, _ in display.stream.hub.groups.values()]
         assert len(group.viewers) == 6
         e0, p0 = group.frames_encoded, pub.count
         counts0 = [v.frames.qsize() for v in rtc]
@@ -228,20 +235,20 @@ async def test_delete_and_abrupt_disconnect_free_everything(serving) -> None:
     base_encoders = encoders.open_encoder_count()
     async with whep(display) as v:
         await v.frame()
-        assert display.client_count == 1 and len(display.webrtc.sessions) == 1
+        assert display.client_count == 1 and len(display.stream.webrtc.sessions) == 1
     async with asyncio.timeout(5):
-        while display.client_count or display.webrtc.sessions:
+        while display.client_count or display.stream.webrtc.sessions:
             await asyncio.sleep(0.02)
     # abrupt: the peer closes without DELETE
     async with whep(display, delete=False) as v:
         await v.frame()
     async with asyncio.timeout(40):
-        while display.client_count or display.webrtc.sessions:
+        while display.client_count or display.stream.webrtc.sessions:
             await asyncio.sleep(0.05)
     async with asyncio.timeout(5):
-        while encoders.open_encoder_count() != base_encoders - 0 and display.hub.groups:
+        while encoders.open_encoder_count() != base_encoders - 0 and display.stream.hub.groups:
             await asyncio.sleep(0.02)
-    assert not display.hub.groups
+    assert not display.stream.hub.groups
 
 
 async def test_malformed_data_channel_message_closes_only_that_peer(serving) -> None:
@@ -252,7 +259,7 @@ async def test_malformed_data_channel_message_closes_only_that_peer(serving) -> 
         await asyncio.wait_for(bad.opened.wait(), 5)
         bad.channel.send("{not json")
         async with asyncio.timeout(10):
-            while len(display.webrtc.sessions) != 1:
+            while len(display.stream.webrtc.sessions) != 1:
                 await asyncio.sleep(0.02)
         for _ in range(10):
             await good.fresh_frame()
@@ -294,7 +301,7 @@ async def test_bad_whep_requests_get_a_clear_4xx(
             assert (await r.text()).strip()
         for _ in range(5):
             await watcher.next_frame()  # nothing else disturbed
-    assert not display.webrtc.sessions
+    assert not display.stream.webrtc.sessions
 
 
 async def test_whep_resource_methods_cors_and_limits(serving) -> None:
@@ -357,3 +364,44 @@ async def test_whep_checks_the_bearer_token(serving) -> None:
                                  headers=headers) as r:  # fmt: skip
                 assert r.status == status
     await pc.close()
+
+
+@contextlib.asynccontextmanager
+async def publisher(display: rfb.Display, rgb: tuple[int, int, int]) -> AsyncIterator[None]:
+    frame = np.full((display.height, display.width, 3), rgb, np.uint8)
+    pub = Publisher(display, lambda i: frame, 30)
+    try:
+        yield
+    finally:
+        await pub.stop()
+
+
+async def test_named_streams_serve_whep_each_at_their_own_url() -> None:
+    """Two WebRTC streams on one server, and one mounted under a prefix in an aiohttp
+    app: each WHEP player gets its own stream's pixels, and its resource URL is its own."""
+    from aiohttp import web
+
+    async with rfb.serve_server(port=0, ice=LOOPBACK) as server:
+        red = server.add_stream("red", 160, 120, transport="webrtc")
+        blue = server.add_stream("blue", 160, 120, transport="webrtc")
+        async with publisher(red, (220, 0, 0)), publisher(blue, (0, 0, 220)), \
+                whep(red) as r, whep(blue) as b:  # fmt: skip
+            assert r.resource.startswith("/red/whep/") and b.resource.startswith("/blue/whep/")
+            fr, fb = await r.frame(), await b.frame()
+            assert fr[60, 80, 0] > 150 > fr[60, 80, 2] and fb[60, 80, 2] > 150 > fb[60, 80, 0]
+            assert len(red.stream.webrtc.sessions) == len(blue.stream.webrtc.sessions) == 1
+
+    app = web.Application()
+    mounted = rfb.Server(ice=LOOPBACK)
+    cam = mounted.add_stream("cam", 160, 120, transport="webrtc")
+    mounted.mount(app, "/rfb")
+    async with running_app(app) as port, publisher(cam, (0, 200, 0)), \
+            whep(f"http://127.0.0.1:{port}/rfb/cam/") as v:  # fmt: skip
+        assert v.resource.startswith("/rfb/cam/whep/")
+        f = await v.frame()
+        assert f[60, 80, 1] > 150 > f[60, 80, 0]
+        async with asyncio.timeout(10):
+            await v.opened.wait()
+            while not any(t.get("type") == "config" for t in v.texts):
+                await asyncio.sleep(0.05)
+    assert cam.closed

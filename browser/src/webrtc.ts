@@ -53,11 +53,12 @@ export interface WebRtcHandlers {
   onClose(reason: string): void;
 }
 
-/** ws://host:port/path -> http://host:port/whep */
+/** A stream's WHEP endpoint beside its WebSocket: ws://host/ -> http://host/whep,
+ * ws://host/cam -> http://host/cam/whep, wss://host/rfb/cam/ -> https://host/rfb/cam/whep. */
 export function whepUrl(wsUrl: string): string {
   const u = new URL(wsUrl);
   u.protocol = u.protocol === "wss:" ? "https:" : "http:";
-  u.pathname = "/whep";
+  u.pathname = u.pathname.replace(/\/+$/, "") + "/whep";
   u.search = "";
   return u.toString();
 }

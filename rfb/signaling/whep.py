@@ -2,7 +2,7 @@
 
 No media code: the routes validate requests and hand offers to a ``SessionFactory``
 (rfb.transports.webrtc provides one), then shape the HTTP answers the draft asks for:
-``POST /whep`` (application/sdp offer) -> 201 with the SDP answer and a ``Location`` for
+``POST .../whep`` (application/sdp offer) -> 201 with the SDP answer and a ``Location`` for
 the session resource, ``DELETE`` on that resource ends the session, ``PATCH`` (trickle
 ICE) answers 405, ``OPTIONS`` and CORS for cross-origin players, ICE servers as
 ``Link: <...>; rel="ice-server"`` headers.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -78,23 +79,31 @@ def _headers(ice: IceConfig, extra: dict[str, str] | None = None) -> list[tuple[
     return headers
 
 
+@dataclass(frozen=True)
+class WhepEndpoint:
+    """What one WHEP URL serves: its sessions, its ICE servers, and who may play."""
+
+    sessions: SessionFactory
+    ice: IceConfig
+    admit: Callable[[web.Request], Awaitable[Any]] | None = None
+
+
 def add_routes(
     app: web.Application,
-    sessions: SessionFactory,
-    ice: IceConfig,
+    resolve: Callable[[web.Request], WhepEndpoint | None],
     *,
     path: str = "/whep",
-    admit: Callable[[web.Request], Awaitable[Any]] | None = None,
 ) -> None:
-    """Serve WHEP at ``path`` (sessions at ``path/<id>``).
+    """Serve WHEP at ``path`` (sessions at ``path/<id>``); ``path`` may hold route
+    variables (``/{name}/whep``) that ``resolve`` reads to find the endpoint (None: 404).
 
-    ``admit(request)`` decides who may play (e.g. from its ``Authorization: Bearer``
-    header): it returns a grant, handed to ``sessions.create``, or None for 401. A
-    session's resource URL is unguessable and is its own credential for DELETE, as WHEP
-    servers commonly do: only the player that made the session learns it.
+    An endpoint's ``admit(request)`` decides who may play (e.g. from its ``Authorization:
+    Bearer`` header): it returns a grant, handed to ``sessions.create``, or None for 401.
+    A session's resource URL is unguessable and is its own credential for DELETE, as
+    WHEP servers commonly do: only the player that made the session learns it.
     """
 
-    def error(exc: WhepError) -> web.Response:
+    def error(exc: WhepError, ice: IceConfig) -> web.Response:
         resp = web.Response(status=exc.status, text=exc.reason + "\n")
         for k, v in _headers(ice if exc.status != 401 else IceConfig()):
             resp.headers.add(k, v)
@@ -102,35 +111,47 @@ def add_routes(
             resp.headers["WWW-Authenticate"] = 'Bearer realm="rfb"'
         return resp
 
+    def endpoint(request: web.Request) -> WhepEndpoint:
+        found = resolve(request)
+        if found is None:
+            raise web.HTTPNotFound(text="no WHEP here: no such stream, or it serves no WebRTC\n")
+        return found
+
     async def post(request: web.Request) -> web.Response:
+        ep = endpoint(request)
         try:
-            grant = await admit(request) if admit is not None else None
-            if admit is not None and grant is None:
+            grant = await ep.admit(request) if ep.admit is not None else None
+            if ep.admit is not None and grant is None:
                 raise WhepError(401, "missing or wrong bearer token")
             offer = check_offer(request.headers.get("Content-Type", ""), await request.read())
-            session_id, answer = await sessions.create(offer, grant)
+            session_id, answer = await ep.sessions.create(offer, grant)
         except WhepError as exc:
-            return error(exc)
+            return error(exc, ep.ice)
         resp = web.Response(status=201, text=answer, content_type="application/sdp")
-        for k, v in _headers(ice, {"Location": f"{path}/{session_id}", "ETag": f'"{session_id}"'}):
+        # request.path is the whole path, with any prefix the app is mounted under.
+        location = {"Location": f"{request.path}/{session_id}", "ETag": f'"{session_id}"'}
+        for k, v in _headers(ep.ice, location):
             resp.headers.add(k, v)
         return resp
 
     async def options(request: web.Request) -> web.Response:
+        ep = endpoint(request)
         resp = web.Response(status=204)
-        for k, v in _headers(ice, {"Accept-Post": "application/sdp"}):
+        for k, v in _headers(ep.ice, {"Accept-Post": "application/sdp"}):
             resp.headers.add(k, v)
         return resp
 
     async def delete(request: web.Request) -> web.Response:
-        if not await sessions.delete(request.match_info["id"]):
-            return error(WhepError(404, "no such session"))
+        ep = endpoint(request)
+        if not await ep.sessions.delete(request.match_info["id"]):
+            return error(WhepError(404, "no such session"), ep.ice)
         resp = web.Response(status=200)
         for k, v in _CORS.items():
             resp.headers[k] = v
         return resp
 
     async def patch(request: web.Request) -> web.Response:
+        endpoint(request)
         resp = web.Response(
             status=405, text="trickle ICE is not supported: send a complete offer\n"
         )
@@ -140,6 +161,7 @@ def add_routes(
         return resp
 
     async def session_options(request: web.Request) -> web.Response:
+        endpoint(request)
         resp = web.Response(status=204)
         resp.headers["Allow"] = "DELETE, OPTIONS"
         for k, v in _CORS.items():

@@ -11,20 +11,21 @@ from ..access import AuthContext
 from ..encoders import convert
 from ..protocol import ProtocolError
 from ..session import Viewer
+from ..signaling import IceConfig
 
 if TYPE_CHECKING:
-    from ..display import Display
+    from ..stream import Stream
 
 
-def dispatch(display: Display, viewer: Viewer, msg: protocol.ClientMessage) -> None:
+def dispatch(stream: Stream, viewer: Viewer, msg: protocol.ClientMessage) -> None:
     """Act on one parsed control message from a viewer (hello is the transport's business)."""
-    hub = display.hub
+    hub = stream.hub
     if isinstance(msg, protocol.Ack):
         hub.ack(viewer.id, msg.seq, msg.decode_queue_size, msg.received_ms)
     elif isinstance(msg, protocol.InputEventMessage):
-        display.push_event(viewer.id, msg.event)
+        stream.inputs.push(viewer.id, msg.event)
     elif isinstance(msg, protocol.SetViewport):
-        display.push_event(viewer.id, msg.as_resize_event())
+        stream.inputs.push(viewer.id, msg.as_resize_event())
     elif isinstance(msg, (protocol.RequestKeyframe, protocol.DecoderReset)):
         hub.reset(viewer.id)
     elif isinstance(msg, protocol.Hello):
@@ -38,12 +39,13 @@ def auth_context(
     *,
     token: str | None,
     transport: str,
+    stream: str,
     hello: dict[str, Any] | None = None,
 ) -> AuthContext:
     """What an ``authenticate`` hook is shown of the request that opens a viewer (the
     WebSocket upgrade, or the WHEP offer)."""
     if request is None:
-        return AuthContext(token=token, hello=hello, transport=transport)
+        return AuthContext(token=token, hello=hello, stream=stream, transport=transport)
     peer = request.transport.get_extra_info("peername") if request.transport else None
     return AuthContext(
         token=token,
@@ -53,29 +55,33 @@ def auth_context(
         query=dict(request.query),
         remote=(str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else None,
         hello=hello,
+        stream=stream,
         transport=transport,
     )
 
 
 def config_message(
-    display: Display,
+    stream: Stream,
     viewer: Viewer,
     transport: str,
     size: tuple[int, int] | None = None,
     *,
     view_only: bool = False,
+    whep_path: str | None = None,
+    ice: IceConfig | None = None,
 ) -> str:
     """The ``config`` a viewer gets before any frame (WebSocket), or on connect and when
-    the frame size changes (WebRTC: ``size``, the frame's new size)."""
-    d = display
+    the frame size changes (WebRTC: ``size``, the frame's new size). ``whep_path``: where
+    this stream's WHEP is served, told to a WebSocket viewer; ``ice``: its ICE servers."""
+    d = stream
     width, height = size or (d.width, d.height)
     extra: dict[str, Any] = {}
     if view_only:  # additive: its input will not be delivered, so it need not send any
         extra["view_only"] = True
-    if d.webrtc is not None:  # additive: where WHEP is served, with which ICE servers
-        extra["ice_servers"] = [s.as_dict() for s in d.config.ice.servers()]
-        if transport != "webrtc":
-            extra["webrtc"] = "/whep"
+    if ice is not None:  # additive: where WHEP is served, with which ICE servers
+        extra["ice_servers"] = [s.as_dict() for s in ice.servers()]
+    if whep_path is not None and transport != "webrtc":
+        extra["webrtc"] = whep_path
     if not viewer.is_video:
         return protocol.build_config(
             transport=transport,
@@ -105,14 +111,14 @@ def config_message(
 class StatsTicker:
     """Builds the ``stats`` message for one viewer, about once a second."""
 
-    def __init__(self, display: Display, viewer: Viewer) -> None:
-        self.display = display
+    def __init__(self, stream: Stream, viewer: Viewer) -> None:
+        self.stream = stream
         self.viewer = viewer
         self._last_sent = 0
-        self._last_t = display.clock()
+        self._last_t = stream.clock()
 
     def message(self, **extra: object) -> str:
-        d, v = self.display, self.viewer
+        d, v = self.stream, self.viewer
         now = d.clock()
         group = d.hub.group_of(v.id)
         w = v.window(now)

@@ -33,7 +33,7 @@ __all__ = ["WebRtcSessions", "WebRtcUnavailable", "WebRtcViewer", "apply_ice_pol
            "filter_offer", "load_aiortc"]  # fmt: skip
 
 if TYPE_CHECKING:
-    from ..display import Display
+    from ..stream import Stream
 
 log = logging.getLogger("rfb")
 
@@ -52,8 +52,11 @@ class WebRtcViewer:
 
     transport = "webrtc"
 
-    def __init__(self, display: Display, session_id: str, pc: Any, access: Access) -> None:
-        self.display = display
+    def __init__(
+        self, stream: Stream, session_id: str, pc: Any, access: Access, ice: IceConfig
+    ) -> None:
+        self.stream = stream
+        self.ice = ice
         self.id = session_id
         self.access = access
         self.pc = pc
@@ -105,14 +108,14 @@ class WebRtcViewer:
     def _taken(self, seq: int, rtp: int) -> None:
         # Handed to the RTP sender: on the wire now. Loss is repaired by NACK, not by our
         # flow control, so the unit counts as delivered.
-        now = self.display.clock()
+        now = self.stream.clock()
         sent = self._sent.get(rtp % 2**32)
         if sent is not None:
             sent[1] = now
         if self._unshown_since is None:
             self._unshown_since = now
         if self.viewer is not None:
-            self.display.hub.delivered(self.viewer.id, seq)
+            self.stream.hub.delivered(self.viewer.id, seq)
         if self._rtp_origin is None and self._prev_taken_rtp is not None:
             # aiortc sends a frame's packets before it asks the track for the next one, so
             # its last wire timestamp is the previous frame's: origin = wire - ours.
@@ -129,14 +132,14 @@ class WebRtcViewer:
         if sent is not None:
             published_at, taken_at, nbytes = sent
             self._unshown_since = None
-            self.display.hub.shown(self.viewer.id, published_at, taken_at, nbytes, received_ms)
+            self.stream.hub.shown(self.viewer.id, published_at, taken_at, nbytes, received_ms)
 
     def set_pacing_rate(self, bps: float, now: float) -> None:
         self.pacer.set_rate(bps, now)
 
     def backlog_bytes(self) -> int:
         """Bytes waiting here for the path: in the pacer, and units behind it."""
-        return self.pacer.queued_bytes(self.display.clock()) + self.track.queued_bytes
+        return self.pacer.queued_bytes(self.stream.clock()) + self.track.queued_bytes
 
     def on_frame_start(self, wire_rtp: int, now: float) -> None:
         """The pacer let a frame's first packet go: that, not the handover, is its send time."""
@@ -150,7 +153,7 @@ class WebRtcViewer:
         """REMB and receiver reports, for this viewer's path estimate."""
         if self.viewer is None:
             return
-        est, now = self.viewer.estimator, self.display.clock()
+        est, now = self.viewer.estimator, self.stream.clock()
         if fb.remb_bps is not None:
             est.on_remb(now, fb.remb_bps)
         if fb.packets_lost is not None and fb.highest_sequence is not None:
@@ -174,15 +177,20 @@ class WebRtcViewer:
         """PLI or FIR from the browser: restart this viewer at the group's next IDR."""
         self.keyframe_requests += 1
         if self.viewer is not None:
-            self.display.hub.reset(self.viewer.id)
+            self.stream.hub.reset(self.viewer.id)
 
     # -- data channel ---------------------------------------------------------------------------
 
     def _send_config(self, viewer: Viewer, size: tuple[int, int] | None = None) -> None:
-        self._frame_size = size or (self.display.width, self.display.height)
+        self._frame_size = size or (self.stream.width, self.stream.height)
         self.send_text(
             config_message(
-                self.display, viewer, "webrtc", self._frame_size, view_only=self.access.view_only
+                self.stream,
+                viewer,
+                "webrtc",
+                self._frame_size,
+                view_only=self.access.view_only,
+                ice=self.ice,
             )
         )
 
@@ -213,12 +221,12 @@ class WebRtcViewer:
                 if isinstance(msg, protocol.FrameShown):
                     self.on_frame_shown(msg.rtp_timestamp, msg.received_ms)
                 elif not isinstance(msg, protocol.Hello):  # a hello is harmless here
-                    dispatch(self.display, self.viewer, msg)
+                    dispatch(self.stream, self.viewer, msg)
             except ProtocolError as exc:
                 log.info(
                     "rfb: closing WebRTC viewer %s (%d): %s", self.id, exc.close_code, exc.reason
                 )
-                self.display.closed_for(exc)
+                self.stream.closed_for(exc)
                 self._spawn(self.close())
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -237,14 +245,14 @@ class WebRtcViewer:
         # path is lost in part, and UDP has no flow control to slow it down (the
         # WebSocket's TCP has, so it starts at the top); the estimate climbs in a second
         # or two where the path allows.
-        self.viewer = self.display.hub.attach(
+        self.viewer = self.stream.hub.attach(
             protocol.CAP_H264,
             self,
             scaled_frames=True,
             acks_measure_path=False,
             start_bitrate=START_BITRATE,
         )
-        self.display.open_input(self.viewer.id, self.access)
+        self.stream.inputs.open(self.viewer.id, self.access)
         self.connected.set()
         if self.channel is not None:
             self._send_config(self.viewer)
@@ -252,7 +260,7 @@ class WebRtcViewer:
 
     async def _stats(self) -> None:
         assert self.viewer is not None
-        ticker = StatsTicker(self.display, self.viewer)
+        ticker = StatsTicker(self.stream, self.viewer)
         est = self.viewer.estimator
         while not self.closed.is_set():
             await asyncio.sleep(STATS_INTERVAL_S)
@@ -277,8 +285,8 @@ class WebRtcViewer:
                         await asyncio.sleep(0.01)
         self.closed.set()
         if self.viewer is not None:
-            self.display.hub.detach(self.viewer.id)
-            self.display.close_input(self.viewer.id)
+            self.stream.hub.detach(self.viewer.id)
+            self.stream.inputs.close(self.viewer.id)
         self.track.stop()
         await self.pc.close()
         current = asyncio.current_task()
@@ -290,10 +298,10 @@ class WebRtcViewer:
 class WebRtcSessions:
     """The WHEP SessionFactory: answers offers with peer connections fed by the hub."""
 
-    def __init__(self, display: Display, ice: IceConfig, max_sessions: int = 32) -> None:
+    def __init__(self, stream: Stream, ice: IceConfig, max_sessions: int = 32) -> None:
         load_aiortc()
         aiortc_compat.end_consent_checks_after_close()
-        self.display = display
+        self.stream = stream
         self.ice = ice
         self.max_sessions = max_sessions
         self.sessions: dict[str, WebRtcViewer] = {}
@@ -311,18 +319,18 @@ class WebRtcSessions:
     async def create(self, offer_sdp: str, grant: Any = None) -> tuple[str, str]:
         from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
-        if self.display.closed:
+        if self.stream.closed:
             raise WhepError(503, "server shutting down")
         if len(self.sessions) >= self.max_sessions:
-            self.display.refused["max_webrtc_sessions"] += 1
+            self.stream.refused["max_webrtc_sessions"] += 1
             raise WhepError(429, f"too many WebRTC sessions (at most {self.max_sessions})")
-        if (full := self.display.full()) is not None:
+        if (full := self.stream.full()) is not None:
             raise WhepError(429, full)
         pc = RTCPeerConnection(self._configuration())
         session_id = secrets.token_urlsafe(12)
         if not isinstance(grant, Access):  # not admitted by the server's policy
             raise WhepError(401, "missing or wrong bearer token")
-        peer = WebRtcViewer(self.display, session_id, pc, grant)
+        peer = WebRtcViewer(self.stream, session_id, pc, grant, self.ice)
         self.sessions[session_id] = peer
         try:
             # The transceiver exists before the offer is applied, so that aiortc answers
@@ -350,7 +358,7 @@ class WebRtcSessions:
             sender: Any = transceiver.sender
             aiortc_compat.hook_keyframe_requests(sender, peer.on_keyframe_request)
             aiortc_compat.hook_rtcp(sender, peer.on_rtcp)
-            aiortc_compat.install_pacer(sender, peer.pacer, self.display.clock,
+            aiortc_compat.install_pacer(sender, peer.pacer, self.stream.clock,
                                         peer.on_frame_start)  # fmt: skip
 
             @pc.on("datachannel")

@@ -19,7 +19,7 @@ from .common import StatsTicker, auth_context, config_message, dispatch
 from .tcp_info import delivery_rate
 
 if TYPE_CHECKING:
-    from ..display import Display
+    from ..stream import Stream
 
 log = logging.getLogger("rfb")
 
@@ -61,17 +61,22 @@ class WebSocketViewer:
     transport = "websocket"
 
     def __init__(
-        self, ws: web.WebSocketResponse, display: Display, request: web.Request | None = None
+        self,
+        ws: web.WebSocketResponse,
+        stream: Stream,
+        request: web.Request | None = None,
+        whep_path: str | None = None,
     ) -> None:
         self.ws = ws
-        self.display = display
+        self.stream = stream
         self.request = request  # the upgrade request: what the authenticate hook is shown
+        self.whep_path = whep_path  # where this stream's WHEP is, told in config
         self.viewer: Viewer | None = None
         self._out: deque[str | bytes] = deque()
         self._out_bytes = 0  # frame bytes queued here, not yet handed to the socket
         self._out_signal = asyncio.Event()
         self._closing = False
-        self.opened_at = display.clock()
+        self.opened_at = stream.clock()
         self._evicted: asyncio.Task[None] | None = None
         self.greeted = False  # its first message arrived (the hook may still be deciding)
 
@@ -79,7 +84,7 @@ class WebSocketViewer:
 
     def send_unit(self, viewer: Viewer, seq: int, unit: EncodedUnit) -> None:
         """ViewerLink: queue one frame; the viewer's credit bounds how many wait here."""
-        header = unit_header(viewer, seq, unit, self.display.config.fps)
+        header = unit_header(viewer, seq, unit, self.stream.config.fps)
         message = protocol.pack_envelope(header, unit.data)
         self._out.append(message)
         self._out_bytes += len(message)
@@ -124,11 +129,11 @@ class WebSocketViewer:
                 return
             finally:
                 if isinstance(item, bytes) and self.viewer is not None:
-                    self.display.hub.written(self.viewer.id)
+                    self.stream.hub.written(self.viewer.id)
 
     async def _stats(self) -> None:
         assert self.viewer is not None
-        ticker = StatsTicker(self.display, self.viewer)
+        ticker = StatsTicker(self.stream, self.viewer)
         while not self.ws.closed:
             await asyncio.sleep(STATS_INTERVAL_S)
             self.send_text(ticker.message())
@@ -165,7 +170,7 @@ class WebSocketViewer:
         transport = self._transport()
         sample = delivery_rate(transport.get_extra_info("socket") if transport else None)
         if sample is not None:
-            viewer.estimator.on_path_rate(self.display.clock(), *sample)
+            viewer.estimator.on_path_rate(self.stream.clock(), *sample)
 
     # -- incoming -----------------------------------------------------------------------
 
@@ -188,11 +193,12 @@ class WebSocketViewer:
         msg = protocol.parse_client_message(text)
         if not isinstance(msg, protocol.Hello):
             raise ProtocolError(protocol.CLOSE_PROTOCOL_ERROR, "the first message must be hello")
-        cfg = self.display.config
-        ctx = auth_context(self.request, token=msg.token, transport="websocket", hello=msg.fields)
-        access = await self.display.access.admit(ctx)
+        cfg = self.stream.config
+        ctx = auth_context(self.request, token=msg.token, transport="websocket",
+                           stream=self.stream.name, hello=msg.fields)  # fmt: skip
+        access = await self.stream.access.admit(ctx)
         if access is None:
-            self.display.refused["unauthorized"] += 1
+            self.stream.refused["unauthorized"] += 1
             raise ProtocolError(protocol.CLOSE_UNAUTHORIZED, REFUSED_REASON)
         if msg.view_only and not access.view_only:
             access = Access(access.principal, view_only=True)
@@ -204,12 +210,12 @@ class WebSocketViewer:
         )
         if cap is None:
             raise ProtocolError(protocol.CLOSE_UNSUPPORTED_DATA, "no supported transport")
-        if self.display.closed:
+        if self.stream.closed:
             raise ProtocolError(protocol.CLOSE_GOING_AWAY, "server shutting down")
-        if (full := self.display.full()) is not None:
+        if (full := self.stream.full()) is not None:
             raise ProtocolError(protocol.CLOSE_TRY_AGAIN_LATER, full)
-        viewer = self.display.hub.attach(cap, self, scaled_frames=msg.scaled_frames)
-        self.display.open_input(viewer.id, access)
+        viewer = self.stream.hub.attach(cap, self, scaled_frames=msg.scaled_frames)
+        self.stream.inputs.open(viewer.id, access)
         return viewer, access
 
     async def run(self) -> None:
@@ -229,10 +235,12 @@ class WebSocketViewer:
             self.viewer = viewer
             self._out.appendleft(
                 config_message(
-                    self.display,
+                    self.stream,
                     viewer,
                     "webcodecs" if viewer.is_video else "image",
                     view_only=access.view_only,
+                    whep_path=self.whep_path,
+                    ice=webrtc.ice if (webrtc := self.stream.webrtc) is not None else None,
                 )
             )
             tasks = [
@@ -242,7 +250,7 @@ class WebSocketViewer:
             handled = 0
             while (text := await self._receive_text()) is not None:
                 msg = protocol.parse_client_message(text)
-                dispatch(self.display, viewer, msg)
+                dispatch(self.stream, viewer, msg)
                 if isinstance(msg, protocol.Ack):
                     self._sample_path_rate(viewer)
                 handled += 1
@@ -252,13 +260,13 @@ class WebSocketViewer:
                     await asyncio.sleep(0)
         except ProtocolError as exc:
             log.info("rfb: closing viewer (%d): %s", exc.close_code, exc.reason)
-            self.display.closed_for(exc)
+            self.stream.closed_for(exc)
             close_code, close_reason = exc.close_code, exc.reason
         finally:
             # Stop serving this viewer first; the close handshake can take its time.
             if self.viewer is not None:
-                self.display.hub.detach(self.viewer.id)
-                self.display.close_input(self.viewer.id)
+                self.stream.hub.detach(self.viewer.id)
+                self.stream.inputs.close(self.viewer.id)
             for t in tasks:
                 t.cancel()
             for t in tasks:
@@ -267,35 +275,38 @@ class WebSocketViewer:
             await self.close(close_code, close_reason)
 
 
-async def handle(request: web.Request, display: Display) -> web.WebSocketResponse:
+async def handle(
+    request: web.Request, stream: Stream, *, whep_path: str | None = None
+) -> web.WebSocketResponse:
+    """Serve one viewer of ``stream`` on this upgrade request until it leaves."""
     ws = web.WebSocketResponse(
         compress=False,  # frames are already compressed; deflating them only burns CPU
         max_msg_size=protocol.MAX_TEXT_MESSAGE_BYTES + 1,  # aiohttp refuses size >= max
         heartbeat=HEARTBEAT_S,
     )
-    pending = [c for c in display.connections if c.pending]
-    if len(pending) >= display.config.max_pending:
+    pending = [c for c in stream.connections if c.pending]
+    if len(pending) >= stream.config.max_pending:
         # Sockets that never say hello would each hold a slot until the hello timeout:
         # the oldest makes room once it has had time to say it, so a flood of silent
         # connections cannot keep a real viewer out; a young one is still handshaking.
         oldest = min(pending, key=lambda c: c.opened_at)
-        display.refused["max_pending"] += 1
-        if display.clock() - oldest.opened_at >= PENDING_GRACE_S:
+        stream.refused["max_pending"] += 1
+        if stream.clock() - oldest.opened_at >= PENDING_GRACE_S:
             oldest.evict("no hello in time: evicted for a newer connection")
         else:
-            limit = display.config.max_pending
+            limit = stream.config.max_pending
             return await reject(
                 request,
                 protocol.CLOSE_TRY_AGAIN_LATER,
                 f"too many connections waiting for hello (max_pending={limit})",
             )
     await ws.prepare(request)
-    conn = WebSocketViewer(ws, display, request)
-    display.connections.add(conn)
+    conn = WebSocketViewer(ws, stream, request, whep_path)
+    stream.connections.add(conn)
     try:
         await conn.run()
     finally:
-        display.connections.discard(conn)
+        stream.connections.discard(conn)
     return ws
 
 

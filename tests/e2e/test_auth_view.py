@@ -49,7 +49,7 @@ async def test_page_token_admits_drives_watches_or_is_refused(browser, transport
         page = await ctx.new_page()
         await page.goto(base + "&token=mallory")
         async with asyncio.timeout(10):
-            while display.refused["unauthorized"] < 1:
+            while display.stream.refused["unauthorized"] < 1:
                 await asyncio.sleep(0.05)
         await asyncio.sleep(1.0)
         assert await frames_displayed(page) == 0

@@ -23,7 +23,7 @@ PAGE_W, PAGE_H = 640, 360
 
 def lowest_scaled_rung(display: rfb.Display, capability: str) -> int:
     """The first rung coded at half size (640x360)."""
-    lad = display.hub.ladder(capability)
+    lad = display.stream.hub.ladder(capability)
     return next(i for i in range(len(lad)) if lad.coded_size(i, W, H) == (W // 2, H // 2))
 
 
@@ -66,7 +66,7 @@ async def test_switching_rungs_keeps_pixels_and_input_in_frame_pixels(
     stream = Stream(display)
     ctx, page = await open_page(browser, display.url + query, width=PAGE_W, height=PAGE_H)
     try:
-        (viewer_id,) = display.hub._viewers
+        (viewer_id,) = display.stream.hub._viewers
         stats = await on_rung(page, 0)
         assert (stats["width"], stats["height"]) == (W, H)
         assert (stats["adaptation"]["codedWidth"], stats["adaptation"]["codedHeight"]) == (W, H)
@@ -74,7 +74,7 @@ async def test_switching_rungs_keeps_pixels_and_input_in_frame_pixels(
         dropped = stats["framesDropped"]
 
         low = lowest_scaled_rung(display, capability)
-        display.hub.pin(viewer_id, low)
+        display.stream.hub.pin(viewer_id, low)
         stats = await on_rung(page, low)
         # coded at half size, drawn (and mapped) at the frame's size
         adaptation = stats["adaptation"]
@@ -85,7 +85,7 @@ async def test_switching_rungs_keeps_pixels_and_input_in_frame_pixels(
         (viewer,) = display.metrics()["viewers"]
         assert viewer["rung_width"] == W // 2
 
-        display.hub.pin(viewer_id, 0)
+        display.stream.hub.pin(viewer_id, 0)
         await on_rung(page, 0)
         await check_view(page, display)
         stats = await page.evaluate("window.rfbView.stats")

@@ -233,7 +233,7 @@ async def test_mouse_and_keys_arrive_in_frame_pixels(browser, dpr: float) -> Non
         a_down = next(e.event for e in keys if e.type == "key_down" and e.event["key"] == "A")
         assert a_down["code"] == "KeyA" and a_down["modifiers"] == ["Shift"]
         assert keys[0].type == "key_down" and keys[0].event["key"] == "Shift"
-        assert {e.client_id for e in keys} == {next(iter(display.hub._viewers))}
+        assert {e.client_id for e in keys} == {next(iter(display.stream.hub._viewers))}
     finally:
         await ctx.close()
         await stream.close()

@@ -29,7 +29,7 @@ async def test_webrtc_page_shows_pixels_and_sends_input(browser) -> None:
             page, "window.rfbView.stats?.transport === 'webrtc' && window.rfbView.stats"
         )
         assert stats["state"] == "negotiated"
-        assert len(display.webrtc.sessions) == 1 and display.client_count == 1
+        assert len(display.stream.webrtc.sessions) == 1 and display.client_count == 1
         img = await capture(page)
         assert_test_card(quadrant_colours(img, 0, 75, 800, 450), 6)
         before = await frames_displayed(page)
@@ -87,10 +87,10 @@ async def test_closing_the_tab_ends_the_webrtc_session_at_once(browser) -> None:
     ctx, page = await open_page(browser, stream.display.url + "?transport=webrtc&nooverlay")
     try:
         await wait_for(page, "window.rfbView.stats?.transport === 'webrtc'")
-        assert len(stream.display.webrtc.sessions) == 1
+        assert len(stream.display.stream.webrtc.sessions) == 1
         await page.close()  # pagehide: the view sends the WHEP DELETE
         async with asyncio.timeout(5):  # not the ~30 s of ICE consent expiry
-            while stream.display.webrtc.sessions or stream.display.client_count:
+            while stream.display.stream.webrtc.sessions or stream.display.client_count:
                 await asyncio.sleep(0.05)
     finally:
         await ctx.close()

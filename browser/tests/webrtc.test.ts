@@ -1,0 +1,23 @@
+import { describe, expect, it } from "vitest";
+import { parseIceLinks, whepUrl } from "../src/webrtc";
+
+describe("whepUrl", () => {
+  it("puts a stream's WHEP endpoint beside its WebSocket path", () => {
+    expect(whepUrl("ws://h:1/")).toBe("http://h:1/whep");
+    expect(whepUrl("ws://h:1/cam")).toBe("http://h:1/cam/whep");
+    expect(whepUrl("wss://h/rfb/cam/?token=x")).toBe("https://h/rfb/cam/whep");
+    expect(whepUrl("wss://h/rfb")).toBe("https://h/rfb/whep");
+  });
+});
+
+describe("parseIceLinks", () => {
+  it("reads ICE servers with credentials from Link headers", () => {
+    const links =
+      '<stun:s.example:3478>; rel="ice-server", <turn:t.example:3478?transport=udp>; rel="ice-server"; username="u"; credential="p"';
+    expect(parseIceLinks(links)).toEqual([
+      { urls: "stun:s.example:3478" },
+      { urls: "turn:t.example:3478?transport=udp", username: "u", credential: "p" },
+    ]);
+    expect(parseIceLinks(null)).toEqual([]);
+  });
+});

@@ -1,0 +1,350 @@
+"""Server: named streams on one port (``ws://host:port/<name>``), or mounted in an app.
+
+``serve_server()`` starts one and returns it; ``server.add_stream(name, w, h, ...)``
+returns the ``Display`` to publish into. ``serve()`` is the one-stream shortcut (a
+server with the ``default`` stream, at ``/``). The same routes can be added under a
+prefix to an aiohttp application the user already runs (``server.mount(app, "/rfb")``),
+or served from an ASGI app (rfb.asgi).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+import threading
+from collections.abc import Callable, Generator, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .origins import OriginPolicy
+from .origins import normalise as normalise_origin
+from .signaling import IceConfig
+from .stream import DEFAULT_STREAM, Stream, StreamConfig, check_name
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from .display import Display
+
+log = logging.getLogger("rfb")
+
+SHUTDOWN_TIMEOUT_S = 5.0
+
+
+def check_origins(origins: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(origins, str):  # tuple("https://a") would be its letters
+        raise ValueError("origins is a list of origins, e.g. ['https://app.example']")
+    for origin in origins:
+        if origin != "*":
+            normalise_origin(origin)  # raises ValueError naming a malformed one
+    return tuple(origins)
+
+
+class Server:
+    """Streams by name on one port (or under a prefix of someone else's app).
+
+    Every stream is independent (size, fps, codecs, limits, tokens or its own
+    ``authenticate`` hook); the port, the TLS context, the allowed web origins and the
+    ICE (STUN/TURN) configuration are the server's.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8765,
+        origins: Sequence[str] = (),
+        ssl_context: ssl.SSLContext | None = None,
+        ice: IceConfig | None = None,
+    ) -> None:
+        self.host = host
+        self._port = port
+        self.ssl_context = ssl_context
+        self.ice = ice or IceConfig()
+        self.origins = OriginPolicy(check_origins(origins))
+        self._streams: dict[str, Stream] = {}
+        self._displays: dict[str, Display] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+        self._runner: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        self._started = False
+        self._mounted_at: str | None = None
+        self._closed = False
+        self._closed_event = asyncio.Event()
+        self._thread: threading.Thread | None = None  # set by serve_in_thread()
+        self.refused_origin = 0  # refused for their origin, on no stream we know
+
+    # -- streams ------------------------------------------------------------------------
+
+    def add_stream(self, name: str, width: int, height: int, **options: Any) -> Display:
+        """Add stream ``name`` and return its Display; viewers reach it at
+        ``ws://host:port/<name>`` (and ``/<name>/whep`` with ``transport="webrtc"``).
+
+        ``options``: serve()'s per-stream keywords (fps, bitrate, transport, token,
+        authenticate, max_viewers, ...). Before or after start(); a name may be used once
+        at a time. Raises ValueError for a bad name or option.
+        """
+        return self.add(name, StreamConfig(width=width, height=height, **options))
+
+    def add(self, name: str, config: StreamConfig) -> Display:
+        """add_stream() with the options as one StreamConfig."""
+        from .display import Display
+
+        check_name(name)
+        if self._closed:
+            raise RuntimeError("add_stream() on a closed Server")
+        if name in self._streams:
+            raise ValueError(f"stream {name!r} already exists")
+        stream = Stream(name, config)
+        if config.transport == "webrtc":
+            from .transports.webrtc import WebRtcSessions
+
+            limit = config.max_webrtc_sessions
+            stream.webrtc = WebRtcSessions(stream, self.ice, max_sessions=limit)
+        if self._loop is not None:
+            self._on_loop("add_stream")
+            stream.bind()
+        display = Display(stream, self)
+        self._streams[name] = stream
+        self._displays[name] = display
+        return display
+
+    def stream(self, name: str = DEFAULT_STREAM) -> Display:
+        """The Display of stream ``name`` (KeyError if there is none)."""
+        return self._displays[name]
+
+    def remove_stream(self, name: str) -> asyncio.Task[None] | None:
+        """Close stream ``name``'s viewers (1001) and its encoders; later connections to it
+        close with 4404. Returns the closing task (await it to wait), None if absent."""
+        self._on_loop("remove_stream")
+        stream = self._streams.pop(name, None)
+        self._displays.pop(name, None)
+        if stream is None:
+            return None
+        task = asyncio.get_running_loop().create_task(self._close_stream(stream, "stream removed"))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+        return task
+
+    async def _close_stream(self, stream: Stream, reason: str) -> None:
+        await stream.aclose(SHUTDOWN_TIMEOUT_S / 2, reason)
+        await stream.finish()
+
+    def _on_loop(self, what: str) -> None:
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if self._loop is not None and running is not self._loop:
+            raise RuntimeError(f"{what}() off the server's event loop: call it from a coroutine "
+                               "on that loop (or with loop.call_soon_threadsafe)")  # fmt: skip
+        if running is None:
+            raise RuntimeError(f"{what}() needs the running event loop")
+
+    @property
+    def streams(self) -> list[str]:
+        """The names of the streams, in the order they were added."""
+        return list(self._streams)
+
+    # -- what the routes see (routes.Directory) -----------------------------------------
+
+    def get(self, name: str) -> Stream | None:
+        return self._streams.get(name)
+
+    def all(self) -> Iterable[Stream]:
+        return list(self._streams.values())
+
+    def origin_refused(self, stream: Stream | None) -> None:
+        if stream is not None:
+            stream.refused["origin"] += 1
+        else:
+            self.refused_origin += 1
+
+    # -- addresses ----------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The port it listens on (the one picked, after start() with ``port=0``)."""
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """Where the routes are: ``http(s)://host:port/`` (plus the mount prefix)."""
+        host = self.host
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        elif ":" in host:
+            host = f"[{host}]"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{host}:{self._port}{self._mounted_at or ''}/"
+
+    @property
+    def ws_url(self) -> str:
+        return "ws" + self.url.removeprefix("http")
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def _bind(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        for stream in self._streams.values():
+            stream.bind()
+
+    def app(self) -> web.Application:
+        """A fresh aiohttp application serving this server's streams."""
+        from .routes import make_app
+
+        return make_app(self)
+
+    async def start(self) -> Server:
+        """Listen on host:port; returns the server."""
+        from aiohttp import web
+
+        if self._started or self._mounted_at is not None:
+            raise RuntimeError("this Server is already started or mounted")
+        self._started = True
+        self._bind()
+        self._runner = web.AppRunner(
+            self.app(),
+            handle_signals=False,
+            access_log=None,
+            shutdown_timeout=SHUTDOWN_TIMEOUT_S / 2,  # handlers still running after aclose()
+        )
+        try:
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, self.host, self._port, ssl_context=self.ssl_context)
+            await site.start()
+        except BaseException:
+            await self.aclose()
+            raise
+        server = getattr(site, "_server", None)
+        if server is not None and server.sockets:
+            self._port = server.sockets[0].getsockname()[1]
+        return self
+
+    def mount(self, app: web.Application, prefix: str = "/rfb", *, port: int | None = None) -> None:
+        """Serve the streams from ``app`` under ``prefix`` (its TLS, its port, its
+        middlewares first): ``ws://host/rfb/<name>``, WHEP at ``/rfb/<name>/whep``. The
+        server starts and stops with ``app``. ``port``: the app's port, for ``url``."""
+        if not prefix.startswith("/") or prefix.endswith("/") or len(prefix) < 2:
+            raise ValueError(f"prefix must look like '/rfb' (no trailing slash), got {prefix!r}")
+        if self._started or self._mounted_at is not None:
+            raise RuntimeError("this Server is already started or mounted")
+        self._mounted_at = prefix
+        if port is not None:
+            self._port = port
+
+        async def on_startup(_app: web.Application) -> None:
+            self._bind()
+
+        async def on_cleanup(_app: web.Application) -> None:
+            await self.aclose()
+
+        from .routes import bare_prefix_handler
+
+        app.on_startup.append(on_startup)
+        app.on_cleanup.append(on_cleanup)
+        app.router.add_get(prefix, bare_prefix_handler(self, prefix))
+        app.add_subapp(prefix, self.app())
+
+    def attach_loop(self) -> None:
+        """For front-ends that run the server's routes themselves (rfb.asgi): the
+        current event loop is the server's."""
+        if self._loop is None:
+            self._bind()
+
+    async def aclose(self, timeout: float = SHUTDOWN_TIMEOUT_S) -> None:
+        """Close every viewer of every stream, stop listening, stop the encoders. Viewers
+        that do not answer are cut off: it ends within about ``timeout`` seconds."""
+        if self._closed:
+            await self._closed_event.wait()
+            return
+        self._closed = True
+        streams = list(self._streams.values())
+        await asyncio.gather(*(s.aclose(timeout / 2) for s in streams), *self._closing,
+                             return_exceptions=True)  # fmt: skip
+        if self._runner is not None:
+            await self._runner.cleanup()  # bounded by the runner's shutdown_timeout
+        for s in streams:
+            await s.finish()
+        self._closed_event.set()
+
+    async def wait_closed(self) -> None:
+        await self._closed_event.wait()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self, timeout: float = 10.0) -> None:
+        """aclose() for code outside the event loop (e.g. after serve_in_thread())."""
+        if threading.get_ident() == self._loop_thread:
+            raise RuntimeError("close() on the event loop's own thread: use await .aclose()")
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop stopped meanwhile
+                asyncio.run_coroutine_threadsafe(self.aclose(), loop).result(timeout)
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    async def __aenter__(self) -> Server:
+        if not self._started:
+            await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+class _Starting:
+    """What ``serve_server()`` returns: ``await`` it, or use it as ``async with``."""
+
+    def __init__(self, make: Callable[[], Server], streams: Sequence[dict[str, Any]]) -> None:
+        self._make = make
+        self._streams = streams
+        self._server: Server | None = None
+
+    async def _open(self) -> Server:
+        server = self._make()
+        for spec in self._streams:
+            spec = dict(spec)
+            server.add_stream(spec.pop("name"), spec.pop("width"), spec.pop("height"), **spec)
+        await server.start()
+        self._server = server
+        return server
+
+    def __await__(self) -> Generator[Any, None, Server]:
+        return self._open().__await__()
+
+    async def __aenter__(self) -> Server:
+        return await self._open()
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._server is not None:
+            await self._server.aclose()
+
+
+def serve_server(
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    *,
+    origins: Sequence[str] = (),
+    streams: Sequence[dict[str, Any]] = (),
+    ssl_context: ssl.SSLContext | None = None,
+    ice: IceConfig | None = None,
+) -> _Starting:
+    """Start a server for named streams and return it (``await``, or ``async with``).
+
+    ``streams``: ``add_stream`` keyword dicts to add before it listens, e.g.
+    ``[{"name": "rgb", "width": 1280, "height": 720}]``; add more at any time with
+    ``server.add_stream(name, w, h, **options)``, which returns that stream's Display.
+    Viewers pick a stream by path (``ws://host:port/<name>``; ``/`` is the stream
+    named ``default``, if there is one); ``GET /streams`` lists them.
+    """
+    origins = check_origins(origins)
+    return _Starting(
+        lambda: Server(host=host, port=port, origins=origins, ssl_context=ssl_context, ice=ice),
+        streams,
+    )

@@ -1,0 +1,320 @@
+"""Stream: what transports, routes and integrations see of one stream.
+
+A stream is a hub (encoder groups and viewers), its settings, its input sink and its
+frame size, plus the registry of the transport connections it serves. ``Display`` is the
+user's handle over one stream; a ``Server`` hosts many streams on one port. Transports
+depend on this module, never on ``Display``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from . import protocol
+from .access import AccessPolicy, Authenticator
+from .encoders.base import EncoderSettings
+from .frames import Frame, as_pixels
+from .hub import Hub, HubConfig
+from .inputs import InputSink
+from .session import ladder
+from .session.input_gate import DEFAULT_INPUT_RATE
+from .signaling import IceConfig
+
+Transport = Literal["websocket", "webrtc"]
+DEFAULT_STREAM = "default"  # the stream at "/" (pdum.rfb's name for it too)
+# Paths the server answers itself: a stream may not take them as its name.
+RESERVED_NAMES = frozenset({"health", "metrics", "streams", "static", "whep", "recorded-events"})
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+log = logging.getLogger("rfb")
+
+
+def check_name(name: str) -> str:
+    """A stream name, or ValueError saying what a name may be."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or name in RESERVED_NAMES:
+        raise ValueError(
+            f"stream name {name!r} is not allowed: 1-64 letters, digits, '.', '_' or '-', "
+            f"starting with a letter or digit, and not one of {sorted(RESERVED_NAMES)}"
+        )
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class StreamConfig:
+    """One stream's settings. Streams on one server are independent of each other."""
+
+    width: int
+    height: int
+    transport: Transport = "websocket"  # "webrtc": WHEP as well as the WebSocket
+    fps: float = 30.0
+    bitrate: int = 0  # 0: chosen from size and fps; with adaptive, the ceiling
+    quality: int = 80
+    adaptive: bool = True  # a quality ladder: each viewer gets the rung its path carries
+    min_bitrate: int = ladder.DEFAULT_MIN_BITRATE
+    max_rungs: int = ladder.DEFAULT_MAX_RUNGS
+    still_after: float | None = 0.3  # seconds at rest before a high-quality still (None: never)
+    max_inflight: int = 2
+    keyframe_interval_s: float = 1.0
+    keyframe_min_interval_s: float = 0.5
+    force_image: bool = False
+    preferred_image: str = protocol.CAP_JPEG
+    token: str | None = None
+    view_token: str | None = None  # lets a viewer watch but not drive
+    authenticate: Authenticator | None = None  # see rfb.access; replaces the tokens
+    record_events: bool = False
+    max_webrtc_sessions: int = 32
+    max_viewers: int = 64  # viewers on all transports; the next is refused (1013 / 429)
+    max_pending: int = 32  # WebSocket connections that have not sent hello yet
+    max_input_rate: float | None = DEFAULT_INPUT_RATE  # events/s per viewer (None: no cap)
+
+    def __post_init__(self) -> None:
+        if not (1 <= self.width <= 16384 and 1 <= self.height <= 16384):
+            raise ValueError(f"width and height must be 1..16384, got {self.width}x{self.height}")
+        if self.transport not in ("websocket", "webrtc"):
+            raise ValueError(f"transport must be 'websocket' or 'webrtc', got {self.transport!r}")
+        if self.fps <= 0:
+            raise ValueError("fps must be positive")
+        if not 1 <= self.quality <= 100:
+            raise ValueError("quality must be 1..100")
+        if self.max_inflight < 1:
+            raise ValueError("max_inflight must be at least 1")
+        if self.preferred_image not in protocol.IMAGE_CAPS:
+            raise ValueError(f"preferred_image must be one of {protocol.IMAGE_CAPS}")
+        if self.bitrate < 0 or self.min_bitrate < 1:
+            raise ValueError("bitrate must be >= 0 (0: auto) and min_bitrate >= 1")
+        if self.max_rungs < 1:
+            raise ValueError("max_rungs must be at least 1")
+        if self.still_after is not None and not 0 < self.still_after <= 3600:
+            raise ValueError("still_after must be positive seconds, or None for no stills")
+        if self.max_viewers < 1 or self.max_pending < 1:
+            raise ValueError("max_viewers and max_pending must be at least 1")
+        if self.max_input_rate is not None and not self.max_input_rate > 0:
+            raise ValueError("max_input_rate must be positive events per second, or None")
+        self.access_policy()  # raises ValueError for a contradictory combination
+
+    def access_policy(self) -> AccessPolicy:
+        return AccessPolicy(self.authenticate, self.token, self.view_token)
+
+    def hub_config(self) -> HubConfig:
+        return HubConfig(
+            settings=EncoderSettings(
+                quality=self.quality,
+                bitrate=self.bitrate,
+                fps=self.fps,
+                keyframe_interval_s=self.keyframe_interval_s,
+            ),
+            max_inflight=self.max_inflight,
+            max_fps=self.fps,
+            keyframe_min_interval_s=self.keyframe_min_interval_s,
+            adaptive=self.adaptive,
+            min_bitrate=self.min_bitrate,
+            max_rungs=self.max_rungs,
+            still_after_s=self.still_after,
+            width=self.width,
+            height=self.height,
+        )
+
+
+class Connection(Protocol):
+    """A transport connection the stream closes when it ends (a WebSocket viewer)."""
+
+    opened_at: float
+
+    @property
+    def pending(self) -> bool: ...
+
+    async def close(self, code: int, reason: str) -> None: ...
+
+    def abort(self) -> None: ...
+
+    def evict(self, reason: str) -> None: ...
+
+
+class Sessions(Protocol):
+    """The stream's WebRTC sessions (transports/webrtc.py's WebRtcSessions)."""
+
+    sessions: dict[str, Any]
+    ice: IceConfig
+
+    async def aclose(self, reason: str) -> None: ...
+
+
+class Stream:
+    """One stream: frames in (``publish``), encoded units out to its viewers, input back."""
+
+    def __init__(
+        self,
+        name: str,
+        config: StreamConfig,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name = check_name(name)
+        self.config = config
+        self._clock = clock
+        self._t0 = clock()
+        self.hub = Hub(config.hub_config(), clock)
+        self.access = config.access_policy()
+        self.inputs = InputSink(
+            clock, self.now_us, rate=config.max_input_rate, record=config.record_events
+        )
+        self.width, self.height = config.width, config.height
+        self._lock = threading.Lock()
+        self._frame_ids = 0
+        self._pending: Frame | None = None
+        self._flush_scheduled = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        self.refused: Counter[str] = Counter()  # connections refused, by the limit that did
+        self.protocol_errors: Counter[int] = Counter()  # viewers closed for bad input, by code
+        self.connections: set[Connection] = set()  # live WebSocket viewers
+        self.webrtc: Sessions | None = None  # WHEP sessions, where this stream serves WebRTC
+        self._closed = False
+        self._closed_event = asyncio.Event()
+
+    def bind(self) -> None:
+        """Called on the event loop the stream's server runs on: publish() hands it frames."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not None and self._loop is not loop:
+            raise RuntimeError(f"stream {self.name!r} already runs on another event loop")
+        self._loop = loop
+        self._loop_thread = threading.get_ident()
+
+    # -- state --------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def wait_closed(self) -> None:
+        await self._closed_event.wait()
+
+    @property
+    def client_count(self) -> int:
+        return self.hub.viewer_count
+
+    @property
+    def frames_published(self) -> int:
+        return self._frame_ids
+
+    def clock(self) -> float:
+        """The stream's clock (seconds): what frame and event timestamps count on."""
+        return self._clock()
+
+    def now_us(self) -> int:
+        return int((self._clock() - self._t0) * 1e6)
+
+    @property
+    def monotonic_origin_s(self) -> float:
+        return self._t0
+
+    def full(self) -> str | None:
+        """Why one more viewer may not join (counted as a refusal), or None."""
+        if self.client_count < self.config.max_viewers:
+            return None
+        self.refused["max_viewers"] += 1
+        return f"server full (max_viewers={self.config.max_viewers})"
+
+    def closed_for(self, exc: protocol.ProtocolError) -> None:
+        """Count a viewer closed for what it sent (refusals are counted where they happen)."""
+        if exc.close_code not in (protocol.CLOSE_UNAUTHORIZED, protocol.CLOSE_TRY_AGAIN_LATER):
+            self.protocol_errors[exc.close_code] += 1
+
+    def info(self) -> dict[str, Any]:
+        """One line of ``GET /streams``."""
+        return {
+            "name": self.name,
+            "width": self.width,
+            "height": self.height,
+            "fps": self.config.fps,
+            "clients": self.client_count,
+            "webrtc": self.webrtc is not None,
+        }
+
+    # -- frames -------------------------------------------------------------------------
+
+    def publish(self, frame: Any, *, copy: bool = True) -> None:
+        """See Display.publish: thread-safe, never blocks, never encodes."""
+        if self._closed:
+            raise RuntimeError(f"publish() on a closed stream ({self.name!r})")
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError(
+                f"publish() before stream {self.name!r} is served: start its server first"
+            )
+        pixels = as_pixels(frame, copy=copy)
+        now = self._clock()
+        with self._lock:
+            self._frame_ids += 1
+            self._pending = Frame(pixels, self._frame_ids, int((now - self._t0) * 1e6), now)
+            if threading.get_ident() == self._loop_thread:
+                self._flush_pending()
+            elif not self._flush_scheduled:
+                self._flush_scheduled = True
+                loop.call_soon_threadsafe(self._flush_locked)
+
+    def _flush_locked(self) -> None:
+        with self._lock:
+            self._flush_pending()
+
+    def _flush_pending(self) -> None:
+        self._flush_scheduled = False
+        frame, self._pending = self._pending, None
+        if frame is not None and not self._closed:
+            self.width, self.height = frame.width, frame.height
+            self.hub.publish(frame)
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def aclose(self, timeout: float, reason: str = "server shutting down") -> None:
+        """Close every viewer (WebSocket: 1001 and ``reason``; WebRTC: a ``close`` message,
+        then the peer connection), cutting off those that do not answer within ``timeout``,
+        then the encoders."""
+        if self._closed:
+            await self._closed_event.wait()
+            return
+        self._closed = True
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.gather(
+                    *(c.close(protocol.CLOSE_GOING_AWAY, reason) for c in list(self.connections)),
+                    *([self.webrtc.aclose(reason)] if self.webrtc is not None else []),
+                    return_exceptions=True,
+                )
+        except TimeoutError:
+            log.warning("rfb: viewers of %r did not close within %.1f s; cut off",
+                        self.name, timeout)  # fmt: skip
+            for c in list(self.connections):
+                c.abort()
+
+    async def finish(self) -> None:
+        """After the server stopped: the encoder threads, and anyone waiting on input."""
+        await self.hub.aclose()
+        self.inputs.shut()
+        self._closed_event.set()
+
+    def metrics(self) -> dict[str, Any]:
+        m = self.hub.metrics()
+        m["display"] = {
+            "name": self.name,
+            "width": self.width,
+            "height": self.height,
+            "fps": self.config.fps,
+            "frames_published": self._frame_ids,
+            "events_dropped": self.inputs.events_dropped,
+            "input_dropped": dict(self.inputs.dropped),
+            "refused": dict(self.refused),
+            "protocol_errors": {str(k): v for k, v in self.protocol_errors.items()},
+            "uptime_s": round(self._clock() - self._t0, 3),
+            # time.monotonic() at timestamp_us == 0: same-host tools turn frame
+            # timestamps into their own clock with it (benchmarks measure latency so).
+            "monotonic_origin_s": self._t0,
+        }
+        return m
