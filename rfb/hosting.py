@@ -15,7 +15,7 @@ import logging
 import ssl
 import threading
 from collections.abc import Callable, Generator, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .origins import OriginPolicy
 from .origins import normalise as normalise_origin
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("rfb")
 
 SHUTDOWN_TIMEOUT_S = 5.0
+_T = TypeVar("_T")
 
 
 def check_origins(origins: Sequence[str]) -> tuple[str, ...]:
@@ -90,6 +91,8 @@ class Server:
 
     def add(self, name: str, config: StreamConfig) -> Display:
         """add_stream() with the options as one StreamConfig."""
+        if self._off_loop():  # e.g. the caller of serve_in_thread(): done on the loop
+            return self._on_loop_thread(self.add, name, config)
         from .display import Display
 
         check_name(name)
@@ -104,7 +107,6 @@ class Server:
             limit = config.max_webrtc_sessions
             stream.webrtc = WebRtcSessions(stream, self.ice, max_sessions=limit)
         if self._loop is not None:
-            self._on_loop("add_stream")
             stream.bind()
         display = Display(stream, self)
         self._streams[name] = stream
@@ -117,31 +119,46 @@ class Server:
 
     def remove_stream(self, name: str) -> asyncio.Task[None] | None:
         """Close stream ``name``'s viewers (1001) and its encoders; later connections to it
-        close with 4404. Returns the closing task (await it to wait), None if absent."""
-        self._on_loop("remove_stream")
+        close with 4404. Returns the closing task (await it to wait), None if absent.
+        From another thread than the server's loop it returns once the stream is closed."""
+        if self._off_loop():
+            assert self._loop is not None
+            done = asyncio.run_coroutine_threadsafe(self._remove_and_wait(name), self._loop)
+            done.result(SHUTDOWN_TIMEOUT_S * 2)
+            return None
         stream = self._streams.pop(name, None)
         self._displays.pop(name, None)
         if stream is None:
+            return None
+        if self._loop is None:  # never served: no viewer, no encoder
+            stream.close_unserved()
             return None
         task = asyncio.get_running_loop().create_task(self._close_stream(stream, "stream removed"))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
         return task
 
+    async def _remove_and_wait(self, name: str) -> None:
+        task = self.remove_stream(name)
+        if task is not None:
+            await task
+
     async def _close_stream(self, stream: Stream, reason: str) -> None:
         await stream.aclose(SHUTDOWN_TIMEOUT_S / 2, reason)
         await stream.finish()
 
-    def _on_loop(self, what: str) -> None:
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if self._loop is not None and running is not self._loop:
-            raise RuntimeError(f"{what}() off the server's event loop: call it from a coroutine "
-                               "on that loop (or with loop.call_soon_threadsafe)")  # fmt: skip
-        if running is None:
-            raise RuntimeError(f"{what}() needs the running event loop")
+    def _off_loop(self) -> bool:
+        """Running, and called from another thread than the server's loop."""
+        return self._loop is not None and threading.get_ident() != self._loop_thread
+
+    def _on_loop_thread(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """Run ``fn(*args)`` on the server's loop and wait for it (thread-safe calls)."""
+        assert self._loop is not None
+
+        async def call() -> _T:
+            return fn(*args)
+
+        return asyncio.run_coroutine_threadsafe(call(), self._loop).result(SHUTDOWN_TIMEOUT_S * 2)
 
     @property
     def streams(self) -> list[str]:

@@ -154,9 +154,14 @@ def add_routes(app: web.Application, directory: Directory) -> None:
                 )
             whep = request.path.rstrip("/") + "/whep" if stream.webrtc is not None else None
             return await websocket.handle(request, stream, whep_path=whep)
+        root = _root(request, rel)
         if stream is None and name != DEFAULT_STREAM:
             raise web.HTTPNotFound(text=f"unknown stream {name!r}\n")
-        root = _root(request, rel)
+        if stream is None and (first := next(iter(directory.all()), None)) is not None:
+            # No default stream: the root's page is the first stream's (it lists the rest).
+            base = root if root.endswith("/") else root + "/"
+            query = f"?{request.query_string}" if request.query_string else ""
+            raise web.HTTPFound(f"{base}{first.name}/{query}")
         base = root if root.endswith("/") else root + "/"
         stream_path = "" if name == DEFAULT_STREAM else name
         served = stream is not None and stream.webrtc is not None

@@ -294,6 +294,12 @@ class Stream:
             for c in list(self.connections):
                 c.abort()
 
+    def close_unserved(self) -> None:
+        """Removed before its server ever started: nothing to close but the flags."""
+        self._closed = True
+        self.inputs.shut()
+        self._closed_event.set()
+
     async def finish(self) -> None:
         """After the server stopped: the encoder threads, and anyone waiting on input."""
         await self.hub.aclose()

@@ -47,6 +47,26 @@ def test_a_synchronous_program_streams_and_gets_input() -> None:
     display.close()  # twice is fine
 
 
+def test_a_synchronous_program_adds_and_removes_streams() -> None:
+    """From the thread that called serve_in_thread(): add_stream() and remove_stream()
+    run on the server's loop and return when done."""
+    display = rfb.serve_in_thread(64, 48, port=0)
+    try:
+        cam = display.server.add_stream("cam", 96, 64)
+        cam.publish(patterns.test_card(96, 64, 1))
+
+        async def watch() -> tuple[int, int]:
+            async with client.connect(cam.ws_url, [protocol.CAP_JPEG]) as v:
+                f = await v.next_frame()
+                return f.header["width"], f.header["height"]
+
+        assert asyncio.run(watch()) == (96, 64)
+        assert display.server.remove_stream("cam") is None
+        assert cam.closed and display.server.streams == ["default"]
+    finally:
+        display.close()
+
+
 def test_start_errors_reach_the_caller() -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

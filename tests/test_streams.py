@@ -75,6 +75,9 @@ async def test_unknown_stream_closes_4404_and_http_404() -> None:
         async with aiohttp.ClientSession() as http:
             async with http.get(s.url + "nope") as r:
                 assert r.status == 404
+            async with http.get(s.url + "?fit=cover", allow_redirects=False) as r:
+                # no default stream: the root's page is the first stream's
+                assert (r.status, r.headers["Location"]) == (302, "/cam/?fit=cover")
             async with http.post(s.url + "cam/whep", data="v=0",
                                  headers={"Content-Type": "application/sdp"}) as r:  # fmt: skip
                 assert r.status == 404, "a WebSocket-only stream serves no WHEP"
