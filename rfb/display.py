@@ -7,17 +7,14 @@ one's Display. Transports never see a Display: they work on the stream (rfb/stre
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import ssl
-import threading
 from collections import deque
-from collections.abc import AsyncIterator, Generator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from . import protocol
 from .access import Authenticator
-from .hosting import SHUTDOWN_TIMEOUT_S, Server
+from .hosting import SHUTDOWN_TIMEOUT_S, Server, Starting
 from .inputs import InputEvent
 from .session import ladder
 from .session.input_gate import DEFAULT_INPUT_RATE
@@ -63,8 +60,6 @@ class Display:
         stream. The array is copied (on its device) unless ``copy=False`` (then do not
         modify it afterwards). Safe to call from any thread.
         """
-        if self.stream.closed:
-            raise RuntimeError("publish() on a closed Display")
         self.stream.publish(frame, copy=copy)
 
     def poll_events(self) -> list[InputEvent]:
@@ -154,13 +149,8 @@ class Display:
         """
         if self._owns_server:
             self.server.close(timeout)
-            return
-        loop = self.server._loop
-        if threading.get_ident() == self.server._loop_thread:
-            raise RuntimeError("close() on the event loop's own thread: use await display.aclose()")
-        if loop is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):
-                asyncio.run_coroutine_threadsafe(self.aclose(), loop).result(timeout)
+        else:
+            self.server.block_on(self.aclose, timeout, "display.aclose()")
 
     async def __aenter__(self) -> Display:
         return self
@@ -170,33 +160,6 @@ class Display:
 
     def __repr__(self) -> str:
         return f"<rfb.Display {self.name!r} {self.width}x{self.height} at {self.ws_url}>"
-
-
-class _Serving:
-    """What ``serve()`` returns: ``await`` it, or use it as ``async with``."""
-
-    def __init__(self, server: Server, config: StreamConfig) -> None:
-        self._server = server
-        self._config = config
-        self._display: Display | None = None
-
-    async def _open(self) -> Display:
-        server = self._server
-        display = server.add(DEFAULT_STREAM, self._config)
-        display._owns_server = True
-        await server.start()
-        self._display = display
-        return display
-
-    def __await__(self) -> Generator[Any, None, Display]:
-        return self._open().__await__()
-
-    async def __aenter__(self) -> Display:
-        return await self._open()
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._display is not None:
-            await self._display.aclose()
 
 
 def serve(
@@ -229,7 +192,7 @@ def serve(
     max_pending: int = 32,
     max_input_rate: float | None = DEFAULT_INPUT_RATE,
     ssl_context: ssl.SSLContext | None = None,
-) -> _Serving:
+) -> Starting[Display]:
     """Start serving a stream of ``width`` x ``height`` frames; returns a Display.
 
     ``port=0`` picks a free port (read it back from ``display.port``). ``bitrate=0``
@@ -291,7 +254,13 @@ def serve(
         max_pending=max_pending,
         max_input_rate=max_input_rate,
     )
-    return _Serving(server, config)
+    async def open_default() -> Display:
+        display = server.add(DEFAULT_STREAM, config)
+        display._owns_server = True  # closing it stops the server
+        await server.start()
+        return display
+
+    return Starting(open_default)
 
 
 def tls_context(certfile: str, keyfile: str | None = None) -> ssl.SSLContext:

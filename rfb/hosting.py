@@ -10,12 +10,11 @@ or served from an ASGI app (rfb.asgi).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import ssl
 import threading
-from collections.abc import Callable, Generator, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from .origins import OriginPolicy
 from .origins import normalise as normalise_origin
@@ -31,6 +30,13 @@ log = logging.getLogger("rfb")
 
 SHUTDOWN_TIMEOUT_S = 5.0
 _T = TypeVar("_T")
+
+
+class _Closable(Protocol):
+    async def aclose(self) -> None: ...
+
+
+_Opened = TypeVar("_Opened", bound=_Closable)
 
 
 def check_origins(origins: Sequence[str]) -> tuple[str, ...]:
@@ -122,9 +128,7 @@ class Server:
         close with 4404. Returns the closing task (await it to wait), None if absent.
         From another thread than the server's loop it returns once the stream is closed."""
         if self._off_loop():
-            assert self._loop is not None
-            done = asyncio.run_coroutine_threadsafe(self._remove_and_wait(name), self._loop)
-            done.result(SHUTDOWN_TIMEOUT_S * 2)
+            self.block_on(lambda: self._remove_and_wait(name), SHUTDOWN_TIMEOUT_S * 2, "it")
             return None
         stream = self._streams.pop(name, None)
         self._displays.pop(name, None)
@@ -153,12 +157,30 @@ class Server:
 
     def _on_loop_thread(self, fn: Callable[..., _T], *args: Any) -> _T:
         """Run ``fn(*args)`` on the server's loop and wait for it (thread-safe calls)."""
-        assert self._loop is not None
 
         async def call() -> _T:
             return fn(*args)
 
-        return asyncio.run_coroutine_threadsafe(call(), self._loop).result(SHUTDOWN_TIMEOUT_S * 2)
+        result = self.block_on(call, SHUTDOWN_TIMEOUT_S * 2, "it")
+        if result is None:
+            raise RuntimeError("the server's event loop has stopped")
+        return result
+
+    def block_on(
+        self, make: Callable[[], Coroutine[Any, Any, _T]], timeout: float, instead: str
+    ) -> _T | None:
+        """Run the coroutine ``make()`` on the server's loop from another thread and wait
+        for it (None if the loop has stopped). On the loop's own thread it would deadlock:
+        RuntimeError, naming what to await ``instead``."""
+        if threading.get_ident() == self._loop_thread:
+            raise RuntimeError(f"a blocking call on the event loop's own thread: await {instead}")
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return None
+        try:
+            return asyncio.run_coroutine_threadsafe(make(), loop).result(timeout)
+        except RuntimeError:  # the loop stopped meanwhile
+            return None
 
     @property
     def streams(self) -> list[str]:
@@ -297,12 +319,7 @@ class Server:
 
     def close(self, timeout: float = 10.0) -> None:
         """aclose() for code outside the event loop (e.g. after serve_in_thread())."""
-        if threading.get_ident() == self._loop_thread:
-            raise RuntimeError("close() on the event loop's own thread: use await .aclose()")
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):  # the loop stopped meanwhile
-                asyncio.run_coroutine_threadsafe(self.aclose(), loop).result(timeout)
+        self.block_on(self.aclose, timeout, "server.aclose()")
         if self._thread is not None:
             self._thread.join(timeout)
 
@@ -315,32 +332,26 @@ class Server:
         await self.aclose()
 
 
-class _Starting:
-    """What ``serve_server()`` returns: ``await`` it, or use it as ``async with``."""
+class Starting(Generic[_Opened]):
+    """What ``serve()`` and ``serve_server()`` return: ``await`` it, or ``async with``."""
 
-    def __init__(self, make: Callable[[], Server], streams: Sequence[dict[str, Any]]) -> None:
-        self._make = make
-        self._streams = streams
-        self._server: Server | None = None
+    def __init__(self, open_: Callable[[], Awaitable[_Opened]]) -> None:
+        self._open_ = open_
+        self._opened: _Opened | None = None
 
-    async def _open(self) -> Server:
-        server = self._make()
-        for spec in self._streams:
-            spec = dict(spec)
-            server.add_stream(spec.pop("name"), spec.pop("width"), spec.pop("height"), **spec)
-        await server.start()
-        self._server = server
-        return server
+    async def _open(self) -> _Opened:
+        self._opened = await self._open_()
+        return self._opened
 
-    def __await__(self) -> Generator[Any, None, Server]:
+    def __await__(self) -> Generator[Any, None, _Opened]:
         return self._open().__await__()
 
-    async def __aenter__(self) -> Server:
+    async def __aenter__(self) -> _Opened:
         return await self._open()
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._server is not None:
-            await self._server.aclose()
+        if self._opened is not None:
+            await self._opened.aclose()
 
 
 def serve_server(
@@ -351,7 +362,7 @@ def serve_server(
     streams: Sequence[dict[str, Any]] = (),
     ssl_context: ssl.SSLContext | None = None,
     ice: IceConfig | None = None,
-) -> _Starting:
+) -> Starting[Server]:
     """Start a server for named streams and return it (``await``, or ``async with``).
 
     ``streams``: ``add_stream`` keyword dicts to add before it listens, e.g.
@@ -360,8 +371,12 @@ def serve_server(
     Viewers pick a stream by path (``ws://host:port/<name>``; ``/`` is the stream
     named ``default``, if there is one); ``GET /streams`` lists them.
     """
-    origins = check_origins(origins)
-    return _Starting(
-        lambda: Server(host=host, port=port, origins=origins, ssl_context=ssl_context, ice=ice),
-        streams,
-    )
+    server = Server(host=host, port=port, origins=origins, ssl_context=ssl_context, ice=ice)
+
+    async def open_server() -> Server:
+        for spec in streams:
+            spec = dict(spec)
+            server.add_stream(spec.pop("name"), spec.pop("width"), spec.pop("height"), **spec)
+        return await server.start()
+
+    return Starting(open_server)

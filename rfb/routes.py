@@ -130,10 +130,15 @@ def demo_page(base: str, stream: str, whep: str | None) -> str | None:
     return page
 
 
-def _root(request: web.Request, tail: str) -> str:
-    """The routes' root path, from a request whose path ends with ``tail``."""
-    path = request.path
-    return (path[: len(path) - len(tail)] if tail and path.endswith(tail) else path) or "/"
+def _base(request: web.Request, tail: str) -> str:
+    """The routes' root path, with its slash, from a request whose path ends with ``tail``
+    (``/rfb/cam/`` less ``cam/``)."""
+    path = request.path[: len(request.path) - len(tail)]
+    return path if path.endswith("/") else path + "/"
+
+
+def _with_query(url: str, request: web.Request) -> str:
+    return f"{url}?{request.query_string}" if request.query_string else url
 
 
 def add_routes(app: web.Application, directory: Directory) -> None:
@@ -154,15 +159,12 @@ def add_routes(app: web.Application, directory: Directory) -> None:
                 )
             whep = request.path.rstrip("/") + "/whep" if stream.webrtc is not None else None
             return await websocket.handle(request, stream, whep_path=whep)
-        root = _root(request, rel)
+        base = _base(request, rel)
         if stream is None and name != DEFAULT_STREAM:
             raise web.HTTPNotFound(text=f"unknown stream {name!r}\n")
         if stream is None and (first := next(iter(directory.all()), None)) is not None:
             # No default stream: the root's page is the first stream's (it lists the rest).
-            base = root if root.endswith("/") else root + "/"
-            query = f"?{request.query_string}" if request.query_string else ""
-            raise web.HTTPFound(f"{base}{first.name}/{query}")
-        base = root if root.endswith("/") else root + "/"
+            raise web.HTTPFound(_with_query(f"{base}{first.name}/", request))
         stream_path = "" if name == DEFAULT_STREAM else name
         served = stream is not None and stream.webrtc is not None
         whep = (stream_path + "/whep").lstrip("/") if served else None
@@ -177,7 +179,7 @@ def add_routes(app: web.Application, directory: Directory) -> None:
 
     async def named(request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
-        rel = request.path[request.path.rindex(name):]  # "name" or "name/"
+        rel = name + "/" if request.path.endswith("/") else name
         return await viewer_or_page(request, name, rel)
 
     async def health(request: web.Request) -> web.Response:
@@ -301,8 +303,7 @@ def bare_prefix_handler(
 
     async def inner(request: web.Request) -> web.StreamResponse:
         if not is_upgrade(request):
-            raise web.HTTPFound(prefix + "/" + (f"?{request.query_string}" if request.query_string
-                                                else ""))  # fmt: skip
+            raise web.HTTPFound(_with_query(prefix + "/", request))
         stream = directory.get(DEFAULT_STREAM)
         if stream is None:
             return await websocket.reject(

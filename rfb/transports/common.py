@@ -11,7 +11,6 @@ from ..access import AuthContext
 from ..encoders import convert
 from ..protocol import ProtocolError
 from ..session import Viewer
-from ..signaling import IceConfig
 
 if TYPE_CHECKING:
     from ..stream import Stream
@@ -68,18 +67,17 @@ def config_message(
     *,
     view_only: bool = False,
     whep_path: str | None = None,
-    ice: IceConfig | None = None,
 ) -> str:
     """The ``config`` a viewer gets before any frame (WebSocket), or on connect and when
     the frame size changes (WebRTC: ``size``, the frame's new size). ``whep_path``: where
-    this stream's WHEP is served, told to a WebSocket viewer; ``ice``: its ICE servers."""
+    this stream's WHEP is served, told to a WebSocket viewer."""
     d = stream
     width, height = size or (d.width, d.height)
     extra: dict[str, Any] = {}
     if view_only:  # additive: its input will not be delivered, so it need not send any
         extra["view_only"] = True
-    if ice is not None:  # additive: where WHEP is served, with which ICE servers
-        extra["ice_servers"] = [s.as_dict() for s in ice.servers()]
+    if d.webrtc is not None:  # additive: the ICE servers of the stream's WHEP
+        extra["ice_servers"] = [s.as_dict() for s in d.webrtc.ice.servers()]
     if whep_path is not None and transport != "webrtc":
         extra["webrtc"] = whep_path
     if not viewer.is_video:

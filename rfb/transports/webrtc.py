@@ -52,11 +52,8 @@ class WebRtcViewer:
 
     transport = "webrtc"
 
-    def __init__(
-        self, stream: Stream, session_id: str, pc: Any, access: Access, ice: IceConfig
-    ) -> None:
+    def __init__(self, stream: Stream, session_id: str, pc: Any, access: Access) -> None:
         self.stream = stream
-        self.ice = ice
         self.id = session_id
         self.access = access
         self.pc = pc
@@ -190,7 +187,6 @@ class WebRtcViewer:
                 "webrtc",
                 self._frame_size,
                 view_only=self.access.view_only,
-                ice=self.ice,
             )
         )
 
@@ -330,7 +326,7 @@ class WebRtcSessions:
         session_id = secrets.token_urlsafe(12)
         if not isinstance(grant, Access):  # not admitted by the server's policy
             raise WhepError(401, "missing or wrong bearer token")
-        peer = WebRtcViewer(self.stream, session_id, pc, grant, self.ice)
+        peer = WebRtcViewer(self.stream, session_id, pc, grant)
         self.sessions[session_id] = peer
         try:
             # The transceiver exists before the offer is applied, so that aiortc answers

@@ -240,7 +240,6 @@ class WebSocketViewer:
                     "webcodecs" if viewer.is_video else "image",
                     view_only=access.view_only,
                     whep_path=self.whep_path,
-                    ice=webrtc.ice if (webrtc := self.stream.webrtc) is not None else None,
                 )
             )
             tasks = [
