@@ -1,6 +1,7 @@
 // Build the browser client into ../rfb/static/ (committed, so pip users need no Node):
 //   rfb.js         ES module exporting RemoteFramebufferView, with the worker inlined (blob worker)
 //   rfb-worker.js  the same worker as a file, for pages whose CSP forbids blob: workers
+//   widget.js      the notebook widget (anywidget ESM) for rfb/notebook.py
 //   index.html     the demo page the Python server serves at /
 // `node build.mjs --check` builds in memory and fails if the committed files differ.
 import * as esbuild from "esbuild";
@@ -35,8 +36,17 @@ const main = await esbuild.build({
   define: { __RFB_WORKER_SOURCE__: JSON.stringify(workerJs) },
 });
 
+// The notebook widget: an anywidget module (export default { render }) around the same view.
+const widget = await esbuild.build({
+  ...common,
+  entryPoints: [join(here, "src", "widget.ts")],
+  format: "esm",
+  define: { __RFB_WORKER_SOURCE__: JSON.stringify(workerJs) },
+});
+
 const files = {
   "rfb.js": main.outputFiles[0].text,
+  "widget.js": widget.outputFiles[0].text,
   "rfb-worker.js": workerJs,
   "index.html": readFileSync(join(here, "demo", "index.html"), "utf8"),
 };

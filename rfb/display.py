@@ -114,6 +114,34 @@ class Display:
         root = self.server.ws_url
         return root if self.name == DEFAULT_STREAM else f"{root}{self.name}"
 
+    # -- in a notebook ------------------------------------------------------------------
+
+    def widget(
+        self,
+        *,
+        batteries: bool = True,
+        base_path: str | None = None,
+        host: str | None = None,
+        url: str | None = None,
+        **traits: Any,
+    ) -> Any:
+        """This stream in a notebook cell (the ``notebook`` extra: anywidget): JupyterLab,
+        Notebook 7, VS Code, marimo (``mo.ui.anywidget(display.widget())``).
+
+        The page connects to the stream's own port at ``host`` (default: the server's;
+        "auto" on every interface means the notebook page's own hostname), or through a
+        proxy on the notebook's origin at ``base_path`` (``"proxy"``: jupyter-server-proxy's
+        ``/proxy/<port>``, JupyterHub's prefix included), or to ``url``.
+        ``batteries=False``: the canvas alone, without the toolbar and figures.
+        ``traits``: ``height``, ``fit``, ``background``, ``image_only``, ``transport``,
+        ``token``. Re-running the cell that showed it
+        closes this display. Returns an ``rfb.notebook.RfbViewer`` (or ``RfbCanvas``).
+        """
+        from .notebook import widget_for
+
+        return widget_for(self, batteries=batteries, base_path=base_path, host=host, url=url,
+                          **traits)  # fmt: skip
+
     # -- lifecycle ----------------------------------------------------------------------
 
     @property

@@ -10,10 +10,19 @@ or served from an ASGI app (rfb.asgi).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 import threading
-from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Generator,
+    Iterable,
+    Sequence,
+)
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from .origins import OriginPolicy
@@ -24,6 +33,7 @@ from .stream import DEFAULT_STREAM, Stream, StreamConfig, check_name
 if TYPE_CHECKING:
     from aiohttp import web
 
+    from .asgi import AsgiApp
     from .display import Display
 
 log = logging.getLogger("rfb")
@@ -78,6 +88,7 @@ class Server:
         self._loop_thread: int | None = None
         self._started = False
         self._mounted_at: str | None = None
+        self._asgi: AsgiApp | None = None
         self._closed = False
         self._closed_event = asyncio.Event()
         self._thread: threading.Thread | None = None  # set by serve_in_thread()
@@ -187,7 +198,7 @@ class Server:
         """The names of the streams, in the order they were added."""
         return list(self._streams)
 
-    # -- what the routes see (routes.Directory) -----------------------------------------
+    # -- what the routes see (endpoints.Directory) -----------------------------------------
 
     def get(self, name: str) -> Stream | None:
         return self._streams.get(name)
@@ -222,6 +233,12 @@ class Server:
     @property
     def ws_url(self) -> str:
         return "ws" + self.url.removeprefix("http")
+
+    @property
+    def mounted_at(self) -> str | None:
+        """The prefix it is served under in someone else's app ("" for an ASGI app served
+        alone), None when it listens on its own port."""
+        return self._mounted_at
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -281,18 +298,56 @@ class Server:
         async def on_cleanup(_app: web.Application) -> None:
             await self.aclose()
 
-        from .routes import bare_prefix_handler
+        from .routes import mount
 
         app.on_startup.append(on_startup)
         app.on_cleanup.append(on_cleanup)
-        app.router.add_get(prefix, bare_prefix_handler(self, prefix))
-        app.add_subapp(prefix, self.app())
+        mount(app, self, prefix)
+
+    def stop_listening(self) -> None:
+        """Stop accepting connections now (its port is free at once); aclose() still
+        closes the viewers and the encoders. For callers that cannot await (a notebook
+        re-running a cell)."""
+        for site in self._runner.sites if self._runner is not None else ():
+            listener = getattr(site, "_server", None)
+            if listener is not None:
+                listener.close()
 
     def attach_loop(self) -> None:
         """For front-ends that run the server's routes themselves (rfb.asgi): the
         current event loop is the server's."""
         if self._loop is None:
             self._bind()
+
+    def asgi(self, *, prefix: str = "", port: int | None = None) -> AsgiApp:
+        """The streams as an ASGI application, to mount in Starlette or FastAPI (e.g.
+        ``app.mount("/rfb", server.asgi(prefix="/rfb"))``) or to serve alone. The app's
+        server, TLS and middlewares apply. Pair it with ``lifespan`` so that the server
+        runs on the app's loop from startup (publish() before that raises) and closes at
+        shutdown. ``prefix`` and ``port``: where it is mounted, for ``url`` only."""
+        from .asgi import AsgiApp
+
+        if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
+            raise ValueError(f"prefix must look like '/rfb' (no trailing slash), got {prefix!r}")
+        if self._started or (self._mounted_at is not None and self._asgi is None):
+            raise RuntimeError("this Server is already started or mounted")
+        if self._asgi is None:
+            self._mounted_at = prefix
+            if port is not None:
+                self._port = port
+            self._asgi = AsgiApp(self)
+        return self._asgi
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: object = None) -> AsyncIterator[None]:
+        """An ASGI lifespan (``FastAPI(lifespan=server.lifespan)``; or, inside your own,
+        ``async with server.lifespan(app): yield``): the server runs on the app's event
+        loop while the app runs, and closes its viewers and encoders when it stops."""
+        self.attach_loop()
+        try:
+            yield
+        finally:
+            await self.aclose()
 
     async def aclose(self, timeout: float = SHUTDOWN_TIMEOUT_S) -> None:
         """Close every viewer of every stream, stop listening, stop the encoders. Viewers

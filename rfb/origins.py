@@ -10,7 +10,9 @@ from a web page (the Python client, curl), so it is let in, as in pdum.rfb.
 
 from __future__ import annotations
 
+import hmac
 import logging
+import secrets
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
@@ -46,16 +48,30 @@ class OriginPolicy:
         allowed = list(allowed)
         self.any = ANY in allowed
         self.allowed = frozenset(normalise(o) for o in allowed if o != ANY)
+        self._keys: set[str] = set()
         if self.any:
             log.warning(
                 "rfb: origins=['*']: any web page the viewer's browser opens may watch "
                 "this stream and send it input"
             )
 
-    def allows(self, origin: str | None, own: str) -> bool:
+    def issue_key(self) -> str:
+        """A new key that lets a page in from any origin (see the module's note)."""
+        key = secrets.token_urlsafe(18)
+        self._keys.add(key)
+        return key
+
+    def _known_key(self, key: str) -> bool:
+        given = key.encode("utf-8", "surrogatepass")
+        return any(hmac.compare_digest(given, k.encode()) for k in self._keys)
+
+    def allows(self, origin: str | None, own: str, key: str | None = None) -> bool:
         """``origin``: the request's ``Origin`` header (None: none). ``own``: the
-        server's origin as this request reached it (scheme://Host)."""
+        server's origin as this request reached it (scheme://Host). ``key``: the
+        request's ``rfb_key``, if any."""
         if origin is None or self.any:
+            return True
+        if key and self._known_key(key):
             return True
         try:
             theirs = normalise(origin)

@@ -28,6 +28,29 @@ async def running_app(app: object) -> AsyncIterator[int]:
         yield site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     finally:
         await runner.cleanup()
+@contextlib.asynccontextmanager
+async def running_uvicorn(app: object) -> AsyncIterator[int]:
+    """Run an ASGI application under uvicorn (lifespan on, the websockets library for
+    WebSocket) on a free loopback port; yields the port. Leaving shuts it down."""
+    import uvicorn  # in the dev extra
+
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="on", ws="websockets-sansio",
+                            log_level="warning")  # fmt: skip
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]  # older uvicorn
+    task = asyncio.create_task(server.serve())
+    async with asyncio.timeout(10):
+        while not server.started:
+            if task.done():
+                task.result()  # raises why it could not start
+            await asyncio.sleep(0.01)
+    try:
+        yield server.servers[0].sockets[0].getsockname()[1]
+    finally:
+        server.should_exit = True
+        await task
+
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 PDUM_FIXTURES = FIXTURES / "pdum-rfb-0.x"
 SHARED_PDUM_FIXTURES = ROOT.parent / "shared" / "compat" / "pdum-rfb-0.x" / "fixtures"

@@ -59,7 +59,11 @@ export function whepUrl(wsUrl: string): string {
   const u = new URL(wsUrl);
   u.protocol = u.protocol === "wss:" ? "https:" : "http:";
   u.pathname = u.pathname.replace(/\/+$/, "") + "/whep";
+  // Only the notebook widget's key travels along (it stands in for the page's origin);
+  // a token goes in the Authorization header, never in a URL.
+  const key = u.searchParams.get("rfb_key");
   u.search = "";
+  if (key) u.searchParams.set("rfb_key", key);
   return u.toString();
 }
 

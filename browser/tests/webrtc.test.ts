@@ -7,6 +7,7 @@ describe("whepUrl", () => {
     expect(whepUrl("ws://h:1/cam")).toBe("http://h:1/cam/whep");
     expect(whepUrl("wss://h/rfb/cam/?token=x")).toBe("https://h/rfb/cam/whep");
     expect(whepUrl("wss://h/rfb")).toBe("https://h/rfb/whep");
+    expect(whepUrl("ws://h:1/cam?token=x&rfb_key=k1")).toBe("http://h:1/cam/whep?rfb_key=k1");
   });
 });
 

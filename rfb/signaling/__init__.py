@@ -1,7 +1,7 @@
 """WebRTC signaling for rfb: WHEP resources and ICE/TURN configuration. No media code."""
 
 from .ice import IceConfig, IceServer, turn_rest_credentials
-from .whep import SessionFactory, WhepEndpoint, WhepError, add_routes, check_offer
+from .whep import SessionFactory, WhepEndpoint, WhepError, check_offer, respond
 
 __all__ = [
     "IceConfig",
@@ -9,7 +9,7 @@ __all__ = [
     "SessionFactory",
     "WhepEndpoint",
     "WhepError",
-    "add_routes",
     "check_offer",
+    "respond",
     "turn_rest_credentials",
 ]

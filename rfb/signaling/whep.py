@@ -1,4 +1,4 @@
-"""WHEP (WebRTC-HTTP Egress Protocol) resources on an aiohttp application.
+"""WHEP (WebRTC-HTTP Egress Protocol) resources, answered as plain HTTP values.
 
 No media code: the routes validate requests and hand offers to a ``SessionFactory``
 (rfb.transports.webrtc provides one), then shape the HTTP answers the draft asks for:
@@ -15,8 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from aiohttp import web
-
+from ..http_messages import HttpReply, HttpRequest
 from .ice import IceConfig
 
 MAX_OFFER_BYTES = 64 * 1024
@@ -81,95 +80,74 @@ def _headers(ice: IceConfig, extra: dict[str, str] | None = None) -> list[tuple[
 
 @dataclass(frozen=True)
 class WhepEndpoint:
-    """What one WHEP URL serves: its sessions, its ICE servers, and who may play."""
+    """What one WHEP URL serves: its sessions, its ICE servers, and who may play.
+
+    ``admit(request)`` decides who may play (e.g. from its ``Authorization: Bearer``
+    header): it returns a grant, handed to ``sessions.create``, or None for 401.
+    """
 
     sessions: SessionFactory
     ice: IceConfig
-    admit: Callable[[web.Request], Awaitable[Any]] | None = None
+    admit: Callable[[HttpRequest], Awaitable[Any]] | None = None
 
 
-def add_routes(
-    app: web.Application,
-    resolve: Callable[[web.Request], WhepEndpoint | None],
-    *,
-    path: str = "/whep",
-) -> None:
-    """Serve WHEP at ``path`` (sessions at ``path/<id>``); ``path`` may hold route
-    variables (``/{name}/whep``) that ``resolve`` reads to find the endpoint (None: 404).
+def _error(exc: WhepError, ice: IceConfig) -> HttpReply:
+    reply = HttpReply(exc.status, (exc.reason + "\n").encode(), "text/plain",
+                      _headers(ice if exc.status != 401 else IceConfig()))  # fmt: skip
+    if exc.status == 401:
+        reply.headers.append(("WWW-Authenticate", 'Bearer realm="rfb"'))
+    return reply
 
-    An endpoint's ``admit(request)`` decides who may play (e.g. from its ``Authorization:
-    Bearer`` header): it returns a grant, handed to ``sessions.create``, or None for 401.
+
+def _cors_only(status: int, body: str = "", allow: str | None = None) -> HttpReply:
+    reply = HttpReply(status, body.encode(), "text/plain" if body else None, list(_CORS.items()))
+    if allow is not None:
+        reply.headers.append(("Allow", allow))
+    return reply
+
+
+async def respond(
+    endpoint: WhepEndpoint | None, request: HttpRequest, session_id: str | None
+) -> HttpReply:
+    """Answer one WHEP request: on the endpoint's URL (``session_id`` None) or on one
+    session's resource. ``endpoint`` None: nothing is served there (404).
+
     A session's resource URL is unguessable and is its own credential for DELETE, as
     WHEP servers commonly do: only the player that made the session learns it.
     """
+    if endpoint is None:
+        return HttpReply(404, b"no WHEP here: no such stream, or it serves no WebRTC\n",
+                         "text/plain")  # fmt: skip
+    method = request.method.upper()
+    if session_id is None:
+        if method == "POST":
+            return await _post(endpoint, request)
+        if method == "OPTIONS":
+            accept = {"Accept-Post": "application/sdp"}
+            return HttpReply(204, b"", None, _headers(endpoint.ice, accept))
+        return _cors_only(405, "a WHEP endpoint takes POST (an SDP offer)\n", "POST, OPTIONS")
+    if method == "DELETE":
+        if not await endpoint.sessions.delete(session_id):
+            return _error(WhepError(404, "no such session"), endpoint.ice)
+        return _cors_only(200)
+    if method == "PATCH":
+        return _cors_only(405, "trickle ICE is not supported: send a complete offer\n",
+                          "DELETE, OPTIONS")  # fmt: skip
+    if method == "OPTIONS":
+        return _cors_only(204, allow="DELETE, OPTIONS")
+    return _cors_only(405, "a WHEP session takes DELETE\n", "DELETE, OPTIONS")
 
-    def error(exc: WhepError, ice: IceConfig) -> web.Response:
-        resp = web.Response(status=exc.status, text=exc.reason + "\n")
-        for k, v in _headers(ice if exc.status != 401 else IceConfig()):
-            resp.headers.add(k, v)
-        if exc.status == 401:
-            resp.headers["WWW-Authenticate"] = 'Bearer realm="rfb"'
-        return resp
 
-    def endpoint(request: web.Request) -> WhepEndpoint:
-        found = resolve(request)
-        if found is None:
-            raise web.HTTPNotFound(text="no WHEP here: no such stream, or it serves no WebRTC\n")
-        return found
-
-    async def post(request: web.Request) -> web.Response:
-        ep = endpoint(request)
-        try:
-            grant = await ep.admit(request) if ep.admit is not None else None
-            if ep.admit is not None and grant is None:
-                raise WhepError(401, "missing or wrong bearer token")
-            offer = check_offer(request.headers.get("Content-Type", ""), await request.read())
-            session_id, answer = await ep.sessions.create(offer, grant)
-        except WhepError as exc:
-            return error(exc, ep.ice)
-        resp = web.Response(status=201, text=answer, content_type="application/sdp")
-        # request.path is the whole path, with any prefix the app is mounted under.
-        location = {"Location": f"{request.path}/{session_id}", "ETag": f'"{session_id}"'}
-        for k, v in _headers(ep.ice, location):
-            resp.headers.add(k, v)
-        return resp
-
-    async def options(request: web.Request) -> web.Response:
-        ep = endpoint(request)
-        resp = web.Response(status=204)
-        for k, v in _headers(ep.ice, {"Accept-Post": "application/sdp"}):
-            resp.headers.add(k, v)
-        return resp
-
-    async def delete(request: web.Request) -> web.Response:
-        ep = endpoint(request)
-        if not await ep.sessions.delete(request.match_info["id"]):
-            return error(WhepError(404, "no such session"), ep.ice)
-        resp = web.Response(status=200)
-        for k, v in _CORS.items():
-            resp.headers[k] = v
-        return resp
-
-    async def patch(request: web.Request) -> web.Response:
-        endpoint(request)
-        resp = web.Response(
-            status=405, text="trickle ICE is not supported: send a complete offer\n"
-        )
-        resp.headers["Allow"] = "DELETE, OPTIONS"
-        for k, v in _CORS.items():
-            resp.headers[k] = v
-        return resp
-
-    async def session_options(request: web.Request) -> web.Response:
-        endpoint(request)
-        resp = web.Response(status=204)
-        resp.headers["Allow"] = "DELETE, OPTIONS"
-        for k, v in _CORS.items():
-            resp.headers[k] = v
-        return resp
-
-    app.router.add_post(path, post)
-    app.router.add_route("OPTIONS", path, options)
-    app.router.add_delete(path + "/{id}", delete)
-    app.router.add_route("PATCH", path + "/{id}", patch)
-    app.router.add_route("OPTIONS", path + "/{id}", session_options)
+async def _post(ep: WhepEndpoint, request: HttpRequest) -> HttpReply:
+    try:
+        grant = await ep.admit(request) if ep.admit is not None else None
+        if ep.admit is not None and grant is None:
+            raise WhepError(401, "missing or wrong bearer token")
+        body = await request.read_body()
+        offer = check_offer(request.headers.get("Content-Type", ""), body)
+        session_id, answer = await ep.sessions.create(offer, grant)
+    except WhepError as exc:
+        return _error(exc, ep.ice)
+    # full_path: with any prefix the routes are mounted under.
+    location = {"Location": f"{request.full_path}/{session_id}", "ETag": f'"{session_id}"'}
+    return HttpReply(201, answer.encode(), "application/sdp", _headers(ep.ice, location))

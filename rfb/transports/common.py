@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
-
 from .. import protocol
 from ..access import AuthContext
 from ..encoders import convert
+from ..http_messages import HttpRequest
 from ..protocol import ProtocolError
 from ..session import Viewer
 
@@ -34,7 +33,7 @@ def dispatch(stream: Stream, viewer: Viewer, msg: protocol.ClientMessage) -> Non
 
 
 def auth_context(
-    request: web.Request | None,
+    request: HttpRequest | None,
     *,
     token: str | None,
     transport: str,
@@ -42,17 +41,16 @@ def auth_context(
     hello: dict[str, Any] | None = None,
 ) -> AuthContext:
     """What an ``authenticate`` hook is shown of the request that opens a viewer (the
-    WebSocket upgrade, or the WHEP offer)."""
+    WebSocket upgrade, or the WHEP offer), from whichever server received it."""
     if request is None:
         return AuthContext(token=token, hello=hello, stream=stream, transport=transport)
-    peer = request.transport.get_extra_info("peername") if request.transport else None
     return AuthContext(
         token=token,
         headers=dict(request.headers),
-        cookies=dict(request.cookies),
+        cookies=request.cookies,
         path=request.path_qs,
-        query=dict(request.query),
-        remote=(str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else None,
+        query=request.query,
+        remote=request.remote,
         hello=hello,
         stream=stream,
         transport=transport,

@@ -1,18 +1,23 @@
-"""The WebSocket transport: a thin pump between one aiohttp socket and one Viewer."""
+"""The WebSocket transport: a thin pump between one viewer's socket and one Viewer.
+
+The socket is anything with ``ViewerSocket``'s few methods: an aiohttp WebSocket on rfb's
+own port, or an ASGI connection under uvicorn (transports/sockets.py adapts both), so one
+pump serves every front-end.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import socket
 from collections import deque
-from typing import TYPE_CHECKING, Any
-
-from aiohttp import WSMsgType, web
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import encoders, protocol
 from ..access import REFUSED_REASON, Access
 from ..encoders import convert
+from ..http_messages import HttpRequest
 from ..protocol import ProtocolError
 from ..session import EncodedUnit, Viewer
 from .common import StatsTicker, auth_context, config_message, dispatch
@@ -55,6 +60,40 @@ def unit_header(viewer: Viewer, seq: int, unit: EncodedUnit, fps: float) -> dict
     )
 
 
+class ViewerSocket(Protocol):
+    """An accepted WebSocket, as the pump uses it."""
+
+    @property
+    def closed(self) -> bool: ...
+
+    async def receive_text(self, timeout: float | None = None) -> str | None:
+        """The next text message; None once the peer closed. A binary or malformed message
+        raises ProtocolError; no message in ``timeout`` seconds, TimeoutError."""
+        ...
+
+    async def send_bytes(self, data: bytes) -> None:
+        """Raises ConnectionError when the connection is gone."""
+        ...
+
+    async def send_text(self, text: str) -> None: ...
+
+    async def close(self, code: int, reason: str) -> None:
+        """The close handshake (``reason`` at most 123 bytes of UTF-8)."""
+        ...
+
+    def abort(self) -> None:
+        """Drop the connection without a handshake, where the server allows it."""
+        ...
+
+    def write_buffer_size(self) -> int:
+        """Bytes written but not yet handed to the kernel (0 where not known)."""
+        ...
+
+    def raw_socket(self) -> socket.socket | None:
+        """The TCP socket, for its delivery-rate samples (None where not reachable)."""
+        ...
+
+
 class WebSocketViewer:
     """One viewer connection: hello, config, then frames out and control messages in."""
 
@@ -62,9 +101,9 @@ class WebSocketViewer:
 
     def __init__(
         self,
-        ws: web.WebSocketResponse,
+        ws: ViewerSocket,
         stream: Stream,
-        request: web.Request | None = None,
+        request: HttpRequest | None = None,
         whep_path: str | None = None,
     ) -> None:
         self.ws = ws
@@ -90,15 +129,9 @@ class WebSocketViewer:
         self._out_bytes += len(message)
         self._out_signal.set()
 
-    def _transport(self) -> Any:
-        """The socket's asyncio transport (aiohttp keeps it on the request)."""
-        return self.ws._req.transport if self.ws._req else None  # type: ignore[attr-defined]
-
     def backlog_bytes(self) -> int:
         """Frame bytes not on the wire yet: queued here and in the socket's write buffer."""
-        transport = self._transport()
-        buffered = transport.get_write_buffer_size() if transport is not None else 0
-        return self._out_bytes + buffered
+        return self._out_bytes + self.ws.write_buffer_size()
 
     def send_text(self, text: str) -> None:
         if len(self._out) > 64:  # control messages only pile up if the socket is stuck
@@ -121,7 +154,7 @@ class WebSocketViewer:
                     if isinstance(item, bytes):
                         await ws.send_bytes(item)
                     else:
-                        await ws.send_str(item)
+                        await ws.send_text(item)
             except TimeoutError:
                 await self.close(protocol.CLOSE_POLICY_VIOLATION, "viewer too slow: send timed out")
                 return
@@ -140,9 +173,7 @@ class WebSocketViewer:
 
     def abort(self) -> None:
         """Cut the connection without a close handshake (a peer that does not answer)."""
-        transport = self._transport()
-        if transport is not None:
-            transport.abort()
+        self.ws.abort()
 
     async def close(self, code: int, reason: str) -> None:
         if self._closing or self.ws.closed:
@@ -150,7 +181,7 @@ class WebSocketViewer:
         self._closing = True
         try:
             async with asyncio.timeout(2.0):
-                await self.ws.close(code=code, message=reason.encode()[:123])
+                await self.ws.close(code, reason)
         except (TimeoutError, ConnectionError, RuntimeError):
             self.abort()
 
@@ -167,8 +198,7 @@ class WebSocketViewer:
     def _sample_path_rate(self, viewer: Viewer) -> None:
         """An ack came: TCP has just had the ACKs for that frame; its latest delivery-rate
         sample says how fast the network carried it."""
-        transport = self._transport()
-        sample = delivery_rate(transport.get_extra_info("socket") if transport else None)
+        sample = delivery_rate(self.ws.raw_socket())
         if sample is not None:
             viewer.estimator.on_path_rate(self.stream.clock(), *sample)
 
@@ -176,18 +206,7 @@ class WebSocketViewer:
 
     async def _receive_text(self, timeout: float | None = None) -> str | None:
         """The next text message; None when the peer closed. Raises ProtocolError."""
-        msg = await self.ws.receive(timeout=timeout)
-        if msg.type == WSMsgType.TEXT:
-            return msg.data
-        if msg.type == WSMsgType.BINARY:
-            raise ProtocolError(protocol.CLOSE_UNSUPPORTED_DATA, "binary messages are not accepted")
-        if msg.type == WSMsgType.ERROR:
-            exc = msg.data
-            code = getattr(exc, "code", protocol.CLOSE_PROTOCOL_ERROR)
-            if isinstance(code, int) and 1000 <= code < 5000:
-                raise ProtocolError(code, str(exc) or "bad frame")
-            raise ProtocolError(protocol.CLOSE_PROTOCOL_ERROR, "bad WebSocket frame")
-        return None  # CLOSE, CLOSING, CLOSED
+        return await self.ws.receive_text(timeout)
 
     async def _handshake(self, text: str) -> tuple[Viewer, Access]:
         msg = protocol.parse_client_message(text)
@@ -274,44 +293,31 @@ class WebSocketViewer:
             await self.close(close_code, close_reason)
 
 
-async def handle(
-    request: web.Request, stream: Stream, *, whep_path: str | None = None
-) -> web.WebSocketResponse:
-    """Serve one viewer of ``stream`` on this upgrade request until it leaves."""
-    ws = web.WebSocketResponse(
-        compress=False,  # frames are already compressed; deflating them only burns CPU
-        max_msg_size=protocol.MAX_TEXT_MESSAGE_BYTES + 1,  # aiohttp refuses size >= max
-        heartbeat=HEARTBEAT_S,
-    )
+def refusal(stream: Stream) -> str | None:
+    """Before accepting a connection: why it must be refused (close 1013), or None.
+
+    Sockets that never say hello would each hold a slot until the hello timeout: the
+    oldest makes room once it has had time to say it, so a flood of silent connections
+    cannot keep a real viewer out; a young one is still handshaking."""
     pending = [c for c in stream.connections if c.pending]
-    if len(pending) >= stream.config.max_pending:
-        # Sockets that never say hello would each hold a slot until the hello timeout:
-        # the oldest makes room once it has had time to say it, so a flood of silent
-        # connections cannot keep a real viewer out; a young one is still handshaking.
-        oldest = min(pending, key=lambda c: c.opened_at)
-        stream.refused["max_pending"] += 1
-        if stream.clock() - oldest.opened_at >= PENDING_GRACE_S:
-            oldest.evict("no hello in time: evicted for a newer connection")
-        else:
-            limit = stream.config.max_pending
-            return await reject(
-                request,
-                protocol.CLOSE_TRY_AGAIN_LATER,
-                f"too many connections waiting for hello (max_pending={limit})",
-            )
-    await ws.prepare(request)
+    if len(pending) < stream.config.max_pending:
+        return None
+    oldest = min(pending, key=lambda c: c.opened_at)
+    stream.refused["max_pending"] += 1
+    if stream.clock() - oldest.opened_at >= PENDING_GRACE_S:
+        oldest.evict("no hello in time: evicted for a newer connection")
+        return None
+    limit = stream.config.max_pending
+    return f"too many connections waiting for hello (max_pending={limit})"
+
+
+async def serve(
+    ws: ViewerSocket, stream: Stream, request: HttpRequest, *, whep_path: str | None = None
+) -> None:
+    """Serve one viewer of ``stream`` on an accepted socket until it leaves."""
     conn = WebSocketViewer(ws, stream, request, whep_path)
     stream.connections.add(conn)
     try:
         await conn.run()
     finally:
         stream.connections.discard(conn)
-    return ws
-
-
-async def reject(request: web.Request, code: int, reason: str) -> web.WebSocketResponse:
-    """Accept the upgrade only to close it with an application close code (e.g. 4404)."""
-    ws = web.WebSocketResponse(compress=False)
-    await ws.prepare(request)
-    await ws.close(code=code, message=reason.encode())
-    return ws

@@ -132,3 +132,40 @@ async def test_pdum_rfb_browser_client_watches_a_named_stream(browser) -> None:
                 other.task.cancel()
     finally:
         await runner.cleanup()
+
+
+async def test_chromium_watches_a_stream_mounted_in_fastapi(browser) -> None:
+    """The demo page and the client through a FastAPI app under uvicorn, at /rfb/cam/:
+    H.264 over the app's WebSocket, then WebRTC through the app's WHEP, with input."""
+    pytest.importorskip("fastapi", reason="needs the dev extra: pip install -e '.[dev]'")
+    from conftest import running_uvicorn
+    from test_asgi import fastapi_app
+
+    from .test_view import collect
+    from .test_webrtc_view import LOOPBACK
+
+    server = rfb.Server(ice=LOOPBACK)
+    cam = server.add_stream("cam", 640, 360, transport="webrtc")
+    async with running_uvicorn(fastapi_app(server)) as port:
+        card = Stream(cam)  # publishing starts with the app (its lifespan binds rfb)
+        url = f"http://127.0.0.1:{port}/rfb/cam/"
+        try:
+            for transport in ("websocket", "webrtc"):
+                ctx, page = await open_page(browser, f"{url}?transport={transport}&nooverlay")
+                try:
+                    stats = await wait_for(page, f"window.rfbView.stats?.transport === "
+                                                 f"'{transport}' && window.rfbView.stats")  # fmt: skip
+                    if transport == "websocket":
+                        assert stats["codec"].startswith("avc1"), stats
+                    img = await capture(page)
+                    assert_test_card(quadrant_colours(img, 0, 0, img.shape[1], img.shape[0]), 8)
+                    card.display.poll_events()
+                    await page.mouse.click(320, 180)
+                    (down,) = await collect(card.display, 1, {"pointer_down"})
+                    assert (down.event["x"], down.event["y"]) == (pytest.approx(320, abs=1),
+                                                                  pytest.approx(180, abs=1))  # fmt: skip
+                finally:
+                    await ctx.close()
+        finally:
+            card.task.cancel()
+    assert server.closed
