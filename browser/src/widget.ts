@@ -164,7 +164,7 @@ function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => v
     fit.title = "how the frame fits the cell";
     fit.onchange = () => view?.setFit(fit.value as Fit);
     const full = document.createElement("button");
-    full.textContent = "⛶";
+    full.textContent = "full screen";
     full.title = "full screen";
     full.onclick = () => void frame?.requestFullscreen?.();
     const stats = document.createElement("button");

@@ -1,4 +1,4 @@
-"""The notebook widget in real JupyterLab: a cell serves a stream and shows
+"""The notebook widget in real JupyterLab and Notebook 7: a cell serves a stream and shows
 ``display.widget()``; Chromium draws the test card in the output, a click reaches
 ``poll_events()`` in the kernel, and re-running the cell closes the old stream's port."""
 
@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -84,9 +84,17 @@ def notebook(*cells: str) -> dict[str, Any]:
     }
 
 
+# The two Jupyter front-ends: (module to run, its app class, the notebook page's path).
+FRONTENDS = {
+    "jupyterlab": ("jupyterlab", "LabApp", "lab/tree"),
+    "notebook7": ("notebook", "JupyterNotebookApp", "notebooks"),
+}
+
+
 class Lab:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, frontend: str = "jupyterlab") -> None:
         self.root = root
+        self.module, self.app, self.page_path = FRONTENDS[frontend]
         self.port = free_port()
         self.token = secrets.token_hex(16)
         self.url = f"http://127.0.0.1:{self.port}"
@@ -108,9 +116,9 @@ class Lab:
                "JUPYTERLAB_WORKSPACES_DIR": str(dirs["workspaces"]),
                "JUPYTER_DATA_DIR": str(dirs["data"]), "JUPYTER_PLATFORM_DIRS": "1"}  # fmt: skip
         self.log = open(self.root / "lab.log", "wb")  # noqa: SIM115 (closed in stop())
-        args = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1",
+        args = [sys.executable, "-m", self.module, "--no-browser", "--ip=127.0.0.1",
                 f"--port={self.port}", f"--IdentityProvider.token={self.token}",
-                f"--ServerApp.root_dir={self.root}", "--LabApp.expose_app_in_browser=True",
+                f"--ServerApp.root_dir={self.root}", f"--{self.app}.expose_app_in_browser=True",
                 "--ServerApp.port_retries=0"]  # fmt: skip
         if os.geteuid() == 0:  # CI machines run as root
             args.append("--allow-root")
@@ -147,16 +155,12 @@ class Lab:
         self.log.close()
 
 
-@pytest.fixture(scope="module")
-def lab_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    pytest.importorskip("jupyterlab", reason="needs the dev extra: pip install -e '.[dev]'")
+@pytest_asyncio.fixture(loop_scope="module", params=sorted(FRONTENDS))
+async def lab(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Lab]:
+    """JupyterLab, then Notebook 7, each in its own temp dir with its own token."""
+    pytest.importorskip(FRONTENDS[request.param][0], reason="needs the dev extra: pip install -e '.[dev]'")
     pytest.importorskip("anywidget", reason="needs the notebook extra")
-    yield tmp_path_factory.mktemp("lab")
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def lab(lab_root: Path) -> AsyncIterator[Lab]:
-    server = Lab(lab_root)
+    server = Lab(tmp_path, request.param)
     server.start()
     try:
         await server.wait_up()
@@ -201,7 +205,7 @@ async def refused(port: int) -> bool:
     return False
 
 
-async def test_widget_in_jupyterlab_shows_pixels_takes_input_and_rerun_closes(browser, lab) -> None:
+async def test_widget_in_jupyter_shows_pixels_takes_input_and_rerun_closes(browser, lab) -> None:
     events, ports = lab.root / "events.jsonl", lab.root / "ports.txt"
     cell = CELL.format(w=FRAME_W, h=FRAME_H, events=str(events), ports=str(ports))
     pytest.importorskip("jupyter_server_proxy", reason="needs the dev extra")
@@ -210,7 +214,7 @@ async def test_widget_in_jupyterlab_shows_pixels_takes_input_and_rerun_closes(br
     ctx = await browser.new_context(viewport={"width": 1100, "height": 800})
     page = await ctx.new_page()
     try:
-        await page.goto(f"{lab.url}/lab/tree/rfb.ipynb?token={lab.token}")
+        await page.goto(f"{lab.url}/{lab.page_path}/rfb.ipynb?token={lab.token}")
         await run_cell(page)
         await wait_for(page, "document.querySelector('.rfb-widget')", timeout=60)
         await both_widgets_draw(page)
