@@ -27,8 +27,11 @@ async def test_widget_traits_and_its_key_admit_the_notebook_page_only() -> None:
         assert cam.widget(base_path="/proxy/8765").base_path == "/proxy/8765"
         async with publishing(cam):
             url = f"{cam.ws_url}?rfb_key={w.key}"
-            async with client.connect(url, JPEG, token="s3cret", headers={"Origin": LAB}) as v:
-                assert (await v.next_frame(decode=True)).pixels.shape == (120, 160, 3)
+            # JupyterLab's origin, and a VS Code webview's (not even an http origin).
+            for origin in (LAB, "vscode-webview://1c2f8a0e5b"):
+                async with client.connect(url, JPEG, token="s3cret",
+                                          headers={"Origin": origin}) as v:  # fmt: skip
+                    assert (await v.next_frame(decode=True)).pixels.shape == (120, 160, 3)
             async with aiohttp.ClientSession() as http:
                 for wrong in ("", "?rfb_key=guess", f"?rfb_key={w.key}x"):
                     with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
