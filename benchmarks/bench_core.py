@@ -24,10 +24,11 @@ from collections.abc import AsyncIterator
 import aiohttp
 
 from rfb import client, encoders, patterns, protocol
-from rfb.encoders.base import EncoderSettings
+from rfb.encoders.base import X264_PRESETS, EncoderSettings
 
 W, H = 1280, 720
 PATTERN = "scene"  # --pattern; the encode section adds the trivial bouncing_box as extra rows
+PRESET = "superfast"  # --preset: x264's
 H264 = [protocol.CAP_H264, protocol.CAP_JPEG]
 JPEG = [protocol.CAP_JPEG, protocol.CAP_PNG]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -54,7 +55,7 @@ def cpu_seconds(pid: int) -> float:
 async def server(fps: float, *extra: str) -> AsyncIterator[tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rfb.server", "--pattern", PATTERN, "--port", str(port),
+        [sys.executable, "-m", "rfb.server", "--pattern", PATTERN, "--preset", PRESET, "--port", str(port),
          "--width", str(W), "--height", str(H), "--fps", str(fps), *extra],
         stdout=subprocess.DEVNULL,
     )  # fmt: skip
@@ -93,7 +94,7 @@ def encode_rows(pattern: str, frames: int) -> None:
     imgs = [render(i) for i in range(frames)]
     for cap, label in ((protocol.CAP_JPEG, "JPEG q80"), (protocol.CAP_PNG, "PNG"),
                        (protocol.CAP_WEBP, "WebP q80"), (protocol.CAP_H264, "H.264 x264")):  # fmt: skip
-        enc = encoders.create(cap, W, H, EncoderSettings(fps=30))
+        enc = encoders.create(cap, W, H, EncoderSettings(fps=30, preset=PRESET))
         ms, sizes = [], []
         for i, img in enumerate(imgs):
             t = time.perf_counter()
@@ -109,7 +110,7 @@ def encode_rows(pattern: str, frames: int) -> None:
 def decode_ms(cap: str, frames: int = 60) -> float:
     """Median time this process takes to decode one frame of the stream."""
     render = patterns.make(PATTERN, W, H)
-    enc = encoders.create(cap, W, H, EncoderSettings(fps=30))
+    enc = encoders.create(cap, W, H, EncoderSettings(fps=30, preset=PRESET))
     pics = [enc.encode(render(i), i == 0, i * 33333) for i in range(frames)]
     enc.close()
     viewer = client.Viewer(ws=None)  # type: ignore[arg-type]
@@ -201,11 +202,12 @@ async def main() -> None:
     ap.add_argument("sections", nargs="*", default=["encode", "latency", "cpu", "sustained"])
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--pattern", default="scene", choices=patterns.PATTERNS)
+    ap.add_argument("--preset", default="superfast", choices=X264_PRESETS, help="x264's")
     args = ap.parse_args()
-    global PATTERN
-    PATTERN = args.pattern
+    global PATTERN, PRESET
+    PATTERN, PRESET = args.pattern, args.preset
     print(f"rfb core benchmark on {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
-          f"{W}x{H} {pattern_label(PATTERN)}")  # fmt: skip
+          f"{W}x{H} {pattern_label(PATTERN)}, x264 {PRESET}")  # fmt: skip
     if "encode" in args.sections:
         bench_encode()
     if "latency" in args.sections:

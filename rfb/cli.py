@@ -12,6 +12,7 @@ import sys
 
 from . import patterns
 from .display import serve, tls_context
+from .encoders.base import X264_PRESETS
 from .frames import CudaUnavailable
 from .session.input_gate import DEFAULT_INPUT_RATE
 from .signaling.ice import IceConfig, parse_csv
@@ -39,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=float, default=30.0)
     p.add_argument("--bitrate", type=int, default=0, help="H.264 bits/s (0: from size and fps)")
     p.add_argument("--quality", type=int, default=80, help="JPEG/WebP quality 1..100")
+    p.add_argument("--preset", default="superfast", choices=X264_PRESETS,
+                   help="x264 speed against quality at the same bitrate")  # fmt: skip
     p.add_argument("--force-image", action="store_true", help="never send H.264")
     adapt = p.add_argument_group("adaptation")
     adapt.add_argument(
@@ -159,6 +162,7 @@ async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
         host=args.host,
         port=args.port,
         fps=args.fps,
+        preset=args.preset,
         bitrate=args.bitrate,
         quality=args.quality,
         force_image=args.force_image,

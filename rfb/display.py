@@ -207,6 +207,7 @@ def serve(
     max_inflight: int = 2,
     keyframe_interval_s: float = 1.0,
     keyframe_min_interval_s: float = 0.5,
+    preset: str = "superfast",
     force_image: bool = False,
     preferred_image: str = protocol.CAP_JPEG,
     token: str | None = None,
@@ -231,7 +232,8 @@ def serve(
     the top rung, ``min_bitrate`` the lowest, ``max_rungs`` caps how many; lower rungs
     encode smaller pictures or fewer frames where bits per pixel run low. Viewers on one
     rung share one encode. ``still_after``: after this many seconds without a new frame,
-    viewers get the resting frame once more at high quality (None: never).
+    viewers get the resting frame once more at high quality (None: never). ``preset``:
+    x264's speed against quality (``ultrafast`` ... ``medium``; docs/encoders.md).
 
     ``transport="webrtc"`` also serves WHEP at ``/whep`` (needs ``pip install
     'rfb[webrtc]'``); ``ice`` configures STUN/TURN and which addresses WebRTC may use.
@@ -271,6 +273,7 @@ def serve(
         max_inflight=max_inflight,
         keyframe_interval_s=keyframe_interval_s,
         keyframe_min_interval_s=keyframe_min_interval_s,
+        preset=preset,
         force_image=force_image,
         preferred_image=preferred_image,
         token=token,

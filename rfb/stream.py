@@ -20,7 +20,7 @@ from typing import Any, Literal, Protocol
 
 from . import protocol
 from .access import AccessPolicy, Authenticator
-from .encoders.base import EncoderSettings
+from .encoders.base import X264_PRESETS, EncoderSettings
 from .frames import Frame, as_pixels
 from .hub import Hub, HubConfig
 from .inputs import InputSink
@@ -63,6 +63,7 @@ class StreamConfig:
     still_after: float | None = 0.3  # seconds at rest before a high-quality still (None: never)
     max_inflight: int = 2
     keyframe_interval_s: float = 1.0
+    preset: str = "superfast"  # x264: speed against quality at the same bitrate
     keyframe_min_interval_s: float = 0.5
     force_image: bool = False
     preferred_image: str = protocol.CAP_JPEG
@@ -84,6 +85,8 @@ class StreamConfig:
             raise ValueError("fps must be positive")
         if not 1 <= self.quality <= 100:
             raise ValueError("quality must be 1..100")
+        if self.preset not in X264_PRESETS:
+            raise ValueError(f"preset must be one of {X264_PRESETS}, got {self.preset!r}")
         if self.max_inflight < 1:
             raise ValueError("max_inflight must be at least 1")
         if self.preferred_image not in protocol.IMAGE_CAPS:
@@ -110,6 +113,7 @@ class StreamConfig:
                 bitrate=self.bitrate,
                 fps=self.fps,
                 keyframe_interval_s=self.keyframe_interval_s,
+                preset=self.preset,
             ),
             max_inflight=self.max_inflight,
             max_fps=self.fps,

@@ -167,6 +167,31 @@ def test_h264_test_card_quadrants() -> None:
         assert np.abs(out[y, x].astype(int) - img[y, x]).max() <= 4
 
 
+@pytest.mark.parametrize(("preset", "subme"), [("ultrafast", 0), ("superfast", 1), ("veryfast", 2)])
+def test_h264_presets_encode_the_test_card(preset: str, subme: int) -> None:
+    enc = x264(preset=preset)
+    decode = Decoder()
+    img = patterns.test_card(W, H, 2)
+    data = enc.encode(img, True, 0).data
+    enc.close()
+    # x264 writes the options it ran with into the first IDR's SEI: the preset's own.
+    assert f" subme={subme} ".encode() in data
+    out = decode(data)
+    for x, y in quadrant_centres(W, H):
+        assert np.abs(out[y, x].astype(int) - img[y, x]).max() <= 4
+
+
+def test_preset_is_a_stream_option_and_a_bad_one_is_named() -> None:
+    import rfb
+    from rfb.stream import StreamConfig
+
+    cfg = StreamConfig(width=64, height=48, preset="ultrafast")
+    assert cfg.hub_config().settings.preset == "ultrafast"
+    assert StreamConfig(width=64, height=48).hub_config().settings.preset == "superfast"
+    with pytest.raises(ValueError, match=r"preset must be one of .*'ultrafast'.*got 'quick'"):
+        rfb.serve(64, 48, preset="quick")
+
+
 def test_h264_odd_size_is_padded_to_even() -> None:
     enc = x264(161, 121)
     img = patterns.solid(161, 121, 0, (40, 200, 40))

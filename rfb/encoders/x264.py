@@ -80,7 +80,7 @@ class X264Encoder:
             cc.bit_rate = bitrate
             rate = [f"vbv-maxrate={kbps}", f"vbv-bufsize={max(1, int(kbps * settings.vbv_s))}"]
         cc.options = {
-            "preset": "veryfast",
+            "preset": settings.preset,
             "tune": "zerolatency",
             "profile": "baseline",
             "forced-idr": "1",
