@@ -3,6 +3,7 @@
     python benchmarks/bench_core.py            # everything, ~1.5 minutes
     python benchmarks/bench_core.py encode latency
     python benchmarks/bench_core.py --pattern bouncing_box   # the trivial pattern
+    python benchmarks/bench_core.py sustained --size 1920x1080 --sustained-fps 60   # 1080p60
 
 Prints figures; asserts nothing. The server runs in a subprocess (``python -m
 rfb.server``) so its CPU time is its own; the viewers run here.
@@ -181,20 +182,43 @@ async def bench_cpu(seconds: float) -> None:
     print(f"8 viewers / 1 viewer CPU ratio: {results[8] / results[1]:.2f}x")
 
 
-async def bench_sustained(seconds: float) -> None:
-    print(f"\n== sustained rate, publishing at 60 fps to one decoding viewer ({seconds:.0f} s)")
-    for caps, label in ((H264, "H.264"), (JPEG, "JPEG")):
-        async with server(60) as (url, _):
+def machine_busy() -> tuple[int, int]:
+    with open("/proc/stat") as f:
+        vals = [int(x) for x in f.readline().split()[1:]]
+    return sum(vals), vals[3] + vals[4]
+
+
+async def bench_sustained(seconds: float, fps: float) -> None:
+    print(f"\n== sustained rate, {W}x{H} published at {fps:g} fps to one viewer ({seconds:.0f} s);"
+          " server: publish loop + conversion + encode; this process: the viewer")  # fmt: skip
+    for caps, label, decode in ((H264, "H.264", True), (H264, "H.264", False),
+                                (JPEG, "JPEG", True)):  # fmt: skip
+        async with server(fps) as (url, proc):
             stop = asyncio.Event()
             counter = [0]
-            task = asyncio.create_task(_watch(url, caps, stop, True, counter))
+            task = asyncio.create_task(_watch(url, caps, stop, decode, counter))
             await asyncio.sleep(2)
-            f0, t0 = counter[0], time.monotonic()
+            m0 = await server_metrics(url)
+            f0, t0, c0 = counter[0], time.monotonic(), cpu_seconds(proc.pid)
+            v0, b0 = time.process_time(), machine_busy()
             await asyncio.sleep(seconds)
-            fps = (counter[0] - f0) / (time.monotonic() - t0)
+            m1 = await server_metrics(url)
+            t1 = time.monotonic()
+            shown = (counter[0] - f0) / (t1 - t0)
+            server_cpu = (cpu_seconds(proc.pid) - c0) / (t1 - t0)
+            viewer_cpu = (time.process_time() - v0) / (t1 - t0)
+            b1 = machine_busy()
+            busy = 1 - (b1[1] - b0[1]) / max(1, b1[0] - b0[0])
             stop.set()
             await asyncio.gather(task, return_exceptions=True)
-        print(f"{label:6s} received {fps:.1f} fps")
+        published = (m1["display"]["frames_published"] - m0["display"]["frames_published"]) / (t1 - t0)
+        group = m1["groups"][0] if m1["groups"] else {}
+        encoded = group.get("frames_encoded", 0) - (m0["groups"][0].get("frames_encoded", 0) if m0["groups"] else 0)
+        what = "decoding" if decode else "acking only"
+        print(f"{label:6s} viewer {what:12s} received {shown:5.1f} fps   published {published:5.1f} fps  "
+              f"encoded {encoded / (t1 - t0):5.1f} fps  encode (conversion+encode) p50 "
+              f"{group.get('encode_ms', float('nan')):5.2f} ms   server {server_cpu:.2f} CPU s/s  "
+              f"viewer {viewer_cpu:.2f} CPU s/s  machine busy {100 * busy:.0f}%")  # fmt: skip
 
 
 async def main() -> None:
@@ -203,9 +227,12 @@ async def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--pattern", default="scene", choices=patterns.PATTERNS)
     ap.add_argument("--preset", default="superfast", choices=X264_PRESETS, help="x264's")
+    ap.add_argument("--size", default="1280x720", help="WxH of the published frames")
+    ap.add_argument("--sustained-fps", type=float, default=60.0, help="publish rate, sustained")
     args = ap.parse_args()
-    global PATTERN, PRESET
+    global PATTERN, PRESET, W, H
     PATTERN, PRESET = args.pattern, args.preset
+    W, H = (int(x) for x in args.size.lower().split("x"))
     print(f"rfb core benchmark on {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
           f"{W}x{H} {pattern_label(PATTERN)}, x264 {PRESET}")  # fmt: skip
     if "encode" in args.sections:
@@ -215,7 +242,7 @@ async def main() -> None:
     if "cpu" in args.sections:
         await bench_cpu(args.seconds)
     if "sustained" in args.sections:
-        await bench_sustained(args.seconds)
+        await bench_sustained(args.seconds, args.sustained_fps)
 
 
 if __name__ == "__main__":

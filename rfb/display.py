@@ -10,7 +10,8 @@ from __future__ import annotations
 import ssl
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from . import protocol
 from .access import Authenticator
@@ -20,6 +21,9 @@ from .session import ladder
 from .session.input_gate import DEFAULT_INPUT_RATE
 from .signaling import IceConfig
 from .stream import DEFAULT_STREAM, Stream, StreamConfig, Transport
+
+if TYPE_CHECKING:
+    from .recording import Recording
 
 __all__ = ["Display", "InputEvent", "serve", "tls_context"]
 
@@ -74,6 +78,37 @@ class Display:
     def recorded(self) -> deque[dict[str, Any]]:
         """With ``record_events``: every delivered event, as served at /recorded-events."""
         return self.stream.inputs.recorded
+
+    def record(
+        self,
+        path: str | Path,
+        *,
+        fps: float | None = None,
+        bitrate: int | None = None,
+        crf: int | None = None,
+        preset: str | None = None,
+    ) -> Recording:
+        """Start writing an MP4 of what is published to ``path``; returns the Recording.
+
+        With no options it takes the H.264 the stream's viewers get (the top rung): where
+        an H.264 viewer is watching, the file gets the same access units and nothing is
+        encoded twice; otherwise the stream encodes for the recording alone. ``bitrate``
+        or ``crf`` (constant quality, 0..51), ``preset`` or ``fps`` give the recording an
+        encoder of its own. Frames keep their real publish times. Works headless, with
+        no viewer; from any thread. A path that cannot be written, a missing PyAV (the
+        ``h264`` extra) or a bad option raise here, before anything starts.
+
+        ``await rec.stop()`` (or ``async with display.record(...)``) finishes the file;
+        ``rec.close()`` from another thread; closing the display finishes it too.
+        """
+        from .recording import Recording
+
+        return Recording(self.stream, path, fps=fps, bitrate=bitrate, crf=crf, preset=preset)
+
+    @property
+    def recordings(self) -> list[Recording]:
+        """The recordings being written of this stream."""
+        return list(self.stream.recordings)
 
     # -- figures ------------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ from .session.totals import Totals
 log = logging.getLogger("rfb")
 
 ADAPT_INTERVAL_S = 0.2
+RECORDER = "record"  # a link's ``transport`` for a recording: a consumer, not a viewer
 PACE_MIN, PACE_MAX, PACE_OVER_ESTIMATE = 1.5, 3.0, 1.2
 
 
@@ -91,6 +92,11 @@ class _Entry:
     rung: int  # the rung whose group it is in
     target: int | None = None  # the rung it is moving to
     policy: RungPolicy | None = None
+    settings: EncoderSettings | None = None  # its own encoder settings, off the ladder
+
+    @property
+    def recorder(self) -> bool:
+        return getattr(self.link, "transport", None) == RECORDER
 
 
 class Hub:
@@ -128,6 +134,15 @@ class Hub:
     def _key(self, capability: str, rung: int) -> GroupKey:
         return GroupKey(capability, self.ladder(capability)[rung])
 
+    def _entry_key(self, entry: _Entry, rung: int) -> GroupKey:
+        if entry.settings is not None:
+            return GroupKey(entry.capability, entry.settings)
+        return self._key(entry.capability, rung)
+
+    def _entry_group(self, entry: _Entry, rung: int) -> EncoderGroup | None:
+        found = self.groups.get(self._entry_key(entry, rung))
+        return found[0] if found else None
+
     def _frame_size(self) -> tuple[int, int]:
         if self.latest is not None:
             return self.latest.size
@@ -159,11 +174,17 @@ class Hub:
         scaled_frames: bool = False,
         acks_measure_path: bool = True,
         start_bitrate: float | None = None,
+        settings: EncoderSettings | None = None,
+        adaptive: bool = True,
+        takes_stills: bool = True,
     ) -> Viewer:
         """A new viewer of ``capability``. ``scaled_frames``: it draws pictures smaller
         than the frame at the frame's size (and maps input to frame pixels), so it may be
         given rungs that scale; ``acks_measure_path``: see Viewer; ``start_bitrate``
-        (video): start on the highest rung that needs no more, and climb from there."""
+        (video): start on the highest rung that needs no more, and climb from there.
+        ``settings``: its own encoder settings instead of the ladder (a recording at
+        another quality); viewers with equal settings still share one encoder.
+        ``adaptive=False``: held on the top rung. ``takes_stills``: see Viewer."""
         spec = encoders.spec_for(capability)
         viewer = Viewer(
             f"v{next(self._ids)}",
@@ -172,19 +193,22 @@ class Hub:
             max_inflight=max_inflight or self.config.max_inflight,
             frame_rate=self.config.settings.fps,
             acks_measure_path=acks_measure_path,
+            takes_stills=takes_stills,
         )
         lad = self.ladder(capability)
         allowed = tuple(i for i, r in enumerate(lad.rungs) if scaled_frames or r.scale >= 1.0)
+        if settings is not None or not adaptive:
+            allowed = allowed[:1]  # its own settings, or held on the top rung
         start = 0
         if start_bitrate is not None and lad.is_video and len(allowed) > 1:
             w, h = self._frame_size()
             costs = [lad.bitrate(i, w, h) for i in allowed]
             start = next((k for k, c in enumerate(costs) if c <= start_bitrate), len(costs) - 1)
-        entry = _Entry(viewer, link, capability, allowed, rung=allowed[start])
+        entry = _Entry(viewer, link, capability, allowed, rung=allowed[start], settings=settings)
         if len(allowed) > 1:
             entry.policy = RungPolicy(len(allowed), self.config.adapt, start=start)
             self._start_adapting()
-        group, pump = self._group_and_pump(capability, entry.rung)
+        group, pump = self._group_and_pump(capability, entry.rung, settings)
         group.add(viewer, self._clock())
         self._viewers[viewer.id] = entry
         # May send at once (a newest unit it can start from), before attach() returns:
@@ -193,23 +217,26 @@ class Hub:
         pump.wake()
         return viewer
 
-    def detach(self, viewer_id: str) -> None:
+    def detach(self, viewer_id: str) -> list[asyncio.Task[None]]:
+        """Remove a viewer; returns the closing of groups it was the last one in (await
+        them to know their encoders are closed)."""
         entry = self._viewers.pop(viewer_id, None)
         if entry is None:
-            return
+            return []
         self.totals.retire_viewer(entry.viewer)
-        self._leave(entry, entry.rung)
+        closing = [self._leave(entry, entry.rung)]
         if entry.target is not None:
-            self._leave(entry, entry.target)
+            closing.append(self._leave(entry, entry.target))
         if not self._viewers and self._adapt_task is not None:
             self._adapt_task.cancel()  # nobody left to adapt for; the next attach restarts it
             self._adapt_task = None
+        return [t for t in closing if t is not None]
 
-    def _leave(self, entry: _Entry, rung: int) -> None:
-        key = self._key(entry.capability, rung)
+    def _leave(self, entry: _Entry, rung: int) -> asyncio.Task[None] | None:
+        key = self._entry_key(entry, rung)
         found = self.groups.get(key)
         if found is None:
-            return
+            return None
         group, pump = found
         group.remove(entry.viewer.id)
         if group.empty:
@@ -218,15 +245,18 @@ class Hub:
             task = asyncio.get_running_loop().create_task(pump.aclose())
             self._closing_pumps.add(task)
             task.add_done_callback(self._closing_pumps.discard)
-        else:
-            pump.wake()
+            return task
+        pump.wake()
+        return None
 
     def _group(self, capability: str, rung: int) -> EncoderGroup | None:
         found = self.groups.get(self._key(capability, rung))
         return found[0] if found else None
 
-    def _group_and_pump(self, capability: str, rung: int) -> tuple[EncoderGroup, GroupPump]:
-        key = self._key(capability, rung)
+    def _group_and_pump(
+        self, capability: str, rung: int, settings: EncoderSettings | None = None
+    ) -> tuple[EncoderGroup, GroupPump]:
+        key = self._key(capability, rung) if settings is None else GroupKey(capability, settings)
         found = self.groups.get(key)
         if found is not None:
             return found
@@ -251,10 +281,15 @@ class Hub:
 
     @property
     def viewer_count(self) -> int:
-        return len(self._viewers)
+        """Viewers on every transport; recordings are not viewers."""
+        return sum(not e.recorder for e in self._viewers.values())
+
+    @property
+    def recording_count(self) -> int:
+        return sum(e.recorder for e in self._viewers.values())
 
     def live_viewers(self) -> list[Viewer]:
-        return [e.viewer for e in self._viewers.values()]
+        return [e.viewer for e in self._viewers.values() if not e.recorder]
 
     def live_groups(self) -> list[EncoderGroup]:
         return [g for g, _ in self.groups.values()]
@@ -272,7 +307,7 @@ class Hub:
 
     def group_of(self, viewer_id: str) -> EncoderGroup | None:
         entry = self._viewers.get(viewer_id)
-        return self._group(entry.capability, entry.rung) if entry else None
+        return self._entry_group(entry, entry.rung) if entry else None
 
     # -- rungs --------------------------------------------------------------------------
 
@@ -432,7 +467,7 @@ class Hub:
         if entry is None:
             return
         for rung in (entry.rung, entry.target):
-            found = None if rung is None else self.groups.get(self._key(entry.capability, rung))
+            found = None if rung is None else self.groups.get(self._entry_key(entry, rung))
             if found is None:
                 continue
             group, pump = found
@@ -492,7 +527,7 @@ class Hub:
             return
         entry.viewer.stats.keyframe_requests += 1
         entry.viewer.reset()
-        group = self._group(entry.capability, entry.rung)
+        group = self._entry_group(entry, entry.rung)
         if group is not None:
             group.request_keyframe(self._clock())
         self._credit_changed(viewer_id)

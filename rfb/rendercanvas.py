@@ -171,10 +171,14 @@ class RfbRenderCanvas(BaseRenderCanvas):  # type: ignore[misc]
         return {"method": "bitmap", "formats": ["rgba-u8"]}
 
     def _rc_request_draw(self) -> None:
-        if self._idle_without_viewers and self._display.client_count == 0:
+        if self._idle_without_viewers and self._unwatched():
             self._wait_for_viewer()
             return
         self._time_to_draw()
+
+    def _unwatched(self) -> bool:
+        """No viewer and no recording: nothing would see a draw."""
+        return self._display.client_count == 0 and not self._display.stream.recordings
 
     def _wait_for_viewer(self) -> None:
         if self._waiting:
@@ -185,7 +189,7 @@ class RfbRenderCanvas(BaseRenderCanvas):  # type: ignore[misc]
             if self._rc_get_closed():
                 self._waiting = False
                 return
-            if self._display.client_count == 0:
+            if self._unwatched():
                 self._rc_canvas_group.get_loop().call_later(IDLE_POLL_S, check)
                 return
             self._waiting = False

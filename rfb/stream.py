@@ -9,6 +9,7 @@ depend on this module, never on ``Display``.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import re
 import threading
@@ -16,7 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from . import protocol
 from .access import AccessPolicy, Authenticator
@@ -29,6 +30,7 @@ from .session.input_gate import DEFAULT_INPUT_RATE
 from .signaling import IceConfig
 
 Transport = Literal["websocket", "webrtc"]
+_T = TypeVar("_T")
 DEFAULT_STREAM = "default"  # the stream at "/" (pdum.rfb's name for it too)
 # Paths the server answers itself: a stream may not take them as its name.
 RESERVED_NAMES = frozenset({"health", "metrics", "streams", "static", "whep", "recorded-events"})
@@ -180,6 +182,7 @@ class Stream:
         self.protocol_errors: Counter[int] = Counter()  # viewers closed for bad input, by code
         self.connections: set[Connection] = set()  # live WebSocket viewers
         self.webrtc: Sessions | None = None  # WHEP sessions, where this stream serves WebRTC
+        self.recordings: set[Any] = set()  # rfb.recording.Recording files being written
         self._closed = False
         self._closed_event = asyncio.Event()
 
@@ -190,6 +193,33 @@ class Stream:
             raise RuntimeError(f"stream {self.name!r} already runs on another event loop")
         self._loop = loop
         self._loop_thread = threading.get_ident()
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop the stream is served on (None before its server starts)."""
+        return self._loop
+
+    @property
+    def on_loop_thread(self) -> bool:
+        return threading.get_ident() == self._loop_thread
+
+    def call_on_loop(self, fn: Callable[[], _T], timeout: float = 10.0) -> _T:
+        """``fn()`` on the stream's event loop thread, from any thread; its result or error."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            raise RuntimeError(f"stream {self.name!r} is not being served")
+        if self.on_loop_thread:
+            return fn()
+        done: concurrent.futures.Future[_T] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                done.set_result(fn())
+            except BaseException as exc:
+                done.set_exception(exc)
+
+        loop.call_soon_threadsafe(run)
+        return done.result(timeout)
 
     # -- state --------------------------------------------------------------------------
 
@@ -285,6 +315,12 @@ class Stream:
             await self._closed_event.wait()
             return
         self._closed = True
+        if self.recordings:  # finish their files first: they must not lose the end
+            results = await asyncio.gather(*(r.stop() for r in list(self.recordings)),
+                                           return_exceptions=True)  # fmt: skip
+            for r in results:
+                if isinstance(r, BaseException):
+                    log.error("rfb: a recording of %r ended with an error: %s", self.name, r)
         try:
             async with asyncio.timeout(timeout):
                 await asyncio.gather(

@@ -209,12 +209,36 @@ def test_swscale_conversion_matches_the_reference_matrix() -> None:
     rng = np.random.default_rng(3)
     img = rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)
     enc = X264Encoder(80, 60, EncoderSettings())
-    yuv = enc._to_yuv(img)
+    yuv = enc.to_yuv(img)
     enc.close()
     planes = [np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, : p.width]
               for p in yuv.planes]  # fmt: skip
     ref = convert.rgb_to_i420_reference(img)
     for got, want in zip(planes, ref, strict=True):
+        assert np.abs(got.astype(int) - want).max() <= 1
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "channels"),
+    [(1280, 720, 3), (1280, 720, 4), (641, 481, 3), (641, 481, 4)],
+)
+def test_threaded_swscale_fast_path_matches_the_reference(
+    width: int, height: int, channels: int
+) -> None:
+    """The conversion every libx264 frame takes (sliced over threads at these sizes),
+    against the NumPy reference, on content with every colour: within one level."""
+    import av
+
+    assert width * height >= convert.SWSCALE_THREADS_MIN_PIXELS
+    rng = np.random.default_rng(width + channels)
+    img = rng.integers(0, 256, (height, width, channels), dtype=np.uint8)
+    ew, eh = convert.even_size(width, height)
+    yuv = convert.swscale_i420(av, img, ew, eh)
+    planes = [np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, : p.width]
+              for p in yuv.planes]  # fmt: skip
+    ref = convert.rgb_to_i420_reference(img)
+    for got, want in zip(planes, ref, strict=True):
+        assert got.shape == want.shape
         assert np.abs(got.astype(int) - want).max() <= 1
 
 

@@ -97,7 +97,7 @@ def test_i420_planes_encode_and_decode_to_the_published_colours() -> None:
     packed = convert.i420_packed(*convert.rgb_to_i420(img))
     frame = av.VideoFrame.from_ndarray(packed, format="yuv420p")
     enc = X264Encoder(320, 240, EncoderSettings())
-    enc._to_yuv = lambda pixels: frame  # what the device path hands libx264
+    enc.to_yuv = lambda pixels: frame  # what the device path hands libx264
     pic = enc.encode(img, True, 0)
     enc.close()
     ctx = av.CodecContext.create("h264", "r")

@@ -58,9 +58,10 @@ def _x264(w: int, h: int, s: EncoderSettings) -> Encoder:
 def _h264(w: int, h: int, s: EncoderSettings, device: bool = False) -> Encoder:
     """NVENC when it opens a session here, else libx264 (GPU conversion for device frames).
 
-    A still (one constant-quality IDR of a scene at rest) is always libx264's.
+    A still (one constant-quality IDR of a scene at rest) and constant quality (``crf``)
+    are always libx264's.
     """
-    if s.still:
+    if s.still or s.crf is not None:
         return _x264(w, h, s)
     from . import gpu
 

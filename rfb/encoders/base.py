@@ -29,6 +29,7 @@ class EncoderSettings:
     vbv_s: float = 0.25  # video: rate-control buffer in seconds of bitrate (bounds an IDR)
     still: bool = False  # one high-quality picture of a scene at rest (see EncoderGroup)
     preset: str = "superfast"  # x264's speed/quality trade-off (X264_PRESETS; docs/encoders.md)
+    crf: int | None = None  # libx264 constant quality instead of ``bitrate`` (recordings)
 
 
 # x264's presets fast enough for live video, fastest first. superfast is the default:

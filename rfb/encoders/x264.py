@@ -73,7 +73,9 @@ class X264Encoder:
         cc.time_base = Fraction(1, 1_000_000)
         cc.framerate = Fraction(settings.fps).limit_denominator(1001)
         cc.thread_count = 2
-        if settings.still:
+        if settings.crf is not None:  # constant quality, no rate cap (a recording's choice)
+            rate = [f"crf={settings.crf}"]
+        elif settings.still:
             rate = [f"crf={STILL_CRF}", f"vbv-maxrate={kbps}",
                     f"vbv-bufsize={max(1, int(kbps * STILL_BUDGET_S))}"]  # fmt: skip
         else:
@@ -107,7 +109,8 @@ class X264Encoder:
     name = "x264"
     accepts_device = True  # device frames: GPU conversion, then one copy of the YUV planes
 
-    def _to_yuv(self, pixels: Any) -> Any:
+    def to_yuv(self, pixels: Any) -> Any:
+        """The colour conversion (and a rung's scaling): RGB(A) -> a yuv420p VideoFrame."""
         av = self._av
         if not isinstance(pixels, np.ndarray):
             import cupy
@@ -116,24 +119,16 @@ class X264Encoder:
                 pixels = convert.resize_area(pixels, self.coded_width, self.coded_height, cupy)
             planes = convert.i420_packed(*convert.rgb_to_i420(pixels, xp=cupy), xp=cupy)
             return av.VideoFrame.from_ndarray(cupy.asnumpy(planes), format="yuv420p")
-        fmt = "rgb24" if pixels.shape[2] == 3 else "rgba"
-        if not self._scaled:
-            pixels = convert.pad_to_even(pixels)
-        frame = av.VideoFrame.from_ndarray(pixels, format=fmt)
-        return frame.reformat(
-            width=self.coded_width,
-            height=self.coded_height,
-            format="yuv420p",
-            dst_colorspace=convert.SWSCALE_COLORSPACE,
-            dst_color_range=convert.SWSCALE_RANGE,
-            interpolation="AREA",  # 2x2 box chroma (and area scaling), as the reference
-        )
+        return convert.swscale_i420(av, pixels, self.coded_width, self.coded_height)
 
     def encode(self, pixels: Any, keyframe: bool, timestamp_us: int) -> Picture | None:
         h, w = pixels.shape[:2]
         if (w, h) != (self.width, self.height):
             raise ValueError(f"encoder is {self.width}x{self.height}, frame is {w}x{h}")
-        yuv = self._to_yuv(pixels)
+        return self.encode_yuv(self.to_yuv(pixels), keyframe, timestamp_us)
+
+    def encode_yuv(self, yuv: Any, keyframe: bool, timestamp_us: int) -> Picture | None:
+        """Encode a frame to_yuv() made: one access unit, or None while x264 holds it."""
         # pts must grow strictly even when one frame is re-encoded as a forced IDR.
         pts = max(timestamp_us, self._last_pts + 1)
         self._last_pts = pts

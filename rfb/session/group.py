@@ -162,7 +162,7 @@ class EncoderGroup:
         if (
             self.still_after_s is None
             or frame is None
-            or not self.viewers
+            or not any(v.takes_stills for v in self.viewers.values())
             or frame.frame_id != self.encoded_frame_id
             or frame.frame_id == self._still_frame_id
             or self.encoder_size != frame.size

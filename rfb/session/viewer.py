@@ -77,6 +77,7 @@ class Viewer:
         max_inflight: int = 2,
         frame_rate: float | None = None,
         acks_measure_path: bool = True,
+        takes_stills: bool = True,
     ):
         if max_inflight < 1:
             raise ValueError("max_inflight must be at least 1")
@@ -95,6 +96,7 @@ class Viewer:
         self.stats = ViewerStats()
         self.estimator = BandwidthEstimator()
         self.acks_measure_path = acks_measure_path
+        self.takes_stills = takes_stills  # a recording keeps each frame once: no stills
 
     # -- decisions -------------------------------------------------------------
 
@@ -119,7 +121,7 @@ class Viewer:
         A synced video viewer without credit loses sync, and asks for a keyframe
         through ``wants_keyframe``.
         """
-        if unit.index <= self.last_unit_index:
+        if unit.index <= self.last_unit_index or (unit.still and not self.takes_stills):
             return None
         if not self.has_credit:
             if not unit.still:

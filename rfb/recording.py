@@ -1,0 +1,365 @@
+"""MP4 recording of what a stream publishes: ``display.record(path)``.
+
+A recording is a consumer of the stream's H.264, not a second pipeline: it joins the
+hub like a viewer that is never short of credit, held on the top rung. With the
+stream's own settings it lands in the same encoder group as the H.264 viewers, so an
+existing group's access units are written as they are (no second encode); with none,
+or with settings of its own (``bitrate``, ``crf``, ``preset``, ``fps``), the hub opens a
+group for it, shared with nobody but recordings that asked the same.
+
+The access units are Annex B, as the viewers get them; PyAV's MP4 muxer turns them into
+length-prefixed samples and builds the ``avcC`` box from a template stream parsed out of
+the first IDR. Presentation times are the frames' real publish times (a sparse
+publisher's frames last as long as they were on screen); the last frame lasts until
+stop(). The muxing runs on a thread of its own, so the event loop never waits on disk.
+
+What a recording leaves out: the resting-scene stills viewers get (each published frame
+is in the file once, as the stream's encoder made it), and frames of another size after
+the stream is resized (an MP4 track has one size; they are counted in
+``frames_skipped``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import dataclasses
+import io
+import logging
+import queue
+import threading
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import protocol
+from .encoders.base import X264_PRESETS, EncoderSettings
+from .hub import RECORDER
+from .session import EncodedUnit, Viewer
+
+if TYPE_CHECKING:
+    from .stream import Stream
+
+__all__ = ["CLOCK_HZ", "Recording", "Timeline"]
+
+log = logging.getLogger("rfb")
+
+CLOCK_HZ = 90_000  # the MPEG clock: the file's time base is 1/90000 s
+SUFFIXES = (".mp4", ".m4v", ".mov")
+_STOP_TIMEOUT_S = 30.0
+
+
+class Timeline:
+    """Presentation times of a recording's units, in 1/CLOCK_HZ s from its start.
+
+    A new frame is placed at the time it was published (never before the recording
+    began); a unit of a frame already written (an IDR re-made of the resting frame for a
+    viewer that joined) at the time it arrived. Times grow strictly.
+    """
+
+    def __init__(self, start: float) -> None:
+        self.start = start
+        self.last_pts = -1
+        self._last_frame_id: int | None = None
+
+    def pts(self, frame_id: int, published_at: float, now: float) -> int:
+        at = published_at if frame_id != self._last_frame_id else now
+        pts = max(self.last_pts + 1, round((max(at, self.start) - self.start) * CLOCK_HZ))
+        self.last_pts, self._last_frame_id = pts, frame_id
+        return pts
+
+    def end(self, now: float, fps: float) -> int:
+        """Where the file ends when stopped at ``now``: the last frame stays on screen
+        until then (at least one frame interval)."""
+        if self.last_pts < 0:
+            return 0
+        return max(self.last_pts + round(CLOCK_HZ / fps), round((now - self.start) * CLOCK_HZ))
+
+
+def check_path(path: str | Path) -> Path:
+    """The file to record to, or an error that says what is wrong with it."""
+    p = Path(path).expanduser()
+    if p.suffix.lower() not in SUFFIXES:
+        raise ValueError(f"a recording is an MP4 file: {str(p)!r} should end in .mp4 "
+                         f"(or {', '.join(SUFFIXES[1:])})")  # fmt: skip
+    if p.is_dir():
+        raise IsADirectoryError(f"cannot record to {str(p)!r}: it is a directory")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise FileNotFoundError(
+            f"cannot record to {str(p)!r}: folder {str(parent)!r} does not exist"
+        )
+    return p
+
+
+def recording_settings(
+    top: EncoderSettings,
+    *,
+    fps: float | None,
+    bitrate: int | None,
+    crf: int | None,
+    preset: str | None,
+) -> EncoderSettings | None:
+    """The recording's own encoder settings, or None to share the stream's top rung."""
+    if bitrate is not None and crf is not None:
+        raise ValueError("record(): pass bitrate or crf, not both")
+    if bitrate is not None and bitrate < 10_000:
+        raise ValueError(f"record(): bitrate is bits per second, at least 10000 (got {bitrate})")
+    if crf is not None and not 0 <= crf <= 51:
+        raise ValueError(f"record(): crf must be 0..51 (got {crf})")
+    if preset is not None and preset not in X264_PRESETS:
+        raise ValueError(f"record(): preset must be one of {X264_PRESETS} (got {preset!r})")
+    if fps is not None and not fps > 0:
+        raise ValueError(f"record(): fps must be positive (got {fps})")
+    own = dataclasses.replace(
+        top,
+        fps=top.fps if fps is None else float(fps),
+        bitrate=top.bitrate if bitrate is None else bitrate,
+        bitrate_scale=top.bitrate_scale if bitrate is None else 1.0,
+        crf=crf,
+        preset=top.preset if preset is None else preset,
+    )
+    return None if own == top else own
+
+
+class _Mp4Writer:
+    """Muxes (Annex B access unit, keyframe, pts) items into the container on its thread.
+
+    A packet is written once the next one arrives, so its duration is known."""
+
+    def __init__(self, av: Any, container: Any, path: Path) -> None:
+        self._av = av
+        self._container = container
+        self._path = path
+        self._queue: queue.SimpleQueue[tuple[bytes, bool, int] | int] = queue.SimpleQueue()
+        self.error: BaseException | None = None
+        self.samples = 0
+        self._thread = threading.Thread(target=self._run, name="rfb-record", daemon=True)
+        self._thread.start()
+
+    def put(self, data: bytes, keyframe: bool, pts: int) -> None:
+        self._queue.put((data, keyframe, pts))
+
+    def finish(self, end_pts: int) -> None:
+        self._queue.put(end_pts)
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+    def _packet(self, stream: Any, data: bytes, keyframe: bool, pts: int) -> Any:
+        pkt = self._av.Packet(data)
+        pkt.pts = pkt.dts = pts  # no B-frames: decode order is presentation order
+        pkt.time_base = Fraction(1, CLOCK_HZ)
+        pkt.is_keyframe = keyframe
+        pkt.stream = stream
+        return pkt
+
+    def _run(self) -> None:
+        stream: Any = None
+        held: Any = None
+        template: Any = None
+        try:
+            while True:
+                item = self._queue.get()
+                if isinstance(item, int):
+                    if held is not None:
+                        held.duration = max(1, item - held.pts)
+                        self._container.mux(held)
+                        self.samples += 1
+                    break
+                data, keyframe, pts = item
+                if stream is None:
+                    # The stream's parameters (and avcC) from the first IDR itself.
+                    template = self._av.open(io.BytesIO(data), format="h264")
+                    stream = self._container.add_stream_from_template(template.streams.video[0])
+                    stream.time_base = Fraction(1, CLOCK_HZ)
+                pkt = self._packet(stream, data, keyframe, pts)
+                if held is not None:
+                    held.duration = pkt.pts - held.pts
+                    self._container.mux(held)
+                    self.samples += 1
+                held = pkt
+        except BaseException as exc:  # kept for stop() to raise; the stream goes on
+            self.error = exc
+            log.error("rfb: recording to %s failed: %s", self._path, exc)
+            while not isinstance(self._queue.get(), int):
+                pass  # until stop(): the recording takes nothing more meanwhile
+        finally:
+            if template is not None:
+                template.close()
+            self._close(stream is not None)
+
+    def _close(self, has_stream: bool) -> None:
+        try:
+            self._container.close()
+        except Exception as exc:
+            if self.error is None and has_stream:
+                self.error = exc
+        if not has_stream:  # nothing was published: no file rather than a broken one
+            with contextlib.suppress(OSError):
+                self._path.unlink()
+
+
+class _RecorderLink:
+    """The recording's side of the hub: takes every unit and gives the credit back."""
+
+    transport = RECORDER
+
+    def __init__(self, recording: Recording) -> None:
+        self._recording = recording
+
+    def send_unit(self, viewer: Viewer, seq: int, unit: EncodedUnit) -> None:
+        self._recording._take(viewer, seq, unit)
+
+
+class Recording:
+    """An MP4 file being written of what a stream publishes. From ``display.record()``.
+
+    ``await rec.stop()`` (or ``aclose()``, or leaving ``async with``) finishes the file;
+    ``rec.close()`` does so from another thread (after ``serve_in_thread()``). Closing the
+    display or its server stops its recordings too. Figures: ``frames_written``,
+    ``frames_skipped`` (frames of another size after a resize), ``shared_encoder``
+    (whether it started on an encoder viewers were already using).
+    """
+
+    def __init__(
+        self,
+        stream: Stream,
+        path: str | Path,
+        *,
+        fps: float | None = None,
+        bitrate: int | None = None,
+        crf: int | None = None,
+        preset: str | None = None,
+    ) -> None:
+        from .encoders.x264 import load_av
+
+        av = load_av()  # EncoderUnavailable (naming the h264 extra) before anything starts
+        self.path = check_path(path)
+        if stream.closed:
+            raise RuntimeError(f"record() on a closed stream ({stream.name!r})")
+        if stream.loop is None:
+            raise RuntimeError(
+                f"record() before stream {stream.name!r} is served: start its server first"
+            )
+        top = stream.hub.ladder(protocol.CAP_H264)[0]
+        self.settings = recording_settings(top, fps=fps, bitrate=bitrate, crf=crf, preset=preset)
+        self.fps = (self.settings or top).fps
+        self._stream = stream
+        try:
+            container = av.open(str(self.path), mode="w")
+        except OSError as exc:
+            why = exc.strerror or str(exc)
+            raise type(exc)(exc.errno, f"cannot record to {str(self.path)!r}: {why}") from exc
+        self._writer = _Mp4Writer(av, container, self.path)
+        self.frames_written = 0
+        self.frames_skipped = 0
+        self.shared_encoder = False
+        self._size: tuple[int, int] | None = None
+        self._viewer: Viewer | None = None
+        self._timeline: Timeline | None = None
+        self._stopping: asyncio.Task[None] | None = None
+        try:
+            stream.call_on_loop(self._attach)
+        except BaseException:
+            self._writer.finish(0)
+            self._writer.join(_STOP_TIMEOUT_S)
+            raise
+
+    # -- on the event loop ----------------------------------------------------------------
+
+    def _attach(self) -> None:
+        stream, hub = self._stream, self._stream.hub
+        if stream.closed:
+            raise RuntimeError(f"record() on a closed stream ({stream.name!r})")
+        self._timeline = Timeline(stream.clock())
+        before = {id(g) for g in hub.live_groups()}
+        self._viewer = hub.attach(
+            protocol.CAP_H264,
+            _RecorderLink(self),
+            max_inflight=8,
+            settings=self.settings,
+            adaptive=False,
+            takes_stills=False,
+        )
+        group = hub.group_of(self._viewer.id)
+        self.shared_encoder = group is not None and id(group) in before
+        stream.recordings.add(self)
+
+    def _take(self, viewer: Viewer, seq: int, unit: EncodedUnit) -> None:
+        hub = self._stream.hub
+        # A recording never holds the group back: its credit returns at once.
+        asyncio.get_running_loop().call_soon(hub.delivered, viewer.id, seq)
+        if self._stopping is not None or self._timeline is None:
+            return
+        if self._writer.error is not None:
+            hub.detach(viewer.id)
+            return
+        size = (unit.width, unit.height)
+        if self._size is None:
+            self._size = size
+        elif size != self._size:
+            if not self.frames_skipped:
+                log.warning("rfb: the stream is now %dx%d; recording %s stays %dx%d and "
+                            "leaves these frames out", *size, self.path, *self._size)  # fmt: skip
+            self.frames_skipped += 1
+            return
+        now = self._stream.clock()
+        pts = self._timeline.pts(unit.frame_id, unit.published_at, now)
+        self._writer.put(unit.data, unit.keyframe, pts)
+        self.frames_written += 1
+
+    @property
+    def recording(self) -> bool:
+        return self._stopping is None
+
+    async def stop(self) -> None:
+        """Stop taking frames and finish the file (idempotent). Raises what writing hit."""
+        if self._stopping is None:
+            self._stopping = asyncio.get_running_loop().create_task(self._stop())
+        await asyncio.shield(self._stopping)
+        if self._writer.error is not None:
+            raise self._writer.error
+
+    aclose = stop
+
+    async def _stop(self) -> None:
+        stream = self._stream
+        closing = stream.hub.detach(self._viewer.id) if self._viewer is not None else []
+        end = self._timeline.end(stream.clock(), self.fps) if self._timeline else 0
+        self._writer.finish(end)
+        await asyncio.get_running_loop().run_in_executor(None, self._writer.join, _STOP_TIMEOUT_S)
+        await asyncio.gather(*closing, return_exceptions=True)  # its own encoder, if any
+        stream.recordings.discard(self)
+        log.info("rfb: recorded %d frames to %s", self._writer.samples, self.path)
+
+    def close(self, timeout: float = _STOP_TIMEOUT_S) -> None:
+        """stop() for code outside the event loop; blocks until the file is finished."""
+        loop = self._stream.loop
+        if loop is None or loop.is_closed():
+            return
+        if self._stream.on_loop_thread:
+            raise RuntimeError("rec.close() on the event loop's own thread: await rec.stop()")
+        future = asyncio.run_coroutine_threadsafe(self.stop(), loop)
+        try:
+            future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            why = f"the recording to {self.path} did not finish in {timeout} s"
+            raise TimeoutError(why) from None
+
+    async def __aenter__(self) -> Recording:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def __enter__(self) -> Recording:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "recording" if self.recording else "stopped"
+        return f"<rfb.Recording {str(self.path)!r} {state}, {self.frames_written} frames>"
