@@ -341,14 +341,25 @@ def conversion_candidates(rgb: np.ndarray) -> dict[str, Callable[[], Any]]:
             threads=threads,
         )
 
-    return {
-        "rfb (swscale_i420)": lambda: convert.swscale_i420(av, rgb, ew, eh),
+    out: dict[str, Callable[[], Any]] = {
+        "rfb": lambda: convert.cpu_i420(av, rgb, ew, eh),
         f"swscale {layout}, 1 thread": lambda: sws(rgb, layout, None),
         f"swscale {layout}, 2 threads": lambda: sws(rgb, layout, 2),
         f"copy to {swapped} + swscale": lambda: sws(
             np.ascontiguousarray(rgb[..., order]), swapped, None
         ),
     }
+    cv2 = convert.load_cv2()
+    if cv2 is not None:
+        out["opencv"] = lambda: av.VideoFrame.from_ndarray(
+            convert.opencv_i420(cv2, rgb), format="yuv420p"
+        )
+    return out
+
+
+def rfb_conversion() -> str:
+    """Which candidate rfb's own path is, for frames of the stream's size."""
+    return "opencv" if convert.load_cv2() is not None else "swscale"
 
 
 def time_conversions(rgb: np.ndarray, repeats: int) -> dict[str, float]:
@@ -462,7 +473,9 @@ def table(records: list[dict[str, Any]]) -> str:
     convs = [r for r in records if r["kind"] == "conversion"]
     if convs:
         lines.append("")
-        lines.append("RGB -> YUV 4:2:0 (BT.601 limited), median ms:")
+        lines.append(
+            f"RGB -> YUV 4:2:0 (BT.601 limited), median ms (rfb takes {convs[0]['rfb_path']}):"
+        )
         for r in convs:
             opts = "  ".join(f"{k} {v:.2f}" for k, v in r["candidates"].items())
             lines.append(f"  {r['width']}x{r['height']} {r['pattern']:9} {opts}")
@@ -551,6 +564,7 @@ def run(
                         "pattern": pattern,
                         "width": w,
                         "height": h,
+                        "rfb_path": rfb_conversion(),
                         "candidates": {k: round(v, 3) for k, v in conversions.items()},
                     }
                 )

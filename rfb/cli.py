@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--record-events", action="store_true", help="serve /recorded-events")
     p.add_argument(
+        "--record", metavar="PATH", default=None, help="also write an MP4 of what is published"
+    )
+    p.add_argument(
         "--token", default=None, help="require this token (hello, or WHEP's Bearer) to connect"
     )
     p.add_argument(
@@ -181,6 +184,9 @@ async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
         print(
             f"rfb: serving {args.pattern} {args.width}x{args.height} at {display.url}", flush=True
         )
+        if args.record:
+            rec = display.record(args.record)
+            print(f"rfb: recording to {rec.path}", flush=True)
         loop = asyncio.get_running_loop()
         period = 1.0 / args.fps
         i = 0
@@ -220,7 +226,7 @@ def main(argv: list[str] | None = None) -> None:
     except (ImportError, CudaUnavailable) as exc:  # --gpu, webrtc without their extras
         print(f"rfb: {exc}", file=sys.stderr)
         sys.exit(2)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # a port in use, a path --record cannot write
         print(f"rfb: {exc}", file=sys.stderr)
         sys.exit(1)
 

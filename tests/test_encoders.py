@@ -218,27 +218,56 @@ def test_swscale_conversion_matches_the_reference_matrix() -> None:
         assert np.abs(got.astype(int) - want).max() <= 1
 
 
+def _planes(yuv: object) -> list[np.ndarray]:
+    return [np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, : p.width]
+            for p in yuv.planes]  # type: ignore[attr-defined]  # fmt: skip
+
+
+@pytest.mark.parametrize("path", ["swscale", "opencv"])
 @pytest.mark.parametrize(
     ("width", "height", "channels"),
-    [(1280, 720, 3), (1280, 720, 4), (641, 481, 3), (641, 481, 4)],
+    [(1280, 720, 3), (1280, 720, 4), (641, 481, 3), (641, 481, 4), (34, 18, 3)],
 )
-def test_threaded_swscale_fast_path_matches_the_reference(
-    width: int, height: int, channels: int
+def test_fast_conversion_paths_match_the_reference(
+    path: str, width: int, height: int, channels: int
 ) -> None:
-    """The conversion every libx264 frame takes (sliced over threads at these sizes),
-    against the NumPy reference, on content with every colour: within one level."""
+    """Both CPU conversions x264 may take (swscale, sliced over threads from 640x480 up,
+    and OpenCV's), against the NumPy reference on content with every colour: within one
+    level in every plane, odd sizes padded as the reference pads them."""
     import av
 
-    assert width * height >= convert.SWSCALE_THREADS_MIN_PIXELS
     rng = np.random.default_rng(width + channels)
     img = rng.integers(0, 256, (height, width, channels), dtype=np.uint8)
     ew, eh = convert.even_size(width, height)
-    yuv = convert.swscale_i420(av, img, ew, eh)
-    planes = [np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, : p.width]
-              for p in yuv.planes]  # fmt: skip
+    if path == "swscale":
+        planes = _planes(convert.swscale_i420(av, img, ew, eh))
+    else:
+        import cv2  # in the dev extra, so this runs wherever the suite does
+        packed = convert.opencv_i420(cv2, img)
+        assert packed.shape == (eh * 3 // 2, ew)
+        q = ew * eh // 4
+        chroma = packed[eh:].reshape(-1)
+        planes = [packed[:eh], chroma[:q].reshape(eh // 2, ew // 2),
+                  chroma[q:].reshape(eh // 2, ew // 2)]  # fmt: skip
     ref = convert.rgb_to_i420_reference(img)
     for got, want in zip(planes, ref, strict=True):
         assert got.shape == want.shape
+        assert np.abs(got.astype(int) - want).max() <= 1
+
+
+def test_the_encoder_takes_opencv_for_its_own_size_and_swscale_to_scale() -> None:
+    from rfb.encoders.x264 import X264Encoder
+
+    assert convert.load_cv2() is not None
+    img = patterns.make("scene", 640, 360)(0)
+    full = X264Encoder(640, 360, EncoderSettings())
+    half = X264Encoder(640, 360, EncoderSettings(scale=0.5))
+    a, b = full.to_yuv(img), half.to_yuv(img)
+    full.close()
+    half.close()
+    assert (a.width, a.height, b.width, b.height) == (640, 360, 320, 180)
+    ref = convert.rgb_to_i420_reference(img)
+    for got, want in zip(_planes(a), ref, strict=True):
         assert np.abs(got.astype(int) - want).max() <= 1
 
 

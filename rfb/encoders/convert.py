@@ -12,6 +12,7 @@ against.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -84,12 +85,62 @@ def resize_area(rgb: Any, width: int, height: int, xp: Any = np) -> Any:
     return xp.ascontiguousarray(xp.clip(xp.rint(out), 0, 255).astype(xp.uint8))
 
 
-# swscale's RGB -> yuv420p, measured on the 720p scene (python -m rfb.bench shows the
-# same on any machine): rgb24 3.3 ms on one thread, 2.4-2.7 ms sliced over two; a copy
-# to bgr24 (3.4 ms) to reach swscale's unscaled bgr24 path (1.7 ms) costs more than it
-# saves. Below SWSCALE_THREADS_MIN_PIXELS a second slice costs more than it gains.
+# RGB -> yuv420p on the CPU, measured on the 720p scene (python -m rfb.bench shows the
+# same on any machine): swscale's rgb24 path 3.3 ms on one thread, 2.4-2.7 ms sliced over
+# two; a copy to bgr24 (3.4 ms) to reach swscale's unscaled bgr24 path (1.7 ms) costs
+# more than it saves; OpenCV (opencv_i420, when cv2 imports) 1.6-1.8 ms. Below
+# SWSCALE_THREADS_MIN_PIXELS a second slice costs more than it gains.
 SWSCALE_THREADS = 2
 SWSCALE_THREADS_MIN_PIXELS = 640 * 480
+
+_cv2: Any = None
+_cv2_tried = False
+
+
+def load_cv2() -> Any:
+    """OpenCV if it imports (``pip install 'rfb[fast]'``, or any opencv-python), else None.
+
+    ``RFB_NO_OPENCV=1`` leaves it out (to compare the paths)."""
+    global _cv2, _cv2_tried
+    if not _cv2_tried:
+        _cv2_tried = True
+        if not os.environ.get("RFB_NO_OPENCV"):
+            try:
+                import cv2
+
+                _cv2 = cv2
+            except ImportError:
+                _cv2 = None
+    return _cv2
+
+
+def opencv_i420(cv2: Any, rgb: np.ndarray) -> np.ndarray:
+    """RGB(A) -> I420 packed as PyAV's yuv420p (H*3/2, W), BT.601 limited, box chroma.
+
+    OpenCV's RGB2YUV_I420 has the right matrix and range but point-samples chroma (the
+    top-left pixel of each 2x2 block). So luma is its, and chroma comes from a second
+    conversion of the 2x2 box average (INTER_AREA at half size) blown back up by
+    repeating each pixel, whose top-left sample is the average. Within one level of the
+    reference (tests/test_encoders.py), twice as fast as swscale.
+    """
+    rgb = pad_to_even(rgb)
+    h, w, c = rgb.shape
+    code = cv2.COLOR_RGB2YUV_I420 if c == 3 else cv2.COLOR_RGBA2YUV_I420
+    out = cv2.cvtColor(rgb, code)
+    avg = cv2.resize(rgb, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+    blocks = cv2.resize(avg, (w, h), interpolation=cv2.INTER_NEAREST)
+    out[h:] = cv2.cvtColor(blocks, code)[h:]
+    return out
+
+
+def cpu_i420(av: Any, rgb: np.ndarray, width: int, height: int) -> Any:
+    """The fastest correct CPU conversion here: OpenCV where it imports and the size is
+    the frame's own, else swscale (which also scales, for a lower rung)."""
+    h, w = rgb.shape[:2]
+    cv2 = load_cv2()
+    if cv2 is not None and (width, height) == even_size(w, h):
+        return av.VideoFrame.from_ndarray(opencv_i420(cv2, rgb), format="yuv420p")
+    return swscale_i420(av, rgb, width, height)
 
 
 def swscale_i420(av: Any, rgb: np.ndarray, width: int, height: int) -> Any:

@@ -119,7 +119,7 @@ class X264Encoder:
                 pixels = convert.resize_area(pixels, self.coded_width, self.coded_height, cupy)
             planes = convert.i420_packed(*convert.rgb_to_i420(pixels, xp=cupy), xp=cupy)
             return av.VideoFrame.from_ndarray(cupy.asnumpy(planes), format="yuv420p")
-        return convert.swscale_i420(av, pixels, self.coded_width, self.coded_height)
+        return convert.cpu_i420(av, pixels, self.coded_width, self.coded_height)
 
     def encode(self, pixels: Any, keyframe: bool, timestamp_us: int) -> Picture | None:
         h, w = pixels.shape[:2]
