@@ -57,7 +57,9 @@ def main() -> None:
     async def whep(request: web.Request) -> web.Response:
         pc = RTCPeerConnection()
         pcs.add(pc)
-        t = pc.addTransceiver(PatternTrack(args.width, args.height, args.fps, args.pattern), direction="sendonly")
+        t = pc.addTransceiver(
+            PatternTrack(args.width, args.height, args.fps, args.pattern), direction="sendonly"
+        )
         caps = RTCRtpSender.getCapabilities("video").codecs
         t.setCodecPreferences([c for c in caps if c.mimeType == "video/H264"
                                and c.parameters.get("packetization-mode") == "1"])  # fmt: skip

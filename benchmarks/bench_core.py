@@ -25,11 +25,11 @@ from collections.abc import AsyncIterator
 import aiohttp
 
 from rfb import client, encoders, patterns, protocol
-from rfb.encoders.base import X264_PRESETS, EncoderSettings
+from rfb.encoders.base import DEFAULT_PRESET, X264_PRESETS, EncoderSettings
 
 W, H = 1280, 720
 PATTERN = "scene"  # --pattern; the encode section adds the trivial bouncing_box as extra rows
-PRESET = "superfast"  # --preset: x264's
+PRESET = DEFAULT_PRESET  # --preset: x264's
 H264 = [protocol.CAP_H264, protocol.CAP_JPEG]
 JPEG = [protocol.CAP_JPEG, protocol.CAP_PNG]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -90,7 +90,9 @@ def bench_encode(frames: int = 150) -> None:
 
 
 def encode_rows(pattern: str, frames: int) -> None:
-    print(f"\n== encode, {W}x{H} {pattern_label(pattern)}, {frames} frames (median ms, mean bytes/frame)")
+    print(
+        f"\n== encode, {W}x{H} {pattern_label(pattern)}, {frames} frames (median ms, mean bytes/frame)"
+    )
     render = patterns.make(pattern, W, H)
     imgs = [render(i) for i in range(frames)]
     for cap, label in ((protocol.CAP_JPEG, "JPEG q80"), (protocol.CAP_PNG, "PNG"),
@@ -211,9 +213,13 @@ async def bench_sustained(seconds: float, fps: float) -> None:
             busy = 1 - (b1[1] - b0[1]) / max(1, b1[0] - b0[0])
             stop.set()
             await asyncio.gather(task, return_exceptions=True)
-        published = (m1["display"]["frames_published"] - m0["display"]["frames_published"]) / (t1 - t0)
+        published = (m1["display"]["frames_published"] - m0["display"]["frames_published"]) / (
+            t1 - t0
+        )
         group = m1["groups"][0] if m1["groups"] else {}
-        encoded = group.get("frames_encoded", 0) - (m0["groups"][0].get("frames_encoded", 0) if m0["groups"] else 0)
+        encoded = group.get("frames_encoded", 0) - (
+            m0["groups"][0].get("frames_encoded", 0) if m0["groups"] else 0
+        )
         what = "decoding" if decode else "acking only"
         print(f"{label:6s} viewer {what:12s} received {shown:5.1f} fps   published {published:5.1f} fps  "
               f"encoded {encoded / (t1 - t0):5.1f} fps  encode (conversion+encode) p50 "
@@ -226,7 +232,7 @@ async def main() -> None:
     ap.add_argument("sections", nargs="*", default=["encode", "latency", "cpu", "sustained"])
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--pattern", default="scene", choices=patterns.PATTERNS)
-    ap.add_argument("--preset", default="superfast", choices=X264_PRESETS, help="x264's")
+    ap.add_argument("--preset", default=DEFAULT_PRESET, choices=X264_PRESETS, help="x264's")
     ap.add_argument("--size", default="1280x720", help="WxH of the published frames")
     ap.add_argument("--sustained-fps", type=float, default=60.0, help="publish rate, sustained")
     args = ap.parse_args()

@@ -2,15 +2,15 @@
 latency and server CPU with H.264 viewers that decode every frame.
 
     python benchmarks/bench_vs_pdum.py [--seconds 10] [--viewers 1,8] [--size 1280x720]
-        [--fps 30] [--runs 1] [--only rfb|pdum] [--bitrate BPS]
+        [--fps 30] [--runs 1] [--only rfb|pdum] [--bitrate BPS] [--preset ultrafast]
 
 Each server runs in a process of its own (this script with a hidden ``--child``), so its
 CPU time is its own: it pre-renders 256 frames of the realistic ``scene`` pattern (one
 period of its scrolling texture, so the loop has no cut; rendering is not counted) and
 publishes them in a loop at ``--fps``, H.264 at the same explicit bitrate for both
 (rfb's automatic one, ``auto_bitrate``: about 0.1 bit per pixel per frame), each
-library's defaults otherwise (rfb: x264 ``superfast``, adaptive ladder; pdum.rfb: its
-fixed x264 ``ultrafast``; each picks NVENC by itself where it finds one, and the row says
+library's defaults otherwise (rfb: x264 ``ultrafast``, or ``--preset``, adaptive ladder;
+pdum.rfb: its fixed x264 ``ultrafast``; each picks NVENC by itself where it finds one, and the row says
 which encoder ran). Right before each publish the publisher stamps the wall clock into
 the frame with ``rfb.patterns.stamp_timecode`` (32 black or white 16x16 blocks along the
 top edge, ms mod 2**32; in place on the ring buffer, which is published again only 256
@@ -75,7 +75,7 @@ sys.path.insert(0, str(ROOT))
 from bench_core import cpu_seconds, free_port, machine_busy, pct  # noqa: E402
 
 from rfb import patterns  # noqa: E402
-from rfb.encoders.base import auto_bitrate  # noqa: E402
+from rfb.encoders.base import DEFAULT_PRESET, X264_PRESETS, auto_bitrate  # noqa: E402
 
 PDUM_CACHE = ROOT / ".cache" / "pdum"
 PDUM_SITE = PDUM_CACHE / "site"
@@ -162,12 +162,14 @@ def child_env(pdum_site: Path | None) -> dict[str, str]:
 # The server process
 
 
-def child(kind: str, port: int, w: int, h: int, fps: float, bitrate: int) -> None:
+def child(kind: str, port: int, w: int, h: int, fps: float, bitrate: int, preset: str) -> None:
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_and_publish(kind, port, w, h, fps, bitrate))
+        asyncio.run(serve_and_publish(kind, port, w, h, fps, bitrate, preset))
 
 
-async def serve_and_publish(kind: str, port: int, w: int, h: int, fps: float, bitrate: int) -> None:
+async def serve_and_publish(
+    kind: str, port: int, w: int, h: int, fps: float, bitrate: int, preset: str
+) -> None:
     render = patterns.make("scene", w, h)
     frames = [render(i) for i in range(RING)]
     display: Any
@@ -175,7 +177,8 @@ async def serve_and_publish(kind: str, port: int, w: int, h: int, fps: float, bi
         import rfb
         from rfb.encoders import gpu
 
-        display = await rfb.serve(w, h, host="127.0.0.1", port=port, fps=fps, bitrate=bitrate)
+        display = await rfb.serve(w, h, host="127.0.0.1", port=port, fps=fps, bitrate=bitrate,
+                                  preset=preset)  # fmt: skip
         encoder = "libx264" if gpu.nvenc_unavailable_reason() else "nvenc"
     else:
         from pdum.rfb import server as pdum_server
@@ -323,6 +326,7 @@ class Child:
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable, __file__, "--child", self.kind, "--port", str(self.port),
             "--size", f"{w}x{h}", "--fps", str(self.args.fps), "--bitrate", str(self.args.bitrate),
+            "--preset", self.args.preset,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errors,
             env=child_env(self.pdum_site if self.kind == "pdum" else None),
         )  # fmt: skip
@@ -462,7 +466,8 @@ async def bench(args: argparse.Namespace) -> None:
             servers.remove("pdum")
     w, h = args.size
     print(f"rfb vs pdum.rfb on {os.cpu_count()} CPUs, Python {sys.version.split()[0]}: "
-          f"{w}x{h} scene at {args.fps:g} fps, H.264 at {args.bitrate / 1e6:.2f} Mb/s for both, "
+          f"{w}x{h} scene at {args.fps:g} fps, H.264 at {args.bitrate / 1e6:.2f} Mb/s for both "
+          f"(rfb x264 {args.preset}), "
           f"{args.seconds:g} s measured after {WARMUP_S:g} s, {args.runs} run(s)",
           flush=True)  # fmt: skip
     rows: list[Row] = []
@@ -494,6 +499,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=1, help="rounds of interleaved rows")
     ap.add_argument("--only", choices=SERVERS, help="measure one server only")
     ap.add_argument("--bitrate", type=int, default=0, help="bit/s for both (0: rfb's automatic)")
+    ap.add_argument("--preset", default=DEFAULT_PRESET, choices=X264_PRESETS,
+                    help="rfb's x264 preset (pdum.rfb's is always ultrafast)")  # fmt: skip
     ap.add_argument("--child", choices=SERVERS, help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -501,7 +508,7 @@ def main() -> None:
     if w < patterns.TIMECODE_BITS * patterns.TIMECODE_BLOCK or h < patterns.TIMECODE_BLOCK:
         ap.error("the timecode needs frames of at least 512x16")
     if args.child:
-        child(args.child, args.port, w, h, args.fps, args.bitrate)
+        child(args.child, args.port, w, h, args.fps, args.bitrate, args.preset)
         return
     args.bitrate = args.bitrate or auto_bitrate(w, h, args.fps)
     try:

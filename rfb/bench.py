@@ -5,7 +5,7 @@
     python -m rfb.bench --sizes 1280x720 --patterns scene --json > figures.jsonl
 
 For every available encoder (JPEG, PNG, WebP, libx264 at the stream's preset and at
-``ultrafast``, NVENC where it opens), every size and both patterns (the realistic
+``ultrafast`` and ``superfast``, NVENC where it opens), every size and both patterns (the realistic
 ``scene``, a detailed map panning under a moving box, and pdum.rfb's flat ``test_card``),
 it encodes the frames back to back, as one stream's encoder does, and reports:
 
@@ -40,7 +40,13 @@ import numpy as np
 
 from . import patterns
 from .encoders import convert
-from .encoders.base import X264_PRESETS, EncoderSettings, EncoderUnavailable, auto_bitrate
+from .encoders.base import (
+    DEFAULT_PRESET,
+    X264_PRESETS,
+    EncoderSettings,
+    EncoderUnavailable,
+    auto_bitrate,
+)
 
 SIZES = ("640x480", "1280x720", "1920x1080", "3840x2160")
 QUICK_SIZES = ("640x480",)
@@ -202,7 +208,8 @@ def cases(preset: str, quality: int, fps: float, bitrate: int) -> tuple[list[Cas
     except EncoderUnavailable as exc:
         skipped["x264"] = str(exc)
     else:
-        presets = [preset] + (["ultrafast"] if preset != "ultrafast" else [])
+        # The stream's preset, and the next one either side of the default for the trade-off.
+        presets = [preset] + [p for p in ("ultrafast", "superfast") if p != preset]
         for p in presets:
             s = EncoderSettings(bitrate=bitrate, fps=fps, preset=p)
             found.append(
@@ -373,7 +380,7 @@ def time_conversions(rgb: np.ndarray, repeats: int) -> dict[str, float]:
     return {k: percentile(v[1:] or v, 50) for k, v in times.items()}
 
 
-class _Busy:
+class MachineLoad:
     """The machine's busy fraction and this process's CPU over a span (Linux /proc)."""
 
     def __init__(self) -> None:
@@ -539,7 +546,7 @@ def run(
 
     out(machine_record())
     sizes = [parse_size(s) for s in args.sizes]
-    busy = _Busy()
+    busy = MachineLoad()
     found, skipped = cases(args.preset, args.quality, args.fps, args.bitrate)
     for name, reason in skipped.items():
         out({"kind": "skipped", "encoder": name, "reason": reason})
@@ -627,9 +634,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--bitrate", type=int, default=0, help="H.264 bits/s (0: rfb's automatic)")
     ap.add_argument(
         "--preset",
-        default="superfast",
+        default=DEFAULT_PRESET,
         choices=X264_PRESETS,
-        help="x264's (the stream default: superfast)",
+        help=f"x264's (the stream default: {DEFAULT_PRESET})",
     )
     ap.add_argument("--quality", type=int, default=80, help="JPEG/WebP quality")
     ap.add_argument(

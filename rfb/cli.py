@@ -12,16 +12,14 @@ import sys
 
 from . import patterns
 from .display import serve, tls_context
-from .encoders.base import X264_PRESETS
+from .encoders.base import DEFAULT_PRESET, X264_PRESETS
 from .frames import CudaUnavailable
 from .session.input_gate import DEFAULT_INPUT_RATE
 from .signaling.ice import IceConfig, parse_csv
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="rfb", description="Serve a test pattern to browsers."
-    )
+    p = argparse.ArgumentParser(prog="rfb", description="Serve a test pattern to browsers.")
     p.add_argument(
         "--pattern",
         choices=patterns.PATTERNS,
@@ -40,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=float, default=30.0)
     p.add_argument("--bitrate", type=int, default=0, help="H.264 bits/s (0: from size and fps)")
     p.add_argument("--quality", type=int, default=80, help="JPEG/WebP quality 1..100")
-    p.add_argument("--preset", default="superfast", choices=X264_PRESETS,
+    p.add_argument("--preset", default=DEFAULT_PRESET, choices=X264_PRESETS,
                    help="x264 speed against quality at the same bitrate")  # fmt: skip
     p.add_argument("--force-image", action="store_true", help="never send H.264")
     adapt = p.add_argument_group("adaptation")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import protocol
 from .access import Authenticator
+from .encoders.base import DEFAULT_PRESET
 from .hosting import SHUTDOWN_TIMEOUT_S, Server, Starting
 from .inputs import InputEvent
 from .session import ladder
@@ -242,7 +243,7 @@ def serve(
     max_inflight: int = 2,
     keyframe_interval_s: float = 1.0,
     keyframe_min_interval_s: float = 0.5,
-    preset: str = "superfast",
+    preset: str = DEFAULT_PRESET,
     force_image: bool = False,
     preferred_image: str = protocol.CAP_JPEG,
     token: str | None = None,
@@ -268,7 +269,8 @@ def serve(
     encode smaller pictures or fewer frames where bits per pixel run low. Viewers on one
     rung share one encode. ``still_after``: after this many seconds without a new frame,
     viewers get the resting frame once more at high quality (None: never). ``preset``:
-    x264's speed against quality (``ultrafast`` ... ``medium``; docs/encoders.md).
+    x264's speed against quality (``ultrafast``, the default, ... ``medium``;
+    docs/encoders.md).
 
     ``transport="webrtc"`` also serves WHEP at ``/whep`` (needs ``pip install
     'rfb[webrtc]'``); ``ice`` configures STUN/TURN and which addresses WebRTC may use.
@@ -320,6 +322,7 @@ def serve(
         max_pending=max_pending,
         max_input_rate=max_input_rate,
     )
+
     async def open_default() -> Display:
         display = server.add(DEFAULT_STREAM, config)
         display._owns_server = True  # closing it stops the server

@@ -21,7 +21,7 @@ from typing import Any, Literal, Protocol, TypeVar
 
 from . import protocol
 from .access import AccessPolicy, Authenticator
-from .encoders.base import X264_PRESETS, EncoderSettings
+from .encoders.base import DEFAULT_PRESET, X264_PRESETS, EncoderSettings
 from .frames import Frame, as_pixels
 from .hub import Hub, HubConfig
 from .inputs import InputSink
@@ -65,7 +65,7 @@ class StreamConfig:
     still_after: float | None = 0.3  # seconds at rest before a high-quality still (None: never)
     max_inflight: int = 2
     keyframe_interval_s: float = 1.0
-    preset: str = "superfast"  # x264: speed against quality at the same bitrate
+    preset: str = DEFAULT_PRESET  # x264: speed against quality at the same bitrate
     keyframe_min_interval_s: float = 0.5
     force_image: bool = False
     preferred_image: str = protocol.CAP_JPEG

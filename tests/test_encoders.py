@@ -181,13 +181,40 @@ def test_h264_presets_encode_the_test_card(preset: str, subme: int) -> None:
         assert np.abs(out[y, x].astype(int) - img[y, x]).max() <= 4
 
 
+def test_x264_slice_threads_follow_the_frame_size_and_the_cpus() -> None:
+    from rfb.encoders.base import x264_threads
+
+    assert x264_threads(1280, 720, 2) == 2  # this 2-core machine: measured best
+    assert x264_threads(640, 480, 1) == 2
+    assert x264_threads(1280, 720, 16) == 4  # on 16 cores (an H200 host): docs/encoders.md
+    assert x264_threads(1920, 1080, 16) == 8
+    assert x264_threads(3840, 2160, 16) == 8  # 16 threads measured slower than 8 at 4K
+    assert x264_threads(3840, 2160, 64) == 16
+
+
+@pytest.mark.parametrize("threads", [1, 4])
+def test_h264_threads_setting_reaches_x264_as_slices(threads: int) -> None:
+    w, h = 640, 480  # x264 caps slice threads on small frames (3 at 320x240)
+    enc = x264(w, h, threads=threads)
+    img = patterns.test_card(w, h, 2)
+    data = enc.encode(img, True, 0).data
+    enc.close()
+    # zerolatency: one slice per thread in the same frame, so no frame of delay is added.
+    assert f" threads={threads} ".encode() in data
+    assert threads == 1 or b" sliced_threads=1 " in data
+    assert h264.nal_types(data).count(h264.NAL_IDR) == threads
+    out = Decoder()(data)
+    for x, y in quadrant_centres(w, h):
+        assert np.abs(out[y, x].astype(int) - img[y, x]).max() <= 4
+
+
 def test_preset_is_a_stream_option_and_a_bad_one_is_named() -> None:
     import rfb
     from rfb.stream import StreamConfig
 
     cfg = StreamConfig(width=64, height=48, preset="ultrafast")
     assert cfg.hub_config().settings.preset == "ultrafast"
-    assert StreamConfig(width=64, height=48).hub_config().settings.preset == "superfast"
+    assert StreamConfig(width=64, height=48).hub_config().settings.preset == "ultrafast"
     with pytest.raises(ValueError, match=r"preset must be one of .*'ultrafast'.*got 'quick'"):
         rfb.serve(64, 48, preset="quick")
 
@@ -243,6 +270,7 @@ def test_fast_conversion_paths_match_the_reference(
         planes = _planes(convert.swscale_i420(av, img, ew, eh))
     else:
         import cv2  # in the dev extra, so this runs wherever the suite does
+
         packed = convert.opencv_i420(cv2, img)
         assert packed.shape == (eh * 3 // 2, ew)
         q = ew * eh // 4

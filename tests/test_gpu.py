@@ -224,6 +224,34 @@ def test_nvenc_probe_names_what_is_missing() -> None:
     assert gpu.nvenc_session_problem(Broken()) == "no NVENC session: NV_ENC_ERR_UNSUPPORTED_DEVICE"
 
 
+# What PyNvVideoCodec 2.2.4 raised on an NVIDIA H200 (no NVENC engine), 2026-12-04.
+H200_CREATE_ENCODER_ERROR = (
+    "PyNvEncoderCaps : \nError code : 2\nError Type : m_nvenc.nvEncOpenEncodeSessionEx("
+    "&encodeSessionExParams, &hEncoder) returned error 2\nat "
+    "/project/src/PyNvVideoCodec/src/PyNvEncoder.cpp:1103\n"
+)
+
+
+def test_nvenc_probe_explains_the_status_a_gpu_without_an_engine_returns() -> None:
+    from fake_nvenc import FakeNvc
+
+    class H200(FakeNvc):
+        def GetEncoderCaps(self, codec="h264"):  # type: ignore[no-untyped-def]
+            raise RuntimeError(H200_CREATE_ENCODER_ERROR)  # it opens a session too
+
+        def CreateEncoder(self, *a, **kw):  # type: ignore[no-untyped-def]
+            raise RuntimeError(H200_CREATE_ENCODER_ERROR)
+
+    reason = gpu.nvenc_session_problem(H200())
+    assert reason is not None
+    assert reason.startswith("no NVENC session: NV_ENC_ERR_UNSUPPORTED_DEVICE (2): ")
+    assert "no usable NVENC engine" in reason and "\n" not in reason
+    assert gpu.describe_nvenc_error(RuntimeError("Error code : 15\n")).startswith(
+        "NV_ENC_ERR_INVALID_VERSION (15): the NVIDIA driver is older"
+    )
+    assert gpu.describe_nvenc_error(RuntimeError("prefix :\nreal cause\n")) == "real cause"
+
+
 def test_nvenc_packets_of_each_binding_shape() -> None:
     from rfb.encoders.nvenc import packets_of
 

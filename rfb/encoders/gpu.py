@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import re
 from typing import Any
 
 log = logging.getLogger("rfb")
@@ -79,13 +80,42 @@ def nvenc_session_problem(nvc: Any) -> str | None:
         with contextlib.suppress(Exception):
             enc.EndEncode()
     except Exception as exc:  # no engine, or a driver without NVENC
-        return f"no NVENC session: {_first_line(exc)}"
+        return f"no NVENC session: {describe_nvenc_error(exc)}"
     return None
 
 
+# NVENCSTATUS values (nvEncodeAPI.h) a session's opening meets, with what they mean here.
+NVENC_STATUS = {
+    1: ("NV_ENC_ERR_NO_ENCODE_DEVICE", "no GPU here can encode"),
+    2: (
+        "NV_ENC_ERR_UNSUPPORTED_DEVICE",
+        "this GPU has no usable NVENC engine (data-centre GPUs such as the H100 and H200 "
+        "have none)",
+    ),
+    10: ("NV_ENC_ERR_OUT_OF_MEMORY", "out of memory, or the driver's session limit is reached"),
+    15: ("NV_ENC_ERR_INVALID_VERSION", "the NVIDIA driver is older than PyNvVideoCodec needs"),
+}
+
+
+def describe_nvenc_error(exc: BaseException) -> str:
+    """One line from a PyNvVideoCodec exception, naming the NVENC status where it has one.
+
+    Its messages are several lines whose first is only a prefix (seen on an H200:
+    ``PyNvEncoderCaps : \nError code : 2\n...returned error 2\nat ...cpp:1103``).
+    """
+    text = str(exc)
+    found = re.search(r"returned error (\d+)", text) or re.search(r"Error code : (\d+)", text)
+    if found is not None:
+        code = int(found.group(1))
+        name, meaning = NVENC_STATUS.get(code, (f"NVENC status {code}", "see nvEncodeAPI.h"))
+        return f"{name} ({code}): {meaning}"
+    return _first_line(exc)
+
+
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    lines = [ln.strip() for ln in str(exc).splitlines()]
+    useful = [ln for ln in lines if ln and not ln.endswith(":")]
+    return useful[0] if useful else type(exc).__name__
 
 
 _logged: set[tuple[str, bool]] = set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from fractions import Fraction
 from typing import Any
@@ -17,6 +18,7 @@ from .base import (
     auto_bitrate,
     scaled_size,
     target_bitrate,
+    x264_threads,
 )
 
 __all__ = ["X264Encoder", "auto_bitrate", "load_av"]
@@ -72,7 +74,9 @@ class X264Encoder:
         cc.pix_fmt = "yuv420p"
         cc.time_base = Fraction(1, 1_000_000)
         cc.framerate = Fraction(settings.fps).limit_denominator(1001)
-        cc.thread_count = 2
+        cc.thread_count = settings.threads or x264_threads(
+            self.coded_width, self.coded_height, os.cpu_count() or 2
+        )
         if settings.crf is not None:  # constant quality, no rate cap (a recording's choice)
             rate = [f"crf={settings.crf}"]
         elif settings.still:
