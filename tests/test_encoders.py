@@ -245,6 +245,23 @@ def test_swscale_conversion_matches_the_reference_matrix() -> None:
         assert np.abs(got.astype(int) - want).max() <= 1
 
 
+def test_yuv420p_frame_wraps_the_planes_it_can_and_copies_the_rest_exactly() -> None:
+    av = pytest.importorskip("av")
+    for w in range(2, 130, 2):
+        for h in range(2, 42, 2):
+            packed = np.random.default_rng(w * h).integers(0, 256, (h * 3 // 2, w), np.uint8)
+            frame = convert.yuv420p_frame(av, packed)
+            assert (frame.width, frame.height) == (w, h)
+            want = [packed[:h], packed.reshape(-1)[w * h : w * h * 5 // 4].reshape(h // 2, w // 2),
+                    packed.reshape(-1)[w * h * 5 // 4 :].reshape(h // 2, w // 2)]  # fmt: skip
+            for got, plane in zip(_planes(frame), want, strict=True):
+                assert np.array_equal(got, plane), (w, h)
+    packed = np.zeros((1080, 1280), np.uint8)  # 1280x720: wrapped, not copied
+    frame = convert.yuv420p_frame(av, packed)
+    packed[0, 0] = 77
+    assert _planes(frame)[0][0, 0] == 77
+
+
 def _planes(yuv: object) -> list[np.ndarray]:
     return [np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, : p.width]
             for p in yuv.planes]  # type: ignore[attr-defined]  # fmt: skip

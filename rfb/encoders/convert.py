@@ -133,13 +133,35 @@ def opencv_i420(cv2: Any, rgb: np.ndarray) -> np.ndarray:
     return out
 
 
+def yuv420p_frame(av: Any, packed: np.ndarray) -> Any:
+    """A yuv420p VideoFrame over packed I420 (H*3/2, W) planes, without copying them.
+
+    PyAV's from_ndarray copies the planes (0.2 ms at 720p, ~2 ms at 4K); from_numpy_buffer
+    wraps them, and the frame keeps the array alive. libx264 copies its input picture
+    when it encodes, so the array is not read after encode() returns. PyAV 18 derives a
+    wrong height from (H*3/2) rows unless H is a multiple of 4 (tests/test_encoders.py
+    checks every even size up to 300x80), so other heights, and PyAV builds without it,
+    get the copy.
+    """
+    height = packed.shape[0] * 2 // 3
+    if height % 4 == 0:
+        try:
+            frame = av.VideoFrame.from_numpy_buffer(packed, format="yuv420p")
+        except (AttributeError, ValueError, TypeError, NotImplementedError):
+            pass
+        else:
+            if (frame.width, frame.height) == (packed.shape[1], height):
+                return frame
+    return av.VideoFrame.from_ndarray(packed, format="yuv420p")
+
+
 def cpu_i420(av: Any, rgb: np.ndarray, width: int, height: int) -> Any:
     """The fastest correct CPU conversion here: OpenCV where it imports and the size is
     the frame's own, else swscale (which also scales, for a lower rung)."""
     h, w = rgb.shape[:2]
     cv2 = load_cv2()
     if cv2 is not None and (width, height) == even_size(w, h):
-        return av.VideoFrame.from_ndarray(opencv_i420(cv2, rgb), format="yuv420p")
+        return yuv420p_frame(av, opencv_i420(cv2, rgb))
     return swscale_i420(av, rgb, width, height)
 
 

@@ -122,7 +122,7 @@ class X264Encoder:
             if self._scaled:
                 pixels = convert.resize_area(pixels, self.coded_width, self.coded_height, cupy)
             planes = convert.i420_packed(*convert.rgb_to_i420(pixels, xp=cupy), xp=cupy)
-            return av.VideoFrame.from_ndarray(cupy.asnumpy(planes), format="yuv420p")
+            return convert.yuv420p_frame(av, cupy.asnumpy(planes))
         return convert.cpu_i420(av, pixels, self.coded_width, self.coded_height)
 
     def encode(self, pixels: Any, keyframe: bool, timestamp_us: int) -> Picture | None:
