@@ -9,7 +9,8 @@ Builds two namespaces joined by a link with a fixed one-way delay (server 10.99.
 browser 10.99.0.2; this kernel has no tc netem, so the link is a TUN device in each
 namespace and benchmarks/tun_link.py copies packets across after ``--delay-ms``; 0 gives
 a plain veth pair), an optional bottleneck each way (``tc tbf``), and N% of packets
-dropped leaving each side (nftables ``numgen random mod 100 < N drop``). Runs
+dropped each way, one wire-sized packet at a time (by the delay line; on the veth by
+nftables ``numgen random mod 100 < N drop`` with segmentation offloads off). Runs
 ``python -m rfb.server --pattern <pattern> --timecode`` in one namespace and Debian's
 Chromium (driven by Playwright) in the other; every frame carries its publish time, which
 the page reads back after drawing it.
@@ -90,7 +91,7 @@ def netns_up(delay_ms: float) -> None:
     if delay_ms > 0:
         _link = subprocess.Popen([sys.executable, str(HERE / "tun_link.py"), SRV, "rfbb0", CLI,
                                   "rfbb1", "--delay-ms", str(delay_ms)], stdout=subprocess.PIPE,
-                                 text=True)  # fmt: skip
+                                 stdin=subprocess.PIPE, text=True)  # fmt: skip
         assert _link.stdout is not None
         _link.stdout.readline()  # the devices exist once it says so
     else:
@@ -126,7 +127,17 @@ def set_rate(mbit: float | None) -> None:
 
 
 def set_loss(percent: float) -> None:
+    """N% of packets dropped each way: by the delay line where there is one (per packet
+    on the wire; see tun_link.py), else by nftables on the veth with segmentation
+    offloads off, so that a TCP burst is not one packet to the rule."""
+    if _link is not None and _link.stdin is not None:
+        _link.stdin.write(f"loss {percent:g}\n")
+        _link.stdin.flush()
+        return
     for ns, dev in ((SRV, "rfbb0"), (CLI, "rfbb1")):
+        if percent:
+            sh("ip", "netns", "exec", ns, "ethtool", "-K", dev, "gso", "off", "tso", "off",
+               "gro", "off", check=False)  # fmt: skip
         sh("ip", "netns", "exec", ns, "nft", "delete", "table", "inet", "rfbloss", check=False)
         if percent:
             sh("ip", "netns", "exec", ns, "nft", "add", "table", "inet", "rfbloss")

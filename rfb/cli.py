@@ -18,6 +18,17 @@ from .session.input_gate import DEFAULT_INPUT_RATE
 from .signaling.ice import IceConfig, parse_csv
 
 
+def playout_delay(text: str) -> tuple[int, int] | None:
+    if text.strip().lower() == "none":
+        return None
+    try:
+        lo, hi = (int(x) for x in text.split(","))
+    except ValueError:
+        msg = f"expected MIN,MAX in ms or 'none', got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+    return lo, hi
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rfb", description="Serve a test pattern to browsers.")
     p.add_argument(
@@ -101,6 +112,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("RFB_TRANSPORT", "websocket"),
         help="webrtc: also serve WHEP at /whep and make WebRTC the preferred path",
     )
+    p.add_argument(
+        "--playout-delay",
+        type=playout_delay,
+        default=(0, 100),
+        metavar="MIN,MAX|none",
+        help="WebRTC: ms the browser may hold a frame to smooth playout (default 0,100; "
+        "'none': the browser's own choice)",
+    )
     ice = p.add_argument_group("WebRTC ICE (environment variables give the defaults)")
     ice.add_argument("--stun", default=env("RFB_STUN_URLS"), help="STUN URLs, comma-separated")
     ice.add_argument("--turn", default=env("RFB_TURN_URLS"), help="TURN URLs, comma-separated")
@@ -173,6 +192,7 @@ async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
         max_input_rate=args.max_input_rate or None,
         origins=args.origins,
         transport=args.transport,
+        playout_delay_ms=args.playout_delay,
         ice=ice_config(args),
         ssl_context=tls_context(args.certfile, args.keyfile) if args.certfile else None,
         adaptive=args.adaptive,

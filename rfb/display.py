@@ -253,6 +253,7 @@ def serve(
     record_events: bool = False,
     ice: IceConfig | None = None,
     max_webrtc_sessions: int = 32,
+    playout_delay_ms: tuple[int, int] | None = (0, 100),
     max_viewers: int = 64,
     max_pending: int = 32,
     max_input_rate: float | None = DEFAULT_INPUT_RATE,
@@ -274,7 +275,10 @@ def serve(
 
     ``transport="webrtc"`` also serves WHEP at ``/whep`` (needs ``pip install
     'rfb[webrtc]'``); ``ice`` configures STUN/TURN and which addresses WebRTC may use.
-    The WebSocket protocol is served either way.
+    The WebSocket protocol is served either way. ``playout_delay_ms`` (WebRTC): the
+    (min, max) milliseconds the browser may hold a frame to smooth playout; the default
+    (0, 100) shows frames as soon as they are decoded, holding one up to 100 ms only to
+    absorb a late packet (docs/webrtc.md); None leaves the browser's own choice.
     Who may connect: ``token`` (sent in ``hello``, or as WHEP's ``Authorization: Bearer``)
     lets a viewer watch and drive, ``view_token`` watch only. ``authenticate``, instead of
     tokens, is a hook (sync or async) called once per viewer with an ``rfb.AuthContext``
@@ -318,6 +322,7 @@ def serve(
         authenticate=authenticate,
         record_events=record_events,
         max_webrtc_sessions=max_webrtc_sessions,
+        playout_delay_ms=playout_delay_ms,
         max_viewers=max_viewers,
         max_pending=max_pending,
         max_input_rate=max_input_rate,

@@ -203,6 +203,43 @@ async def test_a_pli_yields_an_idr(serving) -> None:
         await v.frame()  # still streaming after the IDR
 
 
+@pytest.mark.parametrize("delay", [(0, 100), (0, 0), (50, 200), None])
+async def test_media_packets_carry_the_playout_delay_the_offer_allowed(
+    serving, monkeypatch, delay
+) -> None:
+    """Chromium offers playout-delay; rfb answers with it and writes it on every media
+    packet ((0, 100) by default: show frames once decoded), or leaves it out (None)."""
+    import aiortc.rtcdtlstransport as dtls
+
+    from rfb.transports import aiortc_compat, rtp_header
+
+    seen: list[dict[int, bytes]] = []
+
+    class Recording(dtls.RtpPacket):  # type: ignore[misc,name-defined]
+        @classmethod
+        def parse(cls, data: bytes, extensions_map: Any = None) -> Any:
+            seen.append(rtp_header.header_extensions(data))
+            return super().parse(data, extensions_map)
+
+    monkeypatch.setattr(dtls, "RtpPacket", Recording)  # what the viewer's side parses with
+    aiortc_compat.answer_with_header_extension(rtp_header.PLAYOUT_DELAY_URI)  # our offer has it
+    display, _ = await serving(W, H, transport="webrtc", ice=LOOPBACK, playout_delay_ms=delay)
+    async with whep(display) as v:
+        await v.frame()
+        await v.frame()
+        answer = v.pc.remoteDescription.sdp
+        ext_ids = [int(line.split()[0].split(":")[1]) for line in answer.splitlines()
+                   if line.startswith("a=extmap:") and rtp_header.PLAYOUT_DELAY_URI in line]  # fmt: skip
+    assert len(ext_ids) == 1  # negotiated (with the offer's id) whatever the option
+    carried = [ext.get(ext_ids[0]) for ext in seen if ext]
+    assert carried  # the media packets the viewer decoded from
+    if delay is None:
+        assert set(carried) == {None}
+    else:
+        assert {rtp_header.parse_playout_delay(c) for c in carried if c is not None} == {delay}
+        assert None not in carried
+
+
 async def test_webrtc_and_websocket_viewers_share_one_encode(serving) -> None:
     display, pub = await serving(W, H, pattern="bouncing_box", transport="webrtc", ice=LOOPBACK)
     async with contextlib.AsyncExitStack() as stack:

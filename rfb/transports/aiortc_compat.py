@@ -10,6 +10,11 @@ private aiortc name is in this module, so an aiortc upgrade is checked in one pl
   does not mistake our pacing for a queue on the path. RTCP goes at once; retransmissions
   (RTX, sent from the RTCP receive loop, which must never wait) are booked in the same
   bucket and sent from a timer.
+* Header extensions: aiortc answers with the extensions in its module-level
+  ``codecs.HEADER_EXTENSIONS`` that the offer also has. rfb adds playout-delay there
+  (aiortc ignores extensions it cannot parse, so its other uses are unaffected), reads
+  the id the offer gave it from the transceiver's ``_headerExtensions``, and the paced
+  transport writes it into each media packet (rtp_header.py).
 * PLI/FIR: ``_send_keyframe`` only sets a flag for aiortc's own encoders; rfb replaces
   it with the group's keyframe request.
 * aioice (checked 0.9 - 0.13): a peer connection closed while its ICE checks are ending
@@ -25,6 +30,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..session.pacer import Pacer
+from . import rtp_header
 
 RTX_MAX_WAIT_S = 0.3
 
@@ -55,6 +61,29 @@ def end_consent_checks_after_close() -> None:
 
     query_consent._rfb_wrapped = True  # type: ignore[attr-defined]
     ice.Connection.query_consent = query_consent  # type: ignore[method-assign]
+
+
+def answer_with_header_extension(uri: str) -> None:
+    """Make aiortc keep ``uri`` in its answers when an offer lists it (video)."""
+    from aiortc import RTCRtpHeaderExtensionParameters
+    from aiortc.codecs import HEADER_EXTENSIONS
+
+    video = HEADER_EXTENSIONS["video"]
+    if any(ext.uri == uri for ext in video):
+        return
+    used = {ext.id for kind in HEADER_EXTENSIONS.values() for ext in kind}
+    # The id matters only in offers aiortc makes (an answer takes the offer's ids), but
+    # it must not collide: ids are shared across media types under BUNDLE.
+    free = min(i for i in range(1, 15) if i not in used)
+    video.append(RTCRtpHeaderExtensionParameters(id=free, uri=uri))
+
+
+def negotiated_extension_id(transceiver: Any, uri: str) -> int | None:
+    """The id the remote description gave ``uri`` (None: not negotiated)."""
+    for ext in getattr(transceiver, "_headerExtensions", None) or []:
+        if ext.uri == uri:
+            return int(ext.id)
+    return None
 
 
 def hook_keyframe_requests(sender: Any, on_request: Callable[[], None]) -> None:
@@ -117,7 +146,8 @@ def hook_rtcp(sender: Any, on_feedback: Callable[[RtcpFeedback], None]) -> None:
 class PacedTransport:
     """Stands in for the sender's DTLS transport: media packets leave at the pacer's
     rate (the RTP loop waits for each, so frames wait in the track, not in the network),
-    with abs-send-time stamped as they leave; everything else is forwarded."""
+    with abs-send-time stamped as they leave and ``extension`` (id, value) added;
+    everything else is forwarded."""
 
     def __init__(
         self,
@@ -126,6 +156,7 @@ class PacedTransport:
         pacer: Pacer,
         clock: Callable[[], float],
         on_frame_start: Callable[[int, float], None] | None = None,
+        extension: tuple[int, bytes] | None = None,
     ) -> None:
         from aiortc import clock as aiortc_clock
         from aiortc.rtp import RtpPacket, is_rtcp
@@ -142,6 +173,7 @@ class PacedTransport:
         self._sending: set[asyncio.Future[Any]] = set()
         self.rtx_dropped = 0
         self._extensions = sender._RTCRtpSender__rtp_header_extensions_map
+        self._extension = extension
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -159,6 +191,8 @@ class PacedTransport:
         if delay > 0:
             await asyncio.sleep(delay)
             data = self._restamp(data)
+        if self._extension is not None:  # after _restamp, whose re-serialising drops it
+            data = rtp_header.with_header_extension(data, *self._extension)
         ts = int.from_bytes(data[4:8], "big")
         if ts != self._last_ts:
             self._last_ts = ts
@@ -201,10 +235,11 @@ def install_pacer(
     pacer: Pacer,
     clock: Callable[[], float],
     on_frame_start: Callable[[int, float], None] | None = None,
+    extension: tuple[int, bytes] | None = None,
 ) -> PacedTransport:
     """Put a PacedTransport between ``sender`` and its DTLS transport. Call after
     setRemoteDescription, which gives the sender its (bundled) transport."""
     inner = sender._RTCRtpSender__transport
-    paced = PacedTransport(inner, sender, pacer, clock, on_frame_start)
+    paced = PacedTransport(inner, sender, pacer, clock, on_frame_start, extension)
     sender._RTCRtpSender__transport = paced
     return paced

@@ -23,7 +23,7 @@ from ..protocol import ProtocolError
 from ..session import EncodedUnit, Viewer
 from ..session.pacer import Pacer
 from ..signaling import IceConfig, WhepError
-from . import aiortc_compat
+from . import aiortc_compat, rtp_header
 from .aiortc_compat import RtcpFeedback, WebRtcUnavailable, load_aiortc
 from .common import StatsTicker, config_message, dispatch
 from .ice_policy import apply_ice_policy, filter_offer
@@ -297,6 +297,7 @@ class WebRtcSessions:
     def __init__(self, stream: Stream, ice: IceConfig, max_sessions: int = 32) -> None:
         load_aiortc()
         aiortc_compat.end_consent_checks_after_close()
+        aiortc_compat.answer_with_header_extension(rtp_header.PLAYOUT_DELAY_URI)
         self.stream = stream
         self.ice = ice
         self.max_sessions = max_sessions
@@ -354,8 +355,10 @@ class WebRtcSessions:
             sender: Any = transceiver.sender
             aiortc_compat.hook_keyframe_requests(sender, peer.on_keyframe_request)
             aiortc_compat.hook_rtcp(sender, peer.on_rtcp)
-            aiortc_compat.install_pacer(sender, peer.pacer, self.stream.clock,
-                                        peer.on_frame_start)  # fmt: skip
+            aiortc_compat.install_pacer(
+                sender, peer.pacer, self.stream.clock, peer.on_frame_start,
+                self._playout_delay(transceiver),
+            )  # fmt: skip
 
             @pc.on("datachannel")
             def on_datachannel(channel: Any) -> None:
@@ -382,6 +385,14 @@ class WebRtcSessions:
             raise WhepError(400, f"could not answer the offer: {exc}") from None
         peer._spawn(self._watch(session_id))
         return session_id, pc.localDescription.sdp
+
+    def _playout_delay(self, transceiver: Any) -> tuple[int, bytes] | None:
+        """The playout-delay element for this viewer's packets, where it was offered."""
+        delay = self.stream.config.playout_delay_ms
+        if delay is None:
+            return None
+        ext_id = aiortc_compat.negotiated_extension_id(transceiver, rtp_header.PLAYOUT_DELAY_URI)
+        return None if ext_id is None else (ext_id, rtp_header.playout_delay_value(*delay))
 
     async def _watch(self, session_id: str) -> None:
         """End sessions that never connect."""
