@@ -64,7 +64,7 @@ export function wheelPixels(
 
 /** What the main thread sends the worker for one pointer or wheel event (CSS pixels). */
 export interface PointerInput {
-  kind: "pointer_move" | "pointer_down" | "pointer_up" | "wheel";
+  kind: "pointer_move" | "pointer_down" | "pointer_up" | "double_click" | "wheel";
   cssX: number;
   cssY: number;
   button: number;
@@ -79,6 +79,14 @@ export interface KeyInput {
   kind: "key_down" | "key_up";
   key: string;
   code: string;
+  modifiers: string[];
+  timestamp: number;
+}
+
+/** Text the viewer typed, composed (IME, dead keys) or pasted: renderview's `char`. */
+export interface TextInput {
+  kind: "char";
+  data: string;
   modifiers: string[];
   timestamp: number;
 }
@@ -114,10 +122,19 @@ export class MoveCoalescer<T> {
   }
 }
 
-/** Keys the page must not act on while the view has focus (scrolling, focus moves). */
-export function shouldPreventKey(e: { key: string; ctrlKey: boolean; metaKey: boolean }): boolean {
-  // Leave browser shortcuts (Ctrl/Cmd + key) alone; everything else belongs to the stream.
-  return !(e.ctrlKey || e.metaKey);
+/** Keys whose default action would leave the stream or move the page: focus moves (Tab),
+ * editing and navigation keys. Printable keys, dead keys and IME keys keep their default,
+ * so the hidden text field turns them into text (`char`). */
+const CAPTURED_KEYS = new Set([
+  "Tab", "Backspace", "Delete", "Enter", "Escape", "ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight",
+  "Home", "End", "PageUp", "PageDown", "Insert", "F1", "F3", "F6", "F7", "ContextMenu",
+]); // prettier-ignore
+
+/** Whether the page must not act on this key while the view has focus. */
+export function shouldPreventKey(e: { key: string; ctrlKey: boolean; metaKey: boolean; isComposing?: boolean }): boolean {
+  // Leave browser shortcuts (Ctrl/Cmd + key) and IME composition alone.
+  if (e.ctrlKey || e.metaKey || e.isComposing) return false;
+  return CAPTURED_KEYS.has(e.key);
 }
 
 /** What the worker knows of the view when it maps a pointer event to frame pixels. */
@@ -188,6 +205,21 @@ export function keyEvent(input: KeyInput): Record<string, unknown> | null {
   if (tooLong(input.code)) delete ev.code; // optional
   return ev;
 }
+
+/** One text input as `char` events: at most MAX_STRING code points each (a long paste
+ * becomes several, in order; a surrogate pair is never split), none for empty text. */
+export function charEvents(input: TextInput): Record<string, unknown>[] {
+  const points = Array.from(input.data);
+  const out: Record<string, unknown>[] = [];
+  for (let i = 0; i < points.length && out.length < MAX_CHAR_EVENTS; i += MAX_STRING) {
+    out.push({ type: "char", data: points.slice(i, i + MAX_STRING).join(""), modifiers: input.modifiers, timestamp: input.timestamp });
+  }
+  return out;
+}
+
+/** At most this many `char` events for one paste (64 KiB of text at most): a bigger
+ * paste is cut there rather than flooding the input rate limit. */
+export const MAX_CHAR_EVENTS = 256;
 
 /** Over MAX_STRING code points, as the server (Python len()) counts them. */
 function tooLong(s: string): boolean {

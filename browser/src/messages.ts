@@ -1,7 +1,7 @@
 // Messages between the main-thread view and its worker.
 
 import type { Fit } from "./geometry";
-import type { KeyInput, PointerInput } from "./input";
+import type { KeyInput, PointerInput, TextInput } from "./input";
 
 export type State = "idle" | "connecting" | "open" | "negotiated" | "closed" | "error";
 export type TransportKind = "websocket" | "webrtc" | "auto";
@@ -87,6 +87,7 @@ export type ToWorker =
   | { type: "fit"; fit: Fit; background?: string }
   | { type: "pointer"; input: PointerInput }
   | { type: "key"; input: KeyInput }
+  | { type: "text"; input: TextInput }
   | { type: "capture"; id: number; format: "imagedata" | "blob" }
   | { type: "rtc-open" }
   | { type: "rtc-text"; text: string }

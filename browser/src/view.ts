@@ -2,7 +2,7 @@
 // forwards DOM input; the worker owns the socket, decoding and drawing.
 
 import { backingSize, type Fit } from "./geometry";
-import { mapButton, mapButtons, modifiers, MoveCoalescer, shouldPreventKey, wheelPixels, type PointerInput } from "./input";
+import { mapButton, mapButtons, modifiers, MoveCoalescer, shouldPreventKey, wheelPixels, type PointerInput, type TextInput } from "./input";
 import { Backoff } from "./flow";
 import type { FromWorker, Size, State, Stats, ToWorker, TransportKind, WorkerOptions } from "./messages";
 import { WebRtcLink, WhepError, whepUrl } from "./webrtc";
@@ -391,7 +391,7 @@ export class RemoteFramebufferView {
   private bindInput(): void {
     const canvas = this.canvas;
     this.listen("pointerdown", (e) => {
-      canvas.focus({ preventScroll: true });
+      canvas.focus({ preventScroll: true }); // forwarded to the text field (bindKeys)
       try {
         canvas.setPointerCapture(e.pointerId); // a drag keeps reporting outside the canvas
       } catch {
@@ -421,13 +421,84 @@ export class RemoteFramebufferView {
       },
       false,
     );
+    this.listen("dblclick", (e) => this.moves.other(this.pointerInput("double_click", e as PointerEvent)));
     this.listen("contextmenu", (e) => e.preventDefault(), false);
+    this.bindKeys();
+  }
+
+  /**
+   * Keys and text. A canvas gets key events but no text: no IME composition, no dead
+   * keys, no paste. So keyboard focus goes to a hidden text field beside the canvas
+   * (focused on every pointer down, and whenever the canvas itself is focused): its key
+   * events are the view's key_down/key_up, and what it would insert (typed, composed or
+   * pasted text) is sent as `char` events and then cleared. Keys the browser would act
+   * on (Tab, arrows, Backspace, ...) are captured while it has focus; a click outside
+   * the view gives the keyboard back to the page.
+   */
+  private bindKeys(): void {
+    const canvas = this.canvas;
+    const field = document.createElement("textarea");
+    field.setAttribute("aria-label", "keyboard input for the remote view");
+    field.setAttribute("autocapitalize", "off");
+    field.setAttribute("autocomplete", "off");
+    field.spellcheck = false;
+    field.tabIndex = -1;
+    // Out of the layout and invisible, yet focusable (display:none or visibility:hidden
+    // would not be); at the canvas's top left so an IME's candidate window opens there.
+    field.style.cssText =
+      "position:fixed;width:1px;height:1px;padding:0;border:0;margin:0;opacity:0;resize:none;overflow:hidden;pointer-events:none;white-space:pre;z-index:-1";
+    canvas.insertAdjacentElement("afterend", field);
+    this.textField = field;
+    this.cleanups.push(() => field.remove());
+    const place = () => {
+      const r = canvas.getBoundingClientRect();
+      field.style.left = `${Math.max(0, r.left)}px`;
+      field.style.top = `${Math.max(0, r.top)}px`;
+    };
+    const focusField = () => {
+      place();
+      field.focus({ preventScroll: true });
+    };
+    this.listen("focus", focusField);
+    const on = <K extends keyof HTMLElementEventMap>(type: K, fn: (e: HTMLElementEventMap[K]) => void) => {
+      field.addEventListener(type, fn as EventListener);
+      this.cleanups.push(() => field.removeEventListener(type, fn as EventListener));
+    };
     const key = (kind: "key_down" | "key_up") => (e: KeyboardEvent) => {
       if (shouldPreventKey(e)) e.preventDefault();
       this.moves.flush();
       this.post({ type: "key", input: { kind, key: e.key, code: e.code, modifiers: modifiers(e), timestamp: Date.now() / 1000 } });
     };
-    this.listen("keydown", key("key_down"), false);
+    this.listen("keydown", key("key_down"), false); // the canvas, where it has focus itself
     this.listen("keyup", key("key_up"), false);
+    on("keydown", key("key_down"));
+    on("keyup", key("key_up"));
+    const text = (data: string | null, mods: string[] = []) => {
+      if (data) {
+        this.moves.flush();
+        const input: TextInput = { kind: "char", data, modifiers: mods, timestamp: Date.now() / 1000 };
+        this.post({ type: "text", input });
+      }
+      field.value = "";
+    };
+    on("compositionend", (e) => text(e.data));
+    on("input", (e) => {
+      const ie = e as InputEvent;
+      if (ie.isComposing) return; // compositionend sends the result
+      if (ie.inputType === "insertText" || ie.inputType === "insertReplacementText") text(ie.data);
+      else field.value = ""; // line breaks, deletions: the key events carried them
+    });
+    on("paste", (e) => {
+      e.preventDefault();
+      text(e.clipboardData?.getData("text/plain") ?? null);
+    });
+  }
+
+  /** The hidden field that takes keyboard focus and text (see bindKeys). */
+  private textField: HTMLTextAreaElement | null = null;
+
+  /** Give the view the keyboard (as a click on it does). */
+  focus(): void {
+    this.textField?.focus({ preventScroll: true });
   }
 }

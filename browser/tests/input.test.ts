@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { mapButton, mapButtons, modifiers, MoveCoalescer, shouldPreventKey, wheelPixels } from "../src/input";
+import { charEvents, MAX_CHAR_EVENTS, MAX_STRING, mapButton, mapButtons, modifiers, MoveCoalescer, pointerEvent, shouldPreventKey, wheelPixels } from "../src/input";
 
 describe("buttons", () => {
   it("maps DOM button numbers to renderview's", () => {
@@ -51,9 +51,41 @@ describe("pointer move coalescing", () => {
 });
 
 describe("keys", () => {
-  it("keeps browser shortcuts, takes everything else", () => {
-    expect(shouldPreventKey({ key: " ", ctrlKey: false, metaKey: false })).toBe(true);
-    expect(shouldPreventKey({ key: "ArrowDown", ctrlKey: false, metaKey: false })).toBe(true);
-    expect(shouldPreventKey({ key: "r", ctrlKey: true, metaKey: false })).toBe(false);
+  const k = (key: string, extra: Partial<{ ctrlKey: boolean; metaKey: boolean; isComposing: boolean }> = {}) =>
+    shouldPreventKey({ key, ctrlKey: false, metaKey: false, ...extra });
+  it("takes the keys the browser would act on, keeps shortcuts", () => {
+    for (const key of ["Tab", "Backspace", "ArrowDown", "PageUp", "Enter", "Escape"]) expect(k(key)).toBe(true);
+    expect(k("r", { ctrlKey: true })).toBe(false);
+    expect(k("Tab", { metaKey: true })).toBe(false);
+  });
+  it("lets text through to the hidden field: printable, dead and IME keys", () => {
+    for (const key of [" ", "a", "é", "Dead", "Process", "Unidentified"]) expect(k(key)).toBe(false);
+    expect(k("Backspace", { isComposing: true })).toBe(false); // editing the composition
+  });
+});
+
+describe("text", () => {
+  const text = (data: string) => charEvents({ kind: "char", data, modifiers: ["Shift"], timestamp: 5 });
+  it("sends composed text as one char event", () => {
+    expect(text("日本語")).toEqual([{ type: "char", data: "日本語", modifiers: ["Shift"], timestamp: 5 }]);
+    expect(text("")).toEqual([]);
+  });
+  it("splits a long paste by code points, never inside a surrogate pair", () => {
+    const data = "a" + "😀".repeat(MAX_STRING); // 1 + 256 code points, 513 UTF-16 units
+    const out = text(data);
+    expect(out.map((e) => Array.from(e.data as string).length)).toEqual([MAX_STRING, 1]);
+    expect(out.map((e) => e.data).join("")).toBe(data);
+    expect((out[1].data as string).codePointAt(0)).toBe(0x1f600);
+  });
+  it("cuts a paste past MAX_CHAR_EVENTS events", () => {
+    expect(text("x".repeat(MAX_STRING * (MAX_CHAR_EVENTS + 3))).length).toBe(MAX_CHAR_EVENTS);
+  });
+});
+
+describe("double click", () => {
+  it("is a pointer event in frame pixels", () => {
+    const g = { cssWidth: 320, cssHeight: 240, canvasWidth: 640, canvasHeight: 480, ratio: 2, frameW: 640, frameH: 480, fit: "contain" as const };
+    const ev = pointerEvent({ kind: "double_click", cssX: 80, cssY: 60, button: 1, buttons: [], modifiers: [], timestamp: 1 }, g);
+    expect(ev).toMatchObject({ type: "double_click", x: 160, y: 120, button: 1, inside: true });
   });
 });

@@ -7,7 +7,7 @@ import { frameToCanvas, layout, type Fit, type Layout } from "../geometry";
 import { BITS, BLOCK, decodeTimecode, latencyMs } from "../timecode";
 import * as P from "../protocol";
 import type { FromWorker, Size, State, Stats, ToWorker, WorkerOptions } from "../messages";
-import { keyEvent, pointerEvent, type KeyInput, type PointerInput } from "../input";
+import { charEvents, keyEvent, pointerEvent, type KeyInput, type PointerInput, type TextInput } from "../input";
 import { ImagePipe } from "./images";
 import { RelayedLink, WebSocketLink, type Link, type LinkEnd } from "./link";
 import type { FrameSink } from "./sink";
@@ -336,6 +336,11 @@ class Session implements FrameSink {
     if (ev) this.send(P.event(ev));
   }
 
+  text(input: TextInput): void {
+    if (this.state !== "negotiated" || this.viewOnly) return;
+    for (const ev of charEvents(input)) this.send(P.event(ev));
+  }
+
   // -- capture and stats -----------------------------------------------------------------
 
   async capture(id: number, format: "imagedata" | "blob"): Promise<void> {
@@ -412,6 +417,9 @@ scope.onmessage = (e: MessageEvent<ToWorker>) => {
       break;
     case "key":
       session?.key(msg.input);
+      break;
+    case "text":
+      session?.text(msg.input);
       break;
     case "capture":
       if (session) void session.capture(msg.id, msg.format);
