@@ -242,6 +242,7 @@ POINTER_EVENTS = frozenset(
     {"pointer_move", "pointer_down", "pointer_up", "pointer_enter", "pointer_leave", "double_click"}
 )
 KEY_EVENTS = frozenset({"key_down", "key_up"})
+POINTER_TYPES = frozenset({"mouse", "touch", "pen"})  # PointerEvent.pointerType
 EVENT_TYPES = POINTER_EVENTS | KEY_EVENTS | {"wheel", "char"}
 MODIFIERS = frozenset({"Shift", "Control", "Alt", "Meta"})
 
@@ -322,6 +323,17 @@ def validate_input_event(event: Any) -> dict[str, Any]:
         _number(event, "pixel_ratio", where, 0.01, 100, required=False)
         _number(event, "button", where, 0, 16, required=False)
         _int_list(event, "buttons", where)
+        # Touch and pen: each finger is its own pointer_id; pressure 0..1, tilt in degrees.
+        if "pointer_id" in event:
+            pid = _get(event, "pointer_id", int, where)
+            if not 0 <= pid <= 2**31 - 1:
+                raise _bad(f"{where}: field 'pointer_id' out of range [0, 2147483647]")
+        ptype = _string(event, "pointer_type", where, required=False)
+        if ptype is not None and ptype not in POINTER_TYPES:
+            raise _bad(f"{where}: unknown pointer_type {ptype!r} (one of {sorted(POINTER_TYPES)})")
+        _number(event, "pressure", where, 0, 1, required=False)
+        _number(event, "tilt_x", where, -90, 90, required=False)
+        _number(event, "tilt_y", where, -90, 90, required=False)
     if kind == "wheel":
         _number(event, "dx", where, -1e7, 1e7)
         _number(event, "dy", where, -1e7, 1e7)

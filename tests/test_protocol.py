@@ -214,3 +214,19 @@ def test_negotiation_prefers_the_servers_image_format() -> None:
     assert protocol.negotiate(caps, h264_available=False, preferred_image="image/webp") == (
         "image/webp"
     )
+
+
+def test_touch_and_pen_fields_are_checked_and_named() -> None:
+    ok = {"type": "pointer_down", "x": 1, "y": 2, "pointer_id": 7, "pointer_type": "pen",
+          "pressure": 0.4, "tilt_x": -30, "tilt_y": 90}  # fmt: skip
+    assert protocol.validate_input_event(dict(ok)) == ok
+    for field, value, words in [
+        ("pointer_type", "nose", "unknown pointer_type 'nose'"),
+        ("pointer_id", -1, "'pointer_id' out of range"),
+        ("pointer_id", 1.5, "'pointer_id' has the wrong type"),
+        ("pressure", 1.5, "'pressure' out of range"),
+        ("tilt_x", 91, "'tilt_x' out of range"),
+    ]:
+        with pytest.raises(protocol.ProtocolError, match=words) as err:
+            protocol.validate_input_event({**ok, field: value})
+        assert err.value.close_code == 1008

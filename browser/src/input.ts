@@ -73,7 +73,16 @@ export interface PointerInput {
   timestamp: number;
   dx?: number;
   dy?: number;
+  /** PointerEvent's: which pointer (each finger its own), its kind, pressure and tilt. */
+  pointerId?: number;
+  pointerType?: string;
+  pressure?: number;
+  tiltX?: number;
+  tiltY?: number;
 }
+
+/** The pointer kinds the server accepts (rfb/protocol.py POINTER_TYPES). */
+export const POINTER_TYPES = ["mouse", "touch", "pen"] as const;
 
 export interface KeyInput {
   kind: "key_down" | "key_up";
@@ -92,16 +101,17 @@ export interface TextInput {
 }
 
 /**
- * Coalesces pointer moves: between flushes only the newest move is kept, so a fast
- * mouse costs one message per animation frame. Any other event flushes the pending move
- * first, so order is kept.
+ * Coalesces pointer moves: between flushes only the newest move of each pointer is kept
+ * (two fingers are two pointers), so a fast mouse costs one message per animation frame.
+ * Any other event flushes the pending moves first, in the order they first came, so
+ * order is kept.
  */
 export class MoveCoalescer<T> {
-  private pending: T | null = null;
+  private readonly pending = new Map<number, T>();
   constructor(private readonly emit: (item: T) => void) {}
 
-  move(item: T): void {
-    this.pending = item;
+  move(item: T, pointer = 0): void {
+    this.pending.set(pointer, item); // Map keeps the first insertion's place
   }
 
   other(item: T): void {
@@ -110,15 +120,13 @@ export class MoveCoalescer<T> {
   }
 
   flush(): void {
-    if (this.pending !== null) {
-      const p = this.pending;
-      this.pending = null;
-      this.emit(p);
-    }
+    const items = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of items) this.emit(p);
   }
 
   get hasPending(): boolean {
-    return this.pending !== null;
+    return this.pending.size > 0;
   }
 }
 
@@ -160,6 +168,7 @@ export const MAX_WHEEL = 1e7;
 export const MIN_PIXEL_RATIO = 0.01;
 export const MAX_PIXEL_RATIO = 100;
 export const MAX_STRING = 256;
+export const MAX_POINTER_ID = 2 ** 31 - 1;
 
 /**
  * One pointer or wheel input as the renderview event sent to the server: `x`/`y` in frame
@@ -189,6 +198,18 @@ export function pointerEvent(input: PointerInput, g: PointerGeometry): Record<st
     timestamp: input.timestamp,
   };
   if (!(g.ratio > 0 && Number.isFinite(g.ratio))) delete ev.pixel_ratio;
+  if (input.pointerId !== undefined && Number.isSafeInteger(input.pointerId) && input.pointerId >= 0) {
+    ev.pointer_id = Math.min(input.pointerId, MAX_POINTER_ID);
+  }
+  if (input.pointerType !== undefined) {
+    // A kind the server does not know (a future one) is sent as the nearest it does.
+    ev.pointer_type = (POINTER_TYPES as readonly string[]).includes(input.pointerType) ? input.pointerType : "mouse";
+  }
+  if (input.pressure !== undefined && Number.isFinite(input.pressure)) ev.pressure = Math.min(1, Math.max(0, input.pressure));
+  if (input.pointerType === "pen") {
+    if (input.tiltX !== undefined && Number.isFinite(input.tiltX)) ev.tilt_x = Math.min(90, Math.max(-90, input.tiltX));
+    if (input.tiltY !== undefined && Number.isFinite(input.tiltY)) ev.tilt_y = Math.min(90, Math.max(-90, input.tiltY));
+  }
   if (input.kind === "wheel") {
     ev.dx = clamp(input.dx ?? 0, MAX_WHEEL);
     ev.dy = clamp(input.dy ?? 0, MAX_WHEEL);

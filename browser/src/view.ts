@@ -366,9 +366,9 @@ export class RemoteFramebufferView {
     this.cleanups.push(() => this.canvas.removeEventListener(type, fn as EventListener, opts));
   }
 
-  private pointerInput(kind: PointerInput["kind"], e: PointerEvent | WheelEvent): PointerInput {
+  private pointerInput(kind: PointerInput["kind"], e: PointerEvent | MouseEvent | WheelEvent): PointerInput {
     const rect = this.canvas.getBoundingClientRect();
-    return {
+    const input: PointerInput = {
       kind,
       cssX: e.clientX - rect.left,
       cssY: e.clientY - rect.top,
@@ -377,6 +377,14 @@ export class RemoteFramebufferView {
       modifiers: modifiers(e),
       timestamp: Date.now() / 1000,
     };
+    if ("pointerId" in e && typeof e.pointerId === "number") {
+      input.pointerId = e.pointerId;
+      input.pointerType = e.pointerType || "mouse";
+      input.pressure = e.pressure;
+      input.tiltX = e.tiltX;
+      input.tiltY = e.tiltY;
+    }
+    return input;
   }
 
   private scheduleFlush(): void {
@@ -400,7 +408,7 @@ export class RemoteFramebufferView {
       this.moves.other(this.pointerInput("pointer_down", e));
     });
     this.listen("pointermove", (e) => {
-      this.moves.move(this.pointerInput("pointer_move", e));
+      this.moves.move(this.pointerInput("pointer_move", e), e.pointerId);
       this.scheduleFlush();
     });
     const up = (e: PointerEvent) => {
@@ -421,7 +429,7 @@ export class RemoteFramebufferView {
       },
       false,
     );
-    this.listen("dblclick", (e) => this.moves.other(this.pointerInput("double_click", e as PointerEvent)));
+    this.listen("dblclick", (e) => this.moves.other(this.pointerInput("double_click", e)));
     this.listen("contextmenu", (e) => e.preventDefault(), false);
     this.bindKeys();
   }

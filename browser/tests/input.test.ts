@@ -48,6 +48,34 @@ describe("pointer move coalescing", () => {
     expect(out).toEqual(["m3", "m4", "down"]);
     expect(c.hasPending).toBe(false);
   });
+  it("keeps the newest move of each pointer: two fingers both move", () => {
+    const out: string[] = [];
+    const c = new MoveCoalescer<string>((s) => out.push(s));
+    c.move("a1", 1);
+    c.move("b1", 2);
+    c.move("a2", 1);
+    c.flush();
+    expect(out).toEqual(["a2", "b1"]);
+  });
+});
+
+describe("touch and pen", () => {
+  const g = { cssWidth: 320, cssHeight: 240, canvasWidth: 320, canvasHeight: 240, ratio: 1, frameW: 320, frameH: 240, fit: "contain" as const };
+  const base = { kind: "pointer_down" as const, cssX: 10, cssY: 20, button: 1, buttons: [1], modifiers: [], timestamp: 1 };
+  it("carries pointer id, type, pressure, and tilt for pens", () => {
+    const pen = pointerEvent({ ...base, pointerId: 3, pointerType: "pen", pressure: 0.25, tiltX: -30, tiltY: 100 }, g);
+    expect(pen).toMatchObject({ pointer_id: 3, pointer_type: "pen", pressure: 0.25, tilt_x: -30, tilt_y: 90 });
+    const finger = pointerEvent({ ...base, pointerId: 9, pointerType: "touch", pressure: 1, tiltX: 5, tiltY: 5 }, g);
+    expect(finger).toMatchObject({ pointer_id: 9, pointer_type: "touch", pressure: 1 });
+    expect(finger).not.toHaveProperty("tilt_x");
+  });
+  it("keeps every field within what the server accepts", () => {
+    const odd = pointerEvent({ ...base, pointerId: -1, pointerType: "eye-tracker", pressure: Number.NaN }, g);
+    expect(odd).not.toHaveProperty("pointer_id");
+    expect(odd.pointer_type).toBe("mouse");
+    expect(odd).not.toHaveProperty("pressure");
+    expect(pointerEvent({ ...base, pointerId: 2 ** 40, pressure: 3 }, g)).toMatchObject({ pointer_id: 2 ** 31 - 1, pressure: 1 });
+  });
 });
 
 describe("keys", () => {

@@ -95,3 +95,69 @@ async def test_text_ime_paste_and_double_click_arrive(browser, transport: str) -
     finally:
         await ctx.close()
         await stream.close()
+
+
+async def touch_page(browser, url: str):  # type: ignore[no-untyped-def]
+    ctx = await browser.new_context(viewport={"width": 800, "height": 600}, has_touch=True)
+    page = await ctx.new_page()
+    await page.goto(url)
+    await wait_for(page, "window.rfbView?.stats?.framesDisplayed > 3")
+    return ctx, page
+
+
+@pytest.mark.parametrize("transport", list(TRANSPORTS))
+async def test_two_fingers_are_two_pointers_and_a_pen_has_pressure(browser, transport) -> None:
+    kwargs, query = TRANSPORTS[transport]
+    stream = Stream(await rfb.serve(W, H, port=0, **kwargs))
+    display = stream.display
+    ctx, page = await touch_page(browser, display.url + query)
+    try:
+        await wait_for(page, f"window.rfbView.stats?.transport === '{transport}'")
+        cdp = await ctx.new_cdp_session(page)
+        display.poll_events()
+        # Two fingers down at (100, 200) and (300, 200) CSS px, spread apart, lifted.
+        def touch(kind: str, points: list[tuple[float, float]]) -> dict:
+            return {"type": kind, "touchPoints": [{"x": x, "y": y, "id": i, "force": 0.5}
+                                                  for i, (x, y) in enumerate(points)]}  # fmt: skip
+        await cdp.send("Input.dispatchTouchEvent", touch("touchStart", [(100, 200), (300, 200)]))
+        for step in range(1, 6):
+            await cdp.send("Input.dispatchTouchEvent",
+                           touch("touchMove", [(100 - 10 * step, 200), (300 + 10 * step, 200)]))  # fmt: skip
+            await asyncio.sleep(0.03)
+        await cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+        evs: list = []
+        async with asyncio.timeout(10):
+            while sum(e.type in ("pointer_down", "pointer_up") for e in evs) < 4:
+                evs += [e for e in display.poll_events() if e.type.startswith("pointer")]
+                await asyncio.sleep(0.02)
+        downs = [e.event for e in evs if e.type == "pointer_down"]
+        moves = [e.event for e in evs if e.type == "pointer_move"]
+        ups = [e.event for e in evs if e.type == "pointer_up"]
+        assert len(downs) == 2 and len(ups) == 2
+        assert {d["pointer_type"] for d in downs + moves + ups} == {"touch"}
+        left, right = sorted(downs, key=lambda d: d["x"])
+        assert left["pointer_id"] != right["pointer_id"]
+        # contain: 640x360 in 800x450 at y=75, scale 1.25
+        assert (left["x"], left["y"]) == (pytest.approx(80), pytest.approx(100))
+        assert (right["x"], right["y"]) == (pytest.approx(240), pytest.approx(100))
+        last = {m["pointer_id"]: m for m in moves}
+        assert last[left["pointer_id"]]["x"] == pytest.approx((100 - 50) / 1.25)
+        assert last[right["pointer_id"]]["x"] == pytest.approx((300 + 50) / 1.25)
+        # The page neither scrolled nor zoomed under the fingers.
+        assert await page.evaluate("[window.scrollX, window.scrollY, visualViewport.scale]") == [
+            0, 0, 1]  # fmt: skip
+
+        # A pen: pressure and tilt.
+        display.poll_events()
+        for kind, buttons in (("mousePressed", 1), ("mouseReleased", 0)):
+            await cdp.send("Input.dispatchMouseEvent", {
+                "type": kind, "x": 400, "y": 300, "button": "left", "buttons": buttons,
+                "clickCount": 1, "pointerType": "pen", "force": 0.75, "tiltX": 20, "tiltY": -10})  # fmt: skip
+        (pen,) = await collect(display, 1, {"pointer_down"})
+        assert pen.event["pointer_type"] == "pen"
+        assert pen.event["pressure"] == pytest.approx(0.75)
+        assert (pen.event["tilt_x"], pen.event["tilt_y"]) == (20, -10)
+        assert (pen.event["x"], pen.event["y"]) == (pytest.approx(320), pytest.approx(180))
+    finally:
+        await ctx.close()
+        await stream.close()
