@@ -29,6 +29,14 @@ def playout_delay(text: str) -> tuple[int, int] | None:
     return lo, hi
 
 
+def demo_speed(data: object, current: float) -> float:
+    """The pattern's speed a demo page's message asks for (0..4), else ``current``."""
+    value = data.get("speed") if isinstance(data, dict) else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 4:
+        return float(value)
+    return current
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rfb", description="Serve a test pattern to browsers.")
     p.add_argument(
@@ -207,14 +215,21 @@ async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
             print(f"rfb: recording to {rec.path}", flush=True)
         loop = asyncio.get_running_loop()
         period = 1.0 / args.fps
-        i = 0
+        phase, speed = 0.0, 1.0
+        viewers = 0
         next_t = loop.time()
         while not stop.is_set():
-            display.publish(render(i), copy=False)
+            display.publish(render(int(phase)), copy=False)
+            if display.client_count > viewers:  # tell newcomers the speed (demo slider)
+                display.send({"speed": speed})
+            viewers = display.client_count
             for ev in display.poll_events():
                 if args.verbose:
                     print(f"rfb: {ev.client_id} {ev.event}", flush=True)
-            i += 1
+                if ev.type == "message":  # the demo page's speed slider: tell every viewer
+                    speed = demo_speed(ev.event.get("data"), speed)
+                    display.send({"speed": speed})
+            phase += speed
             next_t += period
             delay = next_t - loop.time()
             if delay < -period:  # fell behind (a slow machine): do not try to catch up

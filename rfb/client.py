@@ -144,12 +144,15 @@ async def connect(
     scaled_frames: bool = False,
     view_only: bool = False,
     headers: dict[str, str] | None = None,
+    features: tuple[str, ...] = (),
 ) -> AsyncIterator[Viewer]:
     """``ssl``: as aiohttp takes it (True: verify; False: accept any certificate; or a
     context) for ``wss://`` URLs. ``scaled_frames``: say in hello that this viewer draws
     pictures of the ladder's smaller rungs at the frame's size (``frame_width``).
     ``view_only``: ask to watch only. ``headers``: sent with the upgrade request (e.g. a
-    cookie for the server's ``authenticate`` hook)."""
+    cookie for the server's ``authenticate`` hook). ``features``: the server messages this
+    viewer wants (``protocol.FEATURES``: messages, cursor, clipboard, pointer_lock); they
+    are recorded in ``viewer.texts`` like the rest."""
     async with (
         aiohttp.ClientSession() as session,
         session.ws_connect(
@@ -160,7 +163,11 @@ async def connect(
         if hello:
             await ws.send_str(
                 protocol.build_hello(
-                    list(supported), token=token, scaled_frames=scaled_frames, view_only=view_only
+                    list(supported),
+                    token=token,
+                    scaled_frames=scaled_frames,
+                    view_only=view_only,
+                    features=features,
                 )
             )
         yield viewer

@@ -111,6 +111,53 @@ class Display:
         """The recordings being written of this stream."""
         return list(self.stream.recordings)
 
+    # -- telling viewers things --------------------------------------------------------
+
+    def send(self, obj: Any, client_id: str | None = None) -> int:
+        """Send a JSON-serialisable ``obj`` to one viewer (``client_id``, as in its
+        InputEvents) or to all; the browser view hands it to ``view.onMessage``
+        callbacks. Returns how many viewers it went to (clients that did not announce
+        ``messages`` in hello, such as pdum.rfb 0.x's, are skipped). Raises TypeError for
+        what is not JSON, ValueError over 64 KiB, KeyError for an unknown viewer. From
+        any thread, once the stream is served."""
+        return self._tell("messages", {"type": "message", "data": obj}, client_id)
+
+    def set_cursor(
+        self,
+        name: str = "default",
+        *,
+        image: str | bytes | None = None,
+        hotspot: tuple[int, int] = (0, 0),
+        client_id: str | None = None,
+    ) -> int:
+        """The mouse cursor over the view: a CSS cursor name (``"crosshair"``,
+        ``"grab"``, ...), or ``image`` (PNG bytes or a base64 ``data:`` URL, with its
+        ``hotspot``) and ``name`` as the fallback. For every viewer, or one; viewers
+        joining later get the current cursor. Returns how many viewers it went to."""
+        from .notices import cursor_message
+
+        return self._tell("cursor", cursor_message(name, image, hotspot), client_id)
+
+    def set_clipboard(self, text: str, client_id: str | None = None) -> int:
+        """Put ``text`` on the viewers' clipboard, where the browser allows it: a secure
+        context (HTTPS or localhost) and a page with focus (docs/protocol.md)."""
+        if not isinstance(text, str):
+            raise TypeError(f"clipboard text must be a str, got {type(text).__name__}")
+        return self._tell("clipboard", {"type": "clipboard", "text": text}, client_id)
+
+    def request_pointer_lock(self, lock: bool = True, client_id: str | None = None) -> int:
+        """Ask viewers to lock the pointer to the view (the browser view does it at the
+        user's next click, as browsers require a gesture); while locked, ``pointer_move``
+        events carry relative motion (``dx``, ``dy``, ``locked: True``). ``lock=False``
+        releases it."""
+        return self._tell("pointer_lock", {"type": "pointer_lock", "lock": bool(lock)}, client_id)
+
+    def _tell(self, feature: str, msg: dict[str, Any], client_id: str | None) -> int:
+        from .notices import encode
+
+        encode(msg)  # TypeError/ValueError here, in the caller's thread
+        return self.stream.call_on_loop(lambda: self.stream.notices.send(feature, msg, client_id))
+
     # -- figures ------------------------------------------------------------------------
 
     @property

@@ -177,6 +177,9 @@ class Hello:
     scaled_frames: bool = False
     # rfb addition: the viewer asks to watch only; its input is then never delivered.
     view_only: bool = False
+    # rfb addition: the server -> viewer messages it understands (FEATURES); a 0.x client
+    # says none and is sent none of them.
+    features: frozenset[str] = frozenset()
     # The message as sent, unknown fields included (what an authenticate hook is shown).
     fields: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -243,7 +246,11 @@ POINTER_EVENTS = frozenset(
 )
 KEY_EVENTS = frozenset({"key_down", "key_up"})
 POINTER_TYPES = frozenset({"mouse", "touch", "pen"})  # PointerEvent.pointerType
-EVENT_TYPES = POINTER_EVENTS | KEY_EVENTS | {"wheel", "char"}
+# rfb additions: an application message (``data``: any JSON) and a viewer's paste.
+EVENT_TYPES = POINTER_EVENTS | KEY_EVENTS | {"wheel", "char", "message", "clipboard"}
+MAX_CLIPBOARD = 60_000  # characters of pasted text in one clipboard event
+# Server -> viewer messages a client may announce in hello's ``features`` (rfb additions).
+FEATURES = frozenset({"messages", "cursor", "clipboard", "pointer_lock"})
 MODIFIERS = frozenset({"Shift", "Control", "Alt", "Meta"})
 
 
@@ -279,10 +286,12 @@ def _number(
     return value
 
 
-def _string(obj: dict[str, Any], key: str, where: str, required: bool = True) -> str | None:
+def _string(
+    obj: dict[str, Any], key: str, where: str, required: bool = True, limit: int = MAX_STRING
+) -> str | None:
     value = _get(obj, key, str, where) if required else _opt(obj, key, str, where)
-    if value is not None and len(value) > MAX_STRING:
-        raise _bad(f"{where}: field {key!r} longer than {MAX_STRING}")
+    if value is not None and len(value) > limit:
+        raise _bad(f"{where}: field {key!r} longer than {limit}")
     # A "\ud800" escape decodes to a lone surrogate, which no UTF-8 consumer can encode.
     if value is not None and not value.isascii() and any("\ud800" <= c <= "\udfff" for c in value):
         raise ProtocolError(CLOSE_INVALID_PAYLOAD, f"{where}: field {key!r} is not valid Unicode")
@@ -342,6 +351,15 @@ def validate_input_event(event: Any) -> dict[str, Any]:
         _string(event, "code", where, required=False)
     if kind == "char":
         _string(event, "data", where, required=False)
+    if kind == "message" and "data" not in event:
+        raise _bad(f"{where}: missing field 'data'")  # any JSON; the message size bounds it
+    if kind == "clipboard":
+        _string(event, "text", where, limit=MAX_CLIPBOARD)
+    if kind == "pointer_move":
+        # Pointer lock: relative motion in CSS pixels while the pointer is locked.
+        _opt(event, "locked", bool, where)
+        _number(event, "dx", where, -1e7, 1e7, required=False)
+        _number(event, "dy", where, -1e7, 1e7, required=False)
     _modifiers(event, where)
     _number(event, "timestamp", where, -1e12, 1e13, required=False)
     return event
@@ -373,9 +391,13 @@ def parse_client_message(text: str | bytes) -> ClientMessage:
         token = _string(msg, "token", "hello", required=False)
         scaled = _opt(msg, "scaled_frames", bool, "hello")
         view_only = _opt(msg, "view_only", bool, "hello")
+        features = _opt(msg, "features", list, "hello") or []
+        if len(features) > 16 or not all(isinstance(f, str) and len(f) <= 32 for f in features):
+            raise _bad("hello: 'features' must be a short list of feature names")
         return Hello(
-            tuple(supported), float(dpr or 1.0), token, bool(scaled), bool(view_only), msg
-        )
+            tuple(supported), float(dpr or 1.0), token, bool(scaled), bool(view_only),
+            frozenset(features) & FEATURES, msg,
+        )  # fmt: skip
     if kind == "ack":
         seq = _get(msg, "seq", int, "ack")
         if not 0 <= seq < 2**53:
@@ -455,6 +477,7 @@ def build_hello(
     token: str | None = None,
     scaled_frames: bool = False,
     view_only: bool = False,
+    features: tuple[str, ...] = (),
 ) -> str:
     """A client's ``hello`` (used by Python viewers, benchmarks and tests)."""
     msg: dict[str, Any] = {
@@ -468,6 +491,8 @@ def build_hello(
         msg["scaled_frames"] = True
     if view_only:
         msg["view_only"] = True
+    if features:
+        msg["features"] = list(features)
     return dumps(msg)
 
 

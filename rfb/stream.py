@@ -25,6 +25,7 @@ from .encoders.base import DEFAULT_PRESET, X264_PRESETS, EncoderSettings
 from .frames import Frame, as_pixels
 from .hub import Hub, HubConfig
 from .inputs import InputSink
+from .notices import Notices
 from .session import ladder
 from .session.input_gate import DEFAULT_INPUT_RATE
 from .signaling import IceConfig
@@ -182,6 +183,7 @@ class Stream:
         self.inputs = InputSink(
             clock, self.now_us, rate=config.max_input_rate, record=config.record_events
         )
+        self.notices = Notices()  # what the app says to viewers (messages, cursor, ...)
         self.width, self.height = config.width, config.height
         self._lock = threading.Lock()
         self._frame_ids = 0

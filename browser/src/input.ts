@@ -73,6 +73,10 @@ export interface PointerInput {
   timestamp: number;
   dx?: number;
   dy?: number;
+  /** Pointer lock: the motion since the last move, in CSS px (the position stays put). */
+  locked?: boolean;
+  moveX?: number;
+  moveY?: number;
   /** PointerEvent's: which pointer (each finger its own), its kind, pressure and tilt. */
   pointerId?: number;
   pointerType?: string;
@@ -108,10 +112,15 @@ export interface TextInput {
  */
 export class MoveCoalescer<T> {
   private readonly pending = new Map<number, T>();
-  constructor(private readonly emit: (item: T) => void) {}
+  /** `merge(older, newer)`: what replaces a pending move (default: the newer one). */
+  constructor(
+    private readonly emit: (item: T) => void,
+    private readonly merge: (older: T, newer: T) => T = (_older, newer) => newer,
+  ) {}
 
   move(item: T, pointer = 0): void {
-    this.pending.set(pointer, item); // Map keeps the first insertion's place
+    const older = this.pending.get(pointer);
+    this.pending.set(pointer, older === undefined ? item : this.merge(older, item)); // Map keeps the first insertion's place
   }
 
   other(item: T): void {
@@ -128,6 +137,30 @@ export class MoveCoalescer<T> {
   get hasPending(): boolean {
     return this.pending.size > 0;
   }
+}
+
+/** Two moves as one: the newer, with locked (relative) motion added up, so coalescing
+ * loses no distance while the pointer is locked. */
+export function mergeMoves(older: PointerInput, newer: PointerInput): PointerInput {
+  if (!(older.locked && newer.locked)) return newer;
+  return { ...newer, moveX: (older.moveX ?? 0) + (newer.moveX ?? 0), moveY: (older.moveY ?? 0) + (newer.moveY ?? 0) };
+}
+
+/** Pasted text as one clipboard event can carry it: at most `maxPoints` code points and
+ * about `maxBytes` of JSON (UTF-8, escapes counted), cut at a code point. */
+export function clipboardText(text: string, maxPoints: number, maxBytes: number): string {
+  let bytes = 0;
+  let points = 0;
+  let end = 0;
+  for (const ch of text) {
+    const cp = ch.codePointAt(0) ?? 0;
+    const size = cp === 0x22 || cp === 0x5c ? 2 : cp < 0x20 ? 6 : cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+    if (points + 1 > maxPoints || bytes + size > maxBytes) break;
+    bytes += size;
+    points += 1;
+    end += ch.length;
+  }
+  return text.slice(0, end);
 }
 
 /** Keys whose default action would leave the stream or move the page: focus moves (Tab),
@@ -209,6 +242,11 @@ export function pointerEvent(input: PointerInput, g: PointerGeometry): Record<st
   if (input.pointerType === "pen") {
     if (input.tiltX !== undefined && Number.isFinite(input.tiltX)) ev.tilt_x = Math.min(90, Math.max(-90, input.tiltX));
     if (input.tiltY !== undefined && Number.isFinite(input.tiltY)) ev.tilt_y = Math.min(90, Math.max(-90, input.tiltY));
+  }
+  if (input.kind === "pointer_move" && input.locked) {
+    ev.locked = true;
+    ev.dx = clamp(input.moveX ?? 0, MAX_WHEEL);
+    ev.dy = clamp(input.moveY ?? 0, MAX_WHEEL);
   }
   if (input.kind === "wheel") {
     ev.dx = clamp(input.dx ?? 0, MAX_WHEEL);

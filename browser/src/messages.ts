@@ -88,6 +88,8 @@ export type ToWorker =
   | { type: "pointer"; input: PointerInput }
   | { type: "key"; input: KeyInput }
   | { type: "text"; input: TextInput }
+  | { type: "app-send"; data: unknown }
+  | { type: "clipboard-paste"; text: string }
   | { type: "capture"; id: number; format: "imagedata" | "blob" }
   | { type: "rtc-open" }
   | { type: "rtc-text"; text: string }
@@ -107,4 +109,9 @@ export type FromWorker =
   /** WebRTC: the worker drew the frame with this RTP timestamp (the main thread adds its
    * arrival time and sends frame_shown). */
   | { type: "rtc-shown"; rtp: number; receivedMs: number | null }
-  | { type: "first-frame" };
+  | { type: "first-frame" }
+  /** What the application said (server -> viewer messages the worker passes on). */
+  | { type: "app-message"; data: unknown }
+  | { type: "cursor"; cursor: string; image?: string; hotspot?: [number, number] }
+  | { type: "clipboard"; text: string }
+  | { type: "pointer-lock"; lock: boolean };

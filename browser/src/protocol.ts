@@ -175,9 +175,18 @@ export function parseServerText(text: string): ServerMessage {
 
 // -- client -> server -------------------------------------------------------------------
 
+/** The server -> viewer messages this client understands (rfb additions; hello's features). */
+export const FEATURES = ["messages", "cursor", "clipboard", "pointer_lock"];
+
+/** The most an application message to the server may be, as JSON (the server's text
+ * message limit is 64 KiB, and the event wraps it). */
+export const MAX_APP_MESSAGE_BYTES = 60 * 1024;
+/** Characters of pasted text in one clipboard event (rfb/protocol.py MAX_CLIPBOARD). */
+export const MAX_CLIPBOARD = 60_000;
+
 export function hello(supported: string[], token?: string | null): string {
   // scaled_frames: this client draws lower rungs at the frame's size (frame_width/height).
-  const msg: Record<string, unknown> = { type: "hello", supported, device_pixel_ratio: 1, scaled_frames: true };
+  const msg: Record<string, unknown> = { type: "hello", supported, device_pixel_ratio: 1, scaled_frames: true, features: FEATURES };
   if (token) msg.token = token;
   return JSON.stringify(msg);
 }
@@ -188,6 +197,17 @@ export function ack(seq: number, decodeQueueSize: number, displayed = true, rece
   const msg: Record<string, unknown> = { type: "ack", seq, decode_queue_size: decodeQueueSize, displayed };
   if (receivedMs !== undefined) msg.received_ms = Math.round(receivedMs * 1000) / 1000;
   return JSON.stringify(msg);
+}
+
+/** An application message (`view.send`), as the event it arrives as in poll_events(). Throws
+ * for what is not JSON or is over MAX_APP_MESSAGE_BYTES. */
+export function appMessage(data: unknown, timestamp: number): string {
+  // undefined, a function or a symbol would vanish from the JSON, and the server needs `data`.
+  if (JSON.stringify(data) === undefined) throw new TypeError("view.send: the message is not JSON");
+  const text = JSON.stringify({ type: "event", event: { type: "message", data, timestamp } });
+  const size = encoder.encode(text).byteLength;
+  if (size > MAX_APP_MESSAGE_BYTES) throw new RangeError(`view.send: message of ${size} bytes is over ${MAX_APP_MESSAGE_BYTES}`);
+  return text;
 }
 
 export function requestKeyframe(reason: string): string {

@@ -2,10 +2,12 @@
 // forwards DOM input; the worker owns the socket, decoding and drawing.
 
 import { backingSize, type Fit } from "./geometry";
-import { mapButton, mapButtons, modifiers, MoveCoalescer, shouldPreventKey, wheelPixels, type PointerInput, type TextInput } from "./input";
+import { mapButton, mapButtons, mergeMoves, modifiers, MoveCoalescer, shouldPreventKey, wheelPixels, type PointerInput, type TextInput } from "./input";
 import { Backoff } from "./flow";
 import type { FromWorker, Size, State, Stats, ToWorker, TransportKind, WorkerOptions } from "./messages";
 import { WebRtcLink, WhepError, whepUrl } from "./webrtc";
+import { appMessage } from "./protocol";
+import { cssCursor } from "./cursor";
 
 export type { Fit } from "./geometry";
 export type { Adaptation, State, Stats, TransportKind } from "./messages";
@@ -45,6 +47,10 @@ export interface RemoteFramebufferViewOptions {
    * publish -> display latency in `stats.timecodeMs` (for measuring; costs a pixel read per frame).
    */
   timecode?: boolean;
+  /** Lock the pointer to the view on a click, for 3-D navigation: pointer moves then carry
+   * relative motion (`dx`, `dy`, `locked`). The server can ask for it too
+   * (`display.request_pointer_lock()`); Escape releases it (default false). */
+  pointerLock?: boolean;
   onState?: (state: State, reason?: string) => void;
   onStats?: (stats: Stats) => void;
   onError?: (message: string) => void;
@@ -97,6 +103,7 @@ export class RemoteFramebufferView {
       background: options.background ?? "#000",
       debug: options.debug ?? false,
       transport: options.transport ?? "websocket",
+      pointerLock: options.pointerLock ?? false,
       ...options,
     } as RemoteFramebufferView["opts"];
     if (target instanceof HTMLCanvasElement) {
@@ -132,7 +139,7 @@ export class RemoteFramebufferView {
     this.post({ type: "init", canvas: offscreen, options: wopts, size: this.size }, [offscreen]);
     if (this.mode === "webrtc") void this.startWebRtc();
 
-    this.moves = new MoveCoalescer<PointerInput>((input) => this.post({ type: "pointer", input }));
+    this.moves = new MoveCoalescer<PointerInput>((input) => this.post({ type: "pointer", input }), mergeMoves);
     if (typeof ResizeObserver !== "undefined") {
       this.observer = new ResizeObserver(() => this.onResize());
       this.observer.observe(canvas);
@@ -324,6 +331,66 @@ export class RemoteFramebufferView {
       case "log":
         if (this.opts.debug) console.debug("rfb:", msg.message);
         break;
+      case "app-message":
+        for (const cb of [...this.messageCallbacks]) {
+          try {
+            cb(msg.data);
+          } catch (err) {
+            console.error("rfb: onMessage callback failed", err);
+          }
+        }
+        break;
+      case "cursor":
+        this.canvas.style.cursor = cssCursor(msg.cursor, msg.image, msg.hotspot);
+        break;
+      case "clipboard":
+        // Needs a secure context and a focused page; a refusal is the browser's to make.
+        navigator.clipboard?.writeText(msg.text).catch((err: unknown) => {
+          if (this.opts.debug) console.debug("rfb: clipboard write refused:", err);
+        });
+        break;
+      case "pointer-lock":
+        this.lockWanted = msg.lock;
+        if (!msg.lock && document.pointerLockElement === this.canvas) document.exitPointerLock();
+        else if (msg.lock) this.lockPointer(); // works where the page has a recent gesture
+        break;
+    }
+  }
+
+  // -- application messages --------------------------------------------------------------
+
+  private readonly messageCallbacks = new Set<(data: unknown) => void>();
+
+  /** Call `cb` with each message the application sends (`display.send(obj)`); returns a
+   * function that stops it. */
+  onMessage(cb: (data: unknown) => void): () => void {
+    this.messageCallbacks.add(cb);
+    return () => this.messageCallbacks.delete(cb);
+  }
+
+  /** Send a JSON value to the application: it arrives in `poll_events()` as a `message`
+   * event (`ev.event["data"]`). Throws for what is not JSON or is over 60 KiB; dropped
+   * for a view-only viewer, and rate-limited like input. */
+  send(data: unknown): void {
+    appMessage(data, 0); // throws here, in the caller, for what cannot be sent
+    this.post({ type: "app-send", data });
+  }
+
+  // -- pointer lock ----------------------------------------------------------------------
+
+  private lockWanted = false;
+  /** Where the pointer was when it was locked (CSS px in the canvas): locked moves keep it. */
+  private lockAt: { x: number; y: number } | null = null;
+
+  private lockPointer(): void {
+    if (document.pointerLockElement === this.canvas) return;
+    try {
+      const p = this.canvas.requestPointerLock() as unknown as Promise<void> | undefined;
+      p?.catch?.(() => {
+        /* no gesture yet: the next click locks it */
+      });
+    } catch {
+      /* older browsers throw without a gesture */
     }
   }
 
@@ -400,6 +467,11 @@ export class RemoteFramebufferView {
     const canvas = this.canvas;
     this.listen("pointerdown", (e) => {
       canvas.focus({ preventScroll: true }); // forwarded to the text field (bindKeys)
+      if ((this.opts.pointerLock || this.lockWanted) && document.pointerLockElement !== canvas) {
+        const r = canvas.getBoundingClientRect();
+        this.lockAt = { x: e.clientX - r.left, y: e.clientY - r.top };
+        this.lockPointer(); // a click is the gesture browsers ask for
+      }
       try {
         canvas.setPointerCapture(e.pointerId); // a drag keeps reporting outside the canvas
       } catch {
@@ -408,9 +480,24 @@ export class RemoteFramebufferView {
       this.moves.other(this.pointerInput("pointer_down", e));
     });
     this.listen("pointermove", (e) => {
-      this.moves.move(this.pointerInput("pointer_move", e), e.pointerId);
+      const input = this.pointerInput("pointer_move", e);
+      if (document.pointerLockElement === canvas) {
+        // Locked: the pointer stays where it was locked; the motion is relative.
+        const at = this.lockAt ?? { x: input.cssX, y: input.cssY };
+        input.cssX = at.x;
+        input.cssY = at.y;
+        input.locked = true;
+        input.moveX = e.movementX;
+        input.moveY = e.movementY;
+      }
+      this.moves.move(input, e.pointerId);
       this.scheduleFlush();
     });
+    const onLockChange = () => {
+      if (document.pointerLockElement !== canvas) this.lockAt = null;
+    };
+    document.addEventListener("pointerlockchange", onLockChange);
+    this.cleanups.push(() => document.removeEventListener("pointerlockchange", onLockChange));
     const up = (e: PointerEvent) => {
       if (canvas.hasPointerCapture?.(e.pointerId)) canvas.releasePointerCapture(e.pointerId);
       this.moves.other(this.pointerInput("pointer_up", e));
@@ -498,7 +585,9 @@ export class RemoteFramebufferView {
     });
     on("paste", (e) => {
       e.preventDefault();
-      text(e.clipboardData?.getData("text/plain") ?? null);
+      const pasted = e.clipboardData?.getData("text/plain") ?? "";
+      if (pasted) this.post({ type: "clipboard-paste", text: pasted }); // the paste itself
+      text(pasted); // ... and the text it types
     });
   }
 

@@ -216,7 +216,13 @@ class WebRtcViewer:
                 msg = protocol.parse_client_message(message)
                 if isinstance(msg, protocol.FrameShown):
                     self.on_frame_shown(msg.rtp_timestamp, msg.received_ms)
-                elif not isinstance(msg, protocol.Hello):  # a hello is harmless here
+                elif isinstance(msg, protocol.Hello):
+                    # rfb's client says hello on the channel too, for the features it
+                    # understands (the media needs none: WHEP negotiated it).
+                    for text in self.stream.notices.open(self.viewer.id, self.send_text,
+                                                         msg.features):  # fmt: skip
+                        self.send_text(text)
+                else:
                     dispatch(self.stream, self.viewer, msg)
             except ProtocolError as exc:
                 log.info(
@@ -283,6 +289,7 @@ class WebRtcViewer:
         if self.viewer is not None:
             self.stream.hub.detach(self.viewer.id)
             self.stream.inputs.close(self.viewer.id)
+            self.stream.notices.close(self.viewer.id)
         self.track.stop()
         await self.pc.close()
         current = asyncio.current_task()

@@ -118,6 +118,7 @@ class WebSocketViewer:
         self.opened_at = stream.clock()
         self._evicted: asyncio.Task[None] | None = None
         self.greeted = False  # its first message arrived (the hook may still be deciding)
+        self._features: frozenset[str] = frozenset()  # what it said it understands (hello)
 
     # -- outgoing -----------------------------------------------------------------------
 
@@ -235,6 +236,7 @@ class WebSocketViewer:
             raise ProtocolError(protocol.CLOSE_TRY_AGAIN_LATER, full)
         viewer = self.stream.hub.attach(cap, self, scaled_frames=msg.scaled_frames)
         self.stream.inputs.open(viewer.id, access)
+        self._features = msg.features
         return viewer, access
 
     async def run(self) -> None:
@@ -261,6 +263,10 @@ class WebSocketViewer:
                     whep_path=self.whep_path,
                 )
             )
+            # Right after config (before any frame): the current cursor.
+            first = self.stream.notices.open(viewer.id, self.send_text, self._features)
+            for i, text in enumerate(first, start=1):
+                self._out.insert(i, text)
             tasks = [
                 asyncio.create_task(self._sender(), name=f"rfb-send-{viewer.id}"),
                 asyncio.create_task(self._stats(), name=f"rfb-stats-{viewer.id}"),
@@ -285,6 +291,7 @@ class WebSocketViewer:
             if self.viewer is not None:
                 self.stream.hub.detach(self.viewer.id)
                 self.stream.inputs.close(self.viewer.id)
+                self.stream.notices.close(self.viewer.id)
             for t in tasks:
                 t.cancel()
             for t in tasks:

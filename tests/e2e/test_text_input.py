@@ -161,3 +161,75 @@ async def test_two_fingers_are_two_pointers_and_a_pen_has_pressure(browser, tran
     finally:
         await ctx.close()
         await stream.close()
+
+
+@pytest.mark.parametrize("transport", list(TRANSPORTS))
+async def test_messages_cursor_clipboard_and_pointer_lock(browser, transport) -> None:
+    kwargs, query = TRANSPORTS[transport]
+    stream = Stream(await rfb.serve(W, H, port=0, **kwargs))
+    display = stream.display
+    display.set_cursor("crosshair")  # before the viewer comes: it gets it on joining
+    ctx = await browser.new_context(viewport={"width": 800, "height": 600},
+                                    permissions=["clipboard-read", "clipboard-write"])  # fmt: skip
+    page = await ctx.new_page()
+    try:
+        await page.goto(display.url + query)
+        await wait_for(page, f"window.rfbView?.stats?.transport === '{transport}' && "
+                             "window.rfbView.stats.framesDisplayed > 3")  # fmt: skip
+        await wait_for(page, "getComputedStyle(window.rfbView.canvas).cursor === 'crosshair'")
+        # A message each way.
+        await page.evaluate("() => { window.got = []; window.rfbView.onMessage((m) => { window.got.push(m); }); }")
+        async with asyncio.timeout(10):
+            while display.send({"hello": "viewer", "n": [1, 2]}) == 0:  # WebRTC: after its hello
+                await asyncio.sleep(0.05)
+        assert await wait_for(page, "window.got.length && window.got") == [
+            {"hello": "viewer", "n": [1, 2]}]  # fmt: skip
+        display.poll_events()
+        await page.evaluate("window.rfbView.send({ slider: 0.25 })")
+        (msg,) = await collect(display, 1, {"message"})
+        assert msg.event["data"] == {"slider": 0.25}
+        # An image cursor, with its hotspot and fallback.
+        png = bytes.fromhex(
+            "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+            "1f15c4890000000d49444154789c6360f8cfc0f01f0005000201e2217bc60000000049454e44ae426082"
+        )
+        display.set_cursor("pointer", image=png, hotspot=(0, 0))
+        cursor = await wait_for(page, "(c => c.startsWith('url(') && c)"
+                                      "(getComputedStyle(window.rfbView.canvas).cursor)")  # fmt: skip
+        assert "data:image/png;base64," in cursor and cursor.endswith("pointer")
+        # The clipboard: the app writes it, a paste reaches the app.
+        await page.mouse.click(400, 300)  # focus: writing the clipboard needs it
+        display.set_clipboard("from the app ✓")
+        assert await wait_for(page, "navigator.clipboard.readText().then(t => "
+                                    "t === 'from the app ✓' && t)") == "from the app ✓"  # fmt: skip
+        display.poll_events()
+        await page.evaluate(
+            """() => {
+              const dt = new DataTransfer();
+              dt.setData("text/plain", "pasted in");
+              document.activeElement.dispatchEvent(
+                new ClipboardEvent("paste", { clipboardData: dt, bubbles: true, cancelable: true }));
+            }"""
+        )
+        (paste,) = await collect(display, 1, {"clipboard"})
+        assert paste.event["text"] == "pasted in"
+        # Pointer lock: asked for by the app, taken at the next click; moves are relative.
+        display.request_pointer_lock()
+        await asyncio.sleep(0.3)
+        await page.mouse.click(400, 300)
+        await wait_for(page, "document.pointerLockElement === window.rfbView.canvas")
+        display.poll_events()
+        await page.mouse.move(430, 280, steps=3)
+        evs: list = []
+        async with asyncio.timeout(10):
+            while sum(e.event.get("dx", 0) for e in evs) < 30:
+                evs += [e for e in display.poll_events() if e.type == "pointer_move"]
+                await asyncio.sleep(0.02)
+        assert all(e.event["locked"] is True for e in evs)
+        assert sum(e.event["dy"] for e in evs) == pytest.approx(-20)
+        assert {(e.event["x"], e.event["y"]) for e in evs} == {(320.0, 180.0)}  # held still
+        display.request_pointer_lock(False)
+        await wait_for(page, "document.pointerLockElement === null")
+    finally:
+        await ctx.close()
+        await stream.close()

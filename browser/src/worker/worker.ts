@@ -7,7 +7,7 @@ import { frameToCanvas, layout, type Fit, type Layout } from "../geometry";
 import { BITS, BLOCK, decodeTimecode, latencyMs } from "../timecode";
 import * as P from "../protocol";
 import type { FromWorker, Size, State, Stats, ToWorker, WorkerOptions } from "../messages";
-import { charEvents, keyEvent, pointerEvent, type KeyInput, type PointerInput, type TextInput } from "../input";
+import { charEvents, clipboardText, keyEvent, pointerEvent, type KeyInput, type PointerInput, type TextInput } from "../input";
 import { ImagePipe } from "./images";
 import { RelayedLink, WebSocketLink, type Link, type LinkEnd } from "./link";
 import type { FrameSink } from "./sink";
@@ -101,6 +101,8 @@ class Session implements FrameSink {
 
   rtcOpen(): void {
     this.setState("open");
+    // The media was negotiated by WHEP; this hello only says which messages we understand.
+    this.link.send(P.hello([], this.opts.token));
     this.sendViewport();
   }
 
@@ -199,6 +201,23 @@ class Session implements FrameSink {
       this.setState("negotiated");
     } else if (msg.type === "stats") {
       this.stats.server = msg as P.StatsMessage;
+    } else {
+      this.onNotice(msg as Record<string, unknown>);
+    }
+  }
+
+  /** What the application said: passed to the main thread, which owns the page. */
+  private onNotice(m: Record<string, unknown>): void {
+    if (m.type === "message" && "data" in m) {
+      post({ type: "app-message", data: m.data });
+    } else if (m.type === "cursor" && typeof m.cursor === "string") {
+      const hs = m.hotspot;
+      const hotspot = Array.isArray(hs) && hs.length === 2 && hs.every(Number.isFinite) ? (hs as [number, number]) : undefined;
+      post({ type: "cursor", cursor: m.cursor, image: typeof m.image === "string" ? m.image : undefined, hotspot });
+    } else if (m.type === "clipboard" && typeof m.text === "string") {
+      post({ type: "clipboard", text: m.text });
+    } else if (m.type === "pointer_lock" && typeof m.lock === "boolean") {
+      post({ type: "pointer-lock", lock: m.lock });
     }
   }
 
@@ -341,6 +360,20 @@ class Session implements FrameSink {
     for (const ev of charEvents(input)) this.send(P.event(ev));
   }
 
+  appSend(data: unknown): void {
+    if (this.state !== "negotiated" || this.viewOnly) return;
+    try {
+      this.send(P.appMessage(data, Date.now() / 1000));
+    } catch (err) {
+      this.log(String(err));
+    }
+  }
+
+  clipboardPaste(text: string): void {
+    if (this.state !== "negotiated" || this.viewOnly || !text) return;
+    this.send(P.event({ type: "clipboard", text: clipboardText(text, P.MAX_CLIPBOARD, P.MAX_APP_MESSAGE_BYTES), timestamp: Date.now() / 1000 }));
+  }
+
   // -- capture and stats -----------------------------------------------------------------
 
   async capture(id: number, format: "imagedata" | "blob"): Promise<void> {
@@ -420,6 +453,12 @@ scope.onmessage = (e: MessageEvent<ToWorker>) => {
       break;
     case "text":
       session?.text(msg.input);
+      break;
+    case "app-send":
+      session?.appSend(msg.data);
+      break;
+    case "clipboard-paste":
+      session?.clipboardPaste(msg.text);
       break;
     case "capture":
       if (session) void session.capture(msg.id, msg.format);
