@@ -138,3 +138,26 @@ async def test_viewers_messages_and_pastes_reach_poll_events(serving) -> None:
         code, reason = await driver.wait_closed()
         assert code == 1008 and "'text' longer than 60000" in reason
         await watcher.next_frame()  # the other viewer keeps receiving
+
+
+async def test_a_message_storm_is_cut_to_the_input_rate_and_hurts_no_one(serving) -> None:
+    display, _ = await serving(160, 120, max_input_rate=50)
+    async with (
+        client.connect(display.ws_url, JPEG) as stormy,
+        client.connect(display.ws_url, JPEG) as calm,
+    ):
+        await stormy.next_frame()
+        await calm.next_frame()
+        display.poll_events()
+        burst = [protocol.dumps({"type": "event", "event": {"type": "message", "data": i}})
+                 for i in range(2000)]  # fmt: skip
+        for text in burst:
+            await stormy.ws.send_str(text)
+        for _ in range(10):  # the other viewer keeps receiving meanwhile
+            await calm.next_frame(timeout=2)
+        await asyncio.sleep(0.3)
+        got = [e for e in display.poll_events() if e.type == "message"]
+        assert 0 < len(got) < 200  # the budget (50/s, with its burst), not 2000
+        assert display.stream.inputs.dropped["rate"] >= 1800
+        assert [e.event["data"] for e in got] == sorted(e.event["data"] for e in got)
+        await stormy.next_frame()  # not closed: over-rate input is dropped and counted

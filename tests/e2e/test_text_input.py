@@ -233,3 +233,46 @@ async def test_messages_cursor_clipboard_and_pointer_lock(browser, transport) ->
     finally:
         await ctx.close()
         await stream.close()
+
+
+async def test_demo_speed_slider_is_a_message_each_way(browser, tmp_path) -> None:
+    """python -m rfb.server tells each page the pattern's speed; the page's slider sends a
+    new one, and the server tells every page (here a second one) what it now is."""
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = open(tmp_path / "server.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen([sys.executable, "-m", "rfb.server", "--port", str(port),
+                             "--width", "320", "--height", "240"], stdout=log,
+                            stderr=subprocess.STDOUT)  # fmt: skip
+    ctx = await browser.new_context(viewport={"width": 800, "height": 600})
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        pages = []
+        for _ in range(2):
+            page = await ctx.new_page()
+            async with asyncio.timeout(20):
+                while True:
+                    try:
+                        await page.goto(url)
+                        break
+                    except Exception:  # the server is still starting
+                        await asyncio.sleep(0.2)
+            await wait_for(page, "!document.getElementById('speed-row').hidden")
+            pages.append(page)
+        first, second = pages
+        assert await first.evaluate("document.getElementById('speed').value") == "1"
+        await first.evaluate("""() => { const s = document.getElementById('speed');
+                                s.value = '2.5'; s.dispatchEvent(new Event('input')); }""")
+        await wait_for(second, "document.getElementById('speed').value === '2.5'")
+        text = await second.evaluate("document.getElementById('speed-value').textContent")
+        assert text == "2.5\u00d7"  # 2.5x
+    finally:
+        await ctx.close()
+        proc.terminate()
+        proc.wait(10)
+        log.close()
