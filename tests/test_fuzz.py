@@ -241,10 +241,18 @@ EVENT_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "key": short_text(256),
     "code": short_text(256),
     "data": short_text(256),
+    "text": short_text(256),
+    "pointer_id": st.integers(0, 2**31 - 1),
+    "pointer_type": st.sampled_from(sorted(protocol.POINTER_TYPES)),
+    "pressure": in_range(0, 1),
+    "tilt_x": in_range(-90, 90),
+    "tilt_y": in_range(-90, 90),
+    "locked": st.booleans(),
     "modifiers": st.lists(st.sampled_from(sorted(protocol.MODIFIERS)), max_size=8),
     "timestamp": in_range(-1e12, 1e13),
 }
-POINTER_FIELDS = ("x", "y", "inside", "pixel_ratio", "button", "buttons")
+POINTER_FIELDS = ("x", "y", "inside", "pixel_ratio", "button", "buttons",
+                  "pointer_id", "pointer_type", "pressure", "tilt_x", "tilt_y")  # fmt: skip
 
 
 def event_fields(kind: str) -> tuple[tuple[str, ...], set[str]]:
@@ -262,6 +270,14 @@ def event_fields(kind: str) -> tuple[tuple[str, ...], set[str]]:
         required.add("key")
     if kind == "char":
         fields += ("data",)
+    if kind == "pointer_move":
+        fields += ("locked", "dx", "dy")  # pointer lock's relative motion
+    if kind == "message":
+        fields += ("data",)
+        required.add("data")
+    if kind == "clipboard":
+        fields += ("text",)
+        required.add("text")
     return fields, required
 
 
@@ -405,6 +421,20 @@ def check_event(event: dict[str, Any]) -> None:
         assert "code" not in event or text_field(event["code"])
     if kind == "char":
         assert "data" not in event or text_field(event["data"])
+    if kind in protocol.POINTER_EVENTS:
+        assert "pointer_id" not in event or is_int(event["pointer_id"], 0, 2**31)
+        assert "pointer_type" not in event or event["pointer_type"] in protocol.POINTER_TYPES
+        assert "pressure" not in event or finite_in(event["pressure"], 0, 1)
+        for tilt in ("tilt_x", "tilt_y"):
+            assert tilt not in event or finite_in(event[tilt], -90, 90)
+    if kind == "pointer_move":
+        assert "locked" not in event or type(event["locked"]) is bool
+        for d in ("dx", "dy"):
+            assert d not in event or finite_in(event[d], -1e7, 1e7)
+    if kind == "message":
+        assert "data" in event
+    if kind == "clipboard":
+        assert type(event["text"]) is str and len(event["text"]) <= protocol.MAX_CLIPBOARD
     if "modifiers" in event:
         m = event["modifiers"]
         assert type(m) is list and len(m) <= 8 and all(x in protocol.MODIFIERS for x in m)
