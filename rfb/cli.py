@@ -128,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="WebRTC: ms the browser may hold a frame to smooth playout (default 0,100; "
         "'none': the browser's own choice)",
     )
+    p.add_argument("--fec", action=argparse.BooleanOptionalAction, default=True,
+                   help="WebRTC: forward error correction where the browser takes it")  # fmt: skip
     ice = p.add_argument_group("WebRTC ICE (environment variables give the defaults)")
     ice.add_argument("--stun", default=env("RFB_STUN_URLS"), help="STUN URLs, comma-separated")
     ice.add_argument("--turn", default=env("RFB_TURN_URLS"), help="TURN URLs, comma-separated")
@@ -201,6 +203,7 @@ async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
         origins=args.origins,
         transport=args.transport,
         playout_delay_ms=args.playout_delay,
+        fec=args.fec,
         ice=ice_config(args),
         ssl_context=tls_context(args.certfile, args.keyfile) if args.certfile else None,
         adaptive=args.adaptive,

@@ -79,6 +79,7 @@ class StreamConfig:
     # 0 and a max up to 500 put Chromium in its low-latency rendering (docs/webrtc.md:
     # ~25 ms less at p50); None leaves the browser's own smoothing.
     playout_delay_ms: tuple[int, int] | None = (0, 100)
+    fec: bool = True  # WebRTC: RED + ULPFEC where the browser takes them, sized to its loss
     max_viewers: int = 64  # viewers on all transports; the next is refused (1013 / 429)
     max_pending: int = 32  # WebSocket connections that have not sent hello yet
     max_input_rate: float | None = DEFAULT_INPUT_RATE  # events/s per viewer (None: no cap)

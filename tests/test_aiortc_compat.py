@@ -49,3 +49,20 @@ def test_aioice_internals() -> None:
     aiortc_compat.end_consent_checks_after_close()
     aiortc_compat.end_consent_checks_after_close()  # idempotent: wrapped once
     assert getattr(aioice.ice.Connection.query_consent, "_rfb_wrapped", False)
+
+
+def test_negotiation_internals_for_fec_and_playout_delay() -> None:
+    # adopt_from_offer appends to the transceiver's negotiated lists; hook_rtcp rewrites
+    # NACKs in place before aiortc resends.
+    from aiortc import rtp
+    from aiortc.rtcpeerconnection import RTCPeerConnection
+    from aiortc.rtcrtptransceiver import RTCRtpTransceiver
+    from aiortc.sdp import SessionDescription
+
+    transceiver = inspect.getsource(RTCRtpTransceiver)
+    assert "self._codecs:" in transceiver and "self._headerExtensions:" in transceiver
+    source = inspect.getsource(RTCPeerConnection)
+    assert "transceiver._codecs" in source and "transceiver._headerExtensions" in source
+    assert callable(SessionDescription.parse)
+    assert rtp.RTCP_RTPFB_NACK == 1 and "lost" in inspect.signature(rtp.RtcpRtpfbPacket).parameters
+    assert "packet.lost" in inspect.getsource(RTCRtpSender)

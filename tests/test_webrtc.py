@@ -52,6 +52,7 @@ async def whep(
     *,
     delete: bool = True,
     headers: dict[str, str] | None = None,
+    offer_edit: Any = None,
 ) -> AsyncIterator[WhepViewer]:
     """A WHEP player of ``display`` (or of the stream whose page is at this URL)."""
     page = display if isinstance(display, str) else display.url
@@ -60,7 +61,7 @@ async def whep(
     channel = pc.createDataChannel("rfb")
     await pc.setLocalDescription(await pc.createOffer())
     async with aiohttp.ClientSession() as http, http.post(
-        page + "whep", data=pc.localDescription.sdp,
+        page + "whep", data=(offer_edit or str)(pc.localDescription.sdp),
         headers={"Content-Type": "application/sdp", **(headers or {})},
     ) as r:  # fmt: skip
         assert r.status == 201, await r.text()
@@ -203,6 +204,16 @@ async def test_a_pli_yields_an_idr(serving) -> None:
         await v.frame()  # still streaming after the IDR
 
 
+def offer_with_playout_delay(sdp: str) -> str:
+    """An aiortc offer that also lists playout-delay (id 5), as Chromium's does."""
+    from rfb.transports import rtp_header
+
+    lines = sdp.split("\r\n")
+    last = max(i for i, line in enumerate(lines) if line.startswith("a=extmap:"))
+    lines.insert(last + 1, f"a=extmap:5 {rtp_header.PLAYOUT_DELAY_URI}")
+    return "\r\n".join(lines)
+
+
 @pytest.mark.parametrize("delay", [(0, 100), (0, 0), (50, 200), None])
 async def test_media_packets_carry_the_playout_delay_the_offer_allowed(
     serving, monkeypatch, delay
@@ -211,7 +222,7 @@ async def test_media_packets_carry_the_playout_delay_the_offer_allowed(
     packet ((0, 100) by default: show frames once decoded), or leaves it out (None)."""
     import aiortc.rtcdtlstransport as dtls
 
-    from rfb.transports import aiortc_compat, rtp_header
+    from rfb.transports import rtp_header
 
     seen: list[dict[int, bytes]] = []
 
@@ -222,9 +233,8 @@ async def test_media_packets_carry_the_playout_delay_the_offer_allowed(
             return super().parse(data, extensions_map)
 
     monkeypatch.setattr(dtls, "RtpPacket", Recording)  # what the viewer's side parses with
-    aiortc_compat.answer_with_header_extension(rtp_header.PLAYOUT_DELAY_URI)  # our offer has it
     display, _ = await serving(W, H, transport="webrtc", ice=LOOPBACK, playout_delay_ms=delay)
-    async with whep(display) as v:
+    async with whep(display, offer_edit=offer_with_playout_delay) as v:
         await v.frame()
         await v.frame()
         answer = v.pc.remoteDescription.sdp

@@ -10,11 +10,10 @@ private aiortc name is in this module, so an aiortc upgrade is checked in one pl
   does not mistake our pacing for a queue on the path. RTCP goes at once; retransmissions
   (RTX, sent from the RTCP receive loop, which must never wait) are booked in the same
   bucket and sent from a timer.
-* Header extensions: aiortc answers with the extensions in its module-level
-  ``codecs.HEADER_EXTENSIONS`` that the offer also has. rfb adds playout-delay there
-  (aiortc ignores extensions it cannot parse, so its other uses are unaffected), reads
-  the id the offer gave it from the transceiver's ``_headerExtensions``, and the paced
-  transport writes it into each media packet (rtp_header.py).
+* Negotiation: aiortc answers with the codecs and header extensions it implements, from
+  the transceiver's ``_codecs`` and ``_headerExtensions`` (filled by
+  setRemoteDescription). rfb appends the offer's RED, ULPFEC and playout-delay there for
+  its own peers only, and the paced transport writes them (ulpfec.py, rtp_header.py).
 * PLI/FIR: ``_send_keyframe`` only sets a flag for aiortc's own encoders; rfb replaces
   it with the group's keyframe request.
 * aioice (checked 0.9 - 0.13): a peer connection closed while its ICE checks are ending
@@ -30,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..session.pacer import Pacer
-from . import rtp_header
+from . import rtp_header, ulpfec
 
 RTX_MAX_WAIT_S = 0.3
 
@@ -63,19 +62,39 @@ def end_consent_checks_after_close() -> None:
     ice.Connection.query_consent = query_consent  # type: ignore[method-assign]
 
 
-def answer_with_header_extension(uri: str) -> None:
-    """Make aiortc keep ``uri`` in its answers when an offer lists it (video)."""
-    from aiortc import RTCRtpHeaderExtensionParameters
-    from aiortc.codecs import HEADER_EXTENSIONS
+def adopt_from_offer(
+    transceiver: Any, offer_sdp: str, codecs: tuple[str, ...], extensions: tuple[str, ...]
+) -> None:
+    """Keep in the answer these video ``codecs`` (mime types) and header ``extensions``
+    (URIs) where the offer lists them, with the offer's payload types and ids: aiortc
+    answers only with what it implements. Only this transceiver's negotiated lists
+    change (call between setRemoteDescription and createAnswer), not aiortc's module
+    tables, which a program's own aiortc peers use too. aiortc's sender still sends its
+    first codec (H.264); what rfb sends with these, it writes itself."""
+    from aiortc.sdp import SessionDescription
 
-    video = HEADER_EXTENSIONS["video"]
-    if any(ext.uri == uri for ext in video):
+    video = [m for m in SessionDescription.parse(offer_sdp).media if m.kind == "video"]
+    if not video:
         return
-    used = {ext.id for kind in HEADER_EXTENSIONS.values() for ext in kind}
-    # The id matters only in offers aiortc makes (an answer takes the offer's ids), but
-    # it must not collide: ids are shared across media types under BUNDLE.
-    free = min(i for i in range(1, 15) if i not in used)
-    video.append(RTCRtpHeaderExtensionParameters(id=free, uri=uri))
+    offered = video[0].rtp
+    have = {c.mimeType.lower() for c in transceiver._codecs}
+    for codec in offered.codecs:
+        if codec.mimeType.lower() in codecs and codec.mimeType.lower() not in have:
+            transceiver._codecs.append(codec)
+            have.add(codec.mimeType.lower())
+    uris = {e.uri for e in transceiver._headerExtensions}
+    for ext in offered.headerExtensions:
+        if ext.uri in extensions and ext.uri not in uris:
+            transceiver._headerExtensions.append(ext)
+            uris.add(ext.uri)
+
+
+def negotiated_payload_type(transceiver: Any, mime: str) -> int | None:
+    """The payload type the remote description gave ``mime`` (None: not negotiated)."""
+    for codec in getattr(transceiver, "_codecs", None) or []:
+        if codec.mimeType.lower() == mime.lower():
+            return int(codec.payloadType)
+    return None
 
 
 def negotiated_extension_id(transceiver: Any, uri: str) -> int | None:
@@ -107,13 +126,21 @@ class RtcpFeedback:
         self.highest_sequence: int | None = None  # extended: packets expected, cumulative
 
 
-def hook_rtcp(sender: Any, on_feedback: Callable[[RtcpFeedback], None]) -> None:
+def hook_rtcp(
+    sender: Any,
+    on_feedback: Callable[[RtcpFeedback], None],
+    nack_to_sender: Callable[[int], int | None] | None = None,
+) -> None:
     """Call ``on_feedback`` for REMB and receiver reports about ``sender``'s stream,
-    then let aiortc handle the packet as usual."""
+    then let aiortc handle the packet as usual. ``nack_to_sender``: where rfb renumbers
+    the stream (FEC), the number aiortc gave a packet the browser names in a NACK (None:
+    not one aiortc can resend)."""
     from aiortc.rtp import (
         RTCP_PSFB_APP,
+        RTCP_RTPFB_NACK,
         RtcpPsfbPacket,
         RtcpRrPacket,
+        RtcpRtpfbPacket,
         RtcpSrPacket,
         unpack_remb_fci,
     )
@@ -122,6 +149,12 @@ def hook_rtcp(sender: Any, on_feedback: Callable[[RtcpFeedback], None]) -> None:
 
     async def handle(packet: Any) -> None:
         fb: RtcpFeedback | None = None
+        if (
+            nack_to_sender is not None
+            and isinstance(packet, RtcpRtpfbPacket)
+            and packet.fmt == RTCP_RTPFB_NACK
+        ):
+            packet.lost = [s for s in map(nack_to_sender, packet.lost) if s is not None]
         if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
             for report in packet.reports:
                 if report.ssrc == sender._ssrc:
@@ -157,6 +190,8 @@ class PacedTransport:
         clock: Callable[[], float],
         on_frame_start: Callable[[int, float], None] | None = None,
         extension: tuple[int, bytes] | None = None,
+        fec: ulpfec.FecEncoder | None = None,
+        fec_group: Callable[[], int] | None = None,
     ) -> None:
         from aiortc import clock as aiortc_clock
         from aiortc.rtp import RtpPacket, is_rtcp
@@ -174,6 +209,9 @@ class PacedTransport:
         self.rtx_dropped = 0
         self._extensions = sender._RTCRtpSender__rtp_header_extensions_map
         self._extension = extension
+        self.fec = fec  # RED + ULPFEC, where the browser negotiated them
+        self._fec_group = fec_group or (lambda: 0)
+        self.dropper: Callable[[bytes], bool] | None = None  # tests: lose these packets
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -198,6 +236,23 @@ class PacedTransport:
             self._last_ts = ts
             if self._on_frame_start is not None:
                 self._on_frame_start(ts, self._clock())
+        if self.fec is None:
+            await self._send(data)
+            return
+        # FEC is computed over the packets as they leave (stamped, extended, renumbered).
+        self.fec.group = self._fec_group()
+        media, *repair = self.fec.media(data)
+        await self._send(media)
+        for packet in repair:
+            delay = self.pacer.reserve(len(packet), self._clock())
+            if delay > 0:
+                await asyncio.sleep(delay)
+                packet = self._restamp(packet)  # its own header only: FEC covers the media
+            await self._send(packet)
+
+    async def _send(self, data: bytes) -> None:
+        if self.dropper is not None and self.dropper(data):
+            return
         await self._inner._send_rtp(data)
 
     def _retransmit(self, data: bytes, now: float) -> None:
@@ -208,12 +263,18 @@ class PacedTransport:
         if self.pacer.queued_s(now) > RTX_MAX_WAIT_S:
             self.rtx_dropped += 1
             return
+        if self.fec is not None:  # it names aiortc's number for the packet; the browser knows ours
+            renamed = self.fec.rtx(data)
+            if renamed is None:
+                self.rtx_dropped += 1
+                return
+            data = renamed
         delay = self.pacer.reserve(len(data), now)
         if delay <= 0:
-            self._spawn(self._inner._send_rtp(data))
+            self._spawn(self._send(data))
         else:
             asyncio.get_running_loop().call_later(
-                delay, lambda: self._spawn(self._inner._send_rtp(self._restamp(data)))
+                delay, lambda: self._spawn(self._send(self._restamp(data)))
             )
 
     def _spawn(self, coro: Any) -> None:
@@ -236,10 +297,13 @@ def install_pacer(
     clock: Callable[[], float],
     on_frame_start: Callable[[int, float], None] | None = None,
     extension: tuple[int, bytes] | None = None,
+    fec: ulpfec.FecEncoder | None = None,
+    fec_group: Callable[[], int] | None = None,
 ) -> PacedTransport:
     """Put a PacedTransport between ``sender`` and its DTLS transport. Call after
     setRemoteDescription, which gives the sender its (bundled) transport."""
     inner = sender._RTCRtpSender__transport
-    paced = PacedTransport(inner, sender, pacer, clock, on_frame_start, extension)
+    paced = PacedTransport(inner, sender, pacer, clock, on_frame_start, extension, fec,
+                           fec_group)  # fmt: skip
     sender._RTCRtpSender__transport = paced
     return paced

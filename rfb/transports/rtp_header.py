@@ -74,6 +74,32 @@ def with_header_extension(packet: bytes, ext_id: int, value: bytes) -> bytes:
     )
 
 
+def zero_extensions(packet: bytes, ids: frozenset[int]) -> bytes:
+    """``packet`` with the values of these one-byte-header extensions zeroed: what a
+    libwebrtc receiver does to the "mutable" ones (abs-send-time and the like, written as
+    a packet leaves) before it uses a packet for FEC, so FEC must be computed so too."""
+    if not ids or len(packet) < 12 or not packet[0] & 0x10:
+        return packet
+    start = 12 + 4 * (packet[0] & 0x0F)
+    if int.from_bytes(packet[start : start + 2], "big") != _ONE_BYTE_PROFILE:
+        return packet
+    end = start + 4 + 4 * int.from_bytes(packet[start + 2 : start + 4], "big")
+    out = bytearray(packet)
+    pos = start + 4
+    while pos < min(end, len(packet)):
+        byte = out[pos]
+        if byte == 0:
+            pos += 1
+            continue
+        ext_id, size = byte >> 4, (byte & 0x0F) + 1
+        if ext_id == 15:
+            break
+        if ext_id in ids:
+            out[pos + 1 : pos + 1 + size] = bytes(size)
+        pos += 1 + size
+    return bytes(out)
+
+
 def header_extensions(packet: bytes) -> dict[int, bytes]:
     """The one-byte-header extension elements of an RTP packet, by id (for tests)."""
     if len(packet) < 12 or not packet[0] & 0x10:

@@ -23,7 +23,7 @@ from ..protocol import ProtocolError
 from ..session import EncodedUnit, Viewer
 from ..session.pacer import Pacer
 from ..signaling import IceConfig, WhepError
-from . import aiortc_compat, rtp_header
+from . import aiortc_compat, rtp_header, ulpfec
 from .aiortc_compat import RtcpFeedback, WebRtcUnavailable, load_aiortc
 from .common import StatsTicker, config_message, dispatch
 from .ice_policy import apply_ice_policy, filter_offer
@@ -47,6 +47,9 @@ START_BITRATE = 1.2e6
 LOSS_SPAN_S = 1.0
 
 
+ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
+
+
 class WebRtcViewer:
     """One WHEP session: a peer connection, its packet track and its data channel."""
 
@@ -64,6 +67,7 @@ class WebRtcViewer:
         # Paces the sender's packets (installed once the sender has its transport); the
         # hub sets its rate from this viewer's estimate every adaptation round.
         self.pacer = Pacer(PACE_START_BPS)
+        self.paced: aiortc_compat.PacedTransport | None = None  # once the offer is applied
         self._reports: deque[tuple[float, int, int]] = deque()  # (time, lost, expected)
         self._last_rtp = -1
         # For frame_shown: our RTP timestamp -> (publish time, time handed to the RTP
@@ -165,6 +169,12 @@ class WebRtcViewer:
             expected = fb.highest_sequence - seq0
             if now - t0 >= LOSS_SPAN_S and expected >= 20:
                 est.on_loss(now, (fb.packets_lost - lost0) / expected)
+
+    def fec_group(self) -> int:
+        """Media packets per FEC packet now: from the loss the browser reports."""
+        if self.viewer is None:
+            return 0
+        return ulpfec.group_for_loss(self.viewer.estimator.loss(self.stream.clock()))
 
     def outstanding_since(self) -> float | None:
         """For the path estimate: since when units have gone out with no frame shown."""
@@ -304,7 +314,6 @@ class WebRtcSessions:
     def __init__(self, stream: Stream, ice: IceConfig, max_sessions: int = 32) -> None:
         load_aiortc()
         aiortc_compat.end_consent_checks_after_close()
-        aiortc_compat.answer_with_header_extension(rtp_header.PLAYOUT_DELAY_URI)
         self.stream = stream
         self.ice = ice
         self.max_sessions = max_sessions
@@ -358,13 +367,20 @@ class WebRtcSessions:
                 )
             except Exception as exc:
                 raise WhepError(400, f"unusable SDP offer: {exc}") from None
+            # What aiortc cannot answer with but rfb writes itself, where offered:
+            # RED + ULPFEC (ulpfec.py) and the playout-delay extension (rtp_header.py).
+            aiortc_compat.adopt_from_offer(
+                transceiver, offer_sdp, (ulpfec.RED_MIME, ulpfec.ULPFEC_MIME),
+                (rtp_header.PLAYOUT_DELAY_URI,),
+            )  # fmt: skip
             # aiortc's own PLI and REMB handling only reaches encoders it runs itself.
             sender: Any = transceiver.sender
             aiortc_compat.hook_keyframe_requests(sender, peer.on_keyframe_request)
-            aiortc_compat.hook_rtcp(sender, peer.on_rtcp)
-            aiortc_compat.install_pacer(
+            fec = self._fec_encoder(transceiver, sender)
+            aiortc_compat.hook_rtcp(sender, peer.on_rtcp, fec.theirs if fec else None)
+            peer.paced = aiortc_compat.install_pacer(
                 sender, peer.pacer, self.stream.clock, peer.on_frame_start,
-                self._playout_delay(transceiver),
+                self._playout_delay(transceiver), fec, peer.fec_group,
             )  # fmt: skip
 
             @pc.on("datachannel")
@@ -392,6 +408,18 @@ class WebRtcSessions:
             raise WhepError(400, f"could not answer the offer: {exc}") from None
         peer._spawn(self._watch(session_id))
         return session_id, pc.localDescription.sdp
+
+    def _fec_encoder(self, transceiver: Any, sender: Any) -> ulpfec.FecEncoder | None:
+        """RED + ULPFEC for this viewer, where its offer had both (Chromium's does)."""
+        if not self.stream.config.fec:
+            return None
+        red_pt = aiortc_compat.negotiated_payload_type(transceiver, ulpfec.RED_MIME)
+        fec_pt = aiortc_compat.negotiated_payload_type(transceiver, ulpfec.ULPFEC_MIME)
+        if red_pt is None or fec_pt is None:
+            return None
+        mutable = aiortc_compat.negotiated_extension_id(transceiver, ABS_SEND_TIME_URI)
+        return ulpfec.FecEncoder(red_pt, fec_pt, first_seq=secrets.randbelow(1 << 16),
+                                 mutable_ids=frozenset({mutable} - {None}))  # type: ignore[arg-type]  # fmt: skip
 
     def _playout_delay(self, transceiver: Any) -> tuple[int, bytes] | None:
         """The playout-delay element for this viewer's packets, where it was offered."""
