@@ -25,11 +25,14 @@ private aiortc name is in this module, so an aiortc upgrade is checked in one pl
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..session.pacer import Pacer
 from . import rtp_header, ulpfec
+
+log = logging.getLogger("rfb")
 
 RTX_MAX_WAIT_S = 0.3
 
@@ -130,11 +133,12 @@ def hook_rtcp(
     sender: Any,
     on_feedback: Callable[[RtcpFeedback], None],
     nack_to_sender: Callable[[int], int | None] | None = None,
+    on_other_nack: Callable[[int], None] | None = None,
 ) -> None:
     """Call ``on_feedback`` for REMB and receiver reports about ``sender``'s stream,
     then let aiortc handle the packet as usual. ``nack_to_sender``: where rfb renumbers
     the stream (FEC), the number aiortc gave a packet the browser names in a NACK (None:
-    not one aiortc can resend)."""
+    not one aiortc can resend); those go to ``on_other_nack`` (rfb resends its own)."""
     from aiortc.rtp import (
         RTCP_PSFB_APP,
         RTCP_RTPFB_NACK,
@@ -154,7 +158,14 @@ def hook_rtcp(
             and isinstance(packet, RtcpRtpfbPacket)
             and packet.fmt == RTCP_RTPFB_NACK
         ):
-            packet.lost = [s for s in map(nack_to_sender, packet.lost) if s is not None]
+            theirs = []
+            for seq in packet.lost:
+                mapped = nack_to_sender(seq)
+                if mapped is not None:
+                    theirs.append(mapped)
+                elif on_other_nack is not None:
+                    on_other_nack(seq)
+            packet.lost = theirs
         if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
             for report in packet.reports:
                 if report.ssrc == sender._ssrc:
@@ -212,6 +223,7 @@ class PacedTransport:
         self.fec = fec  # RED + ULPFEC, where the browser negotiated them
         self._fec_group = fec_group or (lambda: 0)
         self.dropper: Callable[[bytes], bool] | None = None  # tests: lose these packets
+        self.send_errors = 0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -253,7 +265,12 @@ class PacedTransport:
     async def _send(self, data: bytes) -> None:
         if self.dropper is not None and self.dropper(data):
             return
-        await self._inner._send_rtp(data)
+        try:
+            await self._inner._send_rtp(data)
+        except ValueError as exc:  # SRTP refused it (too long): lose it, never the stream
+            self.send_errors += 1
+            if self.send_errors == 1:
+                log.warning("rfb: WebRTC packet not sent: %s", exc)
 
     def _retransmit(self, data: bytes, now: float) -> None:
         """RTX comes from the RTCP receive loop, which must not wait: it is booked in the
@@ -276,6 +293,20 @@ class PacedTransport:
             asyncio.get_running_loop().call_later(
                 delay, lambda: self._spawn(self._send(self._restamp(data)))
             )
+
+    def resend_fec(self, seq: int) -> None:
+        """A NACK named one of our FEC packets: send it again, booked like RTX."""
+        if self.fec is None or (packet := self.fec.sent_fec(seq)) is None:
+            return
+        now = self._clock()
+        if self.pacer.queued_s(now) > RTX_MAX_WAIT_S:
+            self.rtx_dropped += 1
+            return
+        delay = self.pacer.reserve(len(packet), now)
+        if delay <= 0:
+            self._spawn(self._send(packet))
+        else:
+            asyncio.get_running_loop().call_later(delay, lambda: self._spawn(self._send(packet)))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)

@@ -170,6 +170,10 @@ class WebRtcViewer:
             if now - t0 >= LOSS_SPAN_S and expected >= 20:
                 est.on_loss(now, (fb.packets_lost - lost0) / expected)
 
+    def on_fec_nack(self, seq: int) -> None:
+        if self.paced is not None:
+            self.paced.resend_fec(seq)
+
     def fec_group(self) -> int:
         """Media packets per FEC packet now: from the loss the browser reports."""
         if self.viewer is None:
@@ -377,7 +381,8 @@ class WebRtcSessions:
             sender: Any = transceiver.sender
             aiortc_compat.hook_keyframe_requests(sender, peer.on_keyframe_request)
             fec = self._fec_encoder(transceiver, sender)
-            aiortc_compat.hook_rtcp(sender, peer.on_rtcp, fec.theirs if fec else None)
+            aiortc_compat.hook_rtcp(sender, peer.on_rtcp, fec.theirs if fec else None,
+                                    peer.on_fec_nack)  # fmt: skip
             peer.paced = aiortc_compat.install_pacer(
                 sender, peer.pacer, self.stream.clock, peer.on_frame_start,
                 self._playout_delay(transceiver), fec, peer.fec_group,
