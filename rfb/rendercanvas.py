@@ -78,6 +78,35 @@ def to_canvas_event(event: dict[str, Any], pixel_ratio: float) -> dict[str, Any]
     return out
 
 
+class Touches:
+    """The fingers each viewer has on the canvas, for rendercanvas's ``ntouches`` and
+    ``touches`` ({pointer_id: {"x", "y", "pressure"}} in logical pixels, as jupyter_rfb
+    sends them): rfb's events carry one pointer each (``pointer_id``, ``pointer_type``)."""
+
+    def __init__(self) -> None:
+        self._down: dict[str, dict[int, dict[str, float]]] = {}
+
+    def update(self, client_id: str, out: dict[str, Any]) -> None:
+        """Fill ``out`` (a converted pointer event) with the viewer's touches after it."""
+        fingers = self._down.setdefault(client_id, {})
+        if out.get("pointer_type") == "touch" and isinstance(out.get("pointer_id"), int):
+            pid = out["pointer_id"]
+            kind = out["event_type"]
+            if kind == "pointer_down" or (kind == "pointer_move" and pid in fingers):
+                fingers[pid] = {"x": out["x"], "y": out["y"],
+                                "pressure": float(out.get("pressure", 1.0))}  # fmt: skip
+            elif kind in ("pointer_up", "pointer_leave"):
+                fingers.pop(pid, None)
+        if out["event_type"] != "double_click":
+            out["ntouches"] = len(fingers)
+            out["touches"] = {k: dict(v) for k, v in fingers.items()}
+        if not fingers:
+            self._down.pop(client_id, None)
+
+    def forget(self, client_id: str) -> None:
+        self._down.pop(client_id, None)
+
+
 def even(n: float) -> int:
     return max(2, round(n / 2) * 2)
 
@@ -125,6 +154,7 @@ class RfbRenderCanvas(BaseRenderCanvas):  # type: ignore[misc]
         self._waiting = False
         self.frames_presented = 0
         self.resized_by: str | None = None  # the viewer whose size it follows
+        self._touches = Touches()
         self._final_canvas_init()
 
     @property
@@ -146,6 +176,8 @@ class RfbRenderCanvas(BaseRenderCanvas):  # type: ignore[misc]
                 continue
             converted = to_canvas_event(ev.event, self._pixel_ratio)
             if converted is not None:
+                if converted["event_type"] in _POINTER and converted["event_type"] != "wheel":
+                    self._touches.update(ev.client_id, converted)
                 self.submit_event(converted)
         if latest_resize is not None and self._resize == "follow":
             self._follow(latest_resize)

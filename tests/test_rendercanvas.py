@@ -33,6 +33,32 @@ def test_events_become_rendercanvas_events_in_logical_pixels() -> None:
     assert to_canvas_event({"type": "resize", "width": 1, "height": 1}, 1.0) is None
 
 
+def test_two_fingers_become_rendercanvas_touches() -> None:
+    from rfb.rendercanvas import Touches, to_canvas_event
+
+    touches = Touches()
+
+    def ev(kind: str, pid: int, x: float, viewer: str = "v1") -> dict:
+        e = to_canvas_event({"type": kind, "x": x, "y": 10, "pointer_id": pid,
+                             "pointer_type": "touch", "pressure": 0.5}, 2.0)  # fmt: skip
+        assert e is not None
+        touches.update(viewer, e)
+        return e
+
+    assert ev("pointer_down", 7, 100)["ntouches"] == 1
+    two = ev("pointer_down", 8, 300)
+    assert two["ntouches"] == 2 and set(two["touches"]) == {7, 8}
+    assert two["touches"][8] == {"x": 150, "y": 5, "pressure": 0.5}  # logical pixels
+    assert ev("pointer_move", 7, 50)["touches"][7]["x"] == 25
+    assert ev("pointer_down", 1, 0, viewer="v2")["ntouches"] == 1  # viewers apart
+    assert ev("pointer_up", 7, 50)["ntouches"] == 1
+    assert ev("pointer_up", 8, 300)["ntouches"] == 0
+    mouse = to_canvas_event({"type": "pointer_move", "x": 1, "y": 1, "pointer_type": "mouse"}, 1.0)
+    assert mouse is not None
+    touches.update("v1", mouse)
+    assert mouse["ntouches"] == 0 and mouse["touches"] == {}
+
+
 async def test_bitmap_canvas_streams_and_follows_the_viewer() -> None:
     from rfb.rendercanvas import RfbRenderCanvas
 
