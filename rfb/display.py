@@ -153,9 +153,7 @@ class Display:
         return self._tell("pointer_lock", {"type": "pointer_lock", "lock": bool(lock)}, client_id)
 
     def _tell(self, feature: str, msg: dict[str, Any], client_id: str | None) -> int:
-        from .notices import encode
-
-        encode(msg)  # TypeError/ValueError here, in the caller's thread
+        # call_on_loop raises Notices.send's TypeError/ValueError/KeyError in this thread.
         return self.stream.call_on_loop(lambda: self.stream.notices.send(feature, msg, client_id))
 
     # -- figures ------------------------------------------------------------------------

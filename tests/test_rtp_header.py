@@ -11,19 +11,7 @@ from rfb.stream import StreamConfig
 from rfb.transports import rtp_header
 
 rtp = pytest.importorskip("aiortc.rtp", reason="needs aiortc: pip install 'rfb[webrtc]'")
-from aiortc import RTCRtpHeaderExtensionParameters, RTCRtpParameters  # noqa: E402
-
-MID, ABS_SEND_TIME, PLAYOUT_DELAY = 9, 2, 5  # the ids Chromium 156's offer gives them
-
-
-def aiortc_map() -> object:
-    m = rtp.HeaderExtensionsMap()
-    m.configure(RTCRtpParameters(headerExtensions=[
-        RTCRtpHeaderExtensionParameters(id=MID, uri="urn:ietf:params:rtp-hdrext:sdes:mid"),
-        RTCRtpHeaderExtensionParameters(
-            id=ABS_SEND_TIME, uri="http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"),
-    ]))  # fmt: skip
-    return m
+from rtp_maps import PLAYOUT_DELAY, chromium_extension_map  # noqa: E402
 
 
 def test_playout_delay_golden_bytes() -> None:
@@ -63,7 +51,7 @@ def test_a_packet_without_extensions_gets_a_one_byte_block() -> None:
     delay=st.tuples(st.integers(0, 4095), st.integers(0, 4095)).map(sorted),
 )
 def test_aiortc_reads_everything_else_unchanged(payload, csrcs, mid, abs_send_time, delay) -> None:  # type: ignore[no-untyped-def]
-    ext_map = aiortc_map()
+    ext_map = chromium_extension_map()
     packet = rtp.RtpPacket(payload_type=102, sequence_number=65535, timestamp=2**32 - 1,
                            ssrc=0xDEADBEEF, marker=1)  # fmt: skip
     packet.csrc = csrcs

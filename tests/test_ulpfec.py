@@ -10,20 +10,10 @@ from hypothesis import strategies as st
 from rfb.transports import rtp_header, ulpfec
 
 rtp = pytest.importorskip("aiortc.rtp", reason="needs aiortc: pip install 'rfb[webrtc]'")
-from aiortc import RTCRtpHeaderExtensionParameters, RTCRtpParameters  # noqa: E402
+from rtp_maps import ABS_SEND_TIME as ABS  # noqa: E402
+from rtp_maps import chromium_extension_map  # noqa: E402
 
 H264, RED, FEC = 102, 118, 120  # Chromium 156's payload types
-MID, ABS = 9, 2
-
-
-def ext_map() -> object:
-    m = rtp.HeaderExtensionsMap()
-    m.configure(RTCRtpParameters(headerExtensions=[
-        RTCRtpHeaderExtensionParameters(id=MID, uri="urn:ietf:params:rtp-hdrext:sdes:mid"),
-        RTCRtpHeaderExtensionParameters(
-            id=ABS, uri="http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"),
-    ]))  # fmt: skip
-    return m
 
 
 def packet(seq: int, payload: bytes, marker: bool = False, ts: int = 9000, sent: int = 5) -> bytes:
@@ -32,7 +22,7 @@ def packet(seq: int, payload: bytes, marker: bool = False, ts: int = 9000, sent:
     p.payload = payload
     p.extensions.mid = "0"
     p.extensions.abs_send_time = sent
-    return bytes(p.serialize(ext_map()))
+    return bytes(p.serialize(chromium_extension_map()))
 
 
 @given(
@@ -86,7 +76,7 @@ def test_no_fec_packets_while_the_path_is_clean() -> None:
 def test_zero_extensions_touches_only_the_named_values() -> None:
     p = packet(1, b"payload", sent=0xABCDEF)
     z = rtp_header.zero_extensions(p, frozenset({ABS}))
-    back = rtp.RtpPacket.parse(z, ext_map())
+    back = rtp.RtpPacket.parse(z, chromium_extension_map())
     assert back.extensions.abs_send_time == 0 and back.extensions.mid == "0"
     assert back.payload == b"payload" and len(z) == len(p)
     assert rtp_header.zero_extensions(p, frozenset()) == p

@@ -88,7 +88,7 @@ export type ToWorker =
   | { type: "pointer"; input: PointerInput }
   | { type: "key"; input: KeyInput }
   | { type: "text"; input: TextInput }
-  | { type: "app-send"; data: unknown }
+  | { type: "app-send"; text: string }
   | { type: "clipboard-paste"; text: string }
   | { type: "capture"; id: number; format: "imagedata" | "blob" }
   | { type: "rtc-open" }

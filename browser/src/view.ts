@@ -372,8 +372,8 @@ export class RemoteFramebufferView {
    * event (`ev.event["data"]`). Throws for what is not JSON or is over 60 KiB; dropped
    * for a view-only viewer, and rate-limited like input. */
   send(data: unknown): void {
-    appMessage(data, 0); // throws here, in the caller, for what cannot be sent
-    this.post({ type: "app-send", data });
+    // Built here, so what cannot be sent throws in the caller; the worker only sends it.
+    this.post({ type: "app-send", text: appMessage(data, Date.now() / 1000) });
   }
 
   // -- pointer lock ----------------------------------------------------------------------

@@ -277,15 +277,25 @@ class PacedTransport:
         same bucket as media (a burst of NACKs must not flood the path that lost the
         packets) and sent when its turn comes, or dropped when that is so far off that
         the frame is stale (the browser asks for a keyframe instead)."""
-        if self.pacer.queued_s(now) > RTX_MAX_WAIT_S:
-            self.rtx_dropped += 1
-            return
         if self.fec is not None:  # it names aiortc's number for the packet; the browser knows ours
             renamed = self.fec.rtx(data)
             if renamed is None:
                 self.rtx_dropped += 1
                 return
             data = renamed
+        self._book(data, now)
+
+    def resend_fec(self, seq: int) -> None:
+        """A NACK named one of our FEC packets: send it again, booked like RTX."""
+        if self.fec is not None and (packet := self.fec.sent_fec(seq)) is not None:
+            self._book(packet, self._clock())
+
+    def _book(self, data: bytes, now: float) -> None:
+        """Send a resent packet when the bucket allows, from a timer; drop it when that is
+        more than RTX_MAX_WAIT_S off."""
+        if self.pacer.queued_s(now) > RTX_MAX_WAIT_S:
+            self.rtx_dropped += 1
+            return
         delay = self.pacer.reserve(len(data), now)
         if delay <= 0:
             self._spawn(self._send(data))
@@ -293,20 +303,6 @@ class PacedTransport:
             asyncio.get_running_loop().call_later(
                 delay, lambda: self._spawn(self._send(self._restamp(data)))
             )
-
-    def resend_fec(self, seq: int) -> None:
-        """A NACK named one of our FEC packets: send it again, booked like RTX."""
-        if self.fec is None or (packet := self.fec.sent_fec(seq)) is None:
-            return
-        now = self._clock()
-        if self.pacer.queued_s(now) > RTX_MAX_WAIT_S:
-            self.rtx_dropped += 1
-            return
-        delay = self.pacer.reserve(len(packet), now)
-        if delay <= 0:
-            self._spawn(self._send(packet))
-        else:
-            asyncio.get_running_loop().call_later(delay, lambda: self._spawn(self._send(packet)))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)

@@ -10,6 +10,7 @@ nor writes it, so rfb adds it to each media packet just before it is encrypted.
 from __future__ import annotations
 
 PLAYOUT_DELAY_URI = "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay"
+ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
 PLAYOUT_DELAY_MAX_MS = 40_950  # 12 bits of 10 ms
 
 _ONE_BYTE_PROFILE = 0xBEDE
@@ -49,27 +50,24 @@ def with_header_extension(packet: bytes, ext_id: int, value: bytes) -> bytes:
     start = 12 + 4 * csrcs
     element = bytes(((ext_id << 4) | (len(value) - 1),)) + value
     if not packet[0] & 0x10:  # no extension block yet
-        block = _pad(element)
+        first = _pad(element)
         header = bytes((packet[0] | 0x10,)) + packet[1:start]
-        length = (len(block) // 4).to_bytes(2, "big")
-        return header + _ONE_BYTE_PROFILE.to_bytes(2, "big") + length + block + packet[start:]
-    if len(packet) < start + 4:
+        length = (len(first) // 4).to_bytes(2, "big")
+        return header + _ONE_BYTE_PROFILE.to_bytes(2, "big") + length + first + packet[start:]
+    block = _one_byte_block(packet)
+    if block is None:  # a two-byte-header block, or a broken one
         return packet
-    profile = int.from_bytes(packet[start : start + 2], "big")
-    words = int.from_bytes(packet[start + 2 : start + 4], "big")
-    body_end = start + 4 + 4 * words
-    if profile != _ONE_BYTE_PROFILE or body_end > len(packet):
+    body_start, body_end = block
+    elements = _one_byte_elements(packet[body_start:body_end])
+    if elements is None or ext_id in (i for i, _, _ in elements):
         return packet
-    elements = _one_byte_elements(packet[start + 4 : body_end])
-    if elements is None or ext_id in (i for i, _ in elements):
-        return packet
-    body = b"".join(bytes(((i << 4) | (len(v) - 1),)) + v for i, v in elements) + element
-    block = _pad(body)
+    body = b"".join(bytes(((i << 4) | (len(v) - 1),)) + v for i, _, v in elements) + element
+    padded = _pad(body)
     return (
         packet[:start]
         + _ONE_BYTE_PROFILE.to_bytes(2, "big")
-        + (len(block) // 4).to_bytes(2, "big")
-        + block
+        + (len(padded) // 4).to_bytes(2, "big")
+        + padded
         + packet[body_end:]
     )
 
@@ -78,43 +76,40 @@ def zero_extensions(packet: bytes, ids: frozenset[int]) -> bytes:
     """``packet`` with the values of these one-byte-header extensions zeroed: what a
     libwebrtc receiver does to the "mutable" ones (abs-send-time and the like, written as
     a packet leaves) before it uses a packet for FEC, so FEC must be computed so too."""
-    if not ids or len(packet) < 12 or not packet[0] & 0x10:
+    block = _one_byte_block(packet) if ids else None
+    if block is None:
         return packet
-    start = 12 + 4 * (packet[0] & 0x0F)
-    if int.from_bytes(packet[start : start + 2], "big") != _ONE_BYTE_PROFILE:
-        return packet
-    end = start + 4 + 4 * int.from_bytes(packet[start + 2 : start + 4], "big")
     out = bytearray(packet)
-    pos = start + 4
-    while pos < min(end, len(packet)):
-        byte = out[pos]
-        if byte == 0:
-            pos += 1
-            continue
-        ext_id, size = byte >> 4, (byte & 0x0F) + 1
-        if ext_id == 15:
-            break
+    for ext_id, offset, value in _one_byte_elements(packet[block[0] : block[1]]) or []:
         if ext_id in ids:
-            out[pos + 1 : pos + 1 + size] = bytes(size)
-        pos += 1 + size
+            at = block[0] + offset
+            out[at : at + len(value)] = bytes(len(value))
     return bytes(out)
 
 
 def header_extensions(packet: bytes) -> dict[int, bytes]:
     """The one-byte-header extension elements of an RTP packet, by id (for tests)."""
+    block = _one_byte_block(packet)
+    elements = None if block is None else _one_byte_elements(packet[block[0] : block[1]])
+    return {i: v for i, _, v in elements or []}
+
+
+def _one_byte_block(packet: bytes) -> tuple[int, int] | None:
+    """Where the elements of a packet's one-byte-header extension block lie, or None."""
     if len(packet) < 12 or not packet[0] & 0x10:
-        return {}
+        return None
     start = 12 + 4 * (packet[0] & 0x0F)
-    profile = int.from_bytes(packet[start : start + 2], "big")
-    words = int.from_bytes(packet[start + 2 : start + 4], "big")
-    if profile != _ONE_BYTE_PROFILE:
-        return {}
-    elements = _one_byte_elements(packet[start + 4 : start + 4 + 4 * words])
-    return dict(elements or [])
+    if len(packet) < start + 4:
+        return None
+    if int.from_bytes(packet[start : start + 2], "big") != _ONE_BYTE_PROFILE:
+        return None
+    end = start + 4 + 4 * int.from_bytes(packet[start + 2 : start + 4], "big")
+    return None if end > len(packet) else (start + 4, end)
 
 
-def _one_byte_elements(body: bytes) -> list[tuple[int, bytes]] | None:
-    out: list[tuple[int, bytes]] = []
+def _one_byte_elements(body: bytes) -> list[tuple[int, int, bytes]] | None:
+    """(id, offset of the value in ``body``, value) of each element; None if broken."""
+    out: list[tuple[int, int, bytes]] = []
     pos = 0
     while pos < len(body):
         byte = body[pos]
@@ -126,7 +121,7 @@ def _one_byte_elements(body: bytes) -> list[tuple[int, bytes]] | None:
             break
         if pos + 1 + size > len(body):
             return None
-        out.append((ext_id, body[pos + 1 : pos + 1 + size]))
+        out.append((ext_id, pos + 1, body[pos + 1 : pos + 1 + size]))
         pos += 1 + size
     return out
 

@@ -11,6 +11,7 @@ Sans I/O: the paced transport sends what ``FecEncoder.media()`` returns, in orde
 
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -69,40 +70,53 @@ def red(parts: RtpParts, red_pt: int, block_pt: int) -> bytes:
     return bytes(header) + bytes((block_pt & 0x7F,)) + parts.payload
 
 
+@dataclass(slots=True)
+class _Xor:
+    """The XOR of packets' recovery fields (RFC 5109): bytes 0-1, the timestamp, the
+    length after the fixed header, and everything after it (zero-padded to ``length``)."""
+
+    length: int
+    b0: int = 0
+    b1: int = 0
+    ts: int = 0
+    size: int = 0
+    body: int = 0  # the bytes after the fixed header, as one big integer (fast to XOR)
+
+    def add(self, packet: bytes) -> None:
+        self.b0 ^= packet[0]
+        self.b1 ^= packet[1]
+        self.ts ^= int.from_bytes(packet[4:8], "big")
+        self.size ^= len(packet) - RTP_HEADER
+        self.body ^= int.from_bytes(packet[RTP_HEADER:].ljust(self.length, b"\0"), "big")
+
+    def body_bytes(self) -> bytes:
+        return self.body.to_bytes(self.length, "big")
+
+
 def fec_payload(media: list[bytes]) -> bytes:
     """The ULPFEC payload (FEC header + level-0 header + XOR) protecting ``media``: RTP
     packets of one SSRC with consecutive-or-not sequence numbers within MAX_GROUP."""
     if not 1 <= len(media) <= MAX_GROUP:
         raise ValueError(f"a group is 1..{MAX_GROUP} packets, got {len(media)}")
-    seqs = [int.from_bytes(p[2:4], "big") for p in media]
-    base = seqs[0]
+    base = int.from_bytes(media[0][2:4], "big")
     mask = 0
-    for s in seqs:
-        offset = (s - base) & 0xFFFF
+    for p in media:
+        offset = (int.from_bytes(p[2:4], "big") - base) & 0xFFFF
         if offset >= MAX_GROUP:
             raise ValueError("sequence numbers span more than the 16-bit mask")
         mask |= 1 << (15 - offset)
-    length = max(len(p) - RTP_HEADER for p in media)
-    b0 = b1 = 0
-    ts = 0
-    length_recovery = 0
-    body = bytearray(length)
+    x = _Xor(max(len(p) - RTP_HEADER for p in media))
     for p in media:
-        b0 ^= p[0]
-        b1 ^= p[1]
-        ts ^= int.from_bytes(p[4:8], "big")
-        length_recovery ^= len(p) - RTP_HEADER
-        for i, byte in enumerate(p[RTP_HEADER:]):
-            body[i] ^= byte
+        x.add(p)
     # E=0, L=0 (16-bit mask); P, X and CC recovery are the low 6 bits of byte 0.
     fec_header = (
-        bytes((b0 & 0x3F, b1))
+        bytes((x.b0 & 0x3F, x.b1))
         + base.to_bytes(2, "big")
-        + ts.to_bytes(4, "big")
-        + length_recovery.to_bytes(2, "big")
+        + x.ts.to_bytes(4, "big")
+        + x.size.to_bytes(2, "big")
     )
-    level0 = length.to_bytes(2, "big") + mask.to_bytes(2, "big")
-    return fec_header + level0 + bytes(body)
+    level0 = x.length.to_bytes(2, "big") + mask.to_bytes(2, "big")
+    return fec_header + level0 + x.body_bytes()
 
 
 def recover(fec: bytes, received: dict[int, bytes], ssrc: int) -> bytes | None:
@@ -110,33 +124,26 @@ def recover(fec: bytes, received: dict[int, bytes], ssrc: int) -> bytes | None:
     as RFC 5109 rebuilds it; None when none or more than one is missing. The browser does
     this; rfb's tests use it as the reference."""
     base = int.from_bytes(fec[2:4], "big")
-    length = int.from_bytes(fec[10:12], "big")
     mask = int.from_bytes(fec[12:14], "big")
     seqs = [(base + i) & 0xFFFF for i in range(16) if mask & (1 << (15 - i))]
     missing = [s for s in seqs if s not in received]
     if len(missing) != 1:
         return None
-    b0, b1 = fec[0], fec[1]
-    ts = int.from_bytes(fec[4:8], "big")
-    size = int.from_bytes(fec[8:10], "big")
-    body = bytearray(fec[14 : 14 + length])
+    # The FEC packet seeds the XOR as if it were one more packet of the group.
+    length = int.from_bytes(fec[10:12], "big")
+    body = fec[14 : 14 + length].ljust(length, b"\0")
+    x = _Xor(length, fec[0], fec[1], int.from_bytes(fec[4:8], "big"),
+             int.from_bytes(fec[8:10], "big"), int.from_bytes(body, "big"))  # fmt: skip
     for s in seqs:
-        p = received.get(s)
-        if p is None:
-            continue
-        b0 ^= p[0]
-        b1 ^= p[1]
-        ts ^= int.from_bytes(p[4:8], "big")
-        size ^= len(p) - RTP_HEADER
-        for i, byte in enumerate(p[RTP_HEADER:]):
-            body[i] ^= byte
+        if s in received:
+            x.add(received[s])
     head = (
-        bytes((0x80 | (b0 & 0x3F), b1))
+        bytes((0x80 | (x.b0 & 0x3F), x.b1))
         + missing[0].to_bytes(2, "big")
-        + ts.to_bytes(4, "big")
+        + x.ts.to_bytes(4, "big")
         + ssrc.to_bytes(4, "big")
     )
-    return head + bytes(body[:size])
+    return head + x.body_bytes()[: x.size]
 
 
 def group_for_loss(loss: float) -> int:
@@ -189,7 +196,8 @@ class FecEncoder:
         ours = self._take()
         self._remember(parts.seq, ours)
         renumbered = with_seq(packet, ours)
-        out = [red(split(renumbered), self.red_pt, parts.pt)]  # type: ignore[arg-type]
+        out = [red(dataclasses.replace(parts, header=with_seq(parts.header, ours), seq=ours),
+                   self.red_pt, parts.pt)]  # fmt: skip
         if self.group > 0:
             self._pending.append(zero_extensions(renumbered, self.mutable_ids))
         if parts.marker and self._pending:

@@ -47,9 +47,6 @@ START_BITRATE = 1.2e6
 LOSS_SPAN_S = 1.0
 
 
-ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
-
-
 class WebRtcViewer:
     """One WHEP session: a peer connection, its packet track and its data channel."""
 
@@ -422,9 +419,9 @@ class WebRtcSessions:
         fec_pt = aiortc_compat.negotiated_payload_type(transceiver, ulpfec.ULPFEC_MIME)
         if red_pt is None or fec_pt is None:
             return None
-        mutable = aiortc_compat.negotiated_extension_id(transceiver, ABS_SEND_TIME_URI)
-        return ulpfec.FecEncoder(red_pt, fec_pt, first_seq=secrets.randbelow(1 << 16),
-                                 mutable_ids=frozenset({mutable} - {None}))  # type: ignore[arg-type]  # fmt: skip
+        abs_id = aiortc_compat.negotiated_extension_id(transceiver, rtp_header.ABS_SEND_TIME_URI)
+        mutable = frozenset(() if abs_id is None else (abs_id,))  # zeroed before FEC, as Chromium
+        return ulpfec.FecEncoder(red_pt, fec_pt, secrets.randbelow(1 << 16), mutable_ids=mutable)
 
     def _playout_delay(self, transceiver: Any) -> tuple[int, bytes] | None:
         """The playout-delay element for this viewer's packets, where it was offered."""

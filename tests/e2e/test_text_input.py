@@ -97,20 +97,13 @@ async def test_text_ime_paste_and_double_click_arrive(browser, transport: str) -
         await stream.close()
 
 
-async def touch_page(browser, url: str):  # type: ignore[no-untyped-def]
-    ctx = await browser.new_context(viewport={"width": 800, "height": 600}, has_touch=True)
-    page = await ctx.new_page()
-    await page.goto(url)
-    await wait_for(page, "window.rfbView?.stats?.framesDisplayed > 3")
-    return ctx, page
-
-
 @pytest.mark.parametrize("transport", list(TRANSPORTS))
 async def test_two_fingers_are_two_pointers_and_a_pen_has_pressure(browser, transport) -> None:
     kwargs, query = TRANSPORTS[transport]
     stream = Stream(await rfb.serve(W, H, port=0, **kwargs))
     display = stream.display
-    ctx, page = await touch_page(browser, display.url + query)
+    ctx, page = await open_page(browser, display.url + query, width=800, height=600,
+                                has_touch=True)  # fmt: skip
     try:
         await wait_for(page, f"window.rfbView.stats?.transport === '{transport}'")
         cdp = await ctx.new_cdp_session(page)
@@ -169,13 +162,10 @@ async def test_messages_cursor_clipboard_and_pointer_lock(browser, transport) ->
     stream = Stream(await rfb.serve(W, H, port=0, **kwargs))
     display = stream.display
     display.set_cursor("crosshair")  # before the viewer comes: it gets it on joining
-    ctx = await browser.new_context(viewport={"width": 800, "height": 600},
-                                    permissions=["clipboard-read", "clipboard-write"])  # fmt: skip
-    page = await ctx.new_page()
+    ctx, page = await open_page(browser, display.url + query, width=800, height=600,
+                                permissions=("clipboard-read", "clipboard-write"))  # fmt: skip
     try:
-        await page.goto(display.url + query)
-        await wait_for(page, f"window.rfbView?.stats?.transport === '{transport}' && "
-                             "window.rfbView.stats.framesDisplayed > 3")  # fmt: skip
+        await wait_for(page, f"window.rfbView.stats?.transport === '{transport}'")
         await wait_for(page, "getComputedStyle(window.rfbView.canvas).cursor === 'crosshair'")
         # A message each way.
         await page.evaluate("() => { window.got = []; window.rfbView.onMessage((m) => { window.got.push(m); }); }")

@@ -38,10 +38,14 @@ class Stream:
         await self.display.aclose()
 
 
-async def open_page(browser, url: str, *, width=W, height=H, dpr: float = 1.0):  # type: ignore[no-untyped-def]
+async def open_page(browser, url: str, *, width=W, height=H, dpr: float = 1.0,  # type: ignore[no-untyped-def]
+                    permissions: tuple[str, ...] = (), **context: object):
+    """A page of ``url`` that has drawn frames; ``context``: more of new_context's options
+    (``has_touch``, ...)."""
     ctx = await browser.new_context(viewport={"width": width, "height": height},
                                     device_scale_factor=dpr,
-                                    permissions=["camera", "microphone"])  # fmt: skip
+                                    permissions=["camera", "microphone", *permissions],
+                                    **context)  # fmt: skip
     page = await ctx.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))

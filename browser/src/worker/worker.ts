@@ -333,8 +333,13 @@ class Session implements FrameSink {
 
   // -- input -----------------------------------------------------------------------------
 
+  /** Whether this viewer's input goes to the server now (negotiated, and not view-only). */
+  private get drives(): boolean {
+    return this.state === "negotiated" && !this.viewOnly;
+  }
+
   pointer(input: PointerInput): void {
-    if (this.state !== "negotiated" || this.viewOnly) return;
+    if (!this.drives) return;
     const s = this.size;
     const ev = pointerEvent(input, {
       cssWidth: s.cssWidth,
@@ -350,27 +355,23 @@ class Session implements FrameSink {
   }
 
   key(input: KeyInput): void {
-    if (this.state !== "negotiated" || this.viewOnly) return;
+    if (!this.drives) return;
     const ev = keyEvent(input);
     if (ev) this.send(P.event(ev));
   }
 
   text(input: TextInput): void {
-    if (this.state !== "negotiated" || this.viewOnly) return;
+    if (!this.drives) return;
     for (const ev of charEvents(input)) this.send(P.event(ev));
   }
 
-  appSend(data: unknown): void {
-    if (this.state !== "negotiated" || this.viewOnly) return;
-    try {
-      this.send(P.appMessage(data, Date.now() / 1000));
-    } catch (err) {
-      this.log(String(err));
-    }
+  /** An application message the view built (`view.send`). */
+  appSend(text: string): void {
+    if (this.drives) this.send(text);
   }
 
   clipboardPaste(text: string): void {
-    if (this.state !== "negotiated" || this.viewOnly || !text) return;
+    if (!this.drives || !text) return;
     this.send(P.event({ type: "clipboard", text: clipboardText(text, P.MAX_CLIPBOARD, P.MAX_APP_MESSAGE_BYTES), timestamp: Date.now() / 1000 }));
   }
 
@@ -455,7 +456,7 @@ scope.onmessage = (e: MessageEvent<ToWorker>) => {
       session?.text(msg.input);
       break;
     case "app-send":
-      session?.appSend(msg.data);
+      session?.appSend(msg.text);
       break;
     case "clipboard-paste":
       session?.clipboardPaste(msg.text);
