@@ -88,6 +88,22 @@ class _Collector:
         )
         dropped = counter("rfb_input_dropped", "Input events not delivered, by reason", "reason")
         delivered = counter("rfb_input_events", "Input events delivered to the application")
+        # Per viewer: one series each while it is connected (its id is per connection).
+        per_viewer = ("viewer", "transport")
+        rung = gauge("rfb_viewer_rung", "The viewer's rung of the quality ladder (0: top)",
+                     *per_viewer)  # fmt: skip
+        rung_bitrate = gauge("rfb_viewer_rung_bitrate_bps", "Bitrate of the viewer's rung (video)",
+                             *per_viewer)  # fmt: skip
+        rung_width = gauge("rfb_viewer_rung_width", "Coded width of the viewer's rung", *per_viewer)
+        estimate = gauge("rfb_viewer_estimate_bps", "The viewer's path estimate, bits per second",
+                         *per_viewer)  # fmt: skip
+        queue = gauge("rfb_viewer_queue_seconds", "Standing queue on the viewer's path",
+                      *per_viewer)  # fmt: skip
+        switches = counter("rfb_viewer_rung_switches", "Rung switches for this viewer",
+                           *per_viewer)  # fmt: skip
+        latency = gauge("rfb_viewer_latency_p95_seconds",
+                        "Publish -> display latency p95 over the viewer's recent frames",
+                        *per_viewer)  # fmt: skip
 
         for d in self.streams:
             n = d.name
@@ -132,6 +148,25 @@ class _Collector:
             dropped.add_metric([n, "queue_full"], inputs.events_dropped)
             delivered.add_metric([n], inputs.events_delivered)
 
+            for vid, transport in hub.live_viewer_links():
+                a, viewer = hub.adaptation(vid), hub.viewer(vid)
+                labels = [n, vid, transport]
+                if viewer is not None:
+                    p95 = viewer.metrics()["latency_p95_ms"]
+                    if p95 is not None:
+                        latency.add_metric(labels, p95 / 1000)
+                if not a:
+                    continue
+                rung.add_metric(labels, a["rung"])
+                rung_width.add_metric(labels, a["rung_width"])
+                switches.add_metric(labels, a["rung_switches"])
+                if a["rung_bitrate"] is not None:
+                    rung_bitrate.add_metric(labels, a["rung_bitrate"])
+                if a["estimate_bps"] is not None:
+                    estimate.add_metric(labels, a["estimate_bps"])
+                if a["queue_ms"] is not None:
+                    queue.add_metric(labels, a["queue_ms"] / 1000)
+
         yield from (viewers, pending, groups_in_use, sessions)
         # A scrape runs on the server's loop: all_tasks() are that loop's.
         yield GaugeMetricFamily("rfb_asyncio_tasks", "Tasks on the server's event loop",
@@ -140,4 +175,5 @@ class _Collector:
         yield uptime
         yield from (published, encoded, keyframes, encoded_bytes, encode_errors, sent,
                     keyframes_sent, sent_bytes, skipped, requests, encode_s, refused, errors,
-                    dropped, delivered)  # fmt: skip
+                    dropped, delivered, rung, rung_bitrate, rung_width, estimate, queue,
+                    switches, latency)  # fmt: skip

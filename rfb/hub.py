@@ -35,6 +35,8 @@ log = logging.getLogger("rfb")
 ADAPT_INTERVAL_S = 0.2
 RECORDER = "record"  # a link's ``transport`` for a recording: a consumer, not a viewer
 PACE_MIN, PACE_MAX, PACE_OVER_ESTIMATE = 1.5, 3.0, 1.2
+PROBE_GAIN = 2.0  # below the top rung, packets may leave at this many times the estimate
+PROBE_FIT = 0.5  # ... but no faster than the top rung needs to fit clearly (AdaptConfig.clear)
 
 
 def _bps(x: float | None) -> str:
@@ -45,14 +47,26 @@ def _ms(x: float | None) -> str:
     return "-" if x is None else f"{1000 * x:.0f} ms"
 
 
-def pacing_rate(cost_bps: float, capacity_bps: float | None) -> float:
+def pacing_rate(
+    cost_bps: float, capacity_bps: float | None, probe_for_bps: float | None = None
+) -> float:
     """What a paced link (WebRTC) may send at: a little over the path's estimate, so a
     keyframe leaves no faster than the bottleneck drains it, but never so near the rung's
-    own rate that a keyframe waits long, nor so far above it that pacing means nothing."""
+    own rate that a keyframe waits long, nor so far above it that pacing means nothing.
+
+    ``probe_for_bps``: the top rung's cost, for a viewer below it on an uncongested path.
+    Packets then leave up to PROBE_GAIN x the estimate (enough for the top rung to fit
+    clearly, no more): a path slower than that spreads the next keyframe out and keeps
+    the estimate where it is, a faster one lets it through as sent and raises it. Paced
+    at the estimate, no keyframe could ever show a path above it."""
     ceiling = PACE_MAX * cost_bps
     if capacity_bps is None:
         return ceiling
-    return max(PACE_MIN * cost_bps, min(ceiling, PACE_OVER_ESTIMATE * capacity_bps))
+    rate = max(PACE_MIN * cost_bps, min(ceiling, PACE_OVER_ESTIMATE * capacity_bps))
+    if probe_for_bps is not None:
+        probe = min(ceiling, PROBE_GAIN * capacity_bps, probe_for_bps / PROBE_FIT)
+        rate = max(rate, probe)
+    return rate
 
 
 class ViewerLink(Protocol):
@@ -294,6 +308,11 @@ class Hub:
     def live_groups(self) -> list[EncoderGroup]:
         return [g for g, _ in self.groups.values()]
 
+    def live_viewer_links(self) -> list[tuple[str, str]]:
+        """(viewer id, transport) of every viewer (recorders aside)."""
+        return [(vid, getattr(e.link, "transport", "other"))
+                for vid, e in self._viewers.items() if not e.recorder]  # fmt: skip
+
     def viewers_by_transport(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for e in self._viewers.values():
@@ -372,7 +391,10 @@ class Hub:
     async def _adapt_loop(self) -> None:
         while True:
             await asyncio.sleep(ADAPT_INTERVAL_S)
-            self.adapt()
+            try:
+                self.adapt()
+            except Exception:  # a bug in one round must not end adaptation for everyone
+                log.exception("rfb: adaptation round failed")
 
     def adapt(self) -> None:
         """One round of rung decisions (the loop runs it every ADAPT_INTERVAL_S)."""
@@ -400,7 +422,8 @@ class Hub:
                 self.move(viewer_id, want)
             pace = getattr(link, "set_pacing_rate", None)
             if pace is not None:
-                pace(pacing_rate(costs[decision.rung], decision.capacity_bps), now)
+                probe = costs[0] if decision.rung > 0 and not decision.congested else None
+                pace(pacing_rate(costs[decision.rung], decision.capacity_bps, probe), now)
 
     def adaptation(self, viewer_id: str) -> dict[str, Any]:
         """The figures of one viewer's adaptation, for stats and /metrics."""
@@ -511,14 +534,16 @@ class Hub:
         sent_at: float | None = None,
         nbytes: int = 0,
         received_ms: float | None = None,
+        send_spread: float | None = None,
     ) -> None:
         """WebRTC: the browser drew a frame published at ``published_at`` (sent at
-        ``sent_at``, ``nbytes`` long, received at ``received_ms`` on the browser's clock:
-        a delivery for the path estimate)."""
+        ``sent_at``, ``nbytes`` long, its packets leaving over ``send_spread`` seconds,
+        received at ``received_ms`` on the browser's clock: a delivery for the path
+        estimate)."""
         viewer = self.viewer(viewer_id)
         if viewer is not None:
             received = None if received_ms is None else received_ms / 1000.0
-            viewer.on_shown(published_at, self._clock(), sent_at, nbytes, received)
+            viewer.on_shown(published_at, self._clock(), sent_at, nbytes, received, send_spread)
 
     def reset(self, viewer_id: str) -> None:
         """decoder_reset or request_keyframe: restart this viewer at the next keyframe."""

@@ -149,6 +149,67 @@ def test_remb_caps_the_estimate_only_when_it_says_the_path_is_overused() -> None
     assert s.est.capacity_bps(s.now) == pytest.approx(1.2e6 / 0.85)  # what arrived
 
 
+def paced(est: BandwidthEstimator, path: Path, pace_bps: float, seconds: float) -> float:
+    """Frames at 30 fps (a 25 kB keyframe each second, 5 kB deltas) leaving through a
+    pacer at ``pace_bps`` into ``path``, reported with their send spreads, as WebRTC does."""
+    now = free = 0.0
+    for f in range(int(30 * seconds)):
+        n = 25_000 if f % 30 == 0 else 5_000
+        sent = max(now, free)  # it waits in the pacer behind the one before
+        spread = 8 * n / pace_bps
+        free = sent + spread
+        arrived = max(path.send(sent, n), sent + spread + path.delay_s)
+        est.on_sent(sent, n)
+        est.on_delivery(sent, arrived + 0.02, n, received_at=arrived + 1000.0, send_spread=spread)
+        now += 1 / 30
+    return free + 0.05
+
+
+def test_units_that_kept_pace_with_the_pacer_bound_the_path_from_below() -> None:
+    # A path far faster than the pacer: every arrival reads the pacer's rate, which is
+    # then a lower bound (the hub probes above it), and no wait behind a keyframe in
+    # the pacer is taken for a queue on the path.
+    est = BandwidthEstimator()
+    now = paced(est, Path(50e6), 4e6, 4)
+    bound = est.paced_rate_bps(now)
+    assert bound == pytest.approx(4e6)
+    cap = est.capacity_bps(now)
+    assert cap is not None and cap >= 0.95 * 4e6
+    assert (est.queue_delay(now) or 0.0) < 0.01
+    # A path slower than the pacer slows the keyframes: no bound, the path's own rate.
+    slow = BandwidthEstimator()
+    now = paced(slow, Path(2e6), 4e6, 4)
+    assert slow.paced_rate_bps(now) is None
+    cap = slow.capacity_bps(now)
+    assert cap is not None and 0.75 * 2e6 <= cap <= 1.3 * 2e6
+
+
+def test_remb_that_lags_a_climb_is_not_overuse() -> None:
+    s = Stream(Path(50e6))
+    s.run(3, 1.4e6)
+    s.est.on_remb(s.now, 2.0e6)  # about 1.5x what arrives
+    s.run(1.5, 2.8e6)  # a climb: REMB follows some 8 % a second behind
+    free = s.est.capacity_bps(s.now)
+    for remb in (2.05e6, 2.1e6, 2.2e6):  # below what is sent now, and rising
+        s.est.on_remb(s.now, remb)
+        assert s.est.capacity_bps(s.now) == free
+    s.est.on_remb(s.now, 1.2e6)  # it fell: the browser saw the path overused
+    assert s.est.capacity_bps(s.now) == pytest.approx(1.2e6 / 0.85)
+
+
+def test_pacing_probes_above_the_estimate_only_below_the_top_rung() -> None:
+    from rfb.hub import pacing_rate
+
+    # At the top rung: a little over the estimate, within 1.5x..3x the rung's rate.
+    assert pacing_rate(2.8e6, 10e6) == pytest.approx(3 * 2.8e6)
+    assert pacing_rate(2.8e6, 3e6) == pytest.approx(1.5 * 2.8e6)
+    # Below it: up to twice the estimate, no faster than the top rung needs to fit clearly.
+    assert pacing_rate(1.37e6, 1.85e6) == pytest.approx(1.2 * 1.85e6)
+    assert pacing_rate(1.37e6, 1.85e6, probe_for_bps=2.8e6) == pytest.approx(2 * 1.85e6)
+    assert pacing_rate(1.37e6, 2.5e6, probe_for_bps=2.8e6) == pytest.approx(3 * 1.37e6)
+    assert pacing_rate(1e6, 1.5e6, probe_for_bps=1.2e6) == pytest.approx(2.4e6)
+
+
 def test_a_keyframe_passing_through_the_backlog_is_not_a_standing_queue() -> None:
     est = BandwidthEstimator()
     est.on_backlog(0.0, 0)
@@ -206,6 +267,59 @@ def test_viewer_whose_path_recovers_climbs_back_to_the_top() -> None:
     assert a.policy.rung == 0
     back = next(at for at, r in a.rungs if at > lifted and r == 0)
     assert back - lifted < 5  # the issue's target, on the simulated path
+
+
+class Reading:
+    """An estimator that says what a test sets: a clean path of ``capacity``."""
+
+    def __init__(self) -> None:
+        self.capacity = 1.5e6
+        self.samples = 100
+
+    def capacity_bps(self, now: float) -> float:
+        return self.capacity
+
+    def queue_delay(self, now: float) -> float:
+        return 0.0
+
+    def stalled_s(self) -> float:
+        return 0.0
+
+    def standing_backlog(self) -> int:
+        return 0
+
+    def loss(self, now: float) -> float:
+        return 0.0
+
+    def delivered_bps(self, now: float) -> float:
+        return self.capacity
+
+    def sent_bps(self, now: float) -> float:
+        return 0.0
+
+    def inflight_bytes(self) -> int:
+        return 0
+
+
+def test_each_higher_rung_times_its_own_hold() -> None:
+    # A path opening up steadily: the rung above starts to fit first, the top a little
+    # later, while the climb to the first is still held. The top's hold ran meanwhile,
+    # so it is reached one hold after it first fitted, not one hold after the first climb.
+    costs = [2.8e6, 1.96e6, 1.37e6, 0.96e6]
+    policy, est = RungPolicy(4, start=2), Reading()
+    now, top_fits_at, climbs = 0.0, None, []
+    while now < 8 and policy.rung:
+        est.capacity = min(8e6, 1.5e6 + 2e6 * max(0.0, now - 3))
+        before = policy.rung
+        d = policy.decide(est, costs, now)  # type: ignore[arg-type]
+        # (as the policy sees it: the median of its last second of readings)
+        if top_fits_at is None and d.capacity_bps and costs[0] <= 0.8 * d.capacity_bps:
+            top_fits_at = now
+        if policy.rung != before:
+            climbs.append((round(now, 1), policy.rung))
+        now += 0.2
+    assert [r for _, r in climbs] == [1, 0]
+    assert top_fits_at is not None and climbs[-1][0] - top_fits_at <= policy.config.up_hold_s + 0.2
 
 
 def test_a_rung_that_fits_is_kept_on_a_steady_path() -> None:

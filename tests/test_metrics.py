@@ -71,6 +71,15 @@ async def test_prometheus_scrape_counts_viewers_frames_refusals_and_dropped_inpu
                     await asyncio.sleep(0.02)
             live = await scrape(display.url)
         assert value(live, "rfb_viewers", transport="websocket") == 2
+        # Per viewer: its rung and what adaptation works from, one series per connection.
+        ids = [dict(k[1])["viewer"] for k in live if k[0] == "rfb_viewer_rung"]
+        assert len(set(ids)) == 2
+        for vid in ids:
+            who = {"viewer": vid, "transport": "websocket"}
+            assert value(live, "rfb_viewer_rung", **who) == 0  # nothing constrains loopback
+            assert value(live, "rfb_viewer_rung_width", **who) == 320
+            assert value(live, "rfb_viewer_rung_switches_total", **who) == 0
+            assert value(live, "rfb_viewer_latency_p95_seconds", **who) > 0
         assert value(live, "rfb_viewers", transport="webrtc") == 0
         assert value(live, "rfb_refused_total", reason="origin") == 1
         assert value(live, "rfb_refused_total", reason="unauthorized") == 1
@@ -90,6 +99,7 @@ async def test_prometheus_scrape_counts_viewers_frames_refusals_and_dropped_inpu
     # Viewers left and their groups closed; what they counted stays counted.
     assert value(after, "rfb_viewers", transport="websocket") == 0
     assert value(after, "rfb_encoder_groups") == 0
+    assert not [k for k in after if k[0].startswith("rfb_viewer_")]  # gone with the viewers
     for name in ("rfb_frames_sent_total", "rfb_frames_encoded_total", "rfb_sent_bytes_total",
                  "rfb_encode_seconds_count", "rfb_input_events_total"):  # fmt: skip
         assert value(after, name) >= value(live, name), name

@@ -8,7 +8,8 @@
   fits the capacity, for the bytes in flight to stop falling (the last rung's queue
   drains; the delay of what arrives lags behind by the queue's own length).
 * **Up** when a higher rung has fitted ``headroom`` x capacity for ``up_hold_s`` without
-  congestion; straight to the highest rung that fitted all through the hold. A climb
+  congestion; straight to the highest rung that fitted all through its hold (each rung
+  times its own, so the next climb's hold is under way before the last one comes). A climb
   followed by a fall within ``failed_climb_s`` doubles the hold (up to
   ``max_up_hold_s``), so a path at the edge of a rung does not flap; it is reset
   after ``stable_s`` without a failed climb, and does not apply to a rung that needs at
@@ -61,8 +62,7 @@ class RungPolicy:
         self.rungs = rungs
         self.rung = min(max(0, start), rungs - 1)
         self.up_hold_s = self.config.up_hold_s
-        self._fits_higher_since: float | None = None
-        self._climb_to = 0  # the highest rung that has fitted since _fits_higher_since
+        self._fits_since: dict[int, float] = {}  # higher rung -> fitting without a break since
         self._last_down: float | None = None
         self._inflight_at_down = 0
         self._over_since: float | None = None
@@ -127,7 +127,7 @@ class RungPolicy:
             waiting = (queue or 0.0) >= c.over_queue_s or est.standing_backlog() > 0
             over = lasted and waiting
         if (congested or over) and cur < self.rungs - 1:
-            self._fits_higher_since = None
+            self._fits_since.clear()
             if self._last_down is not None and now - self._last_down < c.down_hold_s:
                 return self._keep(capacity, queue, congested, "draining")
             fits = capacity is not None and costs[cur] <= c.headroom * capacity
@@ -150,20 +150,22 @@ class RungPolicy:
             self._first_at = now
         settled = now - self._first_at >= c.climb_after_s
         if fit < cur and not congested and capacity is not None and settled:
-            if self._fits_higher_since is None:
-                self._fits_higher_since, self._climb_to = now, fit
-            # Climb only as far as has fitted all through the hold: one high reading of a
-            # noisy estimate is not a path.
-            self._climb_to = max(self._climb_to, fit)
-            clearly = costs[self._climb_to] <= c.clear * capacity
-            hold = c.up_hold_s if clearly else self.up_hold_s
-            if now - self._fits_higher_since >= hold:
-                self._fits_higher_since = None
+            # Every higher rung keeps its own timer, so one that starts fitting during the
+            # hold for the rung below it has its own hold under way when that climb comes.
+            # A rung climbs only once it has fitted all through its hold: one high reading
+            # of a noisy estimate is not a path.
+            for i in range(cur):
+                if i >= fit:
+                    self._fits_since.setdefault(i, now)
+                else:
+                    self._fits_since.pop(i, None)
+            ready = [i for i in range(fit, cur) if now - self._fits_since[i] >= (
+                c.up_hold_s if costs[i] <= c.clear * capacity else self.up_hold_s)]  # fmt: skip
+            if ready:
                 self._last_up = now
-                return self._move(self._climb_to, capacity, queue, congested,
-                                  "path allows more")  # fmt: skip
+                return self._move(min(ready), capacity, queue, congested, "path allows more")
             return self._keep(capacity, queue, congested, "holding before a climb")
-        self._fits_higher_since = None
+        self._fits_since.clear()
         return self._keep(capacity, queue, congested, "steady")
 
     def _smoothed(self, reading: float | None, now: float) -> float | None:

@@ -45,10 +45,19 @@ far longer than the link did). Only where that round trip is most of the viewer'
 least delay: a TCP peer much nearer than the viewer is a proxy (an SSH tunnel, a
 reverse proxy), and its rates say nothing of the viewer's path.
 
+A paced transport (WebRTC) also says how long each unit took to leave. A unit that
+arrived as fast as it left was held back by the pacer, not the path: its wait says
+nothing of a queue on the way, and its rate (bytes over that spread) is a lower bound
+on what the path carries, the one reading that can see above the rate it is sent at.
+The newest large unit that the path slowed clears those bounds. The hub paces a viewer
+below the top rung faster than its estimate (probing), so a keyframe then shows whether
+the path carries a higher rung.
+
 REMB (Chromium's receive-side estimate, from abs-send-time delay gradients) is at most
 about 1.5x what arrives, so it cannot say how far a path above the current rung reaches;
-it caps the capacity only when it falls below what is being sent, which is how the
-browser says it saw the path overused.
+it caps the capacity only when it falls, from its peak of the last few seconds to below
+what is being sent, which is how the browser says it saw the path overused (after a
+climb it lags below the new rate for a while, rising: that is not overuse).
 """
 
 from __future__ import annotations
@@ -84,6 +93,8 @@ class BandwidthEstimator:
         self.backlog_span_s = backlog_span_s
         self.path_rate_span_s = path_rate_span_s
         self._path_rates: deque[tuple[float, float]] = deque()
+        self._paced_rates: deque[tuple[float, float]] = deque()  # pacer-limited units
+        self._path_limited_at = float("-inf")  # the last large unit the path slowed
         self._backlog: deque[tuple[float, float]] = deque()
         self._sent: deque[tuple[float, int]] = deque()
         self._deliveries: deque[_Delivery] = deque()
@@ -96,6 +107,7 @@ class BandwidthEstimator:
         self.backlog_bytes = 0
         self.remb_bps: float | None = None
         self._remb_at = 0.0
+        self._remb_peak: deque[tuple[float, float]] = deque()  # (time, bps), decreasing
         self.loss_fraction: float | None = None  # the last reported, None before any
         self._loss_at = 0.0
         self.samples = 0
@@ -103,12 +115,19 @@ class BandwidthEstimator:
     # -- what transports report ------------------------------------------------------
 
     def on_delivery(
-        self, sent_at: float, acked_at: float, nbytes: int, received_at: float | None = None
+        self,
+        sent_at: float,
+        acked_at: float,
+        nbytes: int,
+        received_at: float | None = None,
+        send_spread: float | None = None,
     ) -> None:
         """One unit: handed to the transport at ``sent_at``, confirmed at ``acked_at``
         (both on our clock), ``nbytes`` long. ``received_at``, when the viewer says it, is
         when the unit arrived on *its* clock (any origin): busy times then come from
         arrival spacing, free of the viewer's decode time. Queueing always uses our clock.
+        ``send_spread``: a paced transport's time from the unit's first packet leaving to
+        its last (``sent_at`` is then the first's).
         """
         self._newest_delivered_sent_at = max(self._newest_delivered_sent_at, sent_at)
         delay = max(0.0, acked_at - sent_at)
@@ -137,6 +156,19 @@ class BandwidthEstimator:
         busy = max(0.0, arrival - start)
         if last is None or arrival > last:
             self._last_arrival = arrival
+        if send_spread is not None and send_spread > 0:
+            # Did it arrive as fast as the pacer let it go? Then the pacer was the
+            # bottleneck: any wait was ours, and its rate is a lower bound on the path's.
+            kept_pace = busy <= PACED_SLACK * send_spread + PACED_SLACK_S
+            queued = queued and not kept_pace
+            if nbytes >= MIN_PACED_BYTES and send_spread >= MIN_PACED_SPREAD_S:
+                if kept_pace:
+                    self._paced_rates.append((acked_at, 8 * nbytes / send_spread))
+                else:
+                    self._paced_rates.clear()  # the path, not the pacer, held it back
+                    self._path_limited_at = acked_at
+        while self._paced_rates and acked_at - self._paced_rates[0][0] > self.window_s:
+            self._paced_rates.popleft()
         queue = max(0.0, path_delay - arrival_base)
         self._deliveries.append(_Delivery(acked_at, queue, nbytes, busy, queued))
         self.samples += 1
@@ -190,8 +222,16 @@ class BandwidthEstimator:
         rates = sorted(b for t, b in self._path_rates if now - t <= self.path_rate_span_s)
         return rates[len(rates) // 2] if len(rates) >= _MIN_PATH_RATES else None
 
+    def paced_rate_bps(self, now: float) -> float | None:
+        """The fastest recent unit that arrived as fast as the pacer sent it (a lower
+        bound on the path), or None: reads the path above the rate it is sent at, which
+        no arrival timing can show (the pacer spaces every packet)."""
+        rates = [b for t, b in self._paced_rates if now - t <= self.window_s]
+        return max(rates) if rates else None
+
     def on_remb(self, now: float, bps: float) -> None:
         self.remb_bps, self._remb_at = float(bps), now
+        _note_max(self._remb_peak, now, float(bps), REMB_PEAK_SPAN_S)
 
     def on_loss(self, now: float, fraction: float) -> None:
         self.loss_fraction, self._loss_at = min(1.0, max(0.0, fraction)), now
@@ -217,15 +257,29 @@ class BandwidthEstimator:
             busy = max(self.min_busy_s * len(queued), sum(d.busy for d in queued))
             own: float | None = 8 * sum(d.nbytes for d in queued) / busy
         else:
+            if queued and not fresh:
+                # What arrived since the path last filled says more than what came before.
+                # Only where they include a unit as large as any before (a keyframe): small
+                # units alone pass within a bottleneck's burst allowance and read high.
+                since = [d for d in recent if d.arrived > queued[-1].arrived]
+                largest = max(d.nbytes for d in recent)
+                if len(since) >= _MIN_FIT and max(d.nbytes for d in since) >= 0.5 * largest:
+                    recent = since
             own = _fit_capacity(recent, self.min_busy_s) if recent else None
-        floor = self.path_rate_bps(now)
-        if floor is not None:
-            own = floor if own is None else max(own, floor)
+        for floor in (self.path_rate_bps(now), self.paced_rate_bps(now)):
+            if floor is not None:
+                own = floor if own is None else max(own, floor)
         remb = self.remb_bps if self.remb_bps is not None and now - self._remb_at < 3.0 else None
         # The rate REMB speaks of is the one that arrived a moment ago: after a climb it
         # lags the new rate for a second or so, which is not overuse.
         sent = min(self.sent_bps(now), self.sent_bps(now, ago=1.0))
-        if remb is not None and remb >= REMB_OVERUSE * sent:
+        # After a climb REMB lags for a few seconds (Chromium raises it by some 8 % a
+        # second), rising all the while; overuse makes it fall.
+        fell = bool(self._remb_peak) and (remb or 0.0) < REMB_FALL * self._remb_peak[0][1]
+        # A unit the path just slowed measured the path itself, and made the queue REMB
+        # falls for (a probing keyframe): REMB then has nothing to add.
+        measured = now - self._path_limited_at <= REMB_PEAK_SPAN_S
+        if remb is not None and (remb >= REMB_OVERUSE * sent or not fell or measured):
             remb = None  # not a sign of overuse: it cannot see past what we send
         elif remb is not None:
             # On overuse Chromium sets its estimate to 0.85x what arrived, and what
@@ -270,6 +324,15 @@ class BandwidthEstimator:
             d.popleft()
 
 
+def _note_max(window: deque[tuple[float, float]], now: float, value: float, span: float) -> None:
+    """Add ``value`` to a monotonic (decreasing) deque; its head is the largest of ``span``."""
+    while window and window[-1][1] <= value:
+        window.pop()
+    window.append((now, value))
+    while window[0][0] < now - span:
+        window.popleft()
+
+
 def _note_min(window: deque[tuple[float, float]], now: float, value: float, span: float) -> float:
     """Add ``value`` to a monotonic deque; returns the least value of the last ``span``."""
     while window and window[-1][1] >= value:
@@ -281,6 +344,12 @@ def _note_min(window: deque[tuple[float, float]], now: float, value: float, span
 
 
 _MIN_QUEUED = 3
+_MIN_FIT = 10
+# A unit whose arrival took at most this share of its send spread (+ the seconds below)
+# kept pace with the pacer; one far smaller than a bottleneck's burst allowance says
+# nothing of the path, so only units at least this long count towards its lower bound.
+PACED_SLACK, PACED_SLACK_S = 1.15, 0.002
+MIN_PACED_BYTES, MIN_PACED_SPREAD_S = 10_000, 0.01
 _MIN_PATH_RATES = 3
 # TCP's least round trip must be at least this share of the viewer's least send -> ack
 # delay (which adds the viewer's receive and draw time) for its rates to be the viewer's.
@@ -289,9 +358,14 @@ _QUEUED_FRESH_S = 1.0
 _SENT_SPAN_S = 10.0
 REMB_BACKOFF = 0.85  # Chromium's AIMD decrease: REMB = this x the incoming rate
 REMB_OVERUSE = 0.8  # a REMB below this share of the sent rate says the path is overused
+REMB_FALL, REMB_PEAK_SPAN_S = 0.9, 3.0  # ...where it fell below this share of its recent peak
 # Sizes must spread at least this much (largest / smallest) for a slope to mean anything.
 _MIN_SIZE_SPREAD = 2.0
 _MAX_BPS = 10e9
+
+
+def _spread_enough(sizes: list[float] | list[int]) -> bool:
+    return max(sizes) >= _MIN_SIZE_SPREAD * max(1.0, min(sizes))
 
 
 def _fit_capacity(recent: list[_Delivery], min_busy_s: float) -> float:
@@ -301,7 +375,7 @@ def _fit_capacity(recent: list[_Delivery], min_busy_s: float) -> float:
     xs = [float(d.nbytes) for d in recent]
     ys = [d.busy for d in recent]
     total = 8 * sum(xs) / max(min_busy_s * n, sum(ys))
-    if n < 4 or max(xs) < _MIN_SIZE_SPREAD * max(1.0, min(xs)):
+    if n < 4 or not _spread_enough(xs):
         return min(_MAX_BPS, total)
     mx, my = sum(xs) / n, sum(ys) / n
     sxx = sum((x - mx) ** 2 for x in xs)

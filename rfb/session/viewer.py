@@ -196,15 +196,16 @@ class Viewer:
         sent_at: float | None = None,
         nbytes: int = 0,
         received_at: float | None = None,
+        send_spread: float | None = None,
     ) -> float:
         """The browser drew a frame published at ``published_at`` (and handed to the
-        transport at ``sent_at``, ``nbytes`` long, received at ``received_at`` on the
-        browser's clock); returns the latency."""
+        transport at ``sent_at``, ``nbytes`` long, leaving over ``send_spread`` seconds,
+        received at ``received_at`` on the browser's clock); returns the latency."""
         latency = now - published_at
         self.stats.shown.append((now, latency))
         self.stats.frames_shown += 1
         if sent_at is not None and nbytes and not self.acks_measure_path:
-            self.estimator.on_delivery(sent_at, now, nbytes, received_at)
+            self.estimator.on_delivery(sent_at, now, nbytes, received_at, send_spread)
         return latency
 
     def reset(self) -> None:

@@ -202,7 +202,8 @@ class PacedTransport:
         on_frame_start: Callable[[int, float], None] | None = None,
         extension: tuple[int, bytes] | None = None,
         fec: ulpfec.FecEncoder | None = None,
-        fec_group: Callable[[], int] | None = None,
+        fec_layout: Callable[[], ulpfec.FecLayout] | None = None,
+        on_frame_end: Callable[[int, float], None] | None = None,
     ) -> None:
         from aiortc import clock as aiortc_clock
         from aiortc.rtp import RtpPacket, is_rtcp
@@ -215,13 +216,14 @@ class PacedTransport:
         self.pacer = pacer
         self._clock = clock
         self._on_frame_start = on_frame_start
+        self._on_frame_end = on_frame_end
         self._last_ts: int | None = None
         self._sending: set[asyncio.Future[Any]] = set()
         self.rtx_dropped = 0
         self._extensions = sender._RTCRtpSender__rtp_header_extensions_map
         self._extension = extension
         self.fec = fec  # RED + ULPFEC, where the browser negotiated them
-        self._fec_group = fec_group or (lambda: 0)
+        self._fec_layout = fec_layout or (lambda: ulpfec.NO_FEC)
         self.dropper: Callable[[bytes], bool] | None = None  # tests: lose these packets
         self.send_errors = 0
 
@@ -248,11 +250,13 @@ class PacedTransport:
             self._last_ts = ts
             if self._on_frame_start is not None:
                 self._on_frame_start(ts, self._clock())
+        if data[1] & 0x80 and self._on_frame_end is not None:  # marker: the frame's last
+            self._on_frame_end(ts, self._clock())
         if self.fec is None:
             await self._send(data)
             return
         # FEC is computed over the packets as they leave (stamped, extended, renumbered).
-        self.fec.group = self._fec_group()
+        self.fec.layout = self._fec_layout()
         media, *repair = self.fec.media(data)
         await self._send(media)
         for packet in repair:
@@ -267,6 +271,8 @@ class PacedTransport:
             return
         try:
             await self._inner._send_rtp(data)
+        except ConnectionError:  # closed while it waited (a timer's resend): nothing to do
+            return
         except ValueError as exc:  # SRTP refused it (too long): lose it, never the stream
             self.send_errors += 1
             if self.send_errors == 1:
@@ -325,12 +331,13 @@ def install_pacer(
     on_frame_start: Callable[[int, float], None] | None = None,
     extension: tuple[int, bytes] | None = None,
     fec: ulpfec.FecEncoder | None = None,
-    fec_group: Callable[[], int] | None = None,
+    fec_layout: Callable[[], ulpfec.FecLayout] | None = None,
+    on_frame_end: Callable[[int, float], None] | None = None,
 ) -> PacedTransport:
     """Put a PacedTransport between ``sender`` and its DTLS transport. Call after
     setRemoteDescription, which gives the sender its (bundled) transport."""
     inner = sender._RTCRtpSender__transport
     paced = PacedTransport(inner, sender, pacer, clock, on_frame_start, extension, fec,
-                           fec_group)  # fmt: skip
+                           fec_layout, on_frame_end)  # fmt: skip
     sender._RTCRtpSender__transport = paced
     return paced

@@ -94,7 +94,7 @@ class WebRtcViewer:
         self._last_rtp = rtp
         packet.pts = rtp
         packet.time_base = Fraction(1, RTP_CLOCK)
-        self._sent[rtp % 2**32] = [unit.published_at, None, len(unit.data)]
+        self._sent[rtp % 2**32] = [unit.published_at, None, len(unit.data), None]
         while len(self._sent) > _SHOWN_WINDOW:
             self._sent.popitem(last=False)
         size = (unit.frame_width, unit.frame_height)
@@ -128,9 +128,11 @@ class WebRtcViewer:
             return
         sent = self._sent.get((wire_rtp - self._rtp_origin) % 2**32)
         if sent is not None:
-            published_at, taken_at, nbytes = sent
+            published_at, taken_at, nbytes, left_at = sent
             self._unshown_since = None
-            self.stream.hub.shown(self.viewer.id, published_at, taken_at, nbytes, received_ms)
+            spread = None if left_at is None or taken_at is None else left_at - taken_at
+            self.stream.hub.shown(self.viewer.id, published_at, taken_at, nbytes, received_ms,
+                                  spread)  # fmt: skip
 
     def set_pacing_rate(self, bps: float, now: float) -> None:
         self.pacer.set_rate(bps, now)
@@ -141,11 +143,17 @@ class WebRtcViewer:
 
     def on_frame_start(self, wire_rtp: int, now: float) -> None:
         """The pacer let a frame's first packet go: that, not the handover, is its send time."""
-        if self._rtp_origin is None:
-            return
-        sent = self._sent.get((wire_rtp - self._rtp_origin) % 2**32)
+        self._note_sent(wire_rtp, 1, now)
+
+    def on_frame_end(self, wire_rtp: int, now: float) -> None:
+        """...and its last: the path estimate compares that spread with its arrival's."""
+        self._note_sent(wire_rtp, 3, now)
+
+    def _note_sent(self, wire_rtp: int, field: int, now: float) -> None:
+        sent = None if self._rtp_origin is None else self._sent.get(
+            (wire_rtp - self._rtp_origin) % 2**32)  # fmt: skip
         if sent is not None:
-            sent[1] = now
+            sent[field] = now
 
     def on_rtcp(self, fb: RtcpFeedback) -> None:
         """REMB and receiver reports, for this viewer's path estimate."""
@@ -171,11 +179,11 @@ class WebRtcViewer:
         if self.paced is not None:
             self.paced.resend_fec(seq)
 
-    def fec_group(self) -> int:
-        """Media packets per FEC packet now: from the loss the browser reports."""
+    def fec_layout(self) -> ulpfec.FecLayout:
+        """The FEC protection now: from the loss the browser reports."""
         if self.viewer is None:
-            return 0
-        return ulpfec.group_for_loss(self.viewer.estimator.loss(self.stream.clock()))
+            return ulpfec.NO_FEC
+        return ulpfec.layout_for_loss(self.viewer.estimator.loss(self.stream.clock()))
 
     def outstanding_since(self) -> float | None:
         """For the path estimate: since when units have gone out with no frame shown."""
@@ -382,7 +390,7 @@ class WebRtcSessions:
                                     peer.on_fec_nack)  # fmt: skip
             peer.paced = aiortc_compat.install_pacer(
                 sender, peer.pacer, self.stream.clock, peer.on_frame_start,
-                self._playout_delay(transceiver), fec, peer.fec_group,
+                self._playout_delay(transceiver), fec, peer.fec_layout, peer.on_frame_end,
             )  # fmt: skip
 
             @pc.on("datachannel")
