@@ -3,6 +3,7 @@
 //   rfb-worker.js  the same worker as a file, for pages whose CSP forbids blob: workers
 //   widget.js      the notebook widget (anywidget ESM) for rfb/notebook.py
 //   index.html     the demo page the Python server serves at /
+//   janus.js, janus.html  a watcher of the stream relayed through Janus (docs/janus.md)
 // `node build.mjs --check` builds in memory and fails if the committed files differ.
 import * as esbuild from "esbuild";
 import { readFileSync, writeFileSync, mkdirSync, existsSync } from "node:fs";
@@ -44,8 +45,17 @@ const widget = await esbuild.build({
   define: { __RFB_WORKER_SOURCE__: JSON.stringify(workerJs) },
 });
 
+// The Janus watcher (docs/janus.md): a module and its page, for streams relayed over RTP.
+const janus = await esbuild.build({
+  ...common,
+  entryPoints: [join(here, "src", "janus.ts")],
+  format: "esm",
+});
+
 const files = {
   "rfb.js": main.outputFiles[0].text,
+  "janus.js": janus.outputFiles[0].text,
+  "janus.html": readFileSync(join(here, "demo", "janus.html"), "utf8"),
   "widget.js": widget.outputFiles[0].text,
   "rfb-worker.js": workerJs,
   "index.html": readFileSync(join(here, "demo", "index.html"), "utf8"),

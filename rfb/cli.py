@@ -128,6 +128,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="WebRTC: ms the browser may hold a frame to smooth playout (default 0,100; "
         "'none': the browser's own choice)",
     )
+    p.add_argument(
+        "--relay-rtp",
+        metavar="rtp://HOST:PORT",
+        action="append",
+        default=[u for u in (env("RFB_RELAY_RTP") or "").split(",") if u] or None,
+        help="also send the H.264 as RTP there (a media server such as Janus: docs/janus.md); "
+        "repeat for more",
+    )
+    p.add_argument("--relay-rung", type=int, default=0,
+                   help="the ladder rung the relays take (0: the top)")  # fmt: skip
     p.add_argument("--fec", action=argparse.BooleanOptionalAction, default=True,
                    help="WebRTC: forward error correction where the browser takes it")  # fmt: skip
     ice = p.add_argument_group("WebRTC ICE (environment variables give the defaults)")
@@ -216,6 +226,9 @@ async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
         if args.record:
             rec = display.record(args.record)
             print(f"rfb: recording to {rec.path}", flush=True)
+        for url in args.relay_rtp or ():
+            display.relay_rtp(url, rung=args.relay_rung)
+            print(f"rfb: relaying RTP to {url}", flush=True)
         loop = asyncio.get_running_loop()
         period = 1.0 / args.fps
         phase, speed = 0.0, 1.0

@@ -25,6 +25,7 @@ from .stream import DEFAULT_STREAM, Stream, StreamConfig, Transport
 
 if TYPE_CHECKING:
     from .recording import Recording
+    from .relay import RtpRelay
 
 __all__ = ["Display", "InputEvent", "serve", "tls_context"]
 
@@ -110,6 +111,39 @@ class Display:
     def recordings(self) -> list[Recording]:
         """The recordings being written of this stream."""
         return list(self.stream.recordings)
+
+    def relay_rtp(
+        self,
+        url: str,
+        *,
+        rung: int = 0,
+        pt: int = 96,
+        mtu: int = 1200,
+        rtcp_port: int | None = None,
+        ssrc: int | None = None,
+    ) -> RtpRelay:
+        """Send the stream's H.264 as RTP (RFC 6184) to ``url`` (``rtp://host:port``):
+        to a media server that fans it out to many watchers (Janus: docs/janus.md) or
+        any RTP consumer (ffmpeg, GStreamer; ``relay.sdp()`` describes it for them).
+
+        The relay takes the access units the viewers get, with no second encode: the
+        top rung, or ``rung`` of the adaptive ladder (1 = the next lower, ...). RTCP
+        goes to ``rtcp_port`` (default ``port + 1``): sender reports out, PLI/FIR
+        back, which ask the group for a keyframe. A receiver that is not there, or
+        restarts, is logged and gets the next keyframe when it is back; the viewers
+        never wait for the relay. From any thread; ``await relay.stop()`` or
+        ``relay.close()`` ends it, as does closing the display. Watchers through a relay
+        are view-only: input comes only over rfb's own transports.
+        """
+        from .relay import RtpRelay
+
+        return RtpRelay(self.stream, url, rung=rung, pt=pt, mtu=mtu, rtcp_port=rtcp_port,
+                        ssrc=ssrc)  # fmt: skip
+
+    @property
+    def relays(self) -> list[RtpRelay]:
+        """The RTP relays of this stream."""
+        return list(self.stream.relays)
 
     # -- telling viewers things --------------------------------------------------------
 

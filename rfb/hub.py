@@ -34,6 +34,8 @@ log = logging.getLogger("rfb")
 
 ADAPT_INTERVAL_S = 0.2
 RECORDER = "record"  # a link's ``transport`` for a recording: a consumer, not a viewer
+RELAY = "rtp"  # ... and for an RTP relay (rfb/relay.py)
+CONSUMERS = frozenset({RECORDER, RELAY})
 PACE_MIN, PACE_MAX, PACE_OVER_ESTIMATE = 1.5, 3.0, 1.2
 PROBE_GAIN = 2.0  # below the top rung, packets may leave at this many times the estimate
 PROBE_FIT = 0.5  # ... but no faster than the top rung needs to fit clearly (AdaptConfig.clear)
@@ -110,7 +112,8 @@ class _Entry:
 
     @property
     def recorder(self) -> bool:
-        return getattr(self.link, "transport", None) == RECORDER
+        """A consumer (a recording, a relay), not a viewer."""
+        return getattr(self.link, "transport", None) in CONSUMERS
 
 
 class Hub:
@@ -191,6 +194,7 @@ class Hub:
         settings: EncoderSettings | None = None,
         adaptive: bool = True,
         takes_stills: bool = True,
+        rung: int | None = None,
     ) -> Viewer:
         """A new viewer of ``capability``. ``scaled_frames``: it draws pictures smaller
         than the frame at the frame's size (and maps input to frame pixels), so it may be
@@ -198,7 +202,9 @@ class Hub:
         (video): start on the highest rung that needs no more, and climb from there.
         ``settings``: its own encoder settings instead of the ladder (a recording at
         another quality); viewers with equal settings still share one encoder.
-        ``adaptive=False``: held on the top rung. ``takes_stills``: see Viewer."""
+        ``adaptive=False``: held on the top rung. ``takes_stills``: see Viewer.
+        ``rung``: held on that rung of the ladder (its last, where there are fewer), any
+        size (a relay)."""
         spec = encoders.spec_for(capability)
         viewer = Viewer(
             f"v{next(self._ids)}",
@@ -211,7 +217,11 @@ class Hub:
         )
         lad = self.ladder(capability)
         allowed = tuple(i for i, r in enumerate(lad.rungs) if scaled_frames or r.scale >= 1.0)
-        if settings is not None or not adaptive:
+        if rung is not None:
+            if rung < 0:
+                raise ValueError(f"rung is 0 (the top) or more, got {rung}")
+            allowed = (min(rung, len(lad) - 1),)
+        elif settings is not None or not adaptive:
             allowed = allowed[:1]  # its own settings, or held on the top rung
         start = 0
         if start_bitrate is not None and lad.is_video and len(allowed) > 1:
@@ -300,7 +310,7 @@ class Hub:
 
     @property
     def recording_count(self) -> int:
-        return sum(e.recorder for e in self._viewers.values())
+        return sum(getattr(e.link, "transport", None) == RECORDER for e in self._viewers.values())
 
     def live_viewers(self) -> list[Viewer]:
         return [e.viewer for e in self._viewers.values() if not e.recorder]

@@ -197,6 +197,7 @@ class Stream:
         self.connections: set[Connection] = set()  # live WebSocket viewers
         self.webrtc: Sessions | None = None  # WHEP sessions, where this stream serves WebRTC
         self.recordings: set[Any] = set()  # rfb.recording.Recording files being written
+        self.relays: set[Any] = set()  # rfb.relay.RtpRelay senders
         self._closed = False
         self._closed_event = asyncio.Event()
 
@@ -335,6 +336,7 @@ class Stream:
             for r in results:
                 if isinstance(r, BaseException):
                     log.error("rfb: a recording of %r ended with an error: %s", self.name, r)
+        await asyncio.gather(*(r.stop() for r in list(self.relays)), return_exceptions=True)
         try:
             async with asyncio.timeout(timeout):
                 await asyncio.gather(
@@ -377,4 +379,5 @@ class Stream:
             # timestamps into their own clock with it (benchmarks measure latency so).
             "monotonic_origin_s": self._t0,
         }
+        m["relays"] = [r.metrics() for r in self.relays]
         return m

@@ -16,6 +16,7 @@ import yaml
 from conftest import ROOT
 
 from rfb import cli
+from rfb.relay import parse_rtp_url
 from rfb.signaling import IceConfig, turn_rest_credentials
 
 COMPOSE = ROOT / "docker-compose.yml"
@@ -186,3 +187,35 @@ def test_compose_environment_reaches_the_cli() -> None:
         "s",
         (),
     )
+
+
+def test_janus_profile_is_fed_by_the_relay_it_names(compose: dict) -> None:
+    janus = compose["services"]["janus"]
+    assert janus["profiles"] == ["janus"]
+    context = ROOT / janus["build"]["context"]
+    dockerfile = (context / "Dockerfile").read_text()
+    copied = re.search(r"^COPY (.+) /etc/janus/$", dockerfile, re.M)
+    assert copied is not None
+    for name in copied.group(1).split():
+        assert (context / name).is_file(), name
+    mount = (context / "janus.plugin.streaming.jcfg").read_text()
+    settings = dict(re.findall(r"^\s*(\w+) = (\S+)", mount, re.M))
+    # What rfb's relay sends: RTP to the port it names, RTCP to the next, H.264 PT 96.
+    _, port = parse_rtp_url("rtp://janus:5004")
+    assert (settings["videoport"], settings["videortcpport"]) == (str(port), str(port + 1))
+    assert settings["videopt"] == "96" and settings["videocodec"] == '"h264"'
+    assert settings["videobufferkf"] == "true"
+    http = (context / "janus.transport.http.jcfg").read_text()
+    assert "port = 8088" in http
+    assert any(p.endswith(":8088:8088/tcp") for p in janus["ports"])
+    assert "RFB_RELAY_RTP" in compose["services"]["rfb"]["environment"]
+
+
+def test_relay_urls_come_from_the_environment_or_the_command_line() -> None:
+    code = "from rfb import cli; print(cli.build_parser().parse_args([]).relay_rtp)"
+    env = {**os.environ, "RFB_RELAY_RTP": "rtp://janus:5004,rtp://janus-b:5004"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout  # fmt: skip
+    assert ast.literal_eval(out) == ["rtp://janus:5004", "rtp://janus-b:5004"]
+    args = cli.build_parser().parse_args(["--relay-rtp", "rtp://a:6000", "--relay-rung", "2"])
+    assert args.relay_rtp == ["rtp://a:6000"] and args.relay_rung == 2

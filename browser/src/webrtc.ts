@@ -85,7 +85,7 @@ export function parseIceLinks(links: string | null): RTCIceServer[] {
   return out;
 }
 
-async function waitForIceGathering(pc: RTCPeerConnection, timeoutMs: number): Promise<void> {
+export async function waitForIceGathering(pc: RTCPeerConnection, timeoutMs: number): Promise<void> {
   if (pc.iceGatheringState === "complete") return;
   await new Promise<void>((resolve) => {
     const done = () => {

@@ -1,0 +1,166 @@
+// Watch an rfb stream relayed through Janus (its Streaming plugin) over Janus's plain HTTP
+// API, with no janus.js: create a session, attach the plugin, ask to "watch" a mountpoint
+// (Janus answers with an offer), answer, "start". A long poll brings Janus's events and
+// keeps the session alive; a session that ends (Janus restarted, the network went away)
+// is started again after a growing pause. View-only: input goes only over rfb's own
+// transports (RemoteFramebufferView).
+import { Backoff } from "./flow.js";
+import { waitForIceGathering } from "./webrtc.js";
+
+export const STREAMING = "janus.plugin.streaming";
+
+/** A Janus request: `janus` is the verb; every request carries a transaction id. */
+export function request(janus: string, transaction: string, fields: Record<string, unknown> = {}): string {
+  return JSON.stringify({ janus, transaction, ...fields });
+}
+
+/** What one long-poll reply says (an event, or an array of them with maxev > 1). */
+export interface JanusEvents {
+  offer: RTCSessionDescriptionInit | null;
+  ended: string | null; // why the session or handle is gone; null: still there
+  started: boolean; // the plugin says the stream started
+}
+
+export function readEvents(reply: unknown, handle: number): JanusEvents {
+  const out: JanusEvents = { offer: null, ended: null, started: false };
+  for (const ev of Array.isArray(reply) ? reply : [reply]) {
+    if (typeof ev !== "object" || ev === null) continue;
+    const e = ev as Record<string, unknown>;
+    const verb = e.janus;
+    if (verb === "error") {
+      const err = e.error as { code?: number; reason?: string } | undefined;
+      out.ended = `Janus error ${err?.code ?? "?"}: ${err?.reason ?? "unknown"}`;
+    } else if ((verb === "hangup" || verb === "detached") && e.sender === handle) {
+      out.ended = `Janus ${verb}${typeof e.reason === "string" ? `: ${e.reason}` : ""}`;
+    } else if (verb === "timeout") {
+      out.ended = "Janus session timed out";
+    } else if (verb === "event" && e.sender === handle) {
+      const jsep = e.jsep as RTCSessionDescriptionInit | undefined;
+      if (jsep && jsep.type === "offer" && typeof jsep.sdp === "string") out.offer = jsep;
+      const data = (e.plugindata as { data?: Record<string, unknown> } | undefined)?.data;
+      const result = data?.result as { status?: string } | undefined;
+      if (result?.status === "started" || result?.status === "preparing") out.started = true;
+      if (typeof data?.error === "string") out.ended = `streaming plugin: ${data.error}`;
+    }
+  }
+  return out;
+}
+
+export interface JanusWatchOptions {
+  server: string; // Janus's HTTP API, e.g. http://host:8088/janus
+  mountpoint: number; // the Streaming mountpoint id (docker/janus: 1)
+  video: HTMLVideoElement;
+  iceServers?: RTCIceServer[];
+  onState?: (state: string, detail?: string) => void;
+}
+
+let nextTransaction = 0;
+function transaction(): string {
+  nextTransaction += 1;
+  return `rfb-${Date.now().toString(36)}-${nextTransaction}`;
+}
+
+export class JanusWatcher {
+  private pc: RTCPeerConnection | null = null;
+  private session: number | null = null;
+  private handle: number | null = null;
+  private closed = false;
+  private backoff = new Backoff(500, 5000);
+  private run = 0; // the current attempt; an old long poll that returns is ignored
+
+  constructor(private readonly opts: JanusWatchOptions) {}
+
+  start(): void {
+    const run = ++this.run;
+    this.attempt(run).catch((err) => this.retry(run, String(err)));
+  }
+
+  close(): void {
+    this.closed = true;
+    this.run++;
+    this.teardown();
+  }
+
+  private state(s: string, detail?: string): void {
+    this.opts.onState?.(s, detail);
+  }
+
+  private async post(path: string, body: string): Promise<Record<string, unknown>> {
+    const r = await fetch(this.opts.server + path, { method: "POST", body, headers: { "Content-Type": "application/json" } });
+    const reply = (await r.json()) as Record<string, unknown>;
+    if (reply.janus === "error") {
+      const err = reply.error as { code?: number; reason?: string } | undefined;
+      throw new Error(`Janus error ${err?.code ?? "?"}: ${err?.reason ?? "unknown"}`);
+    }
+    return reply;
+  }
+
+  private async attempt(run: number): Promise<void> {
+    this.state("connecting");
+    const created = await this.post("", request("create", transaction()));
+    this.session = (created.data as { id: number }).id;
+    const attached = await this.post(`/${this.session}`, request("attach", transaction(), { plugin: STREAMING }));
+    this.handle = (attached.data as { id: number }).id;
+    await this.post(`/${this.session}/${this.handle}`,
+      request("message", transaction(), { body: { request: "watch", id: this.opts.mountpoint } }));
+    this.poll(run);
+  }
+
+  private async poll(run: number): Promise<void> {
+    while (run === this.run && this.session !== null && this.handle !== null) {
+      let reply: unknown;
+      try {
+        const r = await fetch(`${this.opts.server}/${this.session}?maxev=10&rid=${Date.now()}`);
+        reply = await r.json();
+      } catch (err) {
+        return this.retry(run, `long poll failed: ${err}`);
+      }
+      if (run !== this.run) return;
+      const ev = readEvents(reply, this.handle);
+      if (ev.offer) await this.answer(run, ev.offer);
+      if (ev.ended) return this.retry(run, ev.ended);
+    }
+  }
+
+  private async answer(run: number, offer: RTCSessionDescriptionInit): Promise<void> {
+    this.pc?.close();
+    const pc = new RTCPeerConnection({ iceServers: this.opts.iceServers ?? [] });
+    this.pc = pc;
+    pc.ontrack = (e) => {
+      const v = this.opts.video;
+      v.srcObject = e.streams[0] ?? new MediaStream([e.track]);
+      v.play().catch(() => {});
+      this.backoff.reset();
+      this.state("watching");
+    };
+    pc.onconnectionstatechange = () => {
+      if (pc === this.pc && pc.connectionState === "failed") this.retry(run, "peer connection failed");
+    };
+    await pc.setRemoteDescription(offer);
+    await pc.setLocalDescription(await pc.createAnswer());
+    await waitForIceGathering(pc, 1500);
+    if (run !== this.run || this.session === null || this.handle === null) return;
+    await this.post(`/${this.session}/${this.handle}`,
+      request("message", transaction(), { body: { request: "start" }, jsep: pc.localDescription }));
+  }
+
+  private retry(run: number, why: string): void {
+    if (run !== this.run || this.closed) return;
+    this.teardown();
+    const wait = this.backoff.next();
+    this.state("retrying", `${why}; again in ${wait} ms`);
+    setTimeout(() => {
+      if (run === this.run && !this.closed) this.start();
+    }, wait);
+  }
+
+  private teardown(): void {
+    const { session } = this;
+    this.pc?.close();
+    this.pc = null;
+    this.session = this.handle = null;
+    if (session !== null) {
+      fetch(`${this.opts.server}/${session}`, { method: "POST", body: request("destroy", transaction()), keepalive: true }).catch(() => {});
+    }
+  }
+}

@@ -1,0 +1,296 @@
+"""display.relay_rtp(): the stream's H.264 as RFC 6184 RTP, read back by PyAV from an SDP
+file (as ffmpeg or GStreamer would), by a fake receiver that asks for keyframes, and by
+nobody at all. The packetiser and the RTCP reader are tested sans I/O."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import struct
+import threading
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+
+import rfb
+from rfb import client, patterns, protocol
+from rfb.relay import parse_rtp_url
+from rfb.transports import rtp_h264
+
+W, H = 320, 240
+PROBES = ((W // 4, H // 4), (3 * W // 4, H // 4), (W // 4, 3 * H // 4), (3 * W // 4, 3 * H // 4))
+COLOUR_TOLERANCE = 8
+
+
+# -- sans I/O -------------------------------------------------------------------------------
+
+
+def depacketize(packets: list[bytes]) -> list[bytes]:
+    """NAL units back from RFC 6184 packets (single, STAP-A, FU-A)."""
+    out: list[bytes] = []
+    fu = bytearray()
+    for p in packets:
+        payload = p[12:]
+        kind = payload[0] & 0x1F
+        if kind == 24:
+            at = 1
+            while at < len(payload):
+                (n,) = struct.unpack_from("!H", payload, at)
+                out.append(payload[at + 2 : at + 2 + n])
+                at += 2 + n
+        elif kind == 28:
+            if payload[1] & 0x80:
+                fu = bytearray(((payload[0] & 0xE0) | (payload[1] & 0x1F),))
+            fu += payload[2:]
+            if payload[1] & 0x40:
+                out.append(bytes(fu))
+        else:
+            out.append(payload)
+    return out
+
+
+def test_access_units_become_rfc6184_packets_and_back() -> None:
+    sps, pps, sei = b"\x67" + b"\x42" * 12, b"\x68" + b"\xce" * 4, b"\x06" + b"\x05" * 20
+    idr = b"\x65" + bytes(range(256)) * 20  # 5 kB: FU-A
+    unit = b"".join(b"\x00\x00\x00\x01" + n for n in (sps, pps, sei)) + b"\x00\x00\x01" + idr
+    assert rtp_h264.nal_units(unit) == [sps, pps, sei, idr]
+    p = rtp_h264.H264Packetizer(ssrc=0x1234, pt=96, mtu=1200, first_seq=65534)
+    packets = p.packetize(unit, 90_000)
+    assert all(len(x) <= 1200 for x in packets)
+    assert packets[0][12] & 0x1F == 24  # SPS, PPS and SEI share one STAP-A
+    assert [x[12] & 0x1F for x in packets[1:]] == [28] * (len(packets) - 1)
+    assert depacketize(packets) == [sps, pps, sei, idr]
+    seqs = [struct.unpack_from("!H", x, 2)[0] for x in packets]
+    assert seqs[:3] == [65534, 65535, 0]  # wraps
+    assert [bool(x[1] & 0x80) for x in packets] == [False] * (len(packets) - 1) + [True]
+    assert {struct.unpack_from("!II", x, 4) for x in packets} == {(90_000, 0x1234)}
+    assert {x[1] & 0x7F for x in packets} == {96}
+    # A small delta frame is one packet.
+    (one,) = p.packetize(b"\x00\x00\x00\x01\x41\x9a" + b"\x01" * 50, 93_000)
+    assert one[12:] == b"\x41\x9a" + b"\x01" * 50 and one[1] & 0x80
+
+
+def test_rtcp_feedback_is_read_and_malformed_rtcp_ignored() -> None:
+    ours = 0xCAFE
+    pli = struct.pack("!BBHII", 0x81, 206, 2, 1, ours)
+    fir = struct.pack("!BBHIIIB3x", 0x84, 206, 4, 1, 0, ours, 7)
+    rr = struct.pack("!BBHI", 0x81, 201, 7, 99) + struct.pack("!IB3xIIII", ours, 64, 0, 0, 0, 0)
+    assert rtp_h264.feedback(pli, ours).keyframe
+    assert not rtp_h264.feedback(struct.pack("!BBHII", 0x81, 206, 2, 1, 0xBEEF), ours).keyframe
+    assert rtp_h264.feedback(fir, ours).keyframe
+    got = rtp_h264.feedback(rr + pli, ours)  # compound
+    assert got.report and got.keyframe and got.loss == 0.25
+    for junk in (b"", b"\x00" * 3, b"\xff" * 40, pli[:7], struct.pack("!BBH", 0x81, 206, 200)):
+        assert rtp_h264.feedback(junk, ours) == rtp_h264.Feedback()
+    sr = rtp_h264.sender_report(ours, 1_700_000_000.5, 1234, 10, 5000)
+    assert len(sr) == 28 and sr[1] == 200
+    assert struct.unpack_from("!IIIIII", sr, 4) == (ours, 1_700_000_000 + 2_208_988_800,
+                                                    2**31, 1234, 10, 5000)  # fmt: skip
+
+
+def test_rtp_urls_are_checked() -> None:
+    assert parse_rtp_url("rtp://127.0.0.1:5004") == ("127.0.0.1", 5004)
+    assert parse_rtp_url("rtp://[::1]:6000") == ("::1", 6000)
+    for bad in ("udp://127.0.0.1:5004", "rtp://127.0.0.1", "rtp://:5004", "rtp://h:99999"):
+        with pytest.raises(ValueError, match=r"rtp://HOST:PORT"):
+            parse_rtp_url(bad)
+
+
+# -- over UDP --------------------------------------------------------------------------------
+
+
+def free_udp_pair() -> int:
+    """An even port with the next one free too (RTP, RTCP)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1] & ~1
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as a, \
+                    socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as b:  # fmt: skip
+                a.bind(("127.0.0.1", port))
+                b.bind(("127.0.0.1", port + 1))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no free UDP port pair")
+
+
+async def publishing(display: rfb.Display, stop: asyncio.Event, fps: float = 30) -> None:
+    i = 0
+    while not stop.is_set():
+        display.publish(patterns.test_card(W, H, i))
+        i += 1
+        await asyncio.sleep(1 / fps)
+
+
+def read_sdp(path: Path, frames: int, out: list[Any], error: list[BaseException]) -> None:
+    try:
+        with av.open(str(path), format="sdp", timeout=10,
+                     options={"protocol_whitelist": "file,udp,rtp"}) as c:  # fmt: skip
+            for f in c.decode(video=0):
+                out.append(f.reformat(format="rgb24", src_colorspace="ITU601",
+                                      src_color_range="MPEG").to_ndarray())  # fmt: skip
+                if len(out) >= frames:
+                    return
+    except BaseException as exc:
+        error.append(exc)
+
+
+async def test_pyav_reads_the_relay_from_an_sdp_file_with_no_second_encode(tmp_path: Path) -> None:
+    port = free_udp_pair()
+    async with await rfb.serve(W, H, port=0) as display:
+        stop = asyncio.Event()
+        pub = asyncio.create_task(publishing(display, stop))
+        try:
+            async with client.connect(display.ws_url, [protocol.CAP_H264]) as viewer:
+                await viewer.next_frame()
+                relay = display.relay_rtp(f"rtp://127.0.0.1:{port}")
+                assert display.relays == [relay]
+                # One H.264 group serves the viewer and the relay: nothing encoded twice.
+                h264 = [g for g in display.stream.hub.live_groups()
+                        if g.key.capability == protocol.CAP_H264]  # fmt: skip
+                assert len(h264) == 1
+                sdp = tmp_path / "relay.sdp"
+                sdp.write_text(relay.sdp())
+                frames: list[np.ndarray] = []
+                error: list[BaseException] = []
+                reader = threading.Thread(target=read_sdp, args=(sdp, 20, frames, error))
+                reader.start()
+                while reader.is_alive():
+                    await asyncio.sleep(0.05)
+                assert not error, error
+                encoded = h264[0].metrics()["frames_encoded"]
+                assert relay.units_sent <= encoded + 2  # the group's units, not its own
+                await relay.stop()
+                assert display.relays == []
+        finally:
+            stop.set()
+            await pub
+    assert len(frames) == 20
+    for got in frames[-5:]:
+        assert got.shape == (H, W, 3)
+        assert is_test_card(got)
+
+
+def is_test_card(got: np.ndarray) -> bool:
+    """The picture is a test_card frame (its colours rotate from frame to frame)."""
+    return any(
+        all(np.abs(got[y, x].astype(int) - want[y, x]).max() <= COLOUR_TOLERANCE
+            for x, y in PROBES)
+        for want in (patterns.test_card(W, H, k) for k in range(4))
+    )  # fmt: skip
+
+
+class FakeReceiver:
+    """What a media server does: takes RTP on ``port``, RTCP on ``port + 1``, and sends
+    its feedback back to where the sender reports came from."""
+
+    def __init__(self, port: int) -> None:
+        self.rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.rtp.bind(("127.0.0.1", port))
+        self.rtcp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.rtcp.bind(("127.0.0.1", port + 1))
+        for s in (self.rtp, self.rtcp):
+            s.settimeout(5)
+
+    def sender_report(self) -> tuple[bytes, Any]:
+        while True:
+            data, addr = self.rtcp.recvfrom(2048)
+            if data[1] == 200:
+                return data, addr
+
+    def packet(self) -> bytes:
+        return self.rtp.recv(2048)
+
+    def close(self) -> None:
+        self.rtp.close()
+        self.rtcp.close()
+
+
+def starts_idr(packet: bytes) -> bool:
+    payload = packet[12:]
+    kind = payload[0] & 0x1F
+    if kind == 24:
+        kind = payload[3] & 0x1F  # the first NAL unit in the STAP-A
+    elif kind == 28:
+        kind = payload[1] & 0x1F
+    return kind in (5, 7)
+
+
+async def test_a_pli_from_the_receiver_brings_a_keyframe_at_once() -> None:
+    port = free_udp_pair()
+    rx = FakeReceiver(port)
+    async with await rfb.serve(W, H, port=0, keyframe_interval_s=30) as display:
+        stop = asyncio.Event()
+        pub = asyncio.create_task(publishing(display, stop))
+        try:
+            relay = display.relay_rtp(f"rtp://127.0.0.1:{port}")
+            sr, addr = await asyncio.to_thread(rx.sender_report)
+            ssrc = struct.unpack_from("!I", sr, 4)[0]
+            assert ssrc == relay.packetizer.ssrc
+            await asyncio.sleep(2.5)  # past the first IDR and the group's keyframe limit
+            while True:  # drain what came so far
+                rx.rtp.settimeout(0.05)
+                try:
+                    rx.packet()
+                except TimeoutError:
+                    break
+            rx.rtp.settimeout(5)
+            rx.rtcp.sendto(struct.pack("!BBHII", 0x81, 206, 2, 1, ssrc), addr)
+            async with asyncio.timeout(3):
+                while not relay.keyframe_requests:
+                    await asyncio.sleep(0.01)
+            assert relay.receiver_seen
+
+            def next_idr() -> int:
+                for n in range(200):
+                    if starts_idr(rx.packet()):
+                        return n
+                return -1
+
+            assert 0 <= await asyncio.to_thread(next_idr) < 200  # long before the 30 s IDR
+        finally:
+            stop.set()
+            await pub
+            rx.close()
+
+
+async def test_a_relay_to_nobody_logs_once_and_recovers_when_the_receiver_comes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    port = free_udp_pair()
+    caplog.set_level(logging.INFO, logger="rfb")
+    async with await rfb.serve(W, H, port=0, keyframe_interval_s=1) as display:
+        stop = asyncio.Event()
+        pub = asyncio.create_task(publishing(display, stop))
+        try:
+            async with client.connect(display.ws_url, [protocol.CAP_JPEG]) as viewer:
+                relay = display.relay_rtp(f"rtp://127.0.0.1:{port}")
+                await asyncio.sleep(1.0)  # nobody listens: ICMP port unreachable
+                shown = 0
+                for _ in range(10):  # the direct viewer does not notice
+                    await viewer.next_frame()
+                    shown += 1
+                sent = relay.units_sent
+                assert sent >= 20
+                warned = [r for r in caplog.records if "nothing is listening" in r.message]
+                assert len(warned) == 1
+                rx = FakeReceiver(port)  # the receiver (re)starts
+                try:
+                    def first_idr() -> bool:
+                        return any(starts_idr(rx.packet()) for _ in range(500))
+
+                    async with asyncio.timeout(3):  # within one keyframe interval (+ slack)
+                        assert await asyncio.to_thread(first_idr)
+                    assert relay.units_sent > sent
+                finally:
+                    rx.close()
+                assert shown == 10
+        finally:
+            stop.set()
+            await pub
