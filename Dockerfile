@@ -1,21 +1,30 @@
 # The rfb demo server: python -m rfb.server with H.264 (PyAV) and WebRTC (aiortc).
 #   docker compose up        (see docker-compose.yml and README.md)
+#
+# BASE_IMAGE: the official slim Python image by default. Where no registry is reachable,
+# any Debian-like image with python3 and python3-venv will do (scripts/compose-check makes
+# one with debootstrap); a wheelhouse/ folder in the build context, when present, is
+# where the wheels come from (for a build that cannot reach PyPI either).
+ARG BASE_IMAGE=python:3.11-slim
 
 # Build stage: wheels for rfb and everything it needs (PyAV and aiortc ship manylinux
 # wheels, so no compiler is needed; none reaches the final image either way).
-FROM python:3.11-slim AS build
+FROM ${BASE_IMAGE} AS build
 # h264,webrtc by default; the compose "gpu" profile adds gpu (CuPy, PyNvVideoCodec).
 ARG EXTRAS=h264,webrtc
 WORKDIR /src
-COPY pyproject.toml README.md ./
-COPY rfb ./rfb
-RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[${EXTRAS}]"
+COPY . ./
+RUN python3 -m venv /opt/build \
+    && if [ -d wheelhouse ]; then from="--no-index --find-links wheelhouse"; else from=""; fi \
+    && /opt/build/bin/pip wheel --no-cache-dir $from --wheel-dir /wheels ".[${EXTRAS}]"
 
-FROM python:3.11-slim
+FROM ${BASE_IMAGE}
 ARG EXTRAS=h264,webrtc
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin rfb
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
-    pip install --no-cache-dir --no-index --find-links /wheels "rfb[${EXTRAS}]"
+    python3 -m venv /opt/rfb \
+    && /opt/rfb/bin/pip install --no-cache-dir --no-index --find-links /wheels "rfb[${EXTRAS}]"
+ENV PATH=/opt/rfb/bin:$PATH
 USER rfb
 WORKDIR /home/rfb
 ENV PYTHONUNBUFFERED=1

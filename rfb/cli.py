@@ -165,7 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="resolve browsers' mDNS candidates instead of dropping them (slower first frame)",
     )
-    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("-v", "--verbose", action="store_true", default=bool(env("RFB_VERBOSE")),
+                   help="log every input event and more (RFB_VERBOSE=1 too)")  # fmt: skip
     return p
 
 
