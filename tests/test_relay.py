@@ -294,3 +294,39 @@ async def test_a_relay_to_nobody_logs_once_and_recovers_when_the_receiver_comes(
         finally:
             stop.set()
             await pub
+
+
+async def test_a_relay_can_take_a_lower_rung_of_the_ladder(tmp_path: Path) -> None:
+    port = free_udp_pair()
+    async with await rfb.serve(640, 480, port=0) as display:
+        stop = asyncio.Event()
+
+        async def pub() -> None:
+            i = 0
+            while not stop.is_set():
+                display.publish(patterns.test_card(640, 480, i))
+                i += 1
+                await asyncio.sleep(1 / 30)
+
+        task = asyncio.create_task(pub())
+        try:
+            lad = display.stream.hub.ladder(protocol.CAP_H264)
+            rung = next(i for i, r in enumerate(lad.rungs) if r.scale < 1)  # the first smaller
+            want = lad.coded_size(rung, 640, 480)
+            relay = display.relay_rtp(f"rtp://127.0.0.1:{port}", rung=rung)
+            assert relay.rung == rung
+            (group,) = display.stream.hub.live_groups()
+            assert group.rung == rung  # its own group: nobody else watches that rung
+            sdp = tmp_path / "low.sdp"
+            sdp.write_text(relay.sdp())
+            frames: list[np.ndarray] = []
+            error: list[BaseException] = []
+            reader = threading.Thread(target=read_sdp, args=(sdp, 5, frames, error))
+            reader.start()
+            while reader.is_alive():
+                await asyncio.sleep(0.05)
+            assert not error, error
+            assert frames and frames[-1].shape[:2] == (want[1], want[0]) and want[0] < 640
+        finally:
+            stop.set()
+            await task

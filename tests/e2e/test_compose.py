@@ -1,6 +1,8 @@
-"""The container demo for real: `scripts/compose-check` builds the image and starts the
-compose stack (rfb + coturn), and headless Chromium watches the container's stream through
-the page it serves, checking pixels and input; the stack then goes down leaving nothing.
+"""The container demo for real: `scripts/compose-check` builds the images and starts the
+compose stack (rfb + coturn, and the janus profile with rfb relaying to it), and headless
+Chromium watches the container's stream through the page it serves, over the WebSocket
+and over WebRTC relayed by the stack's coturn, checking pixels and input, and through the
+stack's Janus; the stack then goes down leaving nothing.
 
 Where the machine's Docker engine cannot start (no docker.io, not root) the test is
 skipped with the reason; everywhere else it runs (CI installs docker.io, debootstrap and
@@ -56,7 +58,8 @@ def stack() -> Iterator[str]:
     reason = why_not()
     if reason:
         pytest.skip(f"compose demo not run: {reason}")
-    out = compose_check("up", RFB_PATTERN="test_card", RFB_VERBOSE="1")
+    out = compose_check("up", RFB_PATTERN="test_card", RFB_VERBOSE="1",
+                        RFB_COMPOSE_PROFILES="janus", RFB_RELAY_RTP="rtp://janus:5004")
     (netns,) = re.findall(r"^rfb-compose: netns (\S+)$", out, re.M)
     assert "health check: healthy" in out
     try:
@@ -125,5 +128,32 @@ async def test_webrtc_through_the_compose_files_coturn(browser: Any) -> None:
         async with asyncio.timeout(15):
             while not any(clicked.search(line) for line in compose_check("logs").splitlines()):
                 await asyncio.sleep(0.5)
+    finally:
+        await ctx.close()
+
+
+# The page's <video> as the test card's quadrant colours.
+VIDEO_QUADRANTS = """() => { const v = window.rfbJanus.video; if (!v.videoWidth) return null;
+  const c = document.createElement('canvas'); c.width = v.videoWidth; c.height = v.videoHeight;
+  const g = c.getContext('2d'); g.drawImage(v, 0, 0); const w = c.width, h = c.height;
+  return [[w / 4, h / 4], [3 * w / 4, h / 4], [w / 4, 3 * h / 4], [3 * w / 4, 3 * h / 4]]
+    .map(([x, y]) => Array.from(g.getImageData(x, y, 1, 1).data.slice(0, 3))); }"""
+
+
+async def test_watchers_through_the_stacks_janus(browser: Any) -> None:
+    """The janus profile: rfb's container relays RTP to Janus's, whose watchers use rfb's
+    watcher page with Janus's HTTP API on the published port 8088."""
+    ctx = await browser.new_context(viewport={"width": W, "height": H})
+    page = await ctx.new_page()
+    try:
+        await page.goto(URL + "static/janus.html?janus=http://127.0.0.1:8088/janus&id=1")
+        await page.wait_for_function("window.rfbJanus !== undefined")
+        await page.evaluate("""() => { const j = window.rfbJanus; j.frames = 0;
+            const t = () => { j.frames++; j.video.requestVideoFrameCallback(t); };
+            j.video.requestVideoFrameCallback(t); }""")
+        await wait_for(page, "window.rfbJanus.frames > 30", timeout=40)
+        assert await page.evaluate("window.rfbJanus.video.videoWidth") == 1280
+        colours = await page.evaluate(VIDEO_QUADRANTS)
+        assert_test_card([tuple(c) for c in colours], 12)
     finally:
         await ctx.close()
