@@ -33,9 +33,9 @@ sys.path.insert(0, str(HERE.parent))
 
 import janus_rig  # noqa: E402
 import netns  # noqa: E402
+from bench_core import cpu_seconds as process_cpu_seconds  # noqa: E402
 from bench_loss import Busy  # noqa: E402
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 CHROMIUM = os.environ.get("RFB_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -48,14 +48,13 @@ COUNT = """() => { const j = window.rfbJanus; if (!j || j.counting) return;
 
 
 def cpu_seconds(pids: list[int]) -> float:
+    """utime + stime of these processes (those that have exited count nothing)."""
     total = 0.0
     for pid in pids:
         try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
+            total += process_cpu_seconds(pid)
         except OSError:
             continue
-        total += (int(fields[11]) + int(fields[12])) / CLK_TCK
     return total
 
 

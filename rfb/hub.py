@@ -71,6 +71,21 @@ def pacing_rate(
     return rate
 
 
+class ConsumerLink:
+    """A consumer's side of the hub (a recording, a relay): ``take`` gets every unit, and
+    the credit goes back at once, so a consumer never holds its group back."""
+
+    def __init__(self, transport: str, hub: Hub,
+                 take: Callable[[Viewer, int, EncodedUnit], None]) -> None:  # fmt: skip
+        self.transport = transport
+        self._hub = hub
+        self._take = take
+
+    def send_unit(self, viewer: Viewer, seq: int, unit: EncodedUnit) -> None:
+        asyncio.get_running_loop().call_soon(self._hub.delivered, viewer.id, seq)
+        self._take(viewer, seq, unit)
+
+
 class ViewerLink(Protocol):
     """What a transport gives the hub: a way to send one encoded unit, never blocking.
 
@@ -111,7 +126,7 @@ class _Entry:
     settings: EncoderSettings | None = None  # its own encoder settings, off the ladder
 
     @property
-    def recorder(self) -> bool:
+    def consumer(self) -> bool:
         """A consumer (a recording, a relay), not a viewer."""
         return getattr(self.link, "transport", None) in CONSUMERS
 
@@ -306,14 +321,14 @@ class Hub:
     @property
     def viewer_count(self) -> int:
         """Viewers on every transport; recordings are not viewers."""
-        return sum(not e.recorder for e in self._viewers.values())
+        return sum(not e.consumer for e in self._viewers.values())
 
     @property
     def recording_count(self) -> int:
         return sum(getattr(e.link, "transport", None) == RECORDER for e in self._viewers.values())
 
     def live_viewers(self) -> list[Viewer]:
-        return [e.viewer for e in self._viewers.values() if not e.recorder]
+        return [e.viewer for e in self._viewers.values() if not e.consumer]
 
     def live_groups(self) -> list[EncoderGroup]:
         return [g for g, _ in self.groups.values()]
@@ -321,7 +336,7 @@ class Hub:
     def live_viewer_links(self) -> list[tuple[str, str]]:
         """(viewer id, transport) of every viewer (recorders aside)."""
         return [(vid, getattr(e.link, "transport", "other"))
-                for vid, e in self._viewers.items() if not e.recorder]  # fmt: skip
+                for vid, e in self._viewers.items() if not e.consumer]  # fmt: skip
 
     def viewers_by_transport(self) -> dict[str, int]:
         out: dict[str, int] = {}

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import protocol
 from .encoders.base import X264_PRESETS, EncoderSettings
-from .hub import RECORDER
+from .hub import RECORDER, ConsumerLink
 from .session import EncodedUnit, Viewer
 
 if TYPE_CHECKING:
@@ -201,18 +201,6 @@ class _Mp4Writer:
                 self._path.unlink()
 
 
-class _RecorderLink:
-    """The recording's side of the hub: takes every unit and gives the credit back."""
-
-    transport = RECORDER
-
-    def __init__(self, recording: Recording) -> None:
-        self._recording = recording
-
-    def send_unit(self, viewer: Viewer, seq: int, unit: EncodedUnit) -> None:
-        self._recording._take(viewer, seq, unit)
-
-
 class Recording:
     """An MP4 file being written of what a stream publishes. From ``display.record()``.
 
@@ -277,7 +265,7 @@ class Recording:
         before = {id(g) for g in hub.live_groups()}
         self._viewer = hub.attach(
             protocol.CAP_H264,
-            _RecorderLink(self),
+            ConsumerLink(RECORDER, hub, self._take),
             max_inflight=8,
             settings=self.settings,
             adaptive=False,
@@ -289,8 +277,6 @@ class Recording:
 
     def _take(self, viewer: Viewer, seq: int, unit: EncodedUnit) -> None:
         hub = self._stream.hub
-        # A recording never holds the group back: its credit returns at once.
-        asyncio.get_running_loop().call_soon(hub.delivered, viewer.id, seq)
         if self._stopping is not None or self._timeline is None:
             return
         if self._writer.error is not None:

@@ -31,7 +31,7 @@ import urllib.parse
 from typing import TYPE_CHECKING, Any
 
 from . import protocol
-from .hub import RELAY
+from .hub import RELAY, ConsumerLink
 from .session import EncodedUnit, Viewer
 from .transports import rtp_h264
 
@@ -58,18 +58,6 @@ def parse_rtp_url(url: str) -> tuple[str, int]:
     if port is None or not 0 < port < 65536:
         raise ValueError(f"relay_rtp() takes {form} with a port 1..65535, got {url!r}")
     return parts.hostname, port
-
-
-class _RelayLink:
-    """The relay's side of the hub: takes every unit and gives the credit back."""
-
-    transport = RELAY
-
-    def __init__(self, relay: RtpRelay) -> None:
-        self._relay = relay
-
-    def send_unit(self, viewer: Viewer, seq: int, unit: EncodedUnit) -> None:
-        self._relay._take(viewer, seq, unit)
 
 
 class RtpRelay:
@@ -146,7 +134,7 @@ class RtpRelay:
             loop.add_reader(sock.fileno(), self._on_readable, sock)
         self._viewer = stream.hub.attach(
             protocol.CAP_H264,
-            _RelayLink(self),
+            ConsumerLink(RELAY, stream.hub, self._take),
             max_inflight=8,
             rung=self.rung,
             takes_stills=self.rung == 0,  # a still is full size: only where the rung is
@@ -157,12 +145,9 @@ class RtpRelay:
                  self.port, self.rtcp_port)  # fmt: skip
 
     def _take(self, viewer: Viewer, seq: int, unit: EncodedUnit) -> None:
-        hub = self._stream.hub
-        # A relay never holds the group back: its credit returns at once.
-        asyncio.get_running_loop().call_soon(hub.delivered, viewer.id, seq)
         if self._stopped:
             return
-        rtp = (self._rtp_base + unit.timestamp_us * rtp_h264.RTP_CLOCK // 1_000_000) % 2**32
+        rtp = self._rtp_time(unit.timestamp_us)
         if self._last_rtp is not None and rtp == self._last_rtp:
             rtp = (rtp + 1) % 2**32  # a re-made IDR of the same frame: a new timestamp
         self._last_rtp = rtp
@@ -236,11 +221,15 @@ class RtpRelay:
         if self._stopped:
             return
         p = self.packetizer
-        rtp = (self._rtp_base + self._stream.now_us() * rtp_h264.RTP_CLOCK // 1_000_000) % 2**32
+        rtp = self._rtp_time(self._stream.now_us())
         self._send(self._rtcp, rtp_h264.sender_report(p.ssrc, time.time(), rtp, p.packets,
                                                       p.octets))  # fmt: skip
         loop = asyncio.get_running_loop()
         self._report = loop.call_later(SENDER_REPORT_S, self._send_report)
+
+    def _rtp_time(self, timestamp_us: int) -> int:
+        """The RTP timestamp (90 kHz, from a random origin) of a stream time."""
+        return (self._rtp_base + timestamp_us * rtp_h264.RTP_CLOCK // 1_000_000) % 2**32
 
     def sdp(self, host: str | None = None) -> str:
         """An SDP file for a receiver of this relay at its address (or ``host``)."""

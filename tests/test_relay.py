@@ -18,6 +18,7 @@ import pytest
 
 import rfb
 from rfb import client, patterns, protocol
+from rfb.encoders.h264 import iter_nals
 from rfb.relay import parse_rtp_url
 from rfb.transports import rtp_h264
 
@@ -57,7 +58,7 @@ def test_access_units_become_rfc6184_packets_and_back() -> None:
     sps, pps, sei = b"\x67" + b"\x42" * 12, b"\x68" + b"\xce" * 4, b"\x06" + b"\x05" * 20
     idr = b"\x65" + bytes(range(256)) * 20  # 5 kB: FU-A
     unit = b"".join(b"\x00\x00\x00\x01" + n for n in (sps, pps, sei)) + b"\x00\x00\x01" + idr
-    assert rtp_h264.nal_units(unit) == [sps, pps, sei, idr]
+    assert list(iter_nals(unit)) == [sps, pps, sei, idr]
     p = rtp_h264.H264Packetizer(ssrc=0x1234, pt=96, mtu=1200, first_seq=65534)
     packets = p.packetize(unit, 90_000)
     assert all(len(x) <= 1200 for x in packets)
@@ -120,10 +121,11 @@ def free_udp_pair() -> int:
     raise RuntimeError("no free UDP port pair")
 
 
-async def publishing(display: rfb.Display, stop: asyncio.Event, fps: float = 30) -> None:
+async def publishing(display: rfb.Display, stop: asyncio.Event, fps: float = 30,
+                     size: tuple[int, int] = (W, H)) -> None:  # fmt: skip
     i = 0
     while not stop.is_set():
-        display.publish(patterns.test_card(W, H, i))
+        display.publish(patterns.test_card(*size, i))
         i += 1
         await asyncio.sleep(1 / fps)
 
@@ -300,15 +302,7 @@ async def test_a_relay_can_take_a_lower_rung_of_the_ladder(tmp_path: Path) -> No
     port = free_udp_pair()
     async with await rfb.serve(640, 480, port=0) as display:
         stop = asyncio.Event()
-
-        async def pub() -> None:
-            i = 0
-            while not stop.is_set():
-                display.publish(patterns.test_card(640, 480, i))
-                i += 1
-                await asyncio.sleep(1 / 30)
-
-        task = asyncio.create_task(pub())
+        task = asyncio.create_task(publishing(display, stop, size=(640, 480)))
         try:
             lad = display.stream.hub.ladder(protocol.CAP_H264)
             rung = next(i for i, r in enumerate(lad.rungs) if r.scale < 1)  # the first smaller

@@ -15,31 +15,14 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from ..encoders.h264 import iter_nals
+
 RTP_CLOCK = 90_000
 DEFAULT_PT = 96
 DEFAULT_MTU = 1200  # RTP packet size: leaves room for any tunnel or VPN on the way
 _RTP_HEADER = 12
 _STAP_A, _FU_A = 24, 28
 _NTP_EPOCH = 2_208_988_800  # seconds from 1900 (NTP) to 1970 (Unix)
-
-
-def nal_units(annexb: bytes) -> list[bytes]:
-    """The NAL units of an Annex B byte stream (start codes of 3 or 4 bytes removed)."""
-    out: list[bytes] = []
-    i, n = 0, len(annexb)
-    start = -1
-    while i + 2 < n:
-        if annexb[i] == 0 and annexb[i + 1] == 0 and annexb[i + 2] == 1:
-            if start >= 0:
-                end = i - 1 if i > 0 and annexb[i - 1] == 0 else i
-                out.append(annexb[start:end])
-            i += 3
-            start = i
-            continue
-        i += 1
-    if start >= 0 and start < n:
-        out.append(annexb[start:])
-    return [u for u in out if u]
 
 
 class H264Packetizer:
@@ -75,7 +58,7 @@ class H264Packetizer:
                 payloads.append(bytes(stap))
             small.clear()
 
-        for nal in nal_units(access_unit):
+        for nal in iter_nals(access_unit):
             if len(nal) > room:
                 flush_small()
                 payloads.extend(_fu_a(nal, room))

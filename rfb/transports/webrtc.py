@@ -14,6 +14,7 @@ import contextlib
 import logging
 import secrets
 from collections import OrderedDict, deque
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +48,22 @@ START_BITRATE = 1.2e6
 LOSS_SPAN_S = 1.0
 
 
+@dataclass(slots=True)
+class _SentUnit:
+    """A unit handed to the RTP sender, for its frame_shown report."""
+
+    published_at: float
+    nbytes: int
+    taken_at: float | None = None  # its first packet out of the pacer
+    left_at: float | None = None  # ...and its last
+
+    @property
+    def spread(self) -> float | None:
+        if self.taken_at is None or self.left_at is None:
+            return None
+        return self.left_at - self.taken_at
+
+
 class WebRtcViewer:
     """One WHEP session: a peer connection, its packet track and its data channel."""
 
@@ -70,7 +87,7 @@ class WebRtcViewer:
         # For frame_shown: our RTP timestamp -> (publish time, time handed to the RTP
         # sender, bytes) of the units sent, and the random origin aiortc adds to every
         # timestamp on the wire (learnt from the sender).
-        self._sent: OrderedDict[int, list[Any]] = OrderedDict()
+        self._sent: OrderedDict[int, _SentUnit] = OrderedDict()
         self._unshown_since: float | None = None  # first unit taken after the last report
         self._frame_size: tuple[int, int] | None = None  # what the last config said
         self._rtp_origin: int | None = None
@@ -94,7 +111,7 @@ class WebRtcViewer:
         self._last_rtp = rtp
         packet.pts = rtp
         packet.time_base = Fraction(1, RTP_CLOCK)
-        self._sent[rtp % 2**32] = [unit.published_at, None, len(unit.data), None]
+        self._sent[rtp % 2**32] = _SentUnit(unit.published_at, len(unit.data))
         while len(self._sent) > _SHOWN_WINDOW:
             self._sent.popitem(last=False)
         size = (unit.frame_width, unit.frame_height)
@@ -109,7 +126,7 @@ class WebRtcViewer:
         now = self.stream.clock()
         sent = self._sent.get(rtp % 2**32)
         if sent is not None:
-            sent[1] = now
+            sent.taken_at = now
         if self._unshown_since is None:
             self._unshown_since = now
         if self.viewer is not None:
@@ -124,15 +141,11 @@ class WebRtcViewer:
 
     def on_frame_shown(self, wire_rtp: int, received_ms: float | None = None) -> None:
         """The browser drew the frame with this RTP timestamp: publish -> display latency."""
-        if self.viewer is None or self._rtp_origin is None:
-            return
-        sent = self._sent.get((wire_rtp - self._rtp_origin) % 2**32)
-        if sent is not None:
-            published_at, taken_at, nbytes, left_at = sent
+        sent = self._sent_by_wire(wire_rtp)
+        if self.viewer is not None and sent is not None:
             self._unshown_since = None
-            spread = None if left_at is None or taken_at is None else left_at - taken_at
-            self.stream.hub.shown(self.viewer.id, published_at, taken_at, nbytes, received_ms,
-                                  spread)  # fmt: skip
+            self.stream.hub.shown(self.viewer.id, sent.published_at, sent.taken_at, sent.nbytes,
+                                  received_ms, sent.spread)  # fmt: skip
 
     def set_pacing_rate(self, bps: float, now: float) -> None:
         self.pacer.set_rate(bps, now)
@@ -143,17 +156,21 @@ class WebRtcViewer:
 
     def on_frame_start(self, wire_rtp: int, now: float) -> None:
         """The pacer let a frame's first packet go: that, not the handover, is its send time."""
-        self._note_sent(wire_rtp, 1, now)
+        sent = self._sent_by_wire(wire_rtp)
+        if sent is not None:
+            sent.taken_at = now
 
     def on_frame_end(self, wire_rtp: int, now: float) -> None:
         """...and its last: the path estimate compares that spread with its arrival's."""
-        self._note_sent(wire_rtp, 3, now)
-
-    def _note_sent(self, wire_rtp: int, field: int, now: float) -> None:
-        sent = None if self._rtp_origin is None else self._sent.get(
-            (wire_rtp - self._rtp_origin) % 2**32)  # fmt: skip
+        sent = self._sent_by_wire(wire_rtp)
         if sent is not None:
-            sent[field] = now
+            sent.left_at = now
+
+    def _sent_by_wire(self, wire_rtp: int) -> _SentUnit | None:
+        """The unit sent with this RTP timestamp on the wire (aiortc's origin added)."""
+        if self._rtp_origin is None:
+            return None
+        return self._sent.get((wire_rtp - self._rtp_origin) % 2**32)
 
     def on_rtcp(self, fb: RtcpFeedback) -> None:
         """REMB and receiver reports, for this viewer's path estimate."""
