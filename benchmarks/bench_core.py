@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 
 from rfb import client, encoders, patterns, protocol
+from rfb.bench import MachineLoad, cpu_seconds, nearest_rank
 from rfb.encoders.base import DEFAULT_PRESET, X264_PRESETS, EncoderSettings
 
 W, H = 1280, 720
@@ -32,24 +33,12 @@ PATTERN = "scene"  # --pattern; the encode section adds the trivial bouncing_box
 PRESET = DEFAULT_PRESET  # --preset: x264's
 H264 = [protocol.CAP_H264, protocol.CAP_JPEG]
 JPEG = [protocol.CAP_JPEG, protocol.CAP_PNG]
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def pct(xs: list[float], p: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(p / 100 * len(xs)))]
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 @contextlib.asynccontextmanager
@@ -145,8 +134,8 @@ async def bench_latency(seconds: float) -> None:
                 m = await server_metrics(url)
         enc = m["groups"][0]["encode_ms"] if m["groups"] else float("nan")
         dec = decode_ms(caps[0])
-        p50 = pct(lat, 50)
-        print(f"{label:6s} p50 {p50:6.2f} ms  p95 {pct(lat, 95):6.2f} ms  (n={len(lat)})   "
+        p50 = nearest_rank(lat, 50)
+        print(f"{label:6s} p50 {p50:6.2f} ms  p95 {nearest_rank(lat, 95):6.2f} ms  (n={len(lat)})   "
               f"encode {enc:.2f} + decode {dec:.2f} = {enc + dec:.2f} ms   "
               f"p50 - (encode+decode) = {p50 - enc - dec:+.2f} ms")  # fmt: skip
 
@@ -184,12 +173,6 @@ async def bench_cpu(seconds: float) -> None:
     print(f"8 viewers / 1 viewer CPU ratio: {results[8] / results[1]:.2f}x")
 
 
-def machine_busy() -> tuple[int, int]:
-    with open("/proc/stat") as f:
-        vals = [int(x) for x in f.readline().split()[1:]]
-    return sum(vals), vals[3] + vals[4]
-
-
 async def bench_sustained(seconds: float, fps: float) -> None:
     print(f"\n== sustained rate, {W}x{H} published at {fps:g} fps to one viewer ({seconds:.0f} s);"
           " server: publish loop + conversion + encode; this process: the viewer")  # fmt: skip
@@ -202,15 +185,14 @@ async def bench_sustained(seconds: float, fps: float) -> None:
             await asyncio.sleep(2)
             m0 = await server_metrics(url)
             f0, t0, c0 = counter[0], time.monotonic(), cpu_seconds(proc.pid)
-            v0, b0 = time.process_time(), machine_busy()
+            v0, machine = time.process_time(), MachineLoad()
             await asyncio.sleep(seconds)
             m1 = await server_metrics(url)
             t1 = time.monotonic()
             shown = (counter[0] - f0) / (t1 - t0)
             server_cpu = (cpu_seconds(proc.pid) - c0) / (t1 - t0)
             viewer_cpu = (time.process_time() - v0) / (t1 - t0)
-            b1 = machine_busy()
-            busy = 1 - (b1[1] - b0[1]) / max(1, b1[0] - b0[0])
+            busy = machine.busy()
             stop.set()
             await asyncio.gather(task, return_exceptions=True)
         published = (m1["display"]["frames_published"] - m0["display"]["frames_published"]) / (

@@ -18,7 +18,8 @@ import sys
 import time
 
 from rfb import encoders, patterns, protocol
-from rfb.encoders import convert, gpu
+from rfb.bench import nearest_rank
+from rfb.encoders import convert, gpu, nvenc
 from rfb.encoders.base import EncoderSettings
 
 
@@ -32,11 +33,6 @@ def median_ms(fn, n: int, sync=lambda: None) -> float:  # type: ignore[no-untype
         sync()
         out.append((time.perf_counter() - t) * 1000)
     return statistics.median(out)
-
-
-def percentile(xs: list[float], q: float) -> float:
-    ordered = sorted(xs)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * q / 100))]
 
 
 def main() -> None:
@@ -53,7 +49,7 @@ def main() -> None:
     name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
     sync = cp.cuda.Device().synchronize
     print(f"device: {name}, CuPy {cp.__version__}")
-    backend, why = gpu.choose_h264_backend(True, gpu.nvenc_unavailable_reason(), None)
+    backend, why = gpu.choose_h264_backend(True, nvenc.nvenc_unavailable_reason(), None)
     print(f"H.264 path for device frames: {backend} — {why}")
     for w, h in ((1920, 1080), (3840, 2160)):
         host = patterns.make("scene", w, h)(3)
@@ -97,7 +93,7 @@ def main() -> None:
                 size = statistics.mean(len(p.data) for p in out if p is not None) / 1000
                 where = "device frames" if device else "host frames"
                 print(f"{w}x{h} {label}, {where}: encode path {enc.name} "
-                      f"{statistics.median(ms):.2f} ms p50, {percentile(ms, 95):.2f} ms p95 "
+                      f"{statistics.median(ms):.2f} ms p50, {nearest_rank(ms, 95):.2f} ms p95 "
                       f"per frame, {size:.1f} kB ({len(ms)} frames); first access unit after "
                       f"{delay + 1} frame(s) in")  # fmt: skip
 

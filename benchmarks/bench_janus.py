@@ -33,8 +33,9 @@ sys.path.insert(0, str(HERE.parent))
 
 import janus_rig  # noqa: E402
 import netns  # noqa: E402
-from bench_core import cpu_seconds as process_cpu_seconds  # noqa: E402
-from bench_loss import Busy  # noqa: E402
+
+from rfb.bench import MachineLoad  # noqa: E402
+from rfb.bench import cpu_seconds as process_cpu_seconds  # noqa: E402
 
 CHROMIUM = os.environ.get("RFB_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -121,15 +122,14 @@ async def main() -> None:
                             break
                         await asyncio.sleep(0.5)
                     chromium = descendants(browser_pid())
-                    busy = Busy()
                     before = [await pg.evaluate("window.rfbJanus.frames") for pg in pages]
                     c0 = (cpu_seconds([server.pid]), cpu_seconds([janus.proc.pid]),  # type: ignore[union-attr]
                           cpu_seconds(chromium))  # fmt: skip
                     t0 = time.monotonic()
-                    busy.start()
+                    machine = MachineLoad()
                     await asyncio.sleep(args.seconds)
                     dt = time.monotonic() - t0
-                    b = busy.read()
+                    b = machine.busy()
                     c1 = (cpu_seconds([server.pid]), cpu_seconds([janus.proc.pid]),  # type: ignore[union-attr]
                           cpu_seconds(chromium))  # fmt: skip
                     after = [await pg.evaluate("window.rfbJanus.frames") for pg in pages]

@@ -53,6 +53,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from rfb.bench import MachineLoad, nearest_rank  # noqa: E402
 from rfb.patterns import TRIVIAL_PATTERNS  # noqa: E402
 
 SRV, CLI = "rfb-bench-srv", "rfb-bench-cli"
@@ -148,25 +149,6 @@ def set_loss(percent: float) -> None:
                f"numgen random mod 100 < {percent:g} drop")  # fmt: skip
 
 
-class Busy:
-    """The machine's busy fraction between start() and read(), from /proc/stat."""
-
-    @staticmethod
-    def _times() -> tuple[int, int]:
-        with open("/proc/stat") as f:
-            cpu = [int(x) for x in f.readline().split()[1:]]
-        idle = cpu[3] + cpu[4]  # idle + iowait
-        return sum(cpu), idle
-
-    def start(self) -> None:
-        self.t0 = self._times()
-
-    def read(self) -> float:
-        total, idle = self._times()
-        dt = total - self.t0[0]
-        return 1.0 - (idle - self.t0[1]) / dt if dt else 0.0
-
-
 @contextlib.asynccontextmanager
 async def server(args: argparse.Namespace, *extra: str):  # type: ignore[no-untyped-def]
     w, h = args.size
@@ -190,10 +172,6 @@ async def server(args: argparse.Namespace, *extra: str):  # type: ignore[no-unty
         proc.wait(10)
 
 
-def pct(xs: list[float], q: float) -> float:
-    return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
-
-
 def summarise(samples: list[dict[str, Any]], busy: float) -> dict[str, Any]:
     """One row's figures from the stats objects the page emitted."""
     lat = sorted(x for s in samples for x in s.get("timecodeMs") or [])
@@ -206,9 +184,9 @@ def summarise(samples: list[dict[str, Any]], busy: float) -> dict[str, Any]:
     rtc = last.get("rtc") or {}
     return {
         "fps": (len(drawn) - 1) / span if span else 0.0,
-        "p50": pct(lat, 0.5),
-        "p95": pct(lat, 0.95),
-        "p99": pct(lat, 0.99),
+        "p50": nearest_rank(lat, 50),
+        "p95": nearest_rank(lat, 95),
+        "p99": nearest_rank(lat, 99),
         "freeze": max(gaps) if gaps else float("nan"),
         "mbit": statistics.mean(s["bitrate"] for s in samples) / 1e6 if samples else 0.0,
         "switches": (switches[-1] - switches[0]) if switches else 0,
@@ -249,12 +227,11 @@ async def watch(browser, args: argparse.Namespace, transport: str) -> dict[str, 
     ctx, page = await open_view(browser, args, transport)
     if page is None:
         return summarise([], 0.0) | {"fps": 0.0, "live": transport}
-    busy = Busy()
     await page.evaluate(COLLECT)
-    busy.start()
+    machine = MachineLoad()
     await asyncio.sleep(args.seconds)
     samples = await take(page)
-    row = summarise(samples, busy.read())
+    row = summarise(samples, machine.busy())
     if args.trace:
         trace(samples)
     await ctx.close()
@@ -269,7 +246,7 @@ def trace(samples: list[dict[str, Any]], t0: float | None = None) -> None:
         a = s.get("adaptation") or {}
         lat = sorted(s.get("timecodeMs") or [])
         est = a.get("estimateBps")
-        print(f"    fps {s['fps']:5.1f} p50 {pct(lat, 0.5):5.0f} max {max(lat or [0]):5.0f} "
+        print(f"    fps {s['fps']:5.1f} p50 {nearest_rank(lat, 50):5.0f} max {max(lat or [0]):5.0f} "
               f"rung {a.get('rung')} {a.get('codedWidth')} est "
               f"{'-' if est is None else f'{est / 1e6:.2f}M'} queue {a.get('queueMs')} "
               f"{a.get('reason')}", flush=True)  # fmt: skip
@@ -297,8 +274,7 @@ async def step(browser, args: argparse.Namespace, transport: str) -> list[dict[s
     for phase, rate in (("constrained", args.rate_mbit), ("lifted", None),
                         ("restored", args.rate_mbit)):  # fmt: skip
         set_rate(rate)
-        busy = Busy()
-        busy.start()
+        machine = MachineLoad()
         t0 = time.time() * 1000
         top_at = None
         end = time.monotonic() + args.seconds
@@ -307,7 +283,7 @@ async def step(browser, args: argparse.Namespace, transport: str) -> list[dict[s
                 top_at = time.time() * 1000 - t0
             await asyncio.sleep(0.1)
         samples = await take(page)
-        row = summarise(samples, busy.read())
+        row = summarise(samples, machine.busy())
         if args.trace:
             print(f"  {transport} {phase} from {t0 / 1000 % 1000:.1f}:", flush=True)
             trace(samples, t0)

@@ -27,11 +27,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from bench_core import cpu_seconds, free_port  # noqa: E402
-from bench_loss import Busy  # noqa: E402
+from bench_core import free_port  # noqa: E402
 
 import rfb  # noqa: E402
 from rfb import client, patterns, protocol  # noqa: E402
+from rfb.bench import MachineLoad, cpu_seconds  # noqa: E402
 
 CAPS = [protocol.CAP_H264]
 
@@ -112,8 +112,7 @@ async def measure(mode: str, n: int, args: argparse.Namespace) -> None:
         url = f"ws://{root}/"
         tasks = [asyncio.create_task(viewer(url, origin, args.seconds, r)) for r in results]
         await asyncio.sleep(args.seconds / 2)
-        busy = Busy()
-        busy.start()
+        machine = MachineLoad()
         c0, t0 = cpu_seconds(proc.pid), time.monotonic()
         await asyncio.gather(*tasks)
         cpu = (cpu_seconds(proc.pid) - c0) / (time.monotonic() - t0)
@@ -123,7 +122,7 @@ async def measure(mode: str, n: int, args: argparse.Namespace) -> None:
         label = "rfb's own port (aiohttp)" if mode == "aiohttp" else "FastAPI + uvicorn (/rfb)"
         print(f"{label:26} {n} viewer(s): {min(fps):5.1f}-{max(fps):5.1f} fps  "  # type: ignore[type-var]
               f"latency p50 {p50:5.1f} ms  p95 {p95:5.1f} ms  server CPU {cpu:.2f} s/s  "
-              f"machine busy {busy.read():.2f}", flush=True)
+              f"machine busy {machine.busy():.2f}", flush=True)
     finally:
         proc.terminate()
         proc.wait(10)

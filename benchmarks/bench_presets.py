@@ -22,13 +22,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rfb import patterns
+from rfb.bench import psnr
 from rfb.encoders.base import X264_PRESETS, EncoderSettings
 from rfb.encoders.x264 import X264Encoder, load_av
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 10 * float(np.log10(255**2 / mse)) if mse else float("inf")
 
 
 def run(preset: str, frames: list[np.ndarray], fps: float) -> tuple[np.ndarray, float, float]:

@@ -28,9 +28,10 @@ from typing import Any
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_core import H264, cpu_seconds, server
+from bench_core import H264, server
 
 from rfb import client
+from rfb.bench import cpu_seconds
 
 SERIES = {
     "rss_mb": ("process_resident_memory_bytes", 1 / 2**20),

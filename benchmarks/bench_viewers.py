@@ -28,11 +28,11 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from bench_core import cpu_seconds, free_port  # noqa: E402
-from bench_loss import Busy  # noqa: E402
+from bench_core import free_port  # noqa: E402
 from throttle_proxy import ThrottleProxy  # noqa: E402
 
 from rfb import client, protocol  # noqa: E402
+from rfb.bench import MachineLoad, cpu_seconds  # noqa: E402
 
 CAPS = [protocol.CAP_H264, protocol.CAP_JPEG]
 
@@ -75,13 +75,12 @@ async def run(args: argparse.Namespace, constrained: int, free: int) -> None:
         tasks = [asyncio.create_task(viewer(u, args.seconds, r))
                  for (_, u), r in zip(urls, results, strict=True)]  # fmt: skip
         await asyncio.sleep(args.seconds / 2)  # the second half is measured
-        machine = Busy()
-        machine.start()
+        machine = MachineLoad()
         c0, t0 = cpu_seconds(proc.pid), time.monotonic()
         await asyncio.gather(*tasks)
         c1, t1 = cpu_seconds(proc.pid), time.monotonic()
         cpu = (c1 - c0) / (t1 - t0)
-        busy = machine.read()
+        busy = machine.busy()
         print(f"{constrained} behind 1 Mbit/s + {free} unconstrained: server CPU {cpu:.2f} s/s, "
               f"machine busy {busy:.2f}")  # fmt: skip
         for (name, _), r in zip(urls, results, strict=True):

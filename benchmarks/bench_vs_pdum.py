@@ -72,9 +72,10 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
-from bench_core import cpu_seconds, free_port, machine_busy, pct  # noqa: E402
+from bench_core import free_port  # noqa: E402
 
 from rfb import patterns  # noqa: E402
+from rfb.bench import MachineLoad, cpu_seconds, nearest_rank  # noqa: E402
 from rfb.encoders.base import DEFAULT_PRESET, X264_PRESETS, auto_bitrate  # noqa: E402
 
 PDUM_CACHE = ROOT / ".cache" / "pdum"
@@ -175,11 +176,11 @@ async def serve_and_publish(
     display: Any
     if kind == "rfb":
         import rfb
-        from rfb.encoders import gpu
+        from rfb.encoders import nvenc
 
         display = await rfb.serve(w, h, host="127.0.0.1", port=port, fps=fps, bitrate=bitrate,
                                   preset=preset)  # fmt: skip
-        encoder = "libx264" if gpu.nvenc_unavailable_reason() else "nvenc"
+        encoder = "libx264" if nvenc.nvenc_unavailable_reason() else "nvenc"
     else:
         from pdum.rfb import server as pdum_server
 
@@ -398,13 +399,13 @@ async def measure_with(
                 await asyncio.sleep(0.05)
             await asyncio.sleep(WARMUP_S)
             p0 = await server.published()
-            c0, v0, b0 = cpu_seconds(server.pid), time.process_time(), machine_busy()
+            c0, v0, machine = cpu_seconds(server.pid), time.process_time(), MachineLoad()
             t0 = time.monotonic()
             window.measuring = True
             await asyncio.sleep(args.seconds)
             window.measuring = False
             t1 = time.monotonic()
-            c1, v1, b1 = cpu_seconds(server.pid), time.process_time(), machine_busy()
+            c1, v1, busy = cpu_seconds(server.pid), time.process_time(), machine.busy()
             p1 = await server.published()
             for t in tasks:
                 if t.done():
@@ -422,15 +423,15 @@ async def measure_with(
         encoder=encoder,
         fps=statistics.mean(s.decoded for s in stats) / wall,
         fps_range=(min(s.decoded for s in stats) / wall, max(s.decoded for s in stats) / wall),
-        p50=pct(lat, 50),
-        p95=pct(lat, 95),
+        p50=nearest_rank(lat, 50),
+        p95=nearest_rank(lat, 95),
         n=len(window.latencies),
         rejected=window.rejected,
         server_cpu=(c1 - c0) / wall,
         viewer_cpu=(v1 - v0) / wall,
         bytes_per_frame=sum(s.bytes for s in stats) / max(1, frames),
         published_fps=(p1[0] - p0[0]) / (p1[1] - p0[1]),
-        busy=1 - (b1[1] - b0[1]) / max(1, b1[0] - b0[0]),
+        busy=busy,
     )
 
 

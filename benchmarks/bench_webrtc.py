@@ -25,8 +25,9 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_core import cpu_seconds, free_port
+from bench_core import free_port
 
+from rfb.bench import cpu_seconds
 from rfb.patterns import TRIVIAL_PATTERNS
 
 W, H = 1280, 720

@@ -9,14 +9,16 @@ for ev in display.poll_events():
 """
 
 from .access import AuthContext, ViewOnly
-from .background import serve_in_thread
-from .display import Display, serve, tls_context
+from .api import serve, serve_in_thread, serve_options, serve_server, tls_context
+from .display import Display
 from .encoders.base import EncoderUnavailable
-from .hosting import Server, serve_server
 from .inputs import InputEvent
+from .options import ServerOptions, StreamOptions
 from .protocol import ProtocolError
+from .server import Server
 from .signaling import IceConfig
-from .stream import StreamConfig
+
+StreamConfig = StreamOptions  # its older name
 
 __all__ = [
     "AuthContext",
@@ -26,10 +28,13 @@ __all__ = [
     "InputEvent",
     "ProtocolError",
     "Server",
+    "ServerOptions",
     "StreamConfig",
+    "StreamOptions",
     "ViewOnly",
     "serve",
     "serve_in_thread",
+    "serve_options",
     "serve_server",
     "tls_context",
 ]

@@ -61,7 +61,7 @@ class Access:
     view_only: bool = False
 
 
-Authenticator = Callable[[AuthContext], "Awaitable[Any] | Any"]
+Authenticator = Callable[[AuthContext], Awaitable[Any] | Any]
 
 REFUSED_REASON = "unauthorized"
 AUTH_TIMEOUT_S = 10.0  # a hook that has not answered by then refuses

@@ -15,7 +15,7 @@ the mount point. Pure ASGI: no dependency beyond an ASGI server that speaks WebS
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from . import endpoints, protocol
 from .endpoints import OpenViewer, RefuseViewer
@@ -26,7 +26,7 @@ from .transports.sockets import AsgiSocket, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from .display import Display
-    from .hosting import Server
+    from .server import Server
 
 
 def _request(scope: Scope, receive: Receive) -> HttpRequest:
@@ -182,7 +182,8 @@ def rfb_endpoint(display: Display) -> StarletteEndpoint:
     options (authenticate, fps, ...) are the ones it was added with."""
 
     async def endpoint(ws: Any) -> None:
-        await _endpoint(display.server, display.stream.name, ws)
+        # Displays come from rfb.Server (Display.server is typed as the little it uses).
+        await _endpoint(cast("Server", display.server), display.stream.name, ws)
 
     return endpoint
 

@@ -1,32 +1,33 @@
-"""``python -m rfb.server``: serve a test pattern until Ctrl-C."""
+"""``rfb`` (``python -m rfb``, ``python -m rfb.server``): serve a test pattern until Ctrl-C.
+
+The stream's and the server's flags are made from rfb.StreamOptions and
+rfb.ServerOptions (rfb/options.py), each with an ``RFB_<FIELD>`` environment variable for
+its default; the rest are the demo's own (pattern, recording, relays, TLS files, ICE)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections.abc
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
 import sys
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import MISSING
+from typing import Any, TypeVar
 
 from . import patterns
-from .display import serve, tls_context
-from .encoders.base import DEFAULT_PRESET, X264_PRESETS
+from .api import serve_options, tls_context
 from .frames import CudaUnavailable
-from .session.input_gate import DEFAULT_INPUT_RATE
+from .options import ServerOptions, Spec, StreamOptions, env_name, flag_name, spec_of
 from .signaling.ice import IceConfig, parse_csv
 
-
-def playout_delay(text: str) -> tuple[int, int] | None:
-    if text.strip().lower() == "none":
-        return None
-    try:
-        lo, hi = (int(x) for x in text.split(","))
-    except ValueError:
-        msg = f"expected MIN,MAX in ms or 'none', got {text!r}"
-        raise argparse.ArgumentTypeError(msg) from None
-    return lo, hi
+_O = TypeVar("_O", StreamOptions, ServerOptions)
+DEMO_SIZE = {"width": 1280, "height": 720}  # the demo's frame size, where no flag gives one
 
 
 def demo_speed(data: object, current: float) -> float:
@@ -37,7 +38,92 @@ def demo_speed(data: object, current: float) -> float:
     return current
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _parse_value(kind: Any, text: str, zero_is_none: bool) -> Any:
+    """A flag's text as the field's type: int, float, str, bool, (int, int), or None."""
+    args = typing.get_args(kind)
+    if type(None) in args:  # X | None
+        if text.strip().lower() == "none" or (zero_is_none and text.strip() in ("0", "0.0")):
+            return None
+        (kind,) = [a for a in args if a is not type(None)]
+    if typing.get_origin(kind) is tuple:  # (min, max)
+        try:
+            return tuple(int(x) for x in text.split(","))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected MIN,MAX or 'none', got {text!r}") from None
+    if kind is bool:
+        low = text.strip().lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off", ""):
+            return False
+        raise argparse.ArgumentTypeError(f"expected 1/0, true/false, yes/no or on/off: {text!r}")
+    if kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    return text
+
+
+def _metavar(kind: Any) -> str | None:
+    inner = [a for a in typing.get_args(kind) if a is not type(None)]
+    if inner and typing.get_origin(inner[0]) is tuple:
+        return "MIN,MAX|none"
+    return None
+
+
+def add_option_flags(
+    parser: argparse.ArgumentParser, cls: type, environ: Mapping[str, str],
+    defaults: Mapping[str, Any] | None = None, title: str | None = None,
+) -> None:  # fmt: skip
+    """A flag for each field of ``cls`` that has one (``--<field-with-dashes>``), its
+    default from ``RFB_<FIELD>`` in ``environ``, else ``defaults``, else the field's."""
+    hints = typing.get_type_hints(cls)
+    group = parser.add_argument_group(title) if title else parser
+    for f in dataclasses.fields(cls):
+        spec = spec_of(f)
+        if not spec.cli:
+            continue
+        kind = hints[f.name]
+        default = (defaults or {}).get(f.name, None if f.default is MISSING else f.default)
+        env = env_name(f)
+        help_text = f"{spec.doc} [{env}]"
+        flags = [flag_name(f), *spec.aliases]
+        raw = environ.get(env)
+        if typing.get_origin(kind) in (Sequence, collections.abc.Sequence):  # --origin, repeated
+            if raw:
+                default = [x.strip() for x in raw.split(",") if x.strip()]
+            group.add_argument(*flags, action="append", dest=f.name,
+                               default=list(default or ()), metavar=f.name[:-1].upper(),
+                               help=help_text + " (repeat)")  # fmt: skip
+            continue
+
+        def parse(text: str, kind: Any = kind, spec: Spec = spec) -> Any:
+            return _parse_value(kind, text, spec.zero_is_none)
+
+        if raw is not None:
+            try:
+                default = parse(raw)
+            except argparse.ArgumentTypeError as exc:
+                parser.error(f"{env}={raw!r}: {exc}")
+        if kind is bool:
+            group.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction,
+                               default=default, help=help_text)  # fmt: skip
+        else:
+            group.add_argument(*flags, dest=f.name, type=parse, default=default,
+                               choices=spec.choices, metavar=_metavar(kind),
+                               help=help_text + " (default: %(default)s)")  # fmt: skip
+
+
+def options_from(args: argparse.Namespace, cls: type[_O], **code_only: Any) -> _O:
+    """``cls`` from the parsed flags (and the fields that have none, from ``code_only``)."""
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)
+              if spec_of(f).cli}  # fmt: skip
+    return cls(**values, **code_only)
+
+
+def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
+    environ = os.environ if environ is None else environ
     p = argparse.ArgumentParser(prog="rfb", description="Serve a test pattern to browsers.")
     p.add_argument(
         "--pattern",
@@ -50,103 +136,53 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="stamp the wall clock into every frame (the page's ?timecode reads latency)",
     )
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: all)")
-    p.add_argument("--port", type=int, default=8765)
-    p.add_argument("--width", type=int, default=1280)
-    p.add_argument("--height", type=int, default=720)
-    p.add_argument("--fps", type=float, default=30.0)
-    p.add_argument("--bitrate", type=int, default=0, help="H.264 bits/s (0: from size and fps)")
-    p.add_argument("--quality", type=int, default=80, help="JPEG/WebP quality 1..100")
-    p.add_argument("--preset", default=DEFAULT_PRESET, choices=X264_PRESETS,
-                   help="x264 speed against quality at the same bitrate")  # fmt: skip
-    p.add_argument("--force-image", action="store_true", help="never send H.264")
-    adapt = p.add_argument_group("adaptation")
-    adapt.add_argument(
-        "--adaptive",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="give each viewer the rung of the quality ladder its path carries",
-    )
-    adapt.add_argument(
-        "--min-bitrate", type=int, default=None, help="the lowest rung's bits/s (default 250000)"
-    )
-    adapt.add_argument("--max-rungs", type=int, default=None, help="at most this many rungs")
-    adapt.add_argument(
-        "--still-after",
-        type=float,
-        default=0.3,
-        help="seconds without a new frame before a high-quality still (0: never)",
-    )
-    p.add_argument("--record-events", action="store_true", help="serve /recorded-events")
-    p.add_argument(
-        "--record", metavar="PATH", default=None, help="also write an MP4 of what is published"
-    )
-    p.add_argument(
-        "--token", default=None, help="require this token (hello, or WHEP's Bearer) to connect"
-    )
-    p.add_argument(
-        "--view-token", default=None, help="a second token that lets a viewer watch, not drive"
-    )
-    p.add_argument(
-        "--max-input-rate",
-        type=float,
-        default=DEFAULT_INPUT_RATE,
-        help="input events per second one viewer may send on (0: no cap)",
-    )
-    p.add_argument(
-        "--origin",
-        action="append",
-        default=[],
-        dest="origins",
-        metavar="ORIGIN",
-        help="let web pages on this origin connect besides the server's own (repeat; "
-        "'*': any page)",
-    )
-    p.add_argument(
-        "--certfile",
-        default=env("RFB_CERTFILE"),
-        help="PEM certificate: serve https:// and wss:// (H.264 in browsers on other "
-        "machines needs a secure context)",
-    )
-    p.add_argument("--keyfile", default=env("RFB_KEYFILE"), help="its PEM key (if separate)")
     p.add_argument(
         "--gpu",
         action="store_true",
         help="render the pattern on the GPU and publish CuPy frames (pip install 'rfb[gpu]')",
     )
     p.add_argument(
-        "--transport",
-        choices=("websocket", "webrtc"),
-        default=os.environ.get("RFB_TRANSPORT", "websocket"),
-        help="webrtc: also serve WHEP at /whep and make WebRTC the preferred path",
-    )
-    p.add_argument(
-        "--playout-delay",
-        type=playout_delay,
-        default=(0, 100),
-        metavar="MIN,MAX|none",
-        help="WebRTC: ms the browser may hold a frame to smooth playout (default 0,100; "
-        "'none': the browser's own choice)",
+        "--record", metavar="PATH", default=None, help="also write an MP4 of what is published"
     )
     p.add_argument(
         "--relay-rtp",
         metavar="rtp://HOST:PORT",
         action="append",
-        default=[u for u in (env("RFB_RELAY_RTP") or "").split(",") if u] or None,
+        default=[u for u in (environ.get("RFB_RELAY_RTP") or "").split(",") if u] or None,
         help="also send the H.264 as RTP there (a media server such as Janus: docs/janus.md); "
-        "repeat for more",
+        "repeat for more [RFB_RELAY_RTP]",
     )
     p.add_argument("--relay-rung", type=int, default=0,
                    help="the ladder rung the relays take (0: the top)")  # fmt: skip
-    p.add_argument("--fec", action=argparse.BooleanOptionalAction, default=True,
-                   help="WebRTC: forward error correction where the browser takes it")  # fmt: skip
-    ice = p.add_argument_group("WebRTC ICE (environment variables give the defaults)")
-    ice.add_argument("--stun", default=env("RFB_STUN_URLS"), help="STUN URLs, comma-separated")
-    ice.add_argument("--turn", default=env("RFB_TURN_URLS"), help="TURN URLs, comma-separated")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   default=bool(environ.get("RFB_VERBOSE")),
+                   help="log every input event and more [RFB_VERBOSE]")  # fmt: skip
+    add_option_flags(p, ServerOptions, environ, title="server (rfb.ServerOptions)")
+    tls = p.add_argument_group("TLS (ServerOptions.ssl_context)")
+    tls.add_argument(
+        "--certfile",
+        default=environ.get("RFB_CERTFILE") or None,
+        help="PEM certificate: serve https:// and wss:// (H.264 in browsers on other "
+        "machines needs a secure context) [RFB_CERTFILE]",
+    )
+    tls.add_argument("--keyfile", default=environ.get("RFB_KEYFILE") or None,
+                     help="its PEM key (if separate) [RFB_KEYFILE]")  # fmt: skip
+    add_option_flags(p, StreamOptions, environ, DEMO_SIZE, title="stream (rfb.StreamOptions)")
+    ice = p.add_argument_group("WebRTC ICE (ServerOptions.ice; environment variables give the "
+                               "defaults)")  # fmt: skip
+
+    def env(name: str) -> str | None:
+        return environ.get(name) or None
+
+    ice.add_argument("--stun", default=env("RFB_STUN_URLS"),
+                     help="STUN URLs, comma-separated [RFB_STUN_URLS]")  # fmt: skip
+    ice.add_argument("--turn", default=env("RFB_TURN_URLS"),
+                     help="TURN URLs, comma-separated [RFB_TURN_URLS]")  # fmt: skip
     ice.add_argument(
         "--turn-secret",
         default=env("RFB_TURN_SECRET"),
-        help="shared secret for time-limited TURN credentials (coturn use-auth-secret)",
+        help="shared secret for time-limited TURN credentials (coturn use-auth-secret) "
+        "[RFB_TURN_SECRET]",
     )
     ice.add_argument("--turn-username", default=env("RFB_TURN_USERNAME"))
     ice.add_argument("--turn-password", default=env("RFB_TURN_PASSWORD"))
@@ -165,13 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="resolve browsers' mDNS candidates instead of dropping them (slower first frame)",
     )
-    p.add_argument("-v", "--verbose", action="store_true", default=bool(env("RFB_VERBOSE")),
-                   help="log every input event and more (RFB_VERBOSE=1 too)")  # fmt: skip
     return p
-
-
-def env(name: str) -> str | None:
-    return os.environ.get(name) or None
 
 
 def ice_config(args: argparse.Namespace) -> IceConfig:
@@ -192,35 +222,14 @@ async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
         render = patterns.make_device(args.pattern, args.width, args.height)
     else:
         render = patterns.make(args.pattern, args.width, args.height, timecode=args.timecode)
-    extra: dict[str, object] = {}
-    if args.min_bitrate is not None:
-        extra["min_bitrate"] = args.min_bitrate
-    if args.max_rungs is not None:
-        extra["max_rungs"] = args.max_rungs
-    async with serve(
-        args.width,
-        args.height,
-        host=args.host,
-        port=args.port,
-        fps=args.fps,
-        preset=args.preset,
-        bitrate=args.bitrate,
-        quality=args.quality,
-        force_image=args.force_image,
-        record_events=args.record_events,
-        token=args.token,
-        view_token=args.view_token,
-        max_input_rate=args.max_input_rate or None,
-        origins=args.origins,
-        transport=args.transport,
-        playout_delay_ms=args.playout_delay,
-        fec=args.fec,
-        ice=ice_config(args),
+    stream = options_from(args, StreamOptions)
+    server = options_from(
+        args,
+        ServerOptions,
         ssl_context=tls_context(args.certfile, args.keyfile) if args.certfile else None,
-        adaptive=args.adaptive,
-        still_after=args.still_after or None,
-        **extra,  # type: ignore[arg-type]
-    ) as display:
+        ice=ice_config(args),
+    )
+    async with serve_options(stream, server) as display:
         print(
             f"rfb: serving {args.pattern} {args.width}x{args.height} at {display.url}", flush=True
         )

@@ -6,7 +6,7 @@ import platform
 import sys
 
 from . import encoders, protocol
-from .encoders import gpu
+from .encoders import gpu, nvenc
 
 
 def state(reason: str | None) -> str:
@@ -19,7 +19,7 @@ def report() -> list[str]:
     for cap, spec in encoders.REGISTRY.items():
         lines.append(f"  {cap:24s} {spec.name:6s} {state(encoders.unavailable_reason(cap))}")
     cupy_reason = gpu.cupy_unavailable_reason()
-    nvenc_reason = gpu.nvenc_unavailable_reason()
+    nvenc_reason = nvenc.nvenc_unavailable_reason()
     lines.append("GPU:")
     lines.append(f"  CuPy / CUDA              {state(cupy_reason)}")
     if cupy_reason is None:

@@ -287,7 +287,7 @@ def _recorded(d: Directory, request: HttpRequest, parts: list[str]) -> HttpReply
     if rest not in ([], ["reset"]):
         return not_found()
     stream = d.get(name)
-    if stream is None or not stream.config.record_events:
+    if stream is None or not stream.options.record_events:
         return not_found("start the stream with record_events=True")
     if rest == ["reset"]:
         stream.inputs.recorded.clear()

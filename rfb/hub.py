@@ -18,8 +18,8 @@ import contextlib
 import itertools
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import encoders, protocol
 from .encoders.base import EncoderSettings
@@ -29,6 +29,9 @@ from .session import EncodedUnit, EncoderGroup, GroupKey, Viewer
 from .session import ladder as ladders
 from .session.adapt import AdaptConfig, RungPolicy
 from .session.totals import Totals
+
+if TYPE_CHECKING:
+    from .options import StreamOptions
 
 log = logging.getLogger("rfb")
 
@@ -99,21 +102,6 @@ class ViewerLink(Protocol):
     def send_unit(self, viewer: Viewer, seq: int, unit: EncodedUnit) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class HubConfig:
-    settings: EncoderSettings
-    max_inflight: int = 2
-    max_fps: float | None = None
-    keyframe_min_interval_s: float = 0.5
-    adaptive: bool = False
-    min_bitrate: int = ladders.DEFAULT_MIN_BITRATE
-    max_rungs: int = ladders.DEFAULT_MAX_RUNGS
-    still_after_s: float | None = None  # None: no high-quality still when the scene rests
-    width: int = 1280  # the stream's size when the ladder is built
-    height: int = 720
-    adapt: AdaptConfig = field(default_factory=AdaptConfig)
-
-
 @dataclass(eq=False, slots=True)
 class _Entry:
     viewer: Viewer
@@ -132,8 +120,12 @@ class _Entry:
 
 
 class Hub:
-    def __init__(self, config: HubConfig, clock: Callable[[], float]) -> None:
-        self.config = config
+    def __init__(
+        self, options: StreamOptions, clock: Callable[[], float], adapt: AdaptConfig | None = None
+    ) -> None:
+        self.options = options
+        self.settings = options.encoder_settings()  # the top rung's
+        self.adapt_config = adapt or AdaptConfig()
         self._clock = clock
         self._ids = itertools.count(1)
         self.groups: dict[GroupKey, tuple[EncoderGroup, GroupPump]] = {}
@@ -149,17 +141,19 @@ class Hub:
     def ladder(self, capability: str) -> ladders.Ladder:
         lad = self._ladders.get(capability)
         if lad is None:
-            c = self.config
+            o = self.options
             is_video = encoders.spec_for(capability).is_video
-            if not c.adaptive:
-                lad = ladders.single(c.settings, is_video)
+            if not o.adaptive:
+                lad = ladders.single(self.settings, is_video)
             elif is_video:
                 lad = ladders.video_ladder(
-                    c.settings, c.width, c.height, min_bitrate=c.min_bitrate, max_rungs=c.max_rungs
-                )
+                    self.settings, o.width, o.height, min_bitrate=o.min_bitrate,
+                    max_rungs=o.max_rungs,
+                )  # fmt: skip
             else:
                 lossless = capability == protocol.CAP_PNG
-                lad = ladders.image_ladder(c.settings, lossless=lossless, max_rungs=c.max_rungs)
+                lad = ladders.image_ladder(self.settings, lossless=lossless,
+                                           max_rungs=o.max_rungs)  # fmt: skip
             self._ladders[capability] = lad
         return lad
 
@@ -178,7 +172,7 @@ class Hub:
     def _frame_size(self) -> tuple[int, int]:
         if self.latest is not None:
             return self.latest.size
-        return self.config.width, self.config.height
+        return self.options.width, self.options.height
 
     def rung_costs(self, entry: _Entry) -> list[float] | None:
         """Bits per second each allowed rung needs; None while unknown (images: until the
@@ -190,7 +184,7 @@ class Hub:
         group = self._group(entry.capability, entry.rung)
         if group is None or len(group.unit_bytes) < 3:
             return None
-        fps = self.config.max_fps or self.config.settings.fps
+        fps = self.options.fps
         per_unit = 8 * sum(group.unit_bytes) / len(group.unit_bytes)
         top = per_unit * fps / max(1e-6, lad.relative_cost(entry.rung))
         return [top * lad.relative_cost(i) for i in entry.allowed]
@@ -225,8 +219,8 @@ class Hub:
             f"v{next(self._ids)}",
             capability,
             is_video=spec.is_video,
-            max_inflight=max_inflight or self.config.max_inflight,
-            frame_rate=self.config.settings.fps,
+            max_inflight=max_inflight or self.options.max_inflight,
+            frame_rate=self.options.fps,
             acks_measure_path=acks_measure_path,
             takes_stills=takes_stills,
         )
@@ -245,7 +239,7 @@ class Hub:
             start = next((k for k, c in enumerate(costs) if c <= start_bitrate), len(costs) - 1)
         entry = _Entry(viewer, link, capability, allowed, rung=allowed[start], settings=settings)
         if len(allowed) > 1:
-            entry.policy = RungPolicy(len(allowed), self.config.adapt, start=start)
+            entry.policy = RungPolicy(len(allowed), self.adapt_config, start=start)
             self._start_adapting()
         group, pump = self._group_and_pump(capability, entry.rung, settings)
         group.add(viewer, self._clock())
@@ -301,15 +295,15 @@ class Hub:
             return found
         spec = encoders.spec_for(capability)
         fps = key.settings.fps
-        max_fps = min(self.config.max_fps, fps) if self.config.max_fps else fps
+        max_fps = min(self.options.fps, fps)
         group = EncoderGroup(
             key,
             is_video=spec.is_video,
             encoder_name=spec.name,
             max_fps=max_fps,
             keyframe_interval_s=key.settings.keyframe_interval_s,
-            keyframe_min_interval_s=self.config.keyframe_min_interval_s,
-            still_after_s=self.config.still_after_s,
+            keyframe_min_interval_s=self.options.keyframe_min_interval_s,
+            still_after_s=self.options.still_after,
             rung=rung,
         )
         if self.latest is not None:
@@ -391,7 +385,7 @@ class Hub:
             return
         if rung is None:
             if entry.policy is None and len(entry.allowed) > 1:
-                entry.policy = RungPolicy(len(entry.allowed), self.config.adapt)
+                entry.policy = RungPolicy(len(entry.allowed), self.adapt_config)
                 current = entry.target if entry.target is not None else entry.rung
                 entry.policy.rung = entry.allowed.index(current)
             return

@@ -22,7 +22,6 @@ import asyncio
 import logging
 import os
 import sys
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +34,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "rfb's notebook widget needs the 'notebook' extra: pip install 'rfb[notebook]' "
         f"(missing: {exc.name})"
     ) from None
+
 
 if TYPE_CHECKING:
     from .display import Display
@@ -104,9 +104,9 @@ def widget_for(
     if display.closed:
         raise RuntimeError(f"display {display.name!r} is closed: serve a new one")
     server = display.server
-    if server._loop is None:
+    if display.stream.loop is None:
         raise RuntimeError("the display is not served yet: await rfb.serve(...) first")
-    config = display.stream.config
+    config = display.options
     values: dict[str, Any] = {
         "stream": display.name,
         "port": server.port,
@@ -195,11 +195,10 @@ class _CellRegistry:
         if display.closed:
             return
         server = display.server
-        on_its_loop = server._loop_thread == threading.get_ident()
-        if not on_its_loop:
+        if not display.stream.on_loop_thread:
             display.close()  # serve_in_thread(): blocks until done, on the server's loop
             return
-        if display._owns_server:
+        if display.owns_server:
             server.stop_listening()
             make: Callable[[], Any] = display.aclose
         else:

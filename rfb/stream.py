@@ -16,22 +16,18 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from . import protocol
-from .access import AccessPolicy, Authenticator
-from .encoders.base import DEFAULT_PRESET, X264_PRESETS, EncoderSettings
 from .frames import Frame, as_pixels
-from .hub import Hub, HubConfig
+from .hub import Hub
 from .inputs import InputSink
 from .notices import Notices
-from .session import ladder
-from .session.input_gate import DEFAULT_INPUT_RATE
+from .options import StreamOptions
 from .signaling import IceConfig
 
-Transport = Literal["websocket", "webrtc"]
 _T = TypeVar("_T")
+SHUTDOWN_TIMEOUT_S = 5.0  # closing a server or a stream: viewers that do not answer are cut off
 DEFAULT_STREAM = "default"  # the stream at "/" (pdum.rfb's name for it too)
 # Paths the server answers itself: a stream may not take them as its name.
 RESERVED_NAMES = frozenset({"health", "metrics", "streams", "static", "whep", "recorded-events"})
@@ -48,98 +44,6 @@ def check_name(name: str) -> str:
             f"starting with a letter or digit, and not one of {sorted(RESERVED_NAMES)}"
         )
     return name
-
-
-@dataclass(frozen=True, slots=True)
-class StreamConfig:
-    """One stream's settings. Streams on one server are independent of each other."""
-
-    width: int
-    height: int
-    transport: Transport = "websocket"  # "webrtc": WHEP as well as the WebSocket
-    fps: float = 30.0
-    bitrate: int = 0  # 0: chosen from size and fps; with adaptive, the ceiling
-    quality: int = 80
-    adaptive: bool = True  # a quality ladder: each viewer gets the rung its path carries
-    min_bitrate: int = ladder.DEFAULT_MIN_BITRATE
-    max_rungs: int = ladder.DEFAULT_MAX_RUNGS
-    still_after: float | None = 0.3  # seconds at rest before a high-quality still (None: never)
-    max_inflight: int = 2
-    keyframe_interval_s: float = 1.0
-    preset: str = DEFAULT_PRESET  # x264: speed against quality at the same bitrate
-    keyframe_min_interval_s: float = 0.5
-    force_image: bool = False
-    preferred_image: str = protocol.CAP_JPEG
-    token: str | None = None
-    view_token: str | None = None  # lets a viewer watch but not drive
-    authenticate: Authenticator | None = None  # see rfb.access; replaces the tokens
-    record_events: bool = False
-    max_webrtc_sessions: int = 32
-    # WebRTC: the (min, max) ms the browser may hold a frame before showing it. A min of
-    # 0 and a max up to 500 put Chromium in its low-latency rendering (docs/webrtc.md:
-    # ~25 ms less at p50); None leaves the browser's own smoothing.
-    playout_delay_ms: tuple[int, int] | None = (0, 100)
-    fec: bool = True  # WebRTC: RED + ULPFEC where the browser takes them, sized to its loss
-    max_viewers: int = 64  # viewers on all transports; the next is refused (1013 / 429)
-    max_pending: int = 32  # WebSocket connections that have not sent hello yet
-    max_input_rate: float | None = DEFAULT_INPUT_RATE  # events/s per viewer (None: no cap)
-
-    def __post_init__(self) -> None:
-        if not (1 <= self.width <= 16384 and 1 <= self.height <= 16384):
-            raise ValueError(f"width and height must be 1..16384, got {self.width}x{self.height}")
-        if self.transport not in ("websocket", "webrtc"):
-            raise ValueError(f"transport must be 'websocket' or 'webrtc', got {self.transport!r}")
-        if self.fps <= 0:
-            raise ValueError("fps must be positive")
-        if not 1 <= self.quality <= 100:
-            raise ValueError("quality must be 1..100")
-        if self.preset not in X264_PRESETS:
-            raise ValueError(f"preset must be one of {X264_PRESETS}, got {self.preset!r}")
-        if self.max_inflight < 1:
-            raise ValueError("max_inflight must be at least 1")
-        if self.preferred_image not in protocol.IMAGE_CAPS:
-            raise ValueError(f"preferred_image must be one of {protocol.IMAGE_CAPS}")
-        if self.bitrate < 0 or self.min_bitrate < 1:
-            raise ValueError("bitrate must be >= 0 (0: auto) and min_bitrate >= 1")
-        if self.max_rungs < 1:
-            raise ValueError("max_rungs must be at least 1")
-        if self.still_after is not None and not 0 < self.still_after <= 3600:
-            raise ValueError("still_after must be positive seconds, or None for no stills")
-        if self.playout_delay_ms is not None:
-            lo, hi = self.playout_delay_ms  # the RTP extension carries 12 bits of 10 ms
-            if not 0 <= lo <= hi <= 40_950:
-                raise ValueError(
-                    f"playout_delay_ms must be (min, max) with 0 <= min <= max <= 40950, "
-                    f"or None; got {self.playout_delay_ms!r}"
-                )
-        if self.max_viewers < 1 or self.max_pending < 1:
-            raise ValueError("max_viewers and max_pending must be at least 1")
-        if self.max_input_rate is not None and not self.max_input_rate > 0:
-            raise ValueError("max_input_rate must be positive events per second, or None")
-        self.access_policy()  # raises ValueError for a contradictory combination
-
-    def access_policy(self) -> AccessPolicy:
-        return AccessPolicy(self.authenticate, self.token, self.view_token)
-
-    def hub_config(self) -> HubConfig:
-        return HubConfig(
-            settings=EncoderSettings(
-                quality=self.quality,
-                bitrate=self.bitrate,
-                fps=self.fps,
-                keyframe_interval_s=self.keyframe_interval_s,
-                preset=self.preset,
-            ),
-            max_inflight=self.max_inflight,
-            max_fps=self.fps,
-            keyframe_min_interval_s=self.keyframe_min_interval_s,
-            adaptive=self.adaptive,
-            min_bitrate=self.min_bitrate,
-            max_rungs=self.max_rungs,
-            still_after_s=self.still_after,
-            width=self.width,
-            height=self.height,
-        )
 
 
 class Connection(Protocol):
@@ -172,20 +76,20 @@ class Stream:
     def __init__(
         self,
         name: str,
-        config: StreamConfig,
+        options: StreamOptions,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.name = check_name(name)
-        self.config = config
+        self.options = options
         self._clock = clock
         self._t0 = clock()
-        self.hub = Hub(config.hub_config(), clock)
-        self.access = config.access_policy()
+        self.hub = Hub(options, clock)
+        self.access = options.access_policy()
         self.inputs = InputSink(
-            clock, self.now_us, rate=config.max_input_rate, record=config.record_events
+            clock, self.now_us, rate=options.max_input_rate, record=options.record_events
         )
         self.notices = Notices()  # what the app says to viewers (messages, cursor, ...)
-        self.width, self.height = config.width, config.height
+        self.width, self.height = options.width, options.height
         self._lock = threading.Lock()
         self._frame_ids = 0
         self._pending: Frame | None = None
@@ -266,10 +170,10 @@ class Stream:
 
     def full(self) -> str | None:
         """Why one more viewer may not join (counted as a refusal), or None."""
-        if self.client_count < self.config.max_viewers:
+        if self.client_count < self.options.max_viewers:
             return None
         self.refused["max_viewers"] += 1
-        return f"server full (max_viewers={self.config.max_viewers})"
+        return f"server full (max_viewers={self.options.max_viewers})"
 
     def closed_for(self, exc: protocol.ProtocolError) -> None:
         """Count a viewer closed for what it sent (refusals are counted where they happen)."""
@@ -282,7 +186,7 @@ class Stream:
             "name": self.name,
             "width": self.width,
             "height": self.height,
-            "fps": self.config.fps,
+            "fps": self.options.fps,
             "clients": self.client_count,
             "webrtc": self.webrtc is not None,
         }
@@ -368,7 +272,7 @@ class Stream:
             "name": self.name,
             "width": self.width,
             "height": self.height,
-            "fps": self.config.fps,
+            "fps": self.options.fps,
             "frames_published": self._frame_ids,
             "events_dropped": self.inputs.events_dropped,
             "input_dropped": dict(self.inputs.dropped),

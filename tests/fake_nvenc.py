@@ -133,10 +133,10 @@ def use_fake_nvenc(monkeypatch: Any, **fake_kw: Any) -> FakeNvc:
     """Make serve() take the NVENC path with this stand-in (frames stay NumPy)."""
     import functools
 
-    from rfb.encoders import gpu, nvenc
+    from rfb.encoders import nvenc
 
     nvc = FakeNvc(**fake_kw)
-    monkeypatch.setattr(gpu, "nvenc_unavailable_reason", lambda: None)
+    monkeypatch.setattr(nvenc, "nvenc_unavailable_reason", lambda: None)
     monkeypatch.setattr(nvenc, "NvencEncoder", functools.partial(
         nvenc.NvencEncoder, nvc=nvc, xp=np, plane=HostPlane))  # fmt: skip
     return nvc

@@ -5,9 +5,11 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from rfb import bench
@@ -86,8 +88,30 @@ def test_summarise_and_floor_from_known_times() -> None:
     floor = bench.floor_record(r, fast, {"a": 1.5, "b": 0.5})
     assert floor["floor_conversion"] == "b" and floor["floor_ms"] == pytest.approx(2.5)
     assert floor["ratio"] == pytest.approx(4.0 / 2.5, abs=1e-3)
-    assert bench.psnr(bench.np.zeros((2, 2, 3), bench.np.uint8),
-                      bench.np.zeros((2, 2, 3), bench.np.uint8)) == math.inf  # fmt: skip
+    assert bench.psnr(np.zeros((2, 2, 3), np.uint8), np.zeros((2, 2, 3), np.uint8)) == math.inf
+
+
+def test_the_shared_figures_and_machine_load() -> None:
+    """What benchmarks/ take from rfb.bench: both percentiles, PSNR, the machine's load."""
+    xs = [4.0, 1.0, 3.0, 2.0]
+    assert bench.percentile(xs, 50) == pytest.approx(2.5)  # interpolated
+    assert bench.nearest_rank(xs, 50) == 3.0 and bench.nearest_rank(xs, 100) == 4.0  # a sample
+    assert math.isnan(bench.percentile([], 50)) and math.isnan(bench.nearest_rank([], 95))
+    a = np.zeros((4, 4, 4), np.uint8)
+    b = a.copy()
+    b[..., 3] = 255  # alpha does not count
+    b[0, 0, 0] = 255
+    assert bench.psnr(a, b) == pytest.approx(10 * math.log10(48))
+    load = bench.MachineLoad()
+    assert 0.0 <= load.busy() <= 1.0
+    assert set(load.record()) <= {"process_cpu_s_per_s", "machine_busy"}
+    assert bench.busy_fraction((100, 40), (200, 90)) == pytest.approx(0.5)
+    assert (
+        bench.busy_fraction((100, 40), (100, 40)) is None
+        and bench.busy_fraction(None, None) is None
+    )
+    if bench.cpu_ticks() is not None:  # Linux
+        assert bench.cpu_seconds(os.getpid()) > 0
 
 
 @pytest.mark.parametrize("argv", [["--sizes", "12x7"], ["--sizes", "wide"], ["--patterns", "nope"]])

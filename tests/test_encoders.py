@@ -210,11 +210,11 @@ def test_h264_threads_setting_reaches_x264_as_slices(threads: int) -> None:
 
 def test_preset_is_a_stream_option_and_a_bad_one_is_named() -> None:
     import rfb
-    from rfb.stream import StreamConfig
+    from rfb.options import StreamOptions
 
-    cfg = StreamConfig(width=64, height=48, preset="ultrafast")
-    assert cfg.hub_config().settings.preset == "ultrafast"
-    assert StreamConfig(width=64, height=48).hub_config().settings.preset == "ultrafast"
+    opts = StreamOptions(width=64, height=48, preset="superfast")
+    assert opts.encoder_settings().preset == "superfast"
+    assert StreamOptions(width=64, height=48).encoder_settings().preset == "ultrafast"
     with pytest.raises(ValueError, match=r"preset must be one of .*'ultrafast'.*got 'quick'"):
         rfb.serve(64, 48, preset="quick")
 

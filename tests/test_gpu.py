@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from rfb import client, frames, patterns, protocol
-from rfb.encoders import convert, gpu
+from rfb.encoders import convert, gpu, nvenc
 
 av = pytest.importorskip("av")
 
@@ -46,7 +46,7 @@ def test_h264_backend_choice(device, nvenc, cupy, backend, words) -> None:
 
 
 def test_nvenc_probe_says_why_not_here() -> None:
-    reason = gpu.nvenc_unavailable_reason()
+    reason = nvenc.nvenc_unavailable_reason()
     try:
         import cupy  # noqa: F401
     except ImportError:
@@ -208,11 +208,11 @@ def test_nvenc_without_output_delay_gives_one_unit_per_frame() -> None:
 def test_nvenc_probe_names_what_is_missing() -> None:
     from fake_nvenc import FakeNvc
 
-    assert gpu.nvenc_session_problem(FakeNvc()) is None
-    assert "no NVENC engine" in gpu.nvenc_session_problem(FakeNvc(engines=0))
+    assert nvenc.nvenc_session_problem(FakeNvc()) is None
+    assert "no NVENC engine" in nvenc.nvenc_session_problem(FakeNvc(engines=0))
 
     v1 = type("PyNvVideoCodec", (), {"__version__": "1.0.2"})()  # no NV_ENC_PIC_FLAGS
-    assert "1.0.2 cannot force IDRs; 2.0 or newer" in gpu.nvenc_session_problem(v1)
+    assert "1.0.2 cannot force IDRs; 2.0 or newer" in nvenc.nvenc_session_problem(v1)
 
     class Broken(FakeNvc):
         def GetEncoderCaps(self, codec="h264"):  # type: ignore[no-untyped-def]
@@ -221,7 +221,7 @@ def test_nvenc_probe_names_what_is_missing() -> None:
         def CreateEncoder(self, *a, **kw):  # type: ignore[no-untyped-def]
             raise RuntimeError("NV_ENC_ERR_UNSUPPORTED_DEVICE\nmore detail")
 
-    assert gpu.nvenc_session_problem(Broken()) == "no NVENC session: NV_ENC_ERR_UNSUPPORTED_DEVICE"
+    assert nvenc.nvenc_session_problem(Broken()) == "no NVENC session: NV_ENC_ERR_UNSUPPORTED_DEVICE"
 
 
 # What PyNvVideoCodec 2.2.4 raised on an NVIDIA H200 (no NVENC engine), 2026-12-04.
@@ -242,14 +242,14 @@ def test_nvenc_probe_explains_the_status_a_gpu_without_an_engine_returns() -> No
         def CreateEncoder(self, *a, **kw):  # type: ignore[no-untyped-def]
             raise RuntimeError(H200_CREATE_ENCODER_ERROR)
 
-    reason = gpu.nvenc_session_problem(H200())
+    reason = nvenc.nvenc_session_problem(H200())
     assert reason is not None
     assert reason.startswith("no NVENC session: NV_ENC_ERR_UNSUPPORTED_DEVICE (2): ")
     assert "no usable NVENC engine" in reason and "\n" not in reason
-    assert gpu.describe_nvenc_error(RuntimeError("Error code : 15\n")).startswith(
+    assert nvenc.describe_nvenc_error(RuntimeError("Error code : 15\n")).startswith(
         "NV_ENC_ERR_INVALID_VERSION (15): the NVIDIA driver is older"
     )
-    assert gpu.describe_nvenc_error(RuntimeError("prefix :\nreal cause\n")) == "real cause"
+    assert nvenc.describe_nvenc_error(RuntimeError("prefix :\nreal cause\n")) == "real cause"
 
 
 def test_nvenc_packets_of_each_binding_shape() -> None:
@@ -341,8 +341,8 @@ needs_cuda = pytest.mark.skipif(
     reason=f"needs CuPy and a CUDA device: {gpu.cupy_unavailable_reason()}",
 )
 needs_nvenc = pytest.mark.skipif(
-    gpu.nvenc_unavailable_reason() is not None,
-    reason=f"needs an NVENC engine: {gpu.nvenc_unavailable_reason()}",
+    nvenc.nvenc_unavailable_reason() is not None,
+    reason=f"needs an NVENC engine: {nvenc.nvenc_unavailable_reason()}",
 )
 
 

@@ -14,8 +14,8 @@ import pytest
 import rfb
 from rfb import client, encoders, patterns, protocol
 from rfb.encoders.base import EncoderSettings
-from rfb.hosting import Server
 from rfb.recording import CLOCK_HZ, Timeline, recording_settings
+from rfb.server import Server
 
 W, H = 320, 240
 H264 = [protocol.CAP_H264, protocol.CAP_JPEG]

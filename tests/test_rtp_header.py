@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rfb.stream import StreamConfig
+from rfb.options import StreamOptions
 from rfb.transports import rtp_header
 
 rtp = pytest.importorskip("aiortc.rtp", reason="needs aiortc: pip install 'rfb[webrtc]'")
@@ -26,10 +26,10 @@ def test_playout_delay_golden_bytes() -> None:
 
 
 def test_stream_option_is_validated() -> None:
-    assert StreamConfig(width=64, height=48).playout_delay_ms == (0, 100)
-    StreamConfig(width=64, height=48, playout_delay_ms=None)
+    assert StreamOptions(width=64, height=48).playout_delay_ms == (0, 100)
+    StreamOptions(width=64, height=48, playout_delay_ms=None)
     with pytest.raises(ValueError, match=r"playout_delay_ms must be \(min, max\)"):
-        StreamConfig(width=64, height=48, playout_delay_ms=(100, 50))
+        StreamOptions(width=64, height=48, playout_delay_ms=(100, 50))
 
 
 def test_a_packet_without_extensions_gets_a_one_byte_block() -> None:

@@ -14,6 +14,7 @@ import pytest
 import rfb
 import rfb.frames
 from rfb import client, encoders, patterns, protocol
+from rfb.bench import psnr
 
 H264 = [protocol.CAP_H264, protocol.CAP_JPEG, protocol.CAP_PNG]
 JPEG = [protocol.CAP_JPEG, protocol.CAP_PNG]
@@ -289,7 +290,7 @@ async def test_async_with_and_port_zero() -> None:
 async def test_serve_rejects_bad_settings() -> None:
     with pytest.raises(ValueError, match="transport"):
         await rfb.serve(32, 32, port=0, transport="carrier-pigeon")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="width and height"):
+    with pytest.raises(ValueError, match="width must be 1..16384, got 0"):
         await rfb.serve(0, 32, port=0)
 
 
@@ -411,8 +412,8 @@ async def test_a_link_can_be_sent_to_before_attach_returns() -> None:
     """A late joiner may get the newest keyframe at once, inside attach()."""
     import time
 
-    from rfb.encoders.base import EncoderSettings
-    from rfb.hub import Hub, HubConfig
+    from rfb.hub import Hub
+    from rfb.options import StreamOptions
 
     class Link:
         def __init__(self) -> None:
@@ -421,7 +422,8 @@ async def test_a_link_can_be_sent_to_before_attach_returns() -> None:
         def send_unit(self, viewer, seq, unit) -> None:  # type: ignore[no-untyped-def]
             self.got.append((viewer, seq, unit))
 
-    hub = Hub(HubConfig(EncoderSettings()), time.monotonic)
+    hub = Hub(StreamOptions(width=1280, height=720, adaptive=False, still_after=None),
+              time.monotonic)  # fmt: skip
     first = Link()
     v1 = hub.attach(protocol.CAP_JPEG, first)
     display_frame = rfb.frames.Frame(patterns.test_card(64, 64, 0), 1, 0, time.monotonic())
@@ -466,11 +468,6 @@ async def test_invalid_utf8_text_closes_with_1007(serving) -> None:
         writer.close()
         for _ in range(3):
             await good.next_frame()
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 99.0 if mse == 0 else 10 * np.log10(255**2 / mse)
 
 
 @pytest.mark.parametrize("caps", [H264, JPEG], ids=["h264", "jpeg"])

@@ -63,10 +63,10 @@ def _h264(w: int, h: int, s: EncoderSettings, device: bool = False) -> Encoder:
     """
     if s.still or s.crf is not None:
         return _x264(w, h, s)
-    from . import gpu
+    from . import gpu, nvenc
 
     backend, why = gpu.choose_h264_backend(
-        device, gpu.nvenc_unavailable_reason(), gpu.cupy_unavailable_reason() if device else None
+        device, nvenc.nvenc_unavailable_reason(), gpu.cupy_unavailable_reason() if device else None
     )
     gpu.log_choice(backend, why, device)
     if backend == gpu.NVENC:

@@ -18,12 +18,14 @@ order, so every unit the session layer sees is exactly one access unit.
 from __future__ import annotations
 
 import contextlib
+import functools
+import re
 from collections import deque
 from typing import Any
 
 from . import convert, h264
 from .base import EncoderSettings, EncoderUnavailable, Picture, scaled_size, target_bitrate
-from .gpu import nvenc_unavailable_reason
+from .gpu import cupy_unavailable_reason
 
 VIDEO_SIGNAL = h264.VideoSignal(
     full_range=False,
@@ -32,6 +34,81 @@ VIDEO_SIGNAL = h264.VideoSignal(
     matrix=convert.VUI_MATRIX,
 )
 _NO_IDR_PERIOD = str(1 << 30)  # IDRs come from the session layer
+
+
+# -- the probe: does an NVENC session really open here? ---------------------------------
+
+
+@functools.cache
+def nvenc_unavailable_reason() -> str | None:
+    """None if an NVENC H.264 session really opens on this machine, else why not."""
+    if (reason := cupy_unavailable_reason()) is not None:
+        return reason
+    try:
+        import PyNvVideoCodec as nvc
+    except ImportError:
+        return "PyNvVideoCodec is not installed (pip install 'rfb[gpu]')"
+    except Exception as exc:  # it loads libnvidia-encode at import and raises if absent
+        return f"PyNvVideoCodec cannot load: {_first_line(exc)}"
+    return nvenc_session_problem(nvc)
+
+
+def nvenc_session_problem(nvc: Any) -> str | None:
+    """Open (and close) a session with rfb's own options; None if that works."""
+    if not hasattr(nvc, "NV_ENC_PIC_FLAGS"):
+        version = getattr(nvc, "__version__", "?")
+        return f"PyNvVideoCodec {version} cannot force IDRs; 2.0 or newer is needed"
+    get_caps = getattr(nvc, "GetEncoderCaps", None)
+    if get_caps is not None:
+        with contextlib.suppress(Exception):  # opening a session below says why
+            if get_caps(codec="h264").get("num_encoder_engines") == 0:
+                return "this GPU has no NVENC engine (data-centre GPUs such as H100/H200)"
+    try:
+        enc = nvc.CreateEncoder(256, 256, "NV12", False,
+                                **encoder_options(256, 256, EncoderSettings()))  # fmt: skip
+        with contextlib.suppress(Exception):
+            enc.EndEncode()
+    except Exception as exc:  # no engine, or a driver without NVENC
+        return f"no NVENC session: {describe_nvenc_error(exc)}"
+    return None
+
+
+# NVENCSTATUS values (nvEncodeAPI.h) a session's opening meets, with what they mean here.
+NVENC_STATUS = {
+    1: ("NV_ENC_ERR_NO_ENCODE_DEVICE", "no GPU here can encode"),
+    2: (
+        "NV_ENC_ERR_UNSUPPORTED_DEVICE",
+        "this GPU has no usable NVENC engine (data-centre GPUs such as the H100 and H200 "
+        "have none)",
+    ),
+    10: ("NV_ENC_ERR_OUT_OF_MEMORY", "out of memory, or the driver's session limit is reached"),
+    15: ("NV_ENC_ERR_INVALID_VERSION", "the NVIDIA driver is older than PyNvVideoCodec needs"),
+}
+
+
+def describe_nvenc_error(exc: BaseException) -> str:
+    """One line from a PyNvVideoCodec exception, naming the NVENC status where it has one.
+
+    Its messages are several lines whose first is only a prefix (seen on an H200:
+    ``PyNvEncoderCaps : \nError code : 2\n...returned error 2\nat ...cpp:1103``).
+    """
+    text = str(exc)
+    found = re.search(r"returned error (\d+)", text) or re.search(r"Error code : (\d+)", text)
+    if found is not None:
+        code = int(found.group(1))
+        name, meaning = NVENC_STATUS.get(code, (f"NVENC status {code}", "see nvEncodeAPI.h"))
+        return f"{name} ({code}): {meaning}"
+    return _first_line(exc)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [ln.strip() for ln in str(exc).splitlines()]
+    useful = [ln for ln in lines if ln and not ln.endswith(":")]
+    return useful[0] if useful else type(exc).__name__
+
+
+
+# -- the encoder -------------------------------------------------------------------------
 
 
 def encoder_options(width: int, height: int, settings: EncoderSettings) -> dict[str, str]:

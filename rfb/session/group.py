@@ -45,6 +45,8 @@ from .viewer import Viewer
 _EPSILON_S = 1e-3
 # An encoder holding this many frames without giving any back is not fed any more.
 _MAX_ENCODER_DELAY = 8
+# Keyframes viewers ask for (a joiner, a lost unit) come no closer together than this.
+DEFAULT_KEYFRAME_MIN_INTERVAL_S = 0.5
 
 
 class EncoderGroup:
@@ -56,7 +58,7 @@ class EncoderGroup:
         encoder_name: str = "",
         max_fps: float | None = None,
         keyframe_interval_s: float = 1.0,
-        keyframe_min_interval_s: float = 0.5,
+        keyframe_min_interval_s: float = DEFAULT_KEYFRAME_MIN_INTERVAL_S,
         still_after_s: float | None = None,
         rung: int = 0,
     ) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from .estimate import BandwidthEstimator
 from .units import EncodedUnit
 
+DEFAULT_MAX_INFLIGHT = 2  # units unacknowledged: one on the wire, one being decoded
 INFLIGHT_TIMEOUT_S = 2.0
 _WINDOW_S = 1.0
 MAX_WINDOW = 8  # frames in flight, whatever the path
@@ -74,7 +75,7 @@ class Viewer:
         capability: str,
         *,
         is_video: bool,
-        max_inflight: int = 2,
+        max_inflight: int = DEFAULT_MAX_INFLIGHT,
         frame_rate: float | None = None,
         acks_measure_path: bool = True,
         takes_stills: bool = True,

@@ -1,44 +1,47 @@
 """Server: named streams on one port (``ws://host:port/<name>``), or mounted in an app.
 
-``serve_server()`` starts one and returns it; ``server.add_stream(name, w, h, ...)``
-returns the ``Display`` to publish into. ``serve()`` is the one-stream shortcut (a
-server with the ``default`` stream, at ``/``). The same routes can be added under a
-prefix to an aiohttp application the user already runs (``server.mount(app, "/rfb")``),
-or served from an ASGI app (rfb.asgi).
+``server.add_stream(name, w, h, ...)`` returns the ``Display`` to publish into. The same
+routes can be added under a prefix to an aiohttp application the user already runs
+(``server.mount(app, "/rfb")``), or served from an ASGI app (rfb.asgi). Starting one
+(``serve_server()``, ``serve()``, ``serve_in_thread()``) is rfb/api.py's job.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import inspect
 import logging
-import ssl
 import threading
 from collections.abc import (
     AsyncIterator,
-    Awaitable,
     Callable,
     Coroutine,
-    Generator,
     Iterable,
-    Sequence,
 )
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, Unpack
 
-from .origins import OriginPolicy
-from .origins import normalise as normalise_origin
-from .signaling import IceConfig
-from .stream import DEFAULT_STREAM, Stream, StreamConfig, check_name
+from ..display import Display
+from ..options import (
+    POSITIONAL,
+    ServerKeywords,
+    ServerOptions,
+    StreamKeywords,
+    StreamOptions,
+    with_signature,
+)
+from ..origins import OriginPolicy
+from ..signaling import IceConfig
+from ..stream import DEFAULT_STREAM, SHUTDOWN_TIMEOUT_S, Stream, check_name
 
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from .asgi import AsgiApp
-    from .display import Display
+    from ..asgi import AsgiApp
 
 log = logging.getLogger("rfb")
 
-SHUTDOWN_TIMEOUT_S = 5.0
 _T = TypeVar("_T")
 
 
@@ -47,15 +50,6 @@ class _Closable(Protocol):
 
 
 _Opened = TypeVar("_Opened", bound=_Closable)
-
-
-def check_origins(origins: Sequence[str]) -> tuple[str, ...]:
-    if isinstance(origins, str):  # tuple("https://a") would be its letters
-        raise ValueError("origins is a list of origins, e.g. ['https://app.example']")
-    for origin in origins:
-        if origin != "*":
-            normalise_origin(origin)  # raises ValueError naming a malformed one
-    return tuple(origins)
 
 
 class Server:
@@ -67,19 +61,18 @@ class Server:
     """
 
     def __init__(
-        self,
-        *,
-        host: str = "127.0.0.1",
-        port: int = 8765,
-        origins: Sequence[str] = (),
-        ssl_context: ssl.SSLContext | None = None,
-        ice: IceConfig | None = None,
+        self, options: ServerOptions | None = None, **keywords: Unpack[ServerKeywords]
     ) -> None:
-        self.host = host
-        self._port = port
-        self.ssl_context = ssl_context
-        self.ice = ice or IceConfig()
-        self.origins = OriginPolicy(check_origins(origins))
+        if options is None:
+            options = ServerOptions(**keywords)
+        elif keywords:
+            raise TypeError("Server() takes a ServerOptions or keywords, not both")
+        self.options = options
+        self.host = options.host
+        self._port = options.port
+        self.ssl_context = options.ssl_context
+        self.ice = options.ice or IceConfig()
+        self.origins = OriginPolicy(options.origins)
         self._streams: dict[str, Stream] = {}
         self._displays: dict[str, Display] = {}
         self._closing: set[asyncio.Task[None]] = set()
@@ -88,44 +81,46 @@ class Server:
         self._loop_thread: int | None = None
         self._started = False
         self._mounted_at: str | None = None
-        self._asgi: AsgiApp | None = None
+        self._mounted_by: Literal["aiohttp", "asgi"] | None = None
         self._closed = False
         self._closed_event = asyncio.Event()
-        self._thread: threading.Thread | None = None  # set by serve_in_thread()
+        self._thread: threading.Thread | None = None  # start_in_thread()'s
         self.refused_origin = 0  # refused for their origin, on no stream we know
 
     # -- streams ------------------------------------------------------------------------
 
-    def add_stream(self, name: str, width: int, height: int, **options: Any) -> Display:
+    def add_stream(
+        self, name: str, width: int, height: int, **options: Unpack[StreamKeywords]
+    ) -> Display:
         """Add stream ``name`` and return its Display; viewers reach it at
         ``ws://host:port/<name>`` (and ``/<name>/whep`` with ``transport="webrtc"``).
 
-        ``options``: serve()'s per-stream keywords (fps, bitrate, transport, token,
-        authenticate, max_viewers, ...). Before or after start(); a name may be used once
-        at a time. Raises ValueError for a bad name or option.
+        ``options``: rfb.StreamOptions' fields (fps, bitrate, transport, token,
+        authenticate, max_viewers, ...; docs/options.md). Before or after start(); a name
+        may be used once at a time. Raises ValueError for a bad name or option.
         """
-        return self.add(name, StreamConfig(width=width, height=height, **options))
+        return self.add(name, StreamOptions(width=width, height=height, **options))
 
-    def add(self, name: str, config: StreamConfig) -> Display:
-        """add_stream() with the options as one StreamConfig."""
+    def add(self, name: str, options: StreamOptions, *, closes_server: bool = False) -> Display:
+        """add_stream() with the options as one StreamOptions. ``closes_server``: the
+        Display's aclose() stops the whole server (serve()'s one stream)."""
         if self._off_loop():  # e.g. the caller of serve_in_thread(): done on the loop
-            return self._on_loop_thread(self.add, name, config)
-        from .display import Display
-
+            return self._on_loop_thread(lambda: self.add(name, options,
+                                                         closes_server=closes_server))
         check_name(name)
         if self._closed:
             raise RuntimeError("add_stream() on a closed Server")
         if name in self._streams:
             raise ValueError(f"stream {name!r} already exists")
-        stream = Stream(name, config)
-        if config.transport == "webrtc":
-            from .transports.webrtc import WebRtcSessions
+        stream = Stream(name, options)
+        if options.transport == "webrtc":
+            from ..transports.webrtc import WebRtcSessions
 
-            limit = config.max_webrtc_sessions
+            limit = options.max_webrtc_sessions
             stream.webrtc = WebRtcSessions(stream, self.ice, max_sessions=limit)
         if self._loop is not None:
             stream.bind()
-        display = Display(stream, self)
+        display = Display(stream, self, owns_server=closes_server)
         self._streams[name] = stream
         self._displays[name] = display
         return display
@@ -166,11 +161,11 @@ class Server:
         """Running, and called from another thread than the server's loop."""
         return self._loop is not None and threading.get_ident() != self._loop_thread
 
-    def _on_loop_thread(self, fn: Callable[..., _T], *args: Any) -> _T:
-        """Run ``fn(*args)`` on the server's loop and wait for it (thread-safe calls)."""
+    def _on_loop_thread(self, fn: Callable[[], _T]) -> _T:
+        """Run ``fn()`` on the server's loop and wait for it (thread-safe calls)."""
 
         async def call() -> _T:
-            return fn(*args)
+            return fn()
 
         result = self.block_on(call, SHUTDOWN_TIMEOUT_S * 2, "it")
         if result is None:
@@ -250,7 +245,7 @@ class Server:
 
     def app(self) -> web.Application:
         """A fresh aiohttp application serving this server's streams."""
-        from .routes import make_app
+        from ..routes import make_app
 
         return make_app(self)
 
@@ -288,7 +283,7 @@ class Server:
             raise ValueError(f"prefix must look like '/rfb' (no trailing slash), got {prefix!r}")
         if self._started or self._mounted_at is not None:
             raise RuntimeError("this Server is already started or mounted")
-        self._mounted_at = prefix
+        self._mounted_at, self._mounted_by = prefix, "aiohttp"
         if port is not None:
             self._port = port
 
@@ -298,7 +293,7 @@ class Server:
         async def on_cleanup(_app: web.Application) -> None:
             await self.aclose()
 
-        from .routes import mount
+        from ..routes import mount
 
         app.on_startup.append(on_startup)
         app.on_cleanup.append(on_cleanup)
@@ -325,18 +320,18 @@ class Server:
         server, TLS and middlewares apply. Pair it with ``lifespan`` so that the server
         runs on the app's loop from startup (publish() before that raises) and closes at
         shutdown. ``prefix`` and ``port``: where it is mounted, for ``url`` only."""
-        from .asgi import AsgiApp
+        from ..asgi import AsgiApp
 
         if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
             raise ValueError(f"prefix must look like '/rfb' (no trailing slash), got {prefix!r}")
-        if self._started or (self._mounted_at is not None and self._asgi is None):
+        if self._started or self._mounted_by not in (None, "asgi") or (
+            self._mounted_at not in (None, prefix)
+        ):
             raise RuntimeError("this Server is already started or mounted")
-        if self._asgi is None:
-            self._mounted_at = prefix
-            if port is not None:
-                self._port = port
-            self._asgi = AsgiApp(self)
-        return self._asgi
+        self._mounted_at, self._mounted_by = prefix, "asgi"
+        if port is not None:
+            self._port = port
+        return AsgiApp(self)
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: object = None) -> AsyncIterator[None]:
@@ -372,8 +367,36 @@ class Server:
     def closed(self) -> bool:
         return self._closed
 
+    def start_in_thread(self) -> Server:
+        """start() on an event loop of its own, on a daemon thread, for programs without
+        one (rfb.serve_in_thread()). Returns once it listens; an error while starting (a
+        port in use, a missing extra) is raised here. close() stops it and the thread."""
+        if self._thread is not None:
+            raise RuntimeError("this Server is already started")
+        started: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            try:
+                try:
+                    loop.run_until_complete(self.start())
+                except BaseException as exc:
+                    started.set_exception(exc)
+                    return
+                started.set_result(None)
+                loop.run_until_complete(self.wait_closed())
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            finally:
+                loop.close()
+
+        self._thread = threading.Thread(target=run, name="rfb-server", daemon=True)
+        self._thread.start()
+        started.result()
+        return self
+
     def close(self, timeout: float = 10.0) -> None:
-        """aclose() for code outside the event loop (e.g. after serve_in_thread())."""
+        """aclose() for code outside the event loop (e.g. after start_in_thread())."""
         self.block_on(self.aclose, timeout, "server.aclose()")
         if self._thread is not None:
             self._thread.join(timeout)
@@ -387,51 +410,10 @@ class Server:
         await self.aclose()
 
 
-class Starting(Generic[_Opened]):
-    """What ``serve()`` and ``serve_server()`` return: ``await`` it, or ``async with``."""
-
-    def __init__(self, open_: Callable[[], Awaitable[_Opened]]) -> None:
-        self._open_ = open_
-        self._opened: _Opened | None = None
-
-    async def _open(self) -> _Opened:
-        self._opened = await self._open_()
-        return self._opened
-
-    def __await__(self) -> Generator[Any, None, _Opened]:
-        return self._open().__await__()
-
-    async def __aenter__(self) -> _Opened:
-        return await self._open()
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._opened is not None:
-            await self._opened.aclose()
-
-
-def serve_server(
-    host: str = "127.0.0.1",
-    port: int = 8765,
-    *,
-    origins: Sequence[str] = (),
-    streams: Sequence[dict[str, Any]] = (),
-    ssl_context: ssl.SSLContext | None = None,
-    ice: IceConfig | None = None,
-) -> Starting[Server]:
-    """Start a server for named streams and return it (``await``, or ``async with``).
-
-    ``streams``: ``add_stream`` keyword dicts to add before it listens, e.g.
-    ``[{"name": "rgb", "width": 1280, "height": 720}]``; add more at any time with
-    ``server.add_stream(name, w, h, **options)``, which returns that stream's Display.
-    Viewers pick a stream by path (``ws://host:port/<name>``; ``/`` is the stream
-    named ``default``, if there is one); ``GET /streams`` lists them.
-    """
-    server = Server(host=host, port=port, origins=origins, ssl_context=ssl_context, ice=ice)
-
-    async def open_server() -> Server:
-        for spec in streams:
-            spec = dict(spec)
-            server.add_stream(spec.pop("name"), spec.pop("width"), spec.pop("height"), **spec)
-        return await server.start()
-
-    return Starting(open_server)
+# help(), IPython and inspect show every option with its default.
+with_signature(Server.__init__, [inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY),
+               inspect.Parameter("options", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                 default=None)], ServerOptions)  # fmt: skip
+with_signature(Server.add_stream, [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+                                   for n in ("self", "name", "width", "height")],
+               StreamOptions, skip=POSITIONAL)  # fmt: skip
