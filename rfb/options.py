@@ -148,8 +148,8 @@ class StreamOptions:
                               check=lambda v: v >= 1, must="at least 1")  # fmt: skip
     max_pending: int = option(32, "WebSocket connections that have not sent hello yet",
                               check=lambda v: v >= 1, must="at least 1")  # fmt: skip
-    max_webrtc_sessions: int = option(32, "WebRTC sessions at once",
-                                      check=lambda v: v >= 1, must="at least 1")  # fmt: skip
+    max_webrtc_sessions: int = option(32, "WebRTC sessions at once (0: WHEP refuses every one)",
+                                      check=lambda v: v >= 0, must=">= 0")  # fmt: skip
     playout_delay_ms: tuple[int, int] | None = option(
         (0, 100), "WebRTC: (min, max) ms the browser may hold a frame to smooth playout "
         "(None: the browser's own choice)", check=_playout_delay_ok,

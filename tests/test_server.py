@@ -290,7 +290,7 @@ async def test_async_with_and_port_zero() -> None:
 async def test_serve_rejects_bad_settings() -> None:
     with pytest.raises(ValueError, match="transport"):
         await rfb.serve(32, 32, port=0, transport="carrier-pigeon")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="width must be 1..16384, got 0"):
+    with pytest.raises(ValueError, match=r"width must be 1\.\.16384, got 0"):
         await rfb.serve(0, 32, port=0)
 
 

@@ -92,7 +92,7 @@ async def test_stream_names_are_validated() -> None:
         server.add_stream("ok.name_1-2", 64, 64)
         with pytest.raises(ValueError, match="already exists"):
             server.add_stream("ok.name_1-2", 64, 64)
-        with pytest.raises(ValueError, match="width must be 1..16384, got 0"):
+        with pytest.raises(ValueError, match=r"width must be 1\.\.16384, got 0"):
             server.add_stream("big", 0, 64)
         assert server.streams == ["ok.name_1-2"]
 

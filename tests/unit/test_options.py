@@ -85,7 +85,7 @@ def test_each_check_names_its_field_and_the_rule() -> None:
     ]:
         with pytest.raises(ValueError, match=message):
             StreamOptions(width=64, height=48, **bad)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="port must be 0..65535"):
+    with pytest.raises(ValueError, match=r"port must be 0\.\.65535"):
         ServerOptions(port=70000)
     with pytest.raises(ValueError, match="origins is a list"):
         ServerOptions(origins="https://a.example")
@@ -137,7 +137,7 @@ def test_a_bad_environment_variable_is_named(capsys: pytest.CaptureFixture[str])
 
 def test_a_bad_flag_value_is_refused_by_the_options_own_check() -> None:
     args = cli.build_parser({}).parse_args(["--quality", "0"])
-    with pytest.raises(ValueError, match="quality must be 1..100"):
+    with pytest.raises(ValueError, match=r"quality must be 1\.\.100"):
         cli.options_from(args, StreamOptions)
 
 
