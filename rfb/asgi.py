@@ -22,7 +22,7 @@ from .endpoints import OpenViewer, RefuseViewer
 from .http_messages import MAX_BODY_BYTES, HttpReply, HttpRequest, headers_from, text
 from .stream import DEFAULT_STREAM
 from .transports import websocket
-from .transports.sockets import AsgiSocket, Receive, Scope, Send
+from .transports.frontend_sockets import AsgiSocket, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from .display import Display

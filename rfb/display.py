@@ -1,40 +1,76 @@
 """Display: the user's handle on one stream. publish() frames, poll_events() input, aclose().
 
-``serve()`` starts a server with one stream (named ``default``, at ``/``) and returns its
-Display; ``rfb.serve_server()`` hosts several, and ``server.add_stream()`` returns each
-one's Display. Transports never see a Display: they work on the stream (rfb/stream.py).
+``rfb.serve()`` starts a server with one stream (named ``default``, at ``/``) and returns
+its Display; ``server.add_stream()`` returns the Display of each stream it adds.
+Transports never see a Display: they work on the stream (rfb/stream.py). A Display knows
+its server only through ``Host``, the little it needs of one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from . import protocol
-from .access import Authenticator
-from .encoders.base import DEFAULT_PRESET
-from .hosting import SHUTDOWN_TIMEOUT_S, Server, Starting
 from .inputs import InputEvent
-from .session import ladder
-from .session.input_gate import DEFAULT_INPUT_RATE
-from .signaling import IceConfig
-from .stream import DEFAULT_STREAM, Stream, StreamConfig, Transport
+from .options import StreamOptions
+from .origins import OriginPolicy
+from .stream import DEFAULT_STREAM, SHUTDOWN_TIMEOUT_S, Stream
 
 if TYPE_CHECKING:
     from .recording import Recording
     from .relay import RtpRelay
 
-__all__ = ["Display", "InputEvent", "serve", "tls_context"]
+__all__ = ["Display", "Host", "InputEvent"]
+_T = TypeVar("_T")
+
+
+class Host(Protocol):
+    """What a Display (and its notebook widget) needs of the server its stream is on;
+    rfb.Server is one."""
+
+    host: str
+    ssl_context: ssl.SSLContext | None
+    origins: OriginPolicy
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def mounted_at(self) -> str | None: ...
+
+    def stop_listening(self) -> None: ...
+
+    @property
+    def ws_url(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
+
+    def get(self, name: str) -> Stream | None: ...
+
+    def remove_stream(self, name: str) -> asyncio.Task[None] | None: ...
+
+    async def aclose(self, timeout: float = SHUTDOWN_TIMEOUT_S) -> None: ...
+
+    async def wait_closed(self) -> None: ...
+
+    def close(self, timeout: float = 10.0) -> None: ...
+
+    def block_on(
+        self, make: Callable[[], Coroutine[Any, Any, _T]], timeout: float, instead: str
+    ) -> _T | None: ...
 
 
 class Display:
     """One stream, as its user sees it. Get one from ``await rfb.serve(...)`` or
     ``server.add_stream(...)``."""
 
-    def __init__(self, stream: Stream, server: Server, *, owns_server: bool = False) -> None:
+    def __init__(self, stream: Stream, server: Host, *, owns_server: bool = False) -> None:
         self.stream = stream
         self.server = server
         self._owns_server = owns_server  # serve(): closing the display stops the server
@@ -44,8 +80,19 @@ class Display:
         return self.stream.name
 
     @property
-    def config(self) -> StreamConfig:
-        return self.stream.config
+    def options(self) -> StreamOptions:
+        """The stream's options (rfb.StreamOptions)."""
+        return self.stream.options
+
+    @property
+    def config(self) -> StreamOptions:
+        """``options``, by its older name."""
+        return self.stream.options
+
+    @property
+    def owns_server(self) -> bool:
+        """Closing this display stops its server (it came from serve())."""
+        return self._owns_server
 
     @property
     def width(self) -> int:
@@ -154,7 +201,7 @@ class Display:
         ``messages`` in hello, such as pdum.rfb 0.x's, are skipped). Raises TypeError for
         what is not JSON, ValueError over 64 KiB, KeyError for an unknown viewer. From
         any thread, once the stream is served."""
-        return self._tell("messages", {"type": "message", "data": obj}, client_id)
+        return self._tell(protocol.AppMessage(obj), client_id)
 
     def set_cursor(
         self,
@@ -170,25 +217,25 @@ class Display:
         joining later get the current cursor. Returns how many viewers it went to."""
         from .notices import cursor_message
 
-        return self._tell("cursor", cursor_message(name, image, hotspot), client_id)
+        return self._tell(cursor_message(name, image, hotspot), client_id)
 
     def set_clipboard(self, text: str, client_id: str | None = None) -> int:
         """Put ``text`` on the viewers' clipboard, where the browser allows it: a secure
         context (HTTPS or localhost) and a page with focus (docs/protocol.md)."""
         if not isinstance(text, str):
             raise TypeError(f"clipboard text must be a str, got {type(text).__name__}")
-        return self._tell("clipboard", {"type": "clipboard", "text": text}, client_id)
+        return self._tell(protocol.Clipboard(text), client_id)
 
     def request_pointer_lock(self, lock: bool = True, client_id: str | None = None) -> int:
         """Ask viewers to lock the pointer to the view (the browser view does it at the
         user's next click, as browsers require a gesture); while locked, ``pointer_move``
         events carry relative motion (``dx``, ``dy``, ``locked: True``). ``lock=False``
         releases it."""
-        return self._tell("pointer_lock", {"type": "pointer_lock", "lock": bool(lock)}, client_id)
+        return self._tell(protocol.PointerLock(bool(lock)), client_id)
 
-    def _tell(self, feature: str, msg: dict[str, Any], client_id: str | None) -> int:
+    def _tell(self, msg: protocol.Notice, client_id: str | None) -> int:
         # call_on_loop raises Notices.send's TypeError/ValueError/KeyError in this thread.
-        return self.stream.call_on_loop(lambda: self.stream.notices.send(feature, msg, client_id))
+        return self.stream.call_on_loop(lambda: self.stream.notices.send(msg, client_id))
 
     # -- figures ------------------------------------------------------------------------
 
@@ -303,126 +350,3 @@ class Display:
 
     def __repr__(self) -> str:
         return f"<rfb.Display {self.name!r} {self.width}x{self.height} at {self.ws_url}>"
-
-
-def serve(
-    width: int,
-    height: int,
-    *,
-    host: str = "127.0.0.1",
-    port: int = 8765,
-    transport: Transport = "websocket",
-    fps: float = 30.0,
-    bitrate: int = 0,
-    quality: int = 80,
-    adaptive: bool = True,
-    min_bitrate: int = ladder.DEFAULT_MIN_BITRATE,
-    max_rungs: int = ladder.DEFAULT_MAX_RUNGS,
-    still_after: float | None = 0.3,
-    max_inflight: int = 2,
-    keyframe_interval_s: float = 1.0,
-    keyframe_min_interval_s: float = 0.5,
-    preset: str = DEFAULT_PRESET,
-    force_image: bool = False,
-    preferred_image: str = protocol.CAP_JPEG,
-    token: str | None = None,
-    view_token: str | None = None,
-    authenticate: Authenticator | None = None,
-    origins: Sequence[str] = (),
-    record_events: bool = False,
-    ice: IceConfig | None = None,
-    max_webrtc_sessions: int = 32,
-    playout_delay_ms: tuple[int, int] | None = (0, 100),
-    fec: bool = True,
-    max_viewers: int = 64,
-    max_pending: int = 32,
-    max_input_rate: float | None = DEFAULT_INPUT_RATE,
-    ssl_context: ssl.SSLContext | None = None,
-) -> Starting[Display]:
-    """Start serving a stream of ``width`` x ``height`` frames; returns a Display.
-
-    ``port=0`` picks a free port (read it back from ``display.port``). ``bitrate=0``
-    picks about 0.1 bit per pixel per frame for H.264.
-
-    ``adaptive`` (default on): each viewer gets the rung of a quality ladder its path
-    carries, measured from its acks (WebSocket) or frame reports (WebRTC). ``bitrate`` is
-    the top rung, ``min_bitrate`` the lowest, ``max_rungs`` caps how many; lower rungs
-    encode smaller pictures or fewer frames where bits per pixel run low. Viewers on one
-    rung share one encode. ``still_after``: after this many seconds without a new frame,
-    viewers get the resting frame once more at high quality (None: never). ``preset``:
-    x264's speed against quality (``ultrafast``, the default, ... ``medium``;
-    docs/encoders.md).
-
-    ``transport="webrtc"`` also serves WHEP at ``/whep`` (needs ``pip install
-    'rfb[webrtc]'``); ``ice`` configures STUN/TURN and which addresses WebRTC may use.
-    The WebSocket protocol is served either way. ``playout_delay_ms`` (WebRTC): the
-    (min, max) milliseconds the browser may hold a frame to smooth playout; the default
-    (0, 100) shows frames as soon as they are decoded, holding one up to 100 ms only to
-    absorb a late packet (docs/webrtc.md); None leaves the browser's own choice. ``fec``
-    (WebRTC): forward error correction (ULPFEC in RED) where the browser negotiates it,
-    one repair packet per 8 to 3 media packets as the reported loss grows, none on a
-    clean path.
-    Who may connect: ``token`` (sent in ``hello``, or as WHEP's ``Authorization: Bearer``)
-    lets a viewer watch and drive, ``view_token`` watch only. ``authenticate``, instead of
-    tokens, is a hook (sync or async) called once per viewer with an ``rfb.AuthContext``
-    (token, headers, cookies, path, query, ...): it returns a principal, which rides on
-    every ``InputEvent`` of that viewer, ``rfb.ViewOnly(principal)`` to let it watch
-    only, or None to refuse it (close 4401 / 401, before any frame). A viewer may also ask
-    to watch only (``view_only`` in hello). View-only input is dropped and counted.
-    ``max_input_rate``: input events per second one viewer may send on (past it, pointer
-    moves merge into the queued one and other events are dropped, counted in
-    ``/metrics`` ``display.input_dropped``); None: no cap.
-    ``origins``: web pages on these origins (``"https://app.example:8443"``) may connect
-    besides the server's own; ``["*"]`` lets any page in (a warning is logged). Requests
-    without an ``Origin`` header (not from a browser) are let in.
-    ``max_viewers`` caps viewers on all transports (the next is closed with 1013 on the
-    WebSocket, 429 on WHEP); ``max_pending`` caps WebSocket connections that have not
-    sent ``hello``. Refusals are counted in ``/metrics`` (``display.refused``).
-    ``ssl_context`` (e.g. from ``tls_context(certfile, keyfile)``) serves HTTPS and WSS:
-    browsers decode H.264 with WebCodecs only in a secure context (HTTPS, or a page
-    from localhost), so viewers on other machines need it, or an SSH tunnel.
-    """
-    server = Server(host=host, port=port, origins=origins, ssl_context=ssl_context, ice=ice)
-    config = StreamConfig(
-        width=width,
-        height=height,
-        transport=transport,
-        fps=fps,
-        bitrate=bitrate,
-        quality=quality,
-        adaptive=adaptive,
-        min_bitrate=min_bitrate,
-        max_rungs=max_rungs,
-        still_after=still_after,
-        max_inflight=max_inflight,
-        keyframe_interval_s=keyframe_interval_s,
-        keyframe_min_interval_s=keyframe_min_interval_s,
-        preset=preset,
-        force_image=force_image,
-        preferred_image=preferred_image,
-        token=token,
-        view_token=view_token,
-        authenticate=authenticate,
-        record_events=record_events,
-        max_webrtc_sessions=max_webrtc_sessions,
-        playout_delay_ms=playout_delay_ms,
-        fec=fec,
-        max_viewers=max_viewers,
-        max_pending=max_pending,
-        max_input_rate=max_input_rate,
-    )
-
-    async def open_default() -> Display:
-        display = server.add(DEFAULT_STREAM, config)
-        display._owns_server = True  # closing it stops the server
-        await server.start()
-        return display
-
-    return Starting(open_default)
-
-
-def tls_context(certfile: str, keyfile: str | None = None) -> ssl.SSLContext:
-    """A server-side TLS context from a PEM certificate (chain) and its key."""
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(certfile, keyfile)
-    return ctx

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import exposition, protocol
+from . import prometheus, protocol
 from .access import Access, bearer_token
 from .http_messages import HttpReply, HttpRequest, json_reply, not_found, redirect, text
 from .origins import OriginPolicy
@@ -249,9 +249,9 @@ def _viewer_or_page(d: Directory, request: HttpRequest, name: str, rel: str) -> 
 
 def _metrics_reply(streams: list[Stream], request: HttpRequest, body: Any) -> HttpReply:
     accept = request.headers.get("Accept", "")
-    if exposition.wants_prometheus(accept, request.query.get("format")):
+    if prometheus.wants_prometheus(accept, request.query.get("format")):
         try:
-            data, content_type = exposition.render(streams, accept)
+            data, content_type = prometheus.render(streams, accept)
         except RuntimeError as exc:  # prometheus_client missing: say which package
             return text(f"{exc}\n", 501)
         return HttpReply(200, data, None, [("Content-Type", content_type)])

@@ -9,59 +9,16 @@ stream's). Loop thread only; ``Display`` hops there.
 
 from __future__ import annotations
 
-import json
-import re
+import base64
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from . import protocol
 
 # A message to viewers is sent as one text message; the same bound as theirs to us.
 MAX_NOTICE_BYTES = protocol.MAX_TEXT_MESSAGE_BYTES
-MAX_CURSOR_IMAGE_BYTES = 32 * 1024  # a data: URL of a PNG, at most 128x128 in practice
-# CSS cursor keywords (CSS UI 4), what set_cursor() accepts by name.
-CURSORS = frozenset(
-    [
-        "auto",
-        "default",
-        "none",
-        "context-menu",
-        "help",
-        "pointer",
-        "progress",
-        "wait",
-        "cell",
-        "crosshair",
-        "text",
-        "vertical-text",
-        "alias",
-        "copy",
-        "move",
-        "no-drop",
-        "not-allowed",
-        "grab",
-        "grabbing",
-        "all-scroll",
-        "col-resize",
-        "row-resize",
-        "n-resize",
-        "e-resize",
-        "s-resize",
-        "w-resize",
-        "ne-resize",
-        "nw-resize",
-        "se-resize",
-        "sw-resize",
-        "ew-resize",
-        "ns-resize",
-        "nesw-resize",
-        "nwse-resize",
-        "zoom-in",
-        "zoom-out",
-    ]
-)
-_DATA_URL = re.compile(r"data:image/(png|gif|webp|svg\+xml);base64,[A-Za-z0-9+/=]+")
+MAX_CURSOR_IMAGE_BYTES = protocol.MAX_CURSOR_IMAGE_BYTES
+CURSORS = protocol.CURSORS  # CSS cursor keywords, what set_cursor() accepts by name
 
 
 @dataclass
@@ -74,40 +31,17 @@ def cursor_message(
     name: str = "default",
     image: str | bytes | None = None,
     hotspot: tuple[int, int] = (0, 0),
-) -> dict[str, Any]:
+) -> protocol.Cursor:
     """The ``cursor`` message: a CSS cursor name, or an image (PNG bytes, or a data: URL)
-    with its hotspot, ``name`` then being what the browser shows where it cannot."""
-    if name not in CURSORS:
-        raise ValueError(f"unknown cursor {name!r}: a CSS cursor name such as 'crosshair'")
-    msg: dict[str, Any] = {"type": "cursor", "cursor": name}
-    if image is not None:
-        if isinstance(image, bytes):
-            import base64
-
-            if not image.startswith(b"\x89PNG\r\n\x1a\n"):
-                raise ValueError("cursor image bytes must be a PNG")
-            image = "data:image/png;base64," + base64.b64encode(image).decode()
-        if not _DATA_URL.fullmatch(image):
-            raise ValueError("cursor image must be PNG bytes or a base64 data: URL of an image")
-        if len(image) > MAX_CURSOR_IMAGE_BYTES:
-            raise ValueError(f"cursor image over {MAX_CURSOR_IMAGE_BYTES} bytes")
-        x, y = hotspot
-        if not (isinstance(x, int) and isinstance(y, int) and 0 <= x <= 1024 and 0 <= y <= 1024):
-            raise ValueError(f"cursor hotspot must be two ints in 0..1024, got {hotspot!r}")
-        msg["image"] = image
-        msg["hotspot"] = [x, y]
-    return msg
-
-
-def encode(msg: dict[str, Any]) -> str:
-    try:
-        text = json.dumps(msg, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"a message to viewers must be JSON: {exc}") from None
-    size = len(text.encode("utf-8", "surrogatepass"))
-    if size > MAX_NOTICE_BYTES:
-        raise ValueError(f"message of {size} bytes is over the {MAX_NOTICE_BYTES}-byte limit")
-    return text
+    with its hotspot, ``name`` then being what the browser shows where it cannot.
+    ValueError for what cannot be sent."""
+    if isinstance(image, bytes):
+        if name not in CURSORS:  # say the name is wrong before the image
+            raise ValueError(f"unknown cursor {name!r}: a CSS cursor name such as 'crosshair'")
+        if not image.startswith(b"\x89PNG\r\n\x1a\n"):
+            raise ValueError("cursor image bytes must be a PNG")
+        image = "data:image/png;base64," + base64.b64encode(image).decode()
+    return protocol.Cursor(name, image, hotspot)
 
 
 class Notices:
@@ -133,11 +67,12 @@ class Notices:
         self._links.pop(client_id, None)
         self._cursor_for.pop(client_id, None)
 
-    def send(self, feature: str, msg: dict[str, Any], client_id: str | None = None) -> int:
-        """Send ``msg`` to one viewer or all that announced ``feature``; how many got it.
+    def send(self, msg: protocol.Notice, client_id: str | None = None) -> int:
+        """Send ``msg`` to one viewer or all that announced its feature; how many got it.
         Raises TypeError/ValueError for what cannot be sent, KeyError for an unknown
         ``client_id``."""
-        text = encode(msg)
+        text = msg.encode()
+        feature = msg.feature
         if feature == "cursor":
             if client_id is None:
                 self._cursor = text

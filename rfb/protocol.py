@@ -2,9 +2,12 @@
 
 Text messages are JSON control messages; binary messages are an envelope:
 ``uint32 LE header length`` + compact ASCII JSON header + payload.
-Nothing here touches a socket or a clock: parsing validates and returns typed
-messages, building returns ``str``/``bytes`` for a transport to send.
-See docs/protocol.md.
+Nothing here touches a socket or a clock. Every message is a frozen dataclass: a
+viewer's are parsed and validated into one (``parse_client_message``); the server's are
+constructed by the transports and encoded by their one encoder (``encode()`` to the text,
+``pack(payload)`` for a frame header) into the ``str``/``bytes`` a transport sends.
+``ConnectionState`` decides the order of a viewer's messages (hello first, once, in time)
+from parsed messages and the time it is given. See docs/protocol.md.
 """
 
 from __future__ import annotations
@@ -12,9 +15,11 @@ from __future__ import annotations
 import enum
 import json
 import math
+import re
 import struct
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
 
 # Capability names a client lists in ``hello``.
 CAP_JPEG = "image/jpeg"
@@ -22,7 +27,6 @@ CAP_PNG = "image/png"
 CAP_WEBP = "image/webp"
 CAP_H264 = "webcodecs/h264-annexb"
 IMAGE_CAPS = (CAP_JPEG, CAP_PNG, CAP_WEBP)
-
 
 
 class CloseCode(enum.IntEnum):
@@ -97,69 +101,100 @@ def unpack_envelope(data: bytes | bytearray | memoryview) -> tuple[dict[str, Any
     return header, bytes(view[4 + n :])
 
 
-def _frame_size(header: dict[str, Any], frame_size: tuple[int, int] | None) -> None:
+def _frame_size(
+    header: dict[str, Any], width: int, height: int, frame_size: tuple[int, int] | None
+) -> None:
     """rfb addition: a picture coded smaller than the frame (a lower rung of the quality
     ladder) says the frame's size, which viewers draw it at and map input to. Sent only to
     viewers that said ``scaled_frames`` in hello."""
-    if frame_size is not None and frame_size != (header["width"], header["height"]):
+    if frame_size is not None and frame_size != (width, height):
         header["frame_width"], header["frame_height"] = frame_size
 
 
-def image_frame_header(
-    *,
-    seq: int,
-    timestamp_us: int,
-    width: int,
-    height: int,
-    mime: str,
-    pixel_ratio: float = 1.0,
-    frame_size: tuple[int, int] | None = None,
-) -> dict[str, Any]:
-    header: dict[str, Any] = {
-        "type": "image_frame",
-        "seq": seq,
-        "timestamp_us": timestamp_us,
-        "width": width,
-        "height": height,
-        "mime": mime,
-    }
-    if pixel_ratio != 1.0:
-        header["pixel_ratio"] = pixel_ratio
-    _frame_size(header, frame_size)
-    return header
+@dataclass(frozen=True, slots=True)
+class ImageFrameHeader:
+    """The header of a binary message carrying one encoded image."""
+
+    seq: int
+    timestamp_us: int
+    width: int
+    height: int
+    mime: str
+    pixel_ratio: float = 1.0  # sent only when not 1
+    # The frame's size when the picture is coded smaller (sent only when it differs).
+    frame_size: tuple[int, int] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        header: dict[str, Any] = {
+            "type": "image_frame",
+            "seq": self.seq,
+            "timestamp_us": self.timestamp_us,
+            "width": self.width,
+            "height": self.height,
+            "mime": self.mime,
+        }
+        if self.pixel_ratio != 1.0:
+            header["pixel_ratio"] = self.pixel_ratio
+        _frame_size(header, self.width, self.height, self.frame_size)
+        return header
+
+    def pack(self, payload: bytes | bytearray | memoryview) -> bytes:
+        """The binary message: this header, then ``payload``."""
+        return pack_envelope(self.as_dict(), payload)
 
 
-def video_chunk_header(
-    *,
-    seq: int,
-    timestamp_us: int,
-    width: int,
-    height: int,
-    codec: str,
-    keyframe: bool,
-    duration_us: int | None = None,
-    pixel_ratio: float = 1.0,
-    color: dict[str, Any] | None = None,
-    frame_size: tuple[int, int] | None = None,
-) -> dict[str, Any]:
-    header: dict[str, Any] = {
-        "type": "video_chunk",
-        "seq": seq,
-        "timestamp_us": timestamp_us,
-        "width": width,
-        "height": height,
-        "codec": codec,
-        "bitstream": "annexb",
-        "keyframe": keyframe,
-    }
-    if duration_us is not None:
-        header["duration_us"] = duration_us
-    if pixel_ratio != 1.0:
-        header["pixel_ratio"] = pixel_ratio
-    if color:
-        header["color"] = color
-    _frame_size(header, frame_size)
-    return header
+@dataclass(frozen=True, slots=True)
+class VideoChunkHeader:
+    """The header of a binary message carrying one H.264 access unit (Annex B)."""
+
+    seq: int
+    timestamp_us: int
+    width: int
+    height: int
+    codec: str
+    keyframe: bool
+    duration_us: int | None = None
+    pixel_ratio: float = 1.0  # sent only when not 1
+    color: Mapping[str, Any] | None = None  # rfb sends it on keyframes
+    # The frame's size when the picture is coded smaller (sent only when it differs).
+    frame_size: tuple[int, int] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        header: dict[str, Any] = {
+            "type": "video_chunk",
+            "seq": self.seq,
+            "timestamp_us": self.timestamp_us,
+            "width": self.width,
+            "height": self.height,
+            "codec": self.codec,
+            "bitstream": "annexb",
+            "keyframe": self.keyframe,
+        }
+        if self.duration_us is not None:
+            header["duration_us"] = self.duration_us
+        if self.pixel_ratio != 1.0:
+            header["pixel_ratio"] = self.pixel_ratio
+        if self.color:
+            header["color"] = dict(self.color)
+        _frame_size(header, self.width, self.height, self.frame_size)
+        return header
+
+    def pack(self, payload: bytes | bytearray | memoryview) -> bytes:
+        """The binary message: this header, then ``payload``."""
+        return pack_envelope(self.as_dict(), payload)
+
+
+FrameHeader = ImageFrameHeader | VideoChunkHeader
+
+
+def image_frame_header(**fields: Any) -> dict[str, Any]:
+    """``ImageFrameHeader(**fields).as_dict()`` (for tests and tools that pack by hand)."""
+    return ImageFrameHeader(**fields).as_dict()
+
+
+def video_chunk_header(**fields: Any) -> dict[str, Any]:
+    """``VideoChunkHeader(**fields).as_dict()`` (for tests and tools that pack by hand)."""
+    return VideoChunkHeader(**fields).as_dict()
 
 
 # ---------------------------------------------------------------------------
@@ -432,43 +467,361 @@ def parse_client_message(text: str | bytes) -> ClientMessage:
 
 
 # ---------------------------------------------------------------------------
-# Server -> client control messages
+# Connection state
+
+
+HELLO_TIMEOUT_S = 10.0
+
+
+class ConnectionState:
+    """The order of a WebSocket viewer's messages, sans I/O: ``hello`` first, only once,
+    and within ``hello_timeout`` seconds of the connection opening.
+
+    The transport waits at most ``hello_wait(now)`` for the first message, hands every
+    parsed message to ``receive`` (which raises ProtocolError with the close code and
+    reason when the order is wrong or the hello late), and calls ``expired()`` when its
+    wait ran out. All times are seconds on the caller's clock."""
+
+    __slots__ = ("deadline", "greeted")
+
+    def __init__(self, opened_at: float, hello_timeout: float = HELLO_TIMEOUT_S) -> None:
+        self.deadline = opened_at + hello_timeout
+        self.greeted = False  # hello accepted
+
+    def hello_wait(self, now: float) -> float | None:
+        """How long the transport may still wait for hello; None once it came."""
+        return None if self.greeted else max(0.0, self.deadline - now)
+
+    def timed_out(self, now: float) -> bool:
+        """No hello, and its time is up."""
+        return not self.greeted and now >= self.deadline
+
+    def expired(self) -> ProtocolError:
+        """The error to close with when the wait for hello ran out."""
+        return ProtocolError(CLOSE_PROTOCOL_ERROR, "no hello received")
+
+    def check(self, now: float) -> None:
+        """Raise ProtocolError (1002) if hello has not come in time."""
+        if self.timed_out(now):
+            raise self.expired()
+
+    def receive(self, msg: ClientMessage, now: float) -> ClientMessage:
+        """Accept ``msg`` (returned) or raise ProtocolError: anything before hello, a late
+        hello or a second one closes with 1002."""
+        if self.greeted:
+            if isinstance(msg, Hello):
+                raise ProtocolError(CLOSE_PROTOCOL_ERROR, "hello sent twice")
+            return msg
+        self.check(now)
+        if not isinstance(msg, Hello):
+            raise ProtocolError(CLOSE_PROTOCOL_ERROR, "the first message must be hello")
+        self.greeted = True
+        return msg
+
+
+# ---------------------------------------------------------------------------
+# Server -> client control messages: one frozen dataclass per message, each with one
+# encoder (``encode()``, the text sent); golden vectors in tests/fixtures/server-messages/.
 
 
 def dumps(msg: dict[str, Any]) -> str:
+    """Compact JSON, non-ASCII escaped (config, stats, close; clients' own messages)."""
     return json.dumps(msg, separators=(",", ":"))
 
 
-def build_config(
-    *,
-    transport: str,
-    width: int,
-    height: int,
-    codec: str | None = None,
-    pixel_ratio: float = 1.0,
-    color: dict[str, Any] | None = None,
-    **extra: Any,
-) -> str:
-    """``config``: what the viewer will receive. ``extra`` carries additive optional fields."""
-    msg: dict[str, Any] = {
-        "type": "config",
-        "transport": transport,
-        "width": width,
-        "height": height,
-        "coords": "frame-pixels",
-    }
-    if codec is not None:
-        msg["codec"] = codec
-    if pixel_ratio != 1.0:
-        msg["pixel_ratio"] = pixel_ratio
-    if color:
-        msg["color"] = color
-    msg.update(extra)
-    return dumps(msg)
+def _dumps_notice(msg: dict[str, Any]) -> str:
+    """What the application says to viewers: compact UTF-8 JSON (no NaN), at most
+    MAX_TEXT_MESSAGE_BYTES. TypeError for what is not JSON, ValueError over the bound."""
+    try:
+        text = json.dumps(msg, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"a message to viewers must be JSON: {exc}") from None
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_TEXT_MESSAGE_BYTES:
+        raise ValueError(f"message of {size} bytes is over the {MAX_TEXT_MESSAGE_BYTES}-byte limit")
+    return text
 
 
-def build_stats(**fields: Any) -> str:
-    return dumps({"type": "stats", **fields})
+@dataclass(frozen=True, slots=True)
+class Config:
+    """``config``: what the viewer will receive, before any frame (WebRTC: on connect and
+    when the frame size changes). Optional fields are sent only when set."""
+
+    transport: str  # "image" | "webcodecs" | "webrtc"
+    width: int
+    height: int
+    codec: str | None = None  # video: the WebCodecs codec string
+    pixel_ratio: float = 1.0  # 0.x: sent only when not 1
+    color: Mapping[str, Any] | None = None  # video: the colour description
+    # rfb additions
+    mime: str | None = None  # image transport: the image format
+    client_id: str | None = None  # the id this viewer's input events carry
+    view_only: bool = False  # its input will not be delivered (sent only when true)
+    # The STUN/TURN servers of the stream's WHEP, as RTCIceServer dicts ([] when none);
+    # None when the stream serves no WebRTC.
+    ice_servers: tuple[Mapping[str, Any], ...] | None = None
+    webrtc: str | None = None  # WebSocket viewers: where the stream's WHEP is served
+
+    def as_dict(self) -> dict[str, Any]:
+        msg: dict[str, Any] = {
+            "type": "config",
+            "transport": self.transport,
+            "width": self.width,
+            "height": self.height,
+            "coords": "frame-pixels",
+        }
+        if self.codec is not None:
+            msg["codec"] = self.codec
+        if self.pixel_ratio != 1.0:
+            msg["pixel_ratio"] = self.pixel_ratio
+        if self.color:
+            msg["color"] = dict(self.color)
+        if self.mime is not None:
+            msg["mime"] = self.mime
+        if self.client_id is not None:
+            msg["client_id"] = self.client_id
+        if self.view_only:
+            msg["view_only"] = True
+        if self.ice_servers is not None:
+            msg["ice_servers"] = [dict(s) for s in self.ice_servers]
+        if self.webrtc is not None:
+            msg["webrtc"] = self.webrtc
+        return msg
+
+    def encode(self) -> str:
+        return dumps(self.as_dict())
+
+
+@dataclass(frozen=True, slots=True)
+class StatsAdaptation:
+    """The adaptation figures in ``stats`` (rfb addition; absent for a viewer the hub
+    no longer knows). The rung's target bitrate and fps are Stats' target_* fields."""
+
+    rung: int  # this viewer's rung, 0 = top, among the ones it may use
+    rungs: int
+    target_rung: int | None
+    rung_width: int
+    rung_height: int
+    rung_quality: int | None  # image rungs
+    estimate_bps: int | None
+    queue_ms: float | None
+    rung_switches: int
+    adapt_reason: str | None
+
+    @classmethod
+    def from_figures(cls, figures: Mapping[str, Any]) -> StatsAdaptation:
+        """From ``Hub.adaptation()``'s figures (those it has beyond these are not sent)."""
+        return cls(*(figures[f.name] for f in fields(cls)))
+
+
+@dataclass(frozen=True, slots=True)
+class StatsWebRtc:
+    """What ``stats`` adds over WebRTC (rfb addition)."""
+
+    keyframe_requests: int  # PLI/FIR from the browser
+    remb_bps: int | None  # the browser's last REMB
+    fraction_lost: float | None  # from its last receiver report
+    pacing_bps: int
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """``stats``, about once a second. The 0.x fields, then rfb's; every field is sent
+    (``null`` when not known), the adaptation and WebRTC groups when given."""
+
+    rtt_ms: float | None
+    fps_sent: float
+    fps_acked: float
+    bitrate_bps: int
+    encode_ms: float | None
+    decode_queue_size: int
+    dropped: int
+    target_bitrate: int | None
+    target_fps: float
+    # rfb additions
+    latency_ms: float | None
+    latency_p95_ms: float | None
+    latency_source: str | None  # "ack" | "shown" | None
+    viewers: int
+    client_id: str
+    adaptation: StatsAdaptation | None = None
+    webrtc: StatsWebRtc | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        msg: dict[str, Any] = {"type": "stats"}
+        for f in fields(self):
+            if f.name not in ("adaptation", "webrtc"):
+                msg[f.name] = getattr(self, f.name)
+        for group in (self.adaptation, self.webrtc):
+            if group is not None:
+                msg.update((f.name, getattr(group, f.name)) for f in fields(group))
+        return msg
+
+    def encode(self) -> str:
+        return dumps(self.as_dict())
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """``close`` (rfb addition, WebRTC data channel): why the server is about to close the
+    peer connection (the WebSocket says it in its close frame)."""
+
+    code: int
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"type": "close", "code": int(self.code), "reason": self.reason}
+
+    def encode(self) -> str:
+        return dumps(self.as_dict())
+
+
+# CSS cursor keywords (CSS UI 4): what a ``cursor`` message may name.
+CURSORS = frozenset(
+    [
+        "auto",
+        "default",
+        "none",
+        "context-menu",
+        "help",
+        "pointer",
+        "progress",
+        "wait",
+        "cell",
+        "crosshair",
+        "text",
+        "vertical-text",
+        "alias",
+        "copy",
+        "move",
+        "no-drop",
+        "not-allowed",
+        "grab",
+        "grabbing",
+        "all-scroll",
+        "col-resize",
+        "row-resize",
+        "n-resize",
+        "e-resize",
+        "s-resize",
+        "w-resize",
+        "ne-resize",
+        "nw-resize",
+        "se-resize",
+        "sw-resize",
+        "ew-resize",
+        "ns-resize",
+        "nesw-resize",
+        "nwse-resize",
+        "zoom-in",
+        "zoom-out",
+    ]
+)
+CURSOR_IMAGE_URL = re.compile(r"data:image/(png|gif|webp|svg\+xml);base64,[A-Za-z0-9+/=]+")
+MAX_CURSOR_IMAGE_BYTES = 32 * 1024  # a data: URL of a PNG, at most 128x128 in practice
+MAX_HOTSPOT = 1024
+
+# What the application says to viewers (rfb additions). Each goes only to viewers that
+# listed its ``feature`` in hello's ``features``; encode() raises TypeError for what is
+# not JSON and ValueError over MAX_TEXT_MESSAGE_BYTES.
+
+
+@dataclass(frozen=True, slots=True)
+class AppMessage:
+    """``message``: any JSON the application sends (``display.send``)."""
+
+    feature: ClassVar[str] = "messages"
+    data: Any
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"type": "message", "data": self.data}
+
+    def encode(self) -> str:
+        return _dumps_notice(self.as_dict())
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """``cursor``: a CSS cursor name, or an image (a base64 ``data:`` URL) with its
+    hotspot, ``cursor`` then being what the browser shows where it cannot. Checked here:
+    ValueError for what a viewer must not be sent."""
+
+    feature: ClassVar[str] = "cursor"
+    cursor: str = "default"
+    image: str | None = None
+    hotspot: tuple[int, int] = (0, 0)  # sent with an image only
+
+    def __post_init__(self) -> None:
+        if self.cursor not in CURSORS:
+            raise ValueError(
+                f"unknown cursor {self.cursor!r}: a CSS cursor name such as 'crosshair'"
+            )
+        if self.image is None:
+            return
+        if not isinstance(self.image, str) or not CURSOR_IMAGE_URL.fullmatch(self.image):
+            raise ValueError("cursor image must be PNG bytes or a base64 data: URL of an image")
+        if len(self.image) > MAX_CURSOR_IMAGE_BYTES:
+            raise ValueError(f"cursor image over {MAX_CURSOR_IMAGE_BYTES} bytes")
+        x, y = self.hotspot
+        ok = all(
+            isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= MAX_HOTSPOT for c in (x, y)
+        )
+        if not ok:
+            raise ValueError(
+                f"cursor hotspot must be two ints in 0..{MAX_HOTSPOT}, got {self.hotspot!r}"
+            )
+
+    def as_dict(self) -> dict[str, Any]:
+        msg: dict[str, Any] = {"type": "cursor", "cursor": self.cursor}
+        if self.image is not None:
+            msg["image"] = self.image
+            msg["hotspot"] = list(self.hotspot)
+        return msg
+
+    def encode(self) -> str:
+        return _dumps_notice(self.as_dict())
+
+
+@dataclass(frozen=True, slots=True)
+class Clipboard:
+    """``clipboard``: text for the viewer's clipboard."""
+
+    feature: ClassVar[str] = "clipboard"
+    text: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.text, str):
+            raise TypeError(f"clipboard text must be a str, got {type(self.text).__name__}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"type": "clipboard", "text": self.text}
+
+    def encode(self) -> str:
+        return _dumps_notice(self.as_dict())
+
+
+@dataclass(frozen=True, slots=True)
+class PointerLock:
+    """``pointer_lock``: lock the pointer to the view (at the user's next click), or
+    release it."""
+
+    feature: ClassVar[str] = "pointer_lock"
+    lock: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"type": "pointer_lock", "lock": bool(self.lock)}
+
+    def encode(self) -> str:
+        return _dumps_notice(self.as_dict())
+
+
+Notice = AppMessage | Cursor | Clipboard | PointerLock
+ServerMessage = Config | Stats | Close | Notice
+
+
+def encode_server_message(msg: ServerMessage) -> str:
+    """The text of one server -> client control message."""
+    return msg.encode()
 
 
 def build_hello(

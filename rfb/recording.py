@@ -35,11 +35,12 @@ from typing import TYPE_CHECKING, Any
 
 from . import protocol
 from .encoders.base import X264_PRESETS, EncoderSettings
-from .hub import RECORDER, ConsumerLink
+from .hub import ConsumerLink
 from .session import EncodedUnit, Viewer
+from .session.links import LinkKind
 
 if TYPE_CHECKING:
-    from .stream import Stream
+    from .stream import Stream, ViewerSession
 
 __all__ = ["CLOCK_HZ", "Recording", "Timeline"]
 
@@ -246,6 +247,7 @@ class Recording:
         self.shared_encoder = False
         self._size: tuple[int, int] | None = None
         self._viewer: Viewer | None = None
+        self._session: ViewerSession | None = None
         self._timeline: Timeline | None = None
         self._stopping: asyncio.Task[None] | None = None
         try:
@@ -263,24 +265,21 @@ class Recording:
             raise RuntimeError(f"record() on a closed stream ({stream.name!r})")
         self._timeline = Timeline(stream.clock())
         before = {id(g) for g in hub.live_groups()}
-        self._viewer = hub.attach(
-            protocol.CAP_H264,
-            ConsumerLink(RECORDER, hub, self._take),
-            max_inflight=8,
-            settings=self.settings,
-            adaptive=False,
-            takes_stills=False,
-        )
+        self._session = stream.open_viewer(
+            LinkKind.RECORDING, ConsumerLink(LinkKind.RECORDING, hub, self._take), None,
+            max_inflight=8, settings=self.settings, adaptive=False, takes_stills=False,
+        )  # fmt: skip
+        self._viewer = self._session.viewer
         group = hub.group_of(self._viewer.id)
         self.shared_encoder = group is not None and id(group) in before
         stream.recordings.add(self)
 
     def _take(self, viewer: Viewer, seq: int, unit: EncodedUnit) -> None:
-        hub = self._stream.hub
         if self._stopping is not None or self._timeline is None:
             return
         if self._writer.error is not None:
-            hub.detach(viewer.id)
+            if self._session is not None:
+                self._session.close()
             return
         size = (unit.width, unit.height)
         if self._size is None:
@@ -312,7 +311,7 @@ class Recording:
 
     async def _stop(self) -> None:
         stream = self._stream
-        closing = stream.hub.detach(self._viewer.id) if self._viewer is not None else []
+        closing = self._session.close() if self._session is not None else []
         end = self._timeline.end(stream.clock(), self.fps) if self._timeline else 0
         self._writer.finish(end)
         await asyncio.get_running_loop().run_in_executor(None, self._writer.join, _STOP_TIMEOUT_S)

@@ -3,7 +3,7 @@
 A relay is a consumer of the stream's H.264, not a second pipeline: like a recording it
 joins the hub as a viewer that is never short of credit, so it takes the access units
 the viewers get (no second encode) from the top rung, or from a lower rung of the
-adaptive ladder (``rung=``). They leave as RFC 6184 packets (``transports/rtp_h264.py``)
+adaptive ladder (``rung=``). They leave as RFC 6184 packets (``rtp/h264.py``)
 from a UDP socket of their own, for a media server that fans them out (Janus's Streaming
 plugin: docs/janus.md) or any RTP consumer (ffmpeg, GStreamer, MediaMTX; ``sdp()``
 describes the stream for them).
@@ -31,12 +31,13 @@ import urllib.parse
 from typing import TYPE_CHECKING, Any
 
 from . import protocol
-from .hub import RELAY, ConsumerLink
+from .hub import ConsumerLink
+from .rtp import h264 as rtp_h264
 from .session import EncodedUnit, Viewer
-from .transports import rtp_h264
+from .session.links import LinkKind
 
 if TYPE_CHECKING:
-    from .stream import Stream
+    from .stream import Stream, ViewerSession
 
 __all__ = ["RtpRelay", "parse_rtp_url"]
 
@@ -115,6 +116,7 @@ class RtpRelay:
         self.loss: float | None = None
         self._refused = False  # said so in the log; said again when it answers
         self._viewer: Viewer | None = None
+        self._session: ViewerSession | None = None
         self._report: asyncio.TimerHandle | None = None
         self._stopped = False
         try:
@@ -132,13 +134,12 @@ class RtpRelay:
         loop = asyncio.get_running_loop()
         for sock in (self._rtp, self._rtcp):
             loop.add_reader(sock.fileno(), self._on_readable, sock)
-        self._viewer = stream.hub.attach(
-            protocol.CAP_H264,
-            ConsumerLink(RELAY, stream.hub, self._take),
-            max_inflight=8,
-            rung=self.rung,
+        self._session = stream.open_viewer(
+            LinkKind.RELAY, ConsumerLink(LinkKind.RELAY, stream.hub, self._take), None,
+            max_inflight=8, rung=self.rung,
             takes_stills=self.rung == 0,  # a still is full size: only where the rung is
-        )
+        )  # fmt: skip
+        self._viewer = self._session.viewer
         stream.relays.add(self)
         self._send_report()
         log.info("rfb: relaying stream %r as RTP to %s:%d (RTCP %d)", stream.name, self.host,
@@ -250,7 +251,7 @@ class RtpRelay:
         loop = asyncio.get_running_loop()
         for sock in (self._rtp, self._rtcp):
             loop.remove_reader(sock.fileno())
-        closing = self._stream.hub.detach(self._viewer.id) if self._viewer is not None else []
+        closing = self._session.close() if self._session is not None else []
         self._stream.relays.discard(self)
         self._close_sockets()
         await asyncio.gather(*closing, return_exceptions=True)

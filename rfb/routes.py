@@ -16,7 +16,7 @@ from . import endpoints, protocol
 from .endpoints import Directory, OpenViewer, RefuseViewer
 from .http_messages import MAX_BODY_BYTES, HttpReply, HttpRequest
 from .transports import websocket
-from .transports.sockets import AiohttpSocket
+from .transports.frontend_sockets import AiohttpSocket
 
 log = logging.getLogger("rfb")
 

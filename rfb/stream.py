@@ -18,12 +18,16 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
-from . import protocol
+from . import encoders, protocol
+from .access import REFUSED_REASON, Access, AuthContext
 from .frames import Frame, as_pixels
-from .hub import Hub
+from .hub import Hub, ViewerLink
 from .inputs import InputSink
 from .notices import Notices
 from .options import StreamOptions
+from .protocol import ProtocolError
+from .session import Viewer
+from .session.links import LinkKind
 from .signaling import IceConfig
 
 _T = TypeVar("_T")
@@ -68,6 +72,45 @@ class Sessions(Protocol):
     ice: IceConfig
 
     async def aclose(self, reason: str) -> None: ...
+
+
+class ViewerSession:
+    """One viewer (or consumer) opened on a stream by ``Stream.open_viewer``: its place in
+    the hub, its input (with its access) and what the app may tell it. ``close()`` undoes
+    all of it, once."""
+
+    def __init__(self, stream: Stream, kind: LinkKind, viewer: Viewer,
+                 access: Access | None, first: list[str]) -> None:  # fmt: skip
+        self.stream = stream
+        self.kind = kind
+        self.viewer = viewer
+        self.access = access  # None: a consumer, which sends no input
+        self.first = first  # notices to send right after the config (the current cursor)
+        self._closed = False
+
+    @property
+    def id(self) -> str:
+        return self.viewer.id
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def listen(self, send: Callable[[str], None], features: frozenset[str]) -> list[str]:
+        """The viewer said (later) which notices it understands (WebRTC's hello on its data
+        channel): what it must be sent first."""
+        return self.stream.notices.open(self.viewer.id, send, features)
+
+    def close(self) -> list[asyncio.Task[None]]:
+        """Out of the hub, the input sink and the notices; returns the closing of groups it
+        was the last one in (await them to know their encoders are closed)."""
+        if self._closed:
+            return []
+        self._closed = True
+        closing = self.stream.hub.detach(self.viewer.id)
+        self.stream.inputs.close(self.viewer.id)
+        self.stream.notices.close(self.viewer.id)
+        return closing
 
 
 class Stream:
@@ -179,6 +222,61 @@ class Stream:
         """Count a viewer closed for what it sent (refusals are counted where they happen)."""
         if exc.close_code not in (protocol.CLOSE_UNAUTHORIZED, protocol.CLOSE_TRY_AGAIN_LATER):
             self.protocol_errors[exc.close_code] += 1
+
+    # -- viewers: every transport and consumer opens and closes one the same way ------------
+
+    async def admit(self, ctx: AuthContext, *, view_only: bool = False) -> Access:
+        """Who ``ctx`` is and what it may do (the tokens, or the ``authenticate`` hook); a
+        viewer that asks to watch only is held to it. A refusal is counted and raises
+        ProtocolError 4401."""
+        access = await self.access.admit(ctx)
+        if access is None:
+            self.refused["unauthorized"] += 1
+            raise ProtocolError(protocol.CLOSE_UNAUTHORIZED, REFUSED_REASON)
+        if view_only and not access.view_only:
+            access = Access(access.principal, view_only=True)
+        return access
+
+    def open_viewer(
+        self,
+        kind: LinkKind,
+        link: ViewerLink,
+        access: Access | None,
+        *,
+        supported: tuple[str, ...] | list[str] | None = None,
+        capability: str = protocol.CAP_H264,
+        notify: Callable[[str], None] | None = None,
+        features: frozenset[str] = frozenset(),
+        seat_checked: bool = False,
+        **attach: Any,
+    ) -> ViewerSession:
+        """Open one viewer in one call: negotiate its codec (from ``supported``, what it
+        decodes; else ``capability``), take a seat (max_viewers; ``seat_checked``: taken
+        already, as WHEP does when it answers), attach ``link`` to the hub (``attach``:
+        Hub.attach's keywords), open its input with ``access`` (None: a consumer, no
+        input) and, with ``notify``, the notices of ``features``. Raises ProtocolError
+        (1003 no shared codec, 1001 closing, 1013 full); the session's close() undoes it."""
+        if supported is not None:
+            chosen = protocol.negotiate(
+                supported,
+                h264_available=encoders.unavailable_reason(protocol.CAP_H264) is None,
+                force_image=self.options.force_image,
+                preferred_image=self.options.preferred_image,
+            )
+            if chosen is None:
+                raise ProtocolError(protocol.CLOSE_UNSUPPORTED_DATA, "no supported transport")
+            capability = chosen
+        if self._closed:
+            raise ProtocolError(protocol.CLOSE_GOING_AWAY, "server shutting down")
+        if not kind.consumer and not seat_checked and (full := self.full()) is not None:
+            raise ProtocolError(protocol.CLOSE_TRY_AGAIN_LATER, full)
+        if link.kind is not kind:
+            raise ValueError(f"a {link.kind.value} link opened as {kind.value}")
+        viewer = self.hub.attach(capability, link, **attach)
+        if access is not None:
+            self.inputs.open(viewer.id, access)
+        first = self.notices.open(viewer.id, notify, features) if notify is not None else []
+        return ViewerSession(self, kind, viewer, access, first)
 
     def info(self) -> dict[str, Any]:
         """One line of ``GET /streams``."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rfb.transports import rtp_header
+from rfb.rtp import header as rtp_header
 
 MID, ABS_SEND_TIME, PLAYOUT_DELAY = 9, 2, 5  # the ids Chromium 156's offer gives them
 

@@ -8,11 +8,11 @@ import pytest
 
 from rfb.encoders.base import EncoderSettings, Picture
 from rfb.frames import Frame
+from rfb.rtp.pacer import Pacer
 from rfb.session import EncoderGroup, GroupKey, Viewer
 from rfb.session import ladder as ladders
 from rfb.session.adapt import AdaptConfig, RungPolicy
 from rfb.session.estimate import BandwidthEstimator
-from rfb.session.pacer import Pacer
 
 H264 = "webcodecs/h264-annexb"
 W, H = 1280, 720
@@ -198,7 +198,7 @@ def test_remb_that_lags_a_climb_is_not_overuse() -> None:
 
 
 def test_pacing_probes_above_the_estimate_only_below_the_top_rung() -> None:
-    from rfb.hub import pacing_rate
+    from rfb.rtp.pacer import pacing_rate
 
     # At the top rung: a little over the estimate, within 1.5x..3x the rung's rate.
     assert pacing_rate(2.8e6, 10e6) == pytest.approx(3 * 2.8e6)

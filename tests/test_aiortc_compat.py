@@ -1,6 +1,6 @@
-"""The aiortc and aioice internals rfb reaches into (rfb/transports/aiortc_compat.py and
-ice_policy.py) still exist in the installed versions: an upgrade that renames one fails
-here, by name, rather than as a silent loss of pacing, feedback or keyframes."""
+"""The aiortc and aioice internals rfb reaches into (all in rfb/transports/aiortc_compat.py)
+still exist in the installed versions: an upgrade that renames one fails here, by name,
+rather than as a silent loss of pacing, feedback, keyframes or the ICE address policy."""
 
 from __future__ import annotations
 
@@ -40,10 +40,20 @@ def test_rtp_sender_internals() -> None:
     assert callable(getattr(RTCDtlsTransport, "_send_rtp", None))
 
 
+def test_aioice_versions_are_the_checked_ones() -> None:
+    major, minor = (int(x) for x in aioice.__version__.split(".")[:2])
+    assert (0, 9) <= (major, minor) <= (0, 13), (
+        f"aioice {aioice.__version__}: check rfb/transports/aiortc_compat.py against it, "
+        "then widen this range"
+    )
+
+
 def test_aioice_internals() -> None:
     # The ICE address policy and the consent-check workaround.
     assert callable(aioice.ice.get_host_addresses)
     assert callable(aioice.ice.StunProtocol.datagram_received)
+    assert inspect.iscoroutinefunction(aioice.ice.Connection.gather_candidates)
+    assert "self.receiver = receiver" in inspect.getsource(aioice.ice.StunProtocol.__init__)
     assert inspect.iscoroutinefunction(aioice.ice.Connection.query_consent)
     assert _assigns(aioice.ice.Connection, "_closing")
     aiortc_compat.end_consent_checks_after_close()
@@ -66,3 +76,58 @@ def test_negotiation_internals_for_fec_and_playout_delay() -> None:
     assert callable(SessionDescription.parse)
     assert rtp.RTCP_RTPFB_NACK == 1 and "lost" in inspect.signature(rtp.RtcpRtpfbPacket).parameters
     assert "packet.lost" in inspect.getsource(RTCRtpSender)
+
+
+def test_ice_policy_internals() -> None:
+    # gather_candidates asks the module function for its addresses (so the context
+    # variable it sets reaches it); StunProtocols are made with their connection; a peer
+    # connection makes every ICE gatherer in __createDtlsTransport and keeps its ICE
+    # transports, whose gatherer holds the aioice connection.
+    from aiortc.rtcdtlstransport import RTCDtlsTransport
+    from aiortc.rtcicetransport import RTCIceGatherer, RTCIceTransport
+    from aiortc.rtcpeerconnection import RTCPeerConnection
+
+    assert "get_host_addresses(" in inspect.getsource(aioice.ice.Connection.gather_candidates)
+    assert "StunProtocol(self)" in inspect.getsource(aioice.ice.Connection)
+    create = getattr(RTCPeerConnection, "_RTCPeerConnection__createDtlsTransport", None)
+    assert callable(create)
+    source = inspect.getsource(RTCPeerConnection)
+    assert inspect.getsource(create).count("RTCIceGatherer(") == source.count("RTCIceGatherer(") > 0
+    assert "self.__createDtlsTransport()" in source
+    assert "self.__iceTransports.add(iceTransport)" in source
+    assert isinstance(RTCIceTransport.iceGatherer, property)
+    assert isinstance(RTCDtlsTransport.transport, property)
+    assert _assigns(RTCIceGatherer, "_connection")
+    aiortc_compat.install_ice_policy_hooks()
+    aiortc_compat.install_ice_policy_hooks()  # idempotent: wrapped once
+    assert getattr(aioice.ice.Connection.gather_candidates, "_rfb_wrapped", False)
+    assert not getattr(aioice.ice.Connection.gather_candidates.__wrapped__, "_rfb_wrapped", False)
+
+
+async def test_ice_policy_is_per_peer_connection() -> None:
+    """Two peer connections with their own host addresses gather on those alone, and one
+    with none follows the process default: the hooks still reach the installed aioice."""
+    from rfb.signaling import IceConfig
+    from rfb.transports import ice_policy
+
+    def hosts(pc: object) -> set[str]:
+        sdp = pc.localDescription.sdp  # type: ignore[attr-defined]
+        return {line.split()[4] for line in sdp.splitlines() if line.startswith("a=candidate:")}
+
+    saved = ice_policy.default_policy()
+    aiortc_compat.apply_ice_policy(IceConfig(host_addresses=("127.0.0.4",)))
+    pcs = [aiortc.RTCPeerConnection() for _ in range(3)]
+    try:
+        aiortc_compat.use_ice_policy(pcs[0], IceConfig(host_addresses=("127.0.0.2",)))
+        aiortc_compat.use_ice_policy(pcs[1], IceConfig(host_addresses=("127.0.0.3", "::1")))
+        for pc in pcs:
+            pc.addTransceiver("video", direction="recvonly")
+            pc.createDataChannel("rfb")
+            await pc.setLocalDescription(await pc.createOffer())
+        assert hosts(pcs[0]) == {"127.0.0.2"}
+        assert hosts(pcs[1]) <= {"127.0.0.3", "::1"} and "127.0.0.3" in hosts(pcs[1])
+        assert hosts(pcs[2]) == {"127.0.0.4"}
+    finally:
+        aiortc_compat.apply_ice_policy(saved)
+        for pc in pcs:
+            await pc.close()

@@ -26,24 +26,34 @@ def test_only_viewers_that_announced_a_kind_get_it() -> None:
     n.open("old", lambda t: got["old"].append(json.loads(t)), frozenset())  # pdum.rfb 0.x
     n.open("cursor-only", lambda t: got["cursor-only"].append(json.loads(t)),
            frozenset({"cursor"}))  # fmt: skip
-    assert n.send("messages", {"type": "message", "data": [1, "é"]}) == 1
-    assert n.send("cursor", cursor_message("crosshair")) == 2
+    assert n.send(protocol.AppMessage([1, "é"])) == 1
+    assert n.send(cursor_message("crosshair")) == 2
     assert got["new"] == [{"type": "message", "data": [1, "é"]},
                           {"type": "cursor", "cursor": "crosshair"}]  # fmt: skip
     assert got["old"] == []
     assert got["cursor-only"] == [{"type": "cursor", "cursor": "crosshair"}]
-    assert n.send("messages", {"type": "message", "data": 2}, client_id="old") == 0
+    assert n.send(protocol.AppMessage(2), client_id="old") == 0
     with pytest.raises(KeyError, match="no viewer 'gone'"):
-        n.send("messages", {"type": "message", "data": 2}, client_id="gone")
+        n.send(protocol.AppMessage(2), client_id="gone")
+    assert n.send(protocol.Clipboard("x")) == 1 and n.send(protocol.PointerLock(False)) == 1
+    assert got["new"][-2:] == [{"type": "clipboard", "text": "x"},
+                               {"type": "pointer_lock", "lock": False}]  # fmt: skip
+    assert got["cursor-only"] == [{"type": "cursor", "cursor": "crosshair"}]
+    assert n.sent == {"messages": 1, "cursor": 2, "clipboard": 1, "pointer_lock": 1}
+
+
+def test_each_notice_is_sent_for_its_hello_feature() -> None:
+    kinds = (protocol.AppMessage, protocol.Cursor, protocol.Clipboard, protocol.PointerLock)
+    assert {k.feature for k in kinds} == protocol.FEATURES
 
 
 def test_a_newcomer_gets_the_current_cursor_its_own_first() -> None:
     n = Notices()
-    n.send("cursor", cursor_message("grab"))  # before anyone is watching
+    n.send(cursor_message("grab"))  # before anyone is watching
     seen: list[dict] = []
     first = n.open("a", lambda t: seen.append(json.loads(t)), frozenset({"cursor"}))
     assert [json.loads(t) for t in first] == [{"type": "cursor", "cursor": "grab"}]
-    n.send("cursor", cursor_message("text"), client_id="a")
+    n.send(cursor_message("text"), client_id="a")
     assert seen == [{"type": "cursor", "cursor": "text"}]
     n.close("a")  # its own cursor goes with it
     first = n.open("a", lambda t: seen.append(json.loads(t)), frozenset({"cursor"}))
@@ -54,9 +64,13 @@ def test_a_newcomer_gets_the_current_cursor_its_own_first() -> None:
 def test_bad_notices_are_refused_with_what_is_wrong() -> None:
     n = Notices()
     with pytest.raises(TypeError, match="must be JSON"):
-        n.send("messages", {"type": "message", "data": object()})
+        n.send(protocol.AppMessage(object()))
+    with pytest.raises(TypeError, match="must be JSON"):
+        n.send(protocol.AppMessage(float("nan")))  # no NaN literal for a browser's JSON.parse
     with pytest.raises(ValueError, match="over the 65536-byte limit"):
-        n.send("messages", {"type": "message", "data": "x" * 70_000})
+        n.send(protocol.AppMessage("x" * 70_000))
+    with pytest.raises(TypeError, match="must be a str"):
+        protocol.Clipboard(b"bytes")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="unknown cursor 'hand'"):
         cursor_message("hand")
     with pytest.raises(ValueError, match="must be a PNG"):
@@ -65,8 +79,16 @@ def test_bad_notices_are_refused_with_what_is_wrong() -> None:
         cursor_message("pointer", image="javascript:alert(1)")
     with pytest.raises(ValueError, match="hotspot"):
         cursor_message("pointer", image=PNG_1PX, hotspot=(-1, 0))
+    with pytest.raises(ValueError, match="hotspot"):
+        protocol.Cursor("pointer", "data:image/png;base64,AA==", (True, 0))  # a bool is no int
+    with pytest.raises(ValueError, match="over 32768 bytes"):
+        cursor_message("pointer", image="data:image/png;base64," + "A" * 32768)
     msg = cursor_message("pointer", image=PNG_1PX, hotspot=(3, 4))
-    assert msg["image"].startswith("data:image/png;base64,") and msg["hotspot"] == [3, 4]
+    assert msg.image is not None and msg.image.startswith("data:image/png;base64,")
+    assert msg.as_dict()["hotspot"] == [3, 4]
+    # A name alone sends no hotspot; an image's hotspot defaults to its top-left corner.
+    assert json.loads(cursor_message("wait").encode()) == {"type": "cursor", "cursor": "wait"}
+    assert protocol.Cursor("grab", msg.image).as_dict()["hotspot"] == [0, 0]
 
 
 async def texts_of(v: client.Viewer, kind: str, n: int = 1) -> list[dict]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from typing import Any
 
 import pytest
-from conftest import PDUM_FIXTURES, SHARED_PDUM_FIXTURES
+from conftest import FIXTURES, PDUM_FIXTURES, SHARED_PDUM_FIXTURES
 
 from rfb import protocol
 from rfb.protocol import ProtocolError
@@ -230,3 +232,210 @@ def test_touch_and_pen_fields_are_checked_and_named() -> None:
         with pytest.raises(protocol.ProtocolError, match=words) as err:
             protocol.validate_input_event({**ok, field: value})
         assert err.value.close_code == 1008
+
+
+# ---------------------------------------------------------------------------
+# Server -> client messages: golden vectors, one file per message type, read by the
+# TypeScript tests too (browser/tests/server-messages.test.ts).
+
+SERVER_FIXTURES = FIXTURES / "server-messages"
+COLOR = {"primaries": "bt709", "transfer": "iec61966-2-1", "matrix": "smpte170m",
+         "full_range": False, "bit_depth": 8}  # fmt: skip
+ICE = (
+    {"urls": ["stun:stun.example.org:3478"]},
+    {"urls": ["turn:turn.example.org:3478?transport=udp",
+              "turn:turn.example.org:3478?transport=tcp"],
+     "username": "1700000000:rfb", "credential": "VxDDhmo7vt/Ds+AK5zbM5maPmiw="},
+)  # fmt: skip
+PNG_1PX_URL = (
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNg+M/"
+    "A8B8ABQACAeIhe8YAAAAASUVORK5CYII="
+)
+
+
+def _stats(**over: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = dict(
+        rtt_ms=1.93, fps_sent=30.0, fps_acked=29.5, bitrate_bps=620000, encode_ms=5.412,
+        decode_queue_size=0, dropped=3, target_bitrate=None, target_fps=30.0, latency_ms=7.8,
+        latency_p95_ms=9.94, latency_source="ack", viewers=2, client_id="v3",
+    )  # fmt: skip
+    return {**fields, **over}
+
+
+ADAPT_IMAGE = protocol.StatsAdaptation(
+    rung=1, rungs=3, target_rung=None, rung_width=960, rung_height=540, rung_quality=70,
+    estimate_bps=1834000, queue_ms=12.5, rung_switches=2, adapt_reason="congested",
+)  # fmt: skip
+ADAPT_VIDEO = protocol.StatsAdaptation(
+    rung=0, rungs=4, target_rung=1, rung_width=1280, rung_height=720, rung_quality=None,
+    estimate_bps=None, queue_ms=None, rung_switches=0, adapt_reason=None,
+)  # fmt: skip
+
+# (type, case name) -> the dataclass that must encode to the fixture's bytes.
+SERVER_MESSAGES: dict[tuple[str, str], object] = {
+    ("config", "image"): protocol.Config(
+        "image", 1280, 720, mime="image/jpeg", client_id="v4"),
+    ("config", "webcodecs_over_websocket"): protocol.Config(
+        "webcodecs", 1280, 720, codec="avc1.42C01F", color=COLOR, client_id="v3",
+        view_only=True, ice_servers=ICE, webrtc="/cam/whep"),
+    ("config", "webrtc_before_first_unit"): protocol.Config(
+        "webrtc", 640, 480, codec=None, color=COLOR, client_id="v7", ice_servers=()),
+    ("config", "pdum_0x_pixel_ratio"): protocol.Config(
+        "image", 3, 5, pixel_ratio=1.5, mime="image/png", client_id="vé"),
+    ("stats", "websocket_image_rung"): protocol.Stats(
+        **_stats(), adaptation=ADAPT_IMAGE),
+    ("stats", "webrtc"): protocol.Stats(
+        **_stats(latency_source="shown", target_bitrate=2000000, client_id="v9"),
+        adaptation=ADAPT_VIDEO,
+        webrtc=protocol.StatsWebRtc(keyframe_requests=4, remb_bps=2500000,
+                                    fraction_lost=0.0125, pacing_bps=3125000),
+    ),
+    ("stats", "before_any_ack_no_adaptation"): protocol.Stats(**_stats(
+        rtt_ms=None, fps_sent=0.0, fps_acked=0.0, bitrate_bps=0, encode_ms=None,
+        latency_ms=None, latency_p95_ms=None, latency_source=None, viewers=1, dropped=0,
+    )),
+    ("message", "object"): protocol.AppMessage({"speed": 2, "label": "vitesse é ✓"}),
+    ("message", "null"): protocol.AppMessage(None),
+    ("message", "list"): protocol.AppMessage([1, 2.5, "two", True, {"k": []}]),
+    ("cursor", "name"): protocol.Cursor("crosshair"),
+    ("cursor", "image"): protocol.Cursor("pointer", PNG_1PX_URL, (3, 4)),
+    ("clipboard", "text"): protocol.Clipboard('copied ✓\n"quoted" 😀'),
+    ("pointer_lock", "lock"): protocol.PointerLock(True),
+    ("pointer_lock", "release"): protocol.PointerLock(False),
+    ("close", "going_away"): protocol.Close(protocol.CLOSE_GOING_AWAY, "server shutting down"),
+    ("image_frame", "jpeg"): protocol.ImageFrameHeader(0, 0, 1280, 720, "image/jpeg"),
+    ("image_frame", "scaled_rung"): protocol.ImageFrameHeader(
+        17, 566666, 960, 540, "image/webp", frame_size=(1280, 720)),
+    ("image_frame", "pixel_ratio_same_size"): protocol.ImageFrameHeader(
+        2, 66666, 64, 64, "image/png", pixel_ratio=2.5, frame_size=(64, 64)),
+    ("video_chunk", "keyframe_scaled"): protocol.VideoChunkHeader(
+        1, 33333, 640, 360, "avc1.42C01E", True, duration_us=33333, color=COLOR,
+        frame_size=(1280, 720)),
+    ("video_chunk", "delta"): protocol.VideoChunkHeader(
+        2, 66666, 1280, 720, "avc1.42C01F", False, duration_us=33333),
+    ("video_chunk", "no_duration"): protocol.VideoChunkHeader(
+        0, 0, 2, 2, "avc1.42C00A", True),
+}  # fmt: skip
+
+
+def server_cases() -> list[tuple[str, dict]]:
+    out = []
+    for path in sorted(SERVER_FIXTURES.glob("*.json")):
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        assert path.stem == doc["type"]
+        out += [(doc["type"], case) for case in doc["cases"]]
+    return out
+
+
+def test_every_server_message_type_has_golden_vectors() -> None:
+    got = {(kind, case["name"]) for kind, case in server_cases()}
+    assert got == set(SERVER_MESSAGES)
+    kinds = {kind for kind, _ in got}
+    assert kinds == {"config", "stats", "message", "cursor", "clipboard", "pointer_lock",
+                     "close", "image_frame", "video_chunk"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("kind", "case"), server_cases(), ids=[f"{k}-{c['name']}" for k, c in server_cases()]
+)
+def test_server_messages_encode_to_the_golden_bytes(kind: str, case: dict) -> None:
+    msg = SERVER_MESSAGES[(kind, case["name"])]
+    if "text" in case:  # a control message: the text, byte for byte
+        assert isinstance(msg, protocol.ServerMessage)
+        assert msg.encode() == case["text"]
+        assert protocol.encode_server_message(msg) == case["text"]
+        assert json.loads(case["text"]) == case["message"]
+        assert list(msg.as_dict()) == list(case["message"])  # key order
+        assert msg.as_dict()["type"] == kind
+    else:  # a binary envelope's header
+        assert isinstance(msg, protocol.ImageFrameHeader | protocol.VideoChunkHeader)
+        payload = bytes.fromhex(case["payloadHex"])
+        assert msg.pack(payload).hex() == case["packedHex"]
+        assert list(msg.as_dict()) == list(case["header"])
+        assert protocol.unpack_envelope(bytes.fromhex(case["packedHex"])) == (
+            case["header"], payload)  # fmt: skip
+
+
+def test_server_messages_are_frozen_and_slotted() -> None:
+    for msg in SERVER_MESSAGES.values():
+        assert dataclasses.is_dataclass(msg) and not hasattr(msg, "__dict__"), type(msg)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(msg, dataclasses.fields(msg)[0].name, None)
+
+
+def test_config_optional_fields_are_sent_only_when_set() -> None:
+    bare = protocol.Config("image", 1, 1).as_dict()
+    assert bare == {"type": "config", "transport": "image", "width": 1, "height": 1,
+                    "coords": "frame-pixels"}  # fmt: skip
+    full = protocol.Config("webrtc", 2, 2, view_only=False, ice_servers=(), webrtc=None)
+    assert "view_only" not in full.as_dict() and full.as_dict()["ice_servers"] == []
+
+
+def test_stats_adaptation_from_the_hubs_figures() -> None:
+    figures = {"rung": 1, "rungs": 3, "target_rung": None, "rung_width": 960,
+               "rung_height": 540, "rung_fps": 15.0, "rung_bitrate": None, "rung_quality": 70,
+               "estimate_bps": 1834000, "queue_ms": 12.5, "rung_switches": 2,
+               "adapt_reason": "congested"}  # fmt: skip
+    assert protocol.StatsAdaptation.from_figures(figures) == ADAPT_IMAGE
+    with pytest.raises(KeyError):
+        protocol.StatsAdaptation.from_figures({"rung": 0})
+
+
+def test_the_header_helpers_are_the_dataclasses() -> None:
+    fields: dict[str, Any] = dict(seq=1, timestamp_us=2, width=4, height=6, mime="image/png", frame_size=(8, 12))
+    assert protocol.image_frame_header(**fields) == protocol.ImageFrameHeader(**fields).as_dict()
+
+
+# ---------------------------------------------------------------------------
+# Connection state: hello first, only once, in time (on a fake clock, no sockets)
+
+HELLO = protocol.Hello(("image/jpeg",), 1.0, None)
+ACK = protocol.Ack(0, 0, True)
+
+
+def test_hello_first_then_anything_but_hello() -> None:
+    state = protocol.ConnectionState(opened_at=100.0, hello_timeout=10.0)
+    assert not state.greeted
+    assert state.hello_wait(100.0) == 10.0 and state.hello_wait(103.5) == 6.5
+    assert state.receive(HELLO, 109.9) is HELLO
+    assert state.greeted and state.hello_wait(200.0) is None
+    assert not state.timed_out(1e9)  # no deadline once greeted
+    state.check(1e9)
+    for msg in (ACK, protocol.DecoderReset(), protocol.RequestKeyframe("gap")):
+        assert state.receive(msg, 1e9) is msg
+    with pytest.raises(ProtocolError) as err:
+        state.receive(HELLO, 300.0)
+    assert (err.value.close_code, err.value.reason) == (1002, "hello sent twice")
+
+
+@pytest.mark.parametrize(
+    "first",
+    [ACK, protocol.DecoderReset(), protocol.SetViewport(1, 1, 1, 1, 1.0),
+     protocol.InputEventMessage({"type": "key_down", "key": "a"}), protocol.FrameShown(1)],
+)  # fmt: skip
+def test_anything_before_hello_closes_with_1002(first: protocol.ClientMessage) -> None:
+    state = protocol.ConnectionState(opened_at=0.0, hello_timeout=10.0)
+    with pytest.raises(ProtocolError) as err:
+        state.receive(first, 1.0)
+    assert (err.value.close_code, err.value.reason) == (1002, "the first message must be hello")
+    assert not state.greeted
+
+
+def test_no_hello_in_time_closes_with_1002() -> None:
+    state = protocol.ConnectionState(opened_at=50.0, hello_timeout=0.3)
+    assert not state.timed_out(50.29)
+    state.check(50.29)
+    assert state.timed_out(50.3) and state.hello_wait(51.0) == 0.0
+    with pytest.raises(ProtocolError) as err:
+        state.check(50.3)
+    assert (err.value.close_code, err.value.reason) == (1002, "no hello received")
+    with pytest.raises(ProtocolError, match="no hello received"):
+        state.receive(HELLO, 50.31)  # a late hello is not accepted
+    assert not state.greeted
+    expired = state.expired()  # the transport's wait ran out
+    assert (expired.close_code, expired.reason) == (1002, "no hello received")
+
+
+def test_the_default_hello_timeout_is_ten_seconds() -> None:
+    state = protocol.ConnectionState(opened_at=0.0)
+    assert protocol.HELLO_TIMEOUT_S == 10.0 and state.hello_wait(0.0) == 10.0

@@ -20,7 +20,7 @@ import rfb
 from rfb import client, patterns, protocol
 from rfb.encoders.h264 import iter_nals
 from rfb.relay import parse_rtp_url
-from rfb.transports import rtp_h264
+from rfb.rtp import h264 as rtp_h264
 
 W, H = 320, 240
 PROBES = ((W // 4, H // 4), (3 * W // 4, H // 4), (W // 4, 3 * H // 4), (3 * W // 4, 3 * H // 4))

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rfb.options import StreamOptions
-from rfb.transports import rtp_header
+from rfb.rtp import header as rtp_header
 
 rtp = pytest.importorskip("aiortc.rtp", reason="needs aiortc: pip install 'rfb[webrtc]'")
 from rtp_maps import PLAYOUT_DELAY, chromium_extension_map  # noqa: E402

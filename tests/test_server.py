@@ -414,8 +414,11 @@ async def test_a_link_can_be_sent_to_before_attach_returns() -> None:
 
     from rfb.hub import Hub
     from rfb.options import StreamOptions
+    from rfb.session.links import LinkKind
 
     class Link:
+        kind = LinkKind.WEBSOCKET
+
         def __init__(self) -> None:
             self.got: list = []
 

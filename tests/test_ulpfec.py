@@ -1,4 +1,4 @@
-"""ULPFEC in RED (rfb/transports/ulpfec.py), sans I/O: any one lost packet of a group is
+"""ULPFEC in RED (rfb/rtp/ulpfec.py), sans I/O: any one lost packet of a group is
 rebuilt bit for bit, FEC comes after its frame, and renumbering maps NACKs and RTX."""
 
 from __future__ import annotations
@@ -7,11 +7,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rfb.transports import rtp_header, ulpfec
+from rfb.rtp import header as rtp_header
+from rfb.rtp import ulpfec
 
 rtp = pytest.importorskip("aiortc.rtp", reason="needs aiortc: pip install 'rfb[webrtc]'")
 from rtp_maps import ABS_SEND_TIME as ABS  # noqa: E402
 from rtp_maps import chromium_extension_map  # noqa: E402
+from ulpfec_decoder import recover  # noqa: E402
 
 H264, RED, FEC = 102, 118, 120  # Chromium 156's payload types
 
@@ -36,8 +38,8 @@ def test_any_one_lost_packet_is_rebuilt_exactly(payloads, first, lost) -> None: 
     fec = ulpfec.fec_payload(media)
     lost %= len(media)
     have = {(first + i) & 0xFFFF: m for i, m in enumerate(media) if i != lost}
-    assert ulpfec.recover(fec, have, 0xABCD) == media[lost]
-    assert ulpfec.recover(fec, {(first + i) & 0xFFFF: m for i, m in enumerate(media)}, 0xABCD) is None
+    assert recover(fec, have, 0xABCD) == media[lost]
+    assert recover(fec, {(first + i) & 0xFFFF: m for i, m in enumerate(media)}, 0xABCD) is None
 
 
 def test_fec_follows_its_frame_and_renumbers_the_stream() -> None:
@@ -69,7 +71,7 @@ def test_fec_follows_its_frame_and_renumbers_the_stream() -> None:
     first_fec = parts[5].payload[1:]
     plain = {s: rtp_header.zero_extensions(ulpfec.with_seq(m, s), frozenset({ABS}))
              for s, m in zip((65534, 65535), frame[:2], strict=True)}  # fmt: skip
-    rebuilt = ulpfec.recover(first_fec, {65535: plain[65535]}, 0xABCD)
+    rebuilt = recover(first_fec, {65535: plain[65535]}, 0xABCD)
     assert rebuilt == plain[65534]
 
 
@@ -103,7 +105,7 @@ def rebuild(fecs: list[bytes], have: dict[int, bytes]) -> dict[int, bytes]:
     while progress:
         progress = False
         for fec in fecs:
-            got = ulpfec.recover(fec, have, 0xABCD)
+            got = recover(fec, have, 0xABCD)
             if got is not None:
                 have[int.from_bytes(got[2:4], "big")] = got
                 progress = True

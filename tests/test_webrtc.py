@@ -206,7 +206,7 @@ async def test_a_pli_yields_an_idr(serving) -> None:
 
 def offer_with_playout_delay(sdp: str) -> str:
     """An aiortc offer that also lists playout-delay (id 5), as Chromium's does."""
-    from rfb.transports import rtp_header
+    from rfb.rtp import header as rtp_header
 
     lines = sdp.split("\r\n")
     last = max(i for i, line in enumerate(lines) if line.startswith("a=extmap:"))
@@ -222,7 +222,7 @@ async def test_media_packets_carry_the_playout_delay_the_offer_allowed(
     packet ((0, 100) by default: show frames once decoded), or leaves it out (None)."""
     import aiortc.rtcdtlstransport as dtls
 
-    from rfb.transports import rtp_header
+    from rfb.rtp import header as rtp_header
 
     seen: list[dict[int, bytes]] = []
 

@@ -9,7 +9,7 @@ export class ImageScheduler<T extends { seq: number }> {
   private decoding = 0;
   private waiting: T | null = null;
 
-  constructor(private readonly maxInflight = 1) {}
+  constructor(private readonly maxInflight: number) {}
 
   /** A frame arrived: returns the frame to start decoding now (if any) and the dropped one. */
   push(frame: T): { start: T | null; dropped: T | null } {
@@ -92,12 +92,13 @@ export class PendingChunks {
   }
 }
 
-/** Reconnect delays: 0.25 s doubling to a cap, reset once a connection negotiates. */
+/** Reconnect delays: `baseMs` doubling to `maxMs`, reset once a connection works
+ * (defaults.ts has each link's). */
 export class Backoff {
   private attempt = 0;
   constructor(
-    private readonly baseMs = 250,
-    private readonly maxMs = 4000,
+    private readonly baseMs: number,
+    private readonly maxMs: number,
   ) {}
 
   next(): number {

@@ -4,6 +4,7 @@
 // keeps the session alive; a session that ends (Janus restarted, the network went away)
 // is started again after a growing pause. View-only: input goes only over rfb's own
 // transports (RemoteFramebufferView).
+import { ICE_GATHERING_MS, WEBRTC_RETRY } from "./defaults.js";
 import { Backoff } from "./flow.js";
 import { waitForIceGathering } from "./webrtc.js";
 
@@ -65,7 +66,7 @@ export class JanusWatcher {
   private session: number | null = null;
   private handle: number | null = null;
   private closed = false;
-  private backoff = new Backoff(500, 5000);
+  private backoff = new Backoff(WEBRTC_RETRY.baseMs, WEBRTC_RETRY.maxMs);
   private run = 0; // the current attempt; an old long poll that returns is ignored
 
   constructor(private readonly opts: JanusWatchOptions) {}
@@ -138,7 +139,7 @@ export class JanusWatcher {
     };
     await pc.setRemoteDescription(offer);
     await pc.setLocalDescription(await pc.createAnswer());
-    await waitForIceGathering(pc, 1500);
+    await waitForIceGathering(pc, ICE_GATHERING_MS);
     if (run !== this.run || this.session === null || this.handle === null) return;
     await this.post(`/${this.session}/${this.handle}`,
       request("message", transaction(), { body: { request: "start" }, jsep: pc.localDescription }));

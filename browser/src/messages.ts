@@ -1,10 +1,13 @@
 // Messages between the main-thread view and its worker.
 
+import type { WorkerOptions } from "./defaults";
 import type { Fit } from "./geometry";
 import type { KeyInput, PointerInput, TextInput } from "./input";
 
 export type State = "idle" | "connecting" | "open" | "negotiated" | "closed" | "error";
 export type TransportKind = "websocket" | "webrtc" | "auto";
+/** The worker's options (defaults.ts derives them from the view's). */
+export type { WorkerOptions };
 
 export interface Stats {
   state: State;
@@ -58,19 +61,6 @@ export interface Adaptation {
   queueMs: number | null;
   switches: number;
   reason: string | null;
-}
-
-export interface WorkerOptions {
-  url: string;
-  imageOnly: boolean;
-  maxInflight: number;
-  fit: Fit;
-  background: string;
-  token: string | null;
-  debug: boolean;
-  /** The worker's own link: its WebSocket, or frames and messages the main thread relays from WebRTC. */
-  mode: "websocket" | "webrtc";
-  timecode: boolean;
 }
 
 export interface Size {

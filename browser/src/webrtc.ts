@@ -3,6 +3,7 @@
 // ReadableStream<VideoFrame> (MediaStreamTrackProcessor) or, where that API is missing,
 // as ImageBitmaps grabbed from a hidden <video> with requestVideoFrameCallback.
 
+import { ICE_GATHERING_MS } from "./defaults";
 import { frameShown } from "./protocol";
 
 const SHOWN_WAIT_MS = 200;
@@ -109,7 +110,8 @@ export class WhepError extends Error {
 }
 
 export class WebRtcLink {
-  private pc: RTCPeerConnection | null = null;
+  /** The peer connection of the current try (null before it starts or once closed). */
+  pc: RTCPeerConnection | null = null;
   private channel: RTCDataChannel | null = null;
   private resource: string | null = null;
   private video: HTMLVideoElement | null = null;
@@ -160,7 +162,7 @@ export class WebRtcLink {
       if (pc.connectionState === "failed" || pc.connectionState === "closed") this.finish(`peer connection ${pc.connectionState}`);
     };
     await pc.setLocalDescription(await pc.createOffer());
-    await waitForIceGathering(pc, 1500);
+    await waitForIceGathering(pc, ICE_GATHERING_MS);
     const r = await fetch(this.endpoint, {
       method: "POST",
       headers: { ...headers, "Content-Type": "application/sdp" },

@@ -2,6 +2,7 @@
 // Pixels and input go over the stream's own WebSocket (or WebRTC); the kernel's comm only
 // carries the widget's traits (where to connect) and a little state and stats back.
 
+import { DEFAULTS } from "./defaults";
 import { RemoteFramebufferView } from "./view";
 import type { Fit, Stats, TransportKind } from "./view";
 
@@ -64,12 +65,14 @@ export function widgetUrl(t: Pick<WidgetTraits, "url" | "host" | "base_path" | "
   return url.toString();
 }
 
+/** A trait's fit, or undefined (the view's default) for one it does not name. */
 function fitOf(value: string): Fit | undefined {
   return value === "contain" || value === "cover" || value === "fill" ? value : undefined;
 }
 
-function transportOf(value: string): TransportKind {
-  return value === "webrtc" || value === "auto" ? value : "websocket";
+/** A trait's transport, or undefined (the view's default) for one it does not name. */
+function transportOf(value: string): TransportKind | undefined {
+  return value === "websocket" || value === "webrtc" || value === "auto" ? value : undefined;
 }
 
 /** One line of figures under the canvas. */
@@ -115,8 +118,6 @@ function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => v
     status.className = "rfb-status";
     status.hidden = !model.get("show_stats");
     root.appendChild(status);
-    const background = model.get("background");
-    const fit = fitOf(model.get("fit"));
     view = new RemoteFramebufferView(frame, {
       url: widgetUrl(
         {
@@ -133,9 +134,8 @@ function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => v
       token: model.get("token") || null,
       imageOnly: model.get("image_only"),
       transport: transportOf(model.get("transport")),
-      // Absent rather than undefined: an undefined option would override the default.
-      ...(fit ? { fit } : {}),
-      ...(background ? { background } : {}),
+      fit: fitOf(model.get("fit")),
+      background: model.get("background") || undefined, // "": the view's default
       onState: (state, reason) => {
         if (status) status.textContent = statusLine(state, view?.stats ?? null);
         root.dataset.state = state;
@@ -160,7 +160,7 @@ function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => v
     const bar = document.createElement("div");
     bar.className = "rfb-toolbar";
     const fit = document.createElement("select");
-    for (const f of ["contain", "cover", "fill"]) fit.add(new Option(f, f, false, f === (fitOf(model.get("fit")) ?? "contain")));
+    for (const f of ["contain", "cover", "fill"]) fit.add(new Option(f, f, false, f === (fitOf(model.get("fit")) ?? DEFAULTS.fit)));
     fit.title = "how the frame fits the cell";
     fit.onchange = () => view?.setFit(fit.value as Fit);
     const full = document.createElement("button");

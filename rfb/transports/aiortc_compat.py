@@ -13,24 +13,44 @@ private aiortc name is in this module, so an aiortc upgrade is checked in one pl
 * Negotiation: aiortc answers with the codecs and header extensions it implements, from
   the transceiver's ``_codecs`` and ``_headerExtensions`` (filled by
   setRemoteDescription). rfb appends the offer's RED, ULPFEC and playout-delay there for
-  its own peers only, and the paced transport writes them (ulpfec.py, rtp_header.py).
+  its own peers only, and the paced transport writes them (rtp/ulpfec.py, rtp/header.py).
 * PLI/FIR: ``_send_keyframe`` only sets a flag for aiortc's own encoders; rfb replaces
   it with the group's keyframe request.
 * aioice (checked 0.9 - 0.13): a peer connection closed while its ICE checks are ending
   can have ``connect()`` resume after ``close()`` and start consent checks that never
   stop (``close()`` has emptied the pairs they would fail on): one task leaked per such
   viewer, found by the churn test. They now end at once on a closed connection.
+* ICE addresses (aioice 0.9 - 0.13, aiortc 1.9 - 1.16): aioice has no setting for where
+  it gathers or whom it answers, so three of its names are wrapped once, process-wide,
+  and look up the policy (ice_policy.IcePolicy) of the aioice ``Connection`` at hand in
+  a WeakKeyDictionary: ``Connection.gather_candidates`` puts its connection's policy in a
+  context variable while it runs, which the module function ``get_host_addresses`` (it
+  takes no connection; gather_candidates calls it) reads; ``StunProtocol`` has the
+  connection as ``receiver``, so its ``datagram_received`` drops datagrams from outside
+  that connection's allowed networks before aioice reads them (no check is ever answered
+  towards them). A peer connection's aioice connections are those of the ICE gatherers
+  its ``__createDtlsTransport`` makes (``RTCIceGatherer._connection``); use_ice_policy
+  wraps that method on the one instance, so each of rfb's peer connections follows its
+  own server's IceConfig. Every other aioice connection follows the process default
+  (apply_ice_policy).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import logging
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..session.pacer import Pacer
-from . import rtp_header, ulpfec
+from ..rtp import header as rtp_header
+from ..rtp import ulpfec
+from ..rtp.pacer import Pacer
+from ..signaling import IceConfig
+from . import ice_policy
+from .ice_policy import IcePolicy
 
 log = logging.getLogger("rfb")
 
@@ -63,6 +83,90 @@ def end_consent_checks_after_close() -> None:
 
     query_consent._rfb_wrapped = True  # type: ignore[attr-defined]
     ice.Connection.query_consent = query_consent  # type: ignore[method-assign]
+
+
+# aioice Connection -> the policy of the peer connection it belongs to (rfb's own).
+_ice_policies: weakref.WeakKeyDictionary[Any, IcePolicy] = weakref.WeakKeyDictionary()
+# The policy of the connection whose gather_candidates is running (in this task).
+_gathering: contextvars.ContextVar[IcePolicy | None] = contextvars.ContextVar(
+    "rfb_ice_gathering", default=None
+)
+
+
+def _policy_of(connection: Any) -> IcePolicy:
+    policy = _ice_policies.get(connection)
+    return policy if policy is not None else ice_policy.default_policy()
+
+
+def install_ice_policy_hooks() -> None:
+    """Wrap aioice's gathering and datagram intake once, with the per-connection
+    dispatch (see the module's docstring). Idempotent."""
+    from aioice import ice
+
+    if getattr(ice.Connection.gather_candidates, "_rfb_wrapped", False):
+        return
+    gather = ice.Connection.gather_candidates
+    host_addresses = ice.get_host_addresses
+    received = ice.StunProtocol.datagram_received
+
+    @functools.wraps(gather)
+    async def gather_candidates(self: Any) -> None:
+        token = _gathering.set(_policy_of(self))
+        try:
+            await gather(self)
+        finally:
+            _gathering.reset(token)
+
+    @functools.wraps(host_addresses)
+    def get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        policy = _gathering.get() or ice_policy.default_policy()
+        addresses = policy.gather_on(use_ipv4, use_ipv6)
+        return host_addresses(use_ipv4, use_ipv6) if addresses is None else addresses
+
+    @functools.wraps(received)
+    def datagram_received(self: Any, data: bytes | str, addr: tuple[Any, ...]) -> None:
+        if _policy_of(self.receiver).allows(str(addr[0])):
+            received(self, data, addr)
+
+    gather_candidates._rfb_wrapped = True  # type: ignore[attr-defined]
+    ice.Connection.gather_candidates = gather_candidates  # type: ignore[method-assign]
+    ice.get_host_addresses = get_host_addresses
+    ice.StunProtocol.datagram_received = datagram_received  # type: ignore[method-assign]
+
+
+def apply_ice_policy(ice: IceConfig | IcePolicy) -> None:
+    """Set the process default: where aioice connections that no rfb server created (a
+    program's own aiortc peers, test players) gather and whom they answer, and the
+    networks of filter_offer without a policy. rfb's own peer connections follow their
+    server's IceConfig (use_ice_policy), whatever this says.
+
+    aioice skips loopback and offers every other interface; containers, multi-homed hosts
+    and tests need to choose. ``host_addresses`` replaces aioice's address list;
+    ``allowed_remote_networks`` makes it ignore datagrams from anywhere else, so no
+    connectivity check is ever answered towards a disallowed address.
+    """
+    load_aiortc()
+    install_ice_policy_hooks()
+    ice_policy.set_default_policy(ice if isinstance(ice, IcePolicy) else IcePolicy.of(ice))
+
+
+def use_ice_policy(pc: Any, ice: IceConfig | IcePolicy) -> None:
+    """Make this RTCPeerConnection's ICE gather only on ``ice``'s host addresses and
+    ignore datagrams from outside its allowed networks, whatever the process default or
+    other peer connections say. Call before its first setLocalDescription (which
+    gathers); right after creating it is simplest."""
+    install_ice_policy_hooks()
+    policy = ice if isinstance(ice, IcePolicy) else IcePolicy.of(ice)
+    for ice_transport in pc._RTCPeerConnection__iceTransports:  # made before this call
+        _ice_policies[ice_transport.iceGatherer._connection] = policy
+    create = pc._RTCPeerConnection__createDtlsTransport
+
+    def create_dtls_transport() -> Any:
+        dtls_transport = create()
+        _ice_policies[dtls_transport.transport.iceGatherer._connection] = policy
+        return dtls_transport
+
+    pc._RTCPeerConnection__createDtlsTransport = create_dtls_transport
 
 
 def adopt_from_offer(
@@ -224,7 +328,6 @@ class PacedTransport:
         self._extension = extension
         self.fec = fec  # RED + ULPFEC, where the browser negotiated them
         self._fec_layout = fec_layout or (lambda: ulpfec.NO_FEC)
-        self.dropper: Callable[[bytes], bool] | None = None  # tests: lose these packets
         self.send_errors = 0
 
     def __getattr__(self, name: str) -> Any:
@@ -267,8 +370,7 @@ class PacedTransport:
             await self._send(packet)
 
     async def _send(self, data: bytes) -> None:
-        if self.dropper is not None and self.dropper(data):
-            return
+        """The one way out of every packet this transport sends (media, FEC, resends)."""
         try:
             await self._inner._send_rtp(data)
         except ConnectionError:  # closed while it waited (a timer's resend): nothing to do

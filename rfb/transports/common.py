@@ -8,7 +8,6 @@ from .. import protocol
 from ..access import AuthContext
 from ..encoders import convert
 from ..http_messages import HttpRequest
-from ..protocol import ProtocolError
 from ..session import Viewer
 
 if TYPE_CHECKING:
@@ -26,8 +25,8 @@ def dispatch(stream: Stream, viewer: Viewer, msg: protocol.ClientMessage) -> Non
         stream.inputs.push(viewer.id, msg.as_resize_event())
     elif isinstance(msg, (protocol.RequestKeyframe, protocol.DecoderReset)):
         hub.reset(viewer.id)
-    elif isinstance(msg, protocol.Hello):
-        raise ProtocolError(protocol.CLOSE_PROTOCOL_ERROR, "hello sent twice")
+    # Hello: its order is protocol.ConnectionState's (WebSocket), the data channel's own
+    # business (WebRTC).
     # FrameShown only means something on WebRTC, whose transport handles it; a WebSocket
     # viewer's acks already say when frames were drawn.
 
@@ -71,37 +70,37 @@ def config_message(
     this stream's WHEP is served, told to a WebSocket viewer."""
     d = stream
     width, height = size or (d.width, d.height)
-    extra: dict[str, Any] = {}
-    if view_only:  # additive: its input will not be delivered, so it need not send any
-        extra["view_only"] = True
-    if d.webrtc is not None:  # additive: the ICE servers of the stream's WHEP
-        extra["ice_servers"] = [s.as_dict() for s in d.webrtc.ice.servers()]
-    if whep_path is not None and transport != "webrtc":
-        extra["webrtc"] = whep_path
+    # additive: the ICE servers of the stream's WHEP; where WHEP is (WebSocket viewers)
+    ice = None if d.webrtc is None else tuple(s.as_dict() for s in d.webrtc.ice.servers())
+    whep = whep_path if transport != "webrtc" else None
     if not viewer.is_video:
-        return protocol.build_config(
+        return protocol.Config(
             transport=transport,
             width=width,
             height=height,
             mime=viewer.capability,
             client_id=viewer.id,
-            **extra,
-        )
+            view_only=view_only,
+            ice_servers=ice,
+            webrtc=whep,
+        ).encode()
     w, h = convert.even_size(width, height)
     group = d.hub.group_of(viewer.id)
     unit = group.latest_unit if group else None
     # Frame headers carry the codec string of the SPS actually produced; until the first
     # unit exists, the one x264 gives for the usual sizes.
     codec = unit.codec if unit else ("avc1.42C01F" if transport == "webcodecs" else None)
-    return protocol.build_config(
+    return protocol.Config(
         transport=transport,
         width=w,
         height=h,
         codec=codec,
         color=convert.WEBCODECS_COLOR,
         client_id=viewer.id,
-        **extra,
-    )
+        view_only=view_only,
+        ice_servers=ice,
+        webrtc=whep,
+    ).encode()
 
 
 class StatsTicker:
@@ -113,7 +112,7 @@ class StatsTicker:
         self._last_sent = 0
         self._last_t = stream.clock()
 
-    def message(self, **extra: object) -> str:
+    def message(self, webrtc: protocol.StatsWebRtc | None = None) -> str:
         d, v = self.stream, self.viewer
         now = d.clock()
         group = d.hub.group_of(v.id)
@@ -128,7 +127,7 @@ class StatsTicker:
         adapt = d.hub.adaptation(v.id)
         rung_bitrate = adapt.pop("rung_bitrate", None)
         rung_fps = adapt.pop("rung_fps", None)
-        return protocol.build_stats(
+        return protocol.Stats(
             rtt_ms=ms(st.rtt_ms),
             fps_sent=round(fps_sent, 2),
             fps_acked=round(w["fps_acked"], 2),
@@ -136,13 +135,13 @@ class StatsTicker:
             encode_ms=group.median_encode_ms() if group else None,
             decode_queue_size=st.decode_queue_size,
             dropped=st.frames_skipped + st.frames_expired,
-            target_bitrate=rung_bitrate or d.config.bitrate or None,
-            target_fps=rung_fps or d.config.fps,
+            target_bitrate=rung_bitrate or d.options.bitrate or None,
+            target_fps=rung_fps or d.options.fps,
             latency_ms=ms(w["latency_ms"]),
             latency_p95_ms=ms(w["latency_p95_ms"]),
             latency_source=w["latency_source"],
             viewers=d.hub.viewer_count,
             client_id=v.id,
-            **adapt,
-            **extra,
-        )
+            adaptation=protocol.StatsAdaptation.from_figures(adapt) if adapt else None,
+            webrtc=webrtc,
+        ).encode()

@@ -21,20 +21,23 @@ from typing import TYPE_CHECKING, Any
 from .. import protocol
 from ..access import Access
 from ..protocol import ProtocolError
+from ..rtp import header as rtp_header
+from ..rtp import ulpfec
+from ..rtp.pacer import Pacer
 from ..session import EncodedUnit, Viewer
-from ..session.pacer import Pacer
+from ..session.links import LinkKind
 from ..signaling import IceConfig, WhepError
-from . import aiortc_compat, rtp_header, ulpfec
-from .aiortc_compat import RtcpFeedback, WebRtcUnavailable, load_aiortc
+from . import aiortc_compat
+from .aiortc_compat import RtcpFeedback, WebRtcUnavailable, apply_ice_policy, load_aiortc
 from .common import StatsTicker, config_message, dispatch
-from .ice_policy import apply_ice_policy, filter_offer
+from .ice_policy import IcePolicy, filter_offer
 from .packet_track import packet_track_class
 
 __all__ = ["WebRtcSessions", "WebRtcUnavailable", "WebRtcViewer", "apply_ice_policy",
            "filter_offer", "load_aiortc"]  # fmt: skip
 
 if TYPE_CHECKING:
-    from ..stream import Stream
+    from ..stream import Stream, ViewerSession
 
 log = logging.getLogger("rfb")
 
@@ -67,7 +70,7 @@ class _SentUnit:
 class WebRtcViewer:
     """One WHEP session: a peer connection, its packet track and its data channel."""
 
-    transport = "webrtc"
+    kind = LinkKind.WEBRTC
 
     def __init__(self, stream: Stream, session_id: str, pc: Any, access: Access) -> None:
         self.stream = stream
@@ -75,6 +78,7 @@ class WebRtcViewer:
         self.access = access
         self.pc = pc
         self.viewer: Viewer | None = None
+        self.session: ViewerSession | None = None  # once connected
         self.channel: Any = None
         self.track = packet_track_class()(self._taken)
         self.sender: Any = None  # the RTCRtpSender that packetises self.track
@@ -255,8 +259,8 @@ class WebRtcViewer:
                 elif isinstance(msg, protocol.Hello):
                     # rfb's client says hello on the channel too, for the features it
                     # understands (the media needs none: WHEP negotiated it).
-                    for text in self.stream.notices.open(self.viewer.id, self.send_text,
-                                                         msg.features):  # fmt: skip
+                    assert self.session is not None  # set with self.viewer
+                    for text in self.session.listen(self.send_text, msg.features):
                         self.send_text(text)
                 else:
                     dispatch(self.stream, self.viewer, msg)
@@ -283,14 +287,16 @@ class WebRtcViewer:
         # path is lost in part, and UDP has no flow control to slow it down (the
         # WebSocket's TCP has, so it starts at the top); the estimate climbs in a second
         # or two where the path allows.
-        self.viewer = self.stream.hub.attach(
-            protocol.CAP_H264,
-            self,
-            scaled_frames=True,
-            acks_measure_path=False,
-            start_bitrate=START_BITRATE,
-        )
-        self.stream.inputs.open(self.viewer.id, self.access)
+        # Its seat was taken when WHEP answered its offer (or refused it with 429).
+        try:
+            self.session = self.stream.open_viewer(
+                LinkKind.WEBRTC, self, self.access, seat_checked=True, scaled_frames=True,
+                acks_measure_path=False, start_bitrate=START_BITRATE,
+            )  # fmt: skip
+        except ProtocolError as exc:  # the stream closed meanwhile
+            self._spawn(self.close(exc.reason))
+            return
+        self.viewer = self.session.viewer
         self.connected.set()
         if self.channel is not None:
             self._send_config(self.viewer)
@@ -304,10 +310,12 @@ class WebRtcViewer:
             await asyncio.sleep(STATS_INTERVAL_S)
             self.send_text(
                 ticker.message(
-                    keyframe_requests=self.keyframe_requests,
-                    remb_bps=None if est.remb_bps is None else round(est.remb_bps),
-                    fraction_lost=est.loss_fraction,
-                    pacing_bps=round(self.pacer.rate_bps),
+                    protocol.StatsWebRtc(
+                        keyframe_requests=self.keyframe_requests,
+                        remb_bps=None if est.remb_bps is None else round(est.remb_bps),
+                        fraction_lost=est.loss_fraction,
+                        pacing_bps=round(self.pacer.rate_bps),
+                    )
                 )
             )
 
@@ -315,17 +323,14 @@ class WebRtcViewer:
         if self.closed.is_set():
             return
         if reason is not None:  # say why before the peer connection goes
-            bye = {"type": "close", "code": protocol.CLOSE_GOING_AWAY, "reason": reason}
-            self.send_text(protocol.dumps(bye))
+            self.send_text(protocol.Close(protocol.CLOSE_GOING_AWAY, reason).encode())
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(0.5):  # let it leave before SCTP is torn down
                     while self.channel is not None and self.channel.bufferedAmount > 0:
                         await asyncio.sleep(0.01)
         self.closed.set()
-        if self.viewer is not None:
-            self.stream.hub.detach(self.viewer.id)
-            self.stream.inputs.close(self.viewer.id)
-            self.stream.notices.close(self.viewer.id)
+        if self.session is not None:
+            self.session.close()
         self.track.stop()
         await self.pc.close()
         current = asyncio.current_task()
@@ -344,7 +349,8 @@ class WebRtcSessions:
         self.ice = ice
         self.max_sessions = max_sessions
         self.sessions: dict[str, WebRtcViewer] = {}
-        apply_ice_policy(ice)
+        self.ice_policy = IcePolicy.of(ice)  # this server's peer connections follow it
+        apply_ice_policy(ice)  # the process default (other aiortc peers), as before
 
     def _configuration(self) -> Any:
         from aiortc import RTCConfiguration, RTCIceServer
@@ -366,6 +372,7 @@ class WebRtcSessions:
         if (full := self.stream.full()) is not None:
             raise WhepError(429, full)
         pc = RTCPeerConnection(self._configuration())
+        aiortc_compat.use_ice_policy(pc, self.ice_policy)
         session_id = secrets.token_urlsafe(12)
         if not isinstance(grant, Access):  # not admitted by the server's policy
             raise WhepError(401, "missing or wrong bearer token")
@@ -388,13 +395,16 @@ class WebRtcSessions:
             try:
                 await pc.setRemoteDescription(
                     RTCSessionDescription(
-                        sdp=filter_offer(offer_sdp, self.ice.strip_mdns_candidates), type="offer"
+                        sdp=filter_offer(
+                            offer_sdp, self.ice.strip_mdns_candidates, self.ice_policy
+                        ),
+                        type="offer",
                     )
                 )
             except Exception as exc:
                 raise WhepError(400, f"unusable SDP offer: {exc}") from None
             # What aiortc cannot answer with but rfb writes itself, where offered:
-            # RED + ULPFEC (ulpfec.py) and the playout-delay extension (rtp_header.py).
+            # RED + ULPFEC (rtp/ulpfec.py) and the playout-delay extension (rtp/header.py).
             aiortc_compat.adopt_from_offer(
                 transceiver, offer_sdp, (ulpfec.RED_MIME, ulpfec.ULPFEC_MIME),
                 (rtp_header.PLAYOUT_DELAY_URI,),
@@ -438,7 +448,7 @@ class WebRtcSessions:
 
     def _fec_encoder(self, transceiver: Any, sender: Any) -> ulpfec.FecEncoder | None:
         """RED + ULPFEC for this viewer, where its offer had both (Chromium's does)."""
-        if not self.stream.config.fec:
+        if not self.stream.options.fec:
             return None
         red_pt = aiortc_compat.negotiated_payload_type(transceiver, ulpfec.RED_MIME)
         fec_pt = aiortc_compat.negotiated_payload_type(transceiver, ulpfec.ULPFEC_MIME)
@@ -450,7 +460,7 @@ class WebRtcSessions:
 
     def _playout_delay(self, transceiver: Any) -> tuple[int, bytes] | None:
         """The playout-delay element for this viewer's packets, where it was offered."""
-        delay = self.stream.config.playout_delay_ms
+        delay = self.stream.options.playout_delay_ms
         if delay is None:
             return None
         ext_id = aiortc_compat.negotiated_extension_id(transceiver, rtp_header.PLAYOUT_DELAY_URI)

@@ -1,8 +1,8 @@
 """The WebSocket transport: a thin pump between one viewer's socket and one Viewer.
 
 The socket is anything with ``ViewerSocket``'s few methods: an aiohttp WebSocket on rfb's
-own port, or an ASGI connection under uvicorn (transports/sockets.py adapts both), so one
-pump serves every front-end.
+own port, or an ASGI connection under uvicorn (transports/frontend_sockets.py adapts
+both), so one pump serves every front-end.
 """
 
 from __future__ import annotations
@@ -12,23 +12,23 @@ import contextlib
 import logging
 import socket
 from collections import deque
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from .. import encoders, protocol
-from ..access import REFUSED_REASON, Access
+from .. import protocol
 from ..encoders import convert
 from ..http_messages import HttpRequest
 from ..protocol import ProtocolError
 from ..session import EncodedUnit, Viewer
+from ..session.links import LinkKind
 from .common import StatsTicker, auth_context, config_message, dispatch
 from .tcp_info import delivery_rate
 
 if TYPE_CHECKING:
-    from ..stream import Stream
+    from ..stream import Stream, ViewerSession
 
 log = logging.getLogger("rfb")
 
-HELLO_TIMEOUT_S = 10.0
+HELLO_TIMEOUT_S = protocol.HELLO_TIMEOUT_S
 SEND_TIMEOUT_S = 20.0  # a socket that takes longer than this to drain one message is dropped
 STATS_INTERVAL_S = 1.0
 HEARTBEAT_S = 20.0
@@ -36,10 +36,10 @@ PENDING_GRACE_S = 1.0  # a connection this young is mid-handshake: never evicted
 YIELD_EVERY = 32  # messages handled before letting other viewers run (an input storm)
 
 
-def unit_header(viewer: Viewer, seq: int, unit: EncodedUnit, fps: float) -> dict[str, Any]:
+def unit_header(viewer: Viewer, seq: int, unit: EncodedUnit, fps: float) -> protocol.FrameHeader:
     frame_size = (unit.frame_width, unit.frame_height) if unit.scaled else None
     if viewer.is_video:
-        return protocol.video_chunk_header(
+        return protocol.VideoChunkHeader(
             seq=seq,
             timestamp_us=unit.timestamp_us,
             width=unit.width,
@@ -50,7 +50,7 @@ def unit_header(viewer: Viewer, seq: int, unit: EncodedUnit, fps: float) -> dict
             color=convert.WEBCODECS_COLOR if unit.keyframe else None,
             frame_size=frame_size,
         )
-    return protocol.image_frame_header(
+    return protocol.ImageFrameHeader(
         seq=seq,
         timestamp_us=unit.timestamp_us,
         width=unit.width,
@@ -97,7 +97,7 @@ class ViewerSocket(Protocol):
 class WebSocketViewer:
     """One viewer connection: hello, config, then frames out and control messages in."""
 
-    transport = "websocket"
+    kind = LinkKind.WEBSOCKET
 
     def __init__(
         self,
@@ -111,21 +111,22 @@ class WebSocketViewer:
         self.request = request  # the upgrade request: what the authenticate hook is shown
         self.whep_path = whep_path  # where this stream's WHEP is, told in config
         self.viewer: Viewer | None = None
+        self.session: ViewerSession | None = None  # from hello on
         self._out: deque[str | bytes] = deque()
         self._out_bytes = 0  # frame bytes queued here, not yet handed to the socket
         self._out_signal = asyncio.Event()
         self._closing = False
         self.opened_at = stream.clock()
         self._evicted: asyncio.Task[None] | None = None
-        self.greeted = False  # its first message arrived (the hook may still be deciding)
-        self._features: frozenset[str] = frozenset()  # what it said it understands (hello)
+        # hello first, once, in time (greeted: the hook may still be deciding)
+        self.hello_state = protocol.ConnectionState(self.opened_at, HELLO_TIMEOUT_S)
 
     # -- outgoing -----------------------------------------------------------------------
 
     def send_unit(self, viewer: Viewer, seq: int, unit: EncodedUnit) -> None:
         """ViewerLink: queue one frame; the viewer's credit bounds how many wait here."""
-        header = unit_header(viewer, seq, unit, self.stream.config.fps)
-        message = protocol.pack_envelope(header, unit.data)
+        header = unit_header(viewer, seq, unit, self.stream.options.fps)
+        message = header.pack(unit.data)
         self._out.append(message)
         self._out_bytes += len(message)
         self._out_signal.set()
@@ -189,7 +190,7 @@ class WebSocketViewer:
     @property
     def pending(self) -> bool:
         """Connected, no hello yet, and not on its way out."""
-        return not self.greeted and self._evicted is None and not self._closing
+        return not self.hello_state.greeted and self._evicted is None and not self._closing
 
     def evict(self, reason: str) -> None:
         self._evicted = asyncio.get_running_loop().create_task(
@@ -209,35 +210,16 @@ class WebSocketViewer:
         """The next text message; None when the peer closed. Raises ProtocolError."""
         return await self.ws.receive_text(timeout)
 
-    async def _handshake(self, text: str) -> tuple[Viewer, Access]:
-        msg = protocol.parse_client_message(text)
-        if not isinstance(msg, protocol.Hello):
-            raise ProtocolError(protocol.CLOSE_PROTOCOL_ERROR, "the first message must be hello")
-        cfg = self.stream.config
+    async def _handshake(self, text: str) -> ViewerSession:
+        msg = self.hello_state.receive(protocol.parse_client_message(text), self.stream.clock())
+        assert isinstance(msg, protocol.Hello)  # receive() lets only hello come first
         ctx = auth_context(self.request, token=msg.token, transport="websocket",
                            stream=self.stream.name, hello=msg.fields)  # fmt: skip
-        access = await self.stream.access.admit(ctx)
-        if access is None:
-            self.stream.refused["unauthorized"] += 1
-            raise ProtocolError(protocol.CLOSE_UNAUTHORIZED, REFUSED_REASON)
-        if msg.view_only and not access.view_only:
-            access = Access(access.principal, view_only=True)
-        cap = protocol.negotiate(
-            msg.supported,
-            h264_available=encoders.unavailable_reason(protocol.CAP_H264) is None,
-            force_image=cfg.force_image,
-            preferred_image=cfg.preferred_image,
-        )
-        if cap is None:
-            raise ProtocolError(protocol.CLOSE_UNSUPPORTED_DATA, "no supported transport")
-        if self.stream.closed:
-            raise ProtocolError(protocol.CLOSE_GOING_AWAY, "server shutting down")
-        if (full := self.stream.full()) is not None:
-            raise ProtocolError(protocol.CLOSE_TRY_AGAIN_LATER, full)
-        viewer = self.stream.hub.attach(cap, self, scaled_frames=msg.scaled_frames)
-        self.stream.inputs.open(viewer.id, access)
-        self._features = msg.features
-        return viewer, access
+        access = await self.stream.admit(ctx, view_only=msg.view_only)
+        return self.stream.open_viewer(
+            LinkKind.WEBSOCKET, self, access, supported=msg.supported, notify=self.send_text,
+            features=msg.features, scaled_frames=msg.scaled_frames,
+        )  # fmt: skip
 
     async def run(self) -> None:
         tasks: list[asyncio.Task[None]] = []
@@ -245,27 +227,26 @@ class WebSocketViewer:
         close_reason = ""
         try:
             try:
-                text = await self._receive_text(timeout=HELLO_TIMEOUT_S)
+                wait = self.hello_state.hello_wait(self.stream.clock())
+                text = await self._receive_text(timeout=wait)
             except TimeoutError:
-                raise ProtocolError(protocol.CLOSE_PROTOCOL_ERROR, "no hello received") from None
+                raise self.hello_state.expired() from None
             if text is None:
                 return
-            self.greeted = True
             # The config goes out before any frame: the sender starts after it is queued.
-            viewer, access = await self._handshake(text)
-            self.viewer = viewer
+            session = self.session = await self._handshake(text)
+            viewer = self.viewer = session.viewer
             self._out.appendleft(
                 config_message(
                     self.stream,
                     viewer,
                     "webcodecs" if viewer.is_video else "image",
-                    view_only=access.view_only,
+                    view_only=session.access is not None and session.access.view_only,
                     whep_path=self.whep_path,
                 )
             )
             # Right after config (before any frame): the current cursor.
-            first = self.stream.notices.open(viewer.id, self.send_text, self._features)
-            for i, text in enumerate(first, start=1):
+            for i, text in enumerate(session.first, start=1):
                 self._out.insert(i, text)
             tasks = [
                 asyncio.create_task(self._sender(), name=f"rfb-send-{viewer.id}"),
@@ -274,6 +255,7 @@ class WebSocketViewer:
             handled = 0
             while (text := await self._receive_text()) is not None:
                 msg = protocol.parse_client_message(text)
+                self.hello_state.receive(msg, self.stream.clock())  # a second hello: 1002
                 dispatch(self.stream, viewer, msg)
                 if isinstance(msg, protocol.Ack):
                     self._sample_path_rate(viewer)
@@ -288,10 +270,8 @@ class WebSocketViewer:
             close_code, close_reason = exc.close_code, exc.reason
         finally:
             # Stop serving this viewer first; the close handshake can take its time.
-            if self.viewer is not None:
-                self.stream.hub.detach(self.viewer.id)
-                self.stream.inputs.close(self.viewer.id)
-                self.stream.notices.close(self.viewer.id)
+            if self.session is not None:
+                self.session.close()
             for t in tasks:
                 t.cancel()
             for t in tasks:
@@ -307,14 +287,14 @@ def refusal(stream: Stream) -> str | None:
     oldest makes room once it has had time to say it, so a flood of silent connections
     cannot keep a real viewer out; a young one is still handshaking."""
     pending = [c for c in stream.connections if c.pending]
-    if len(pending) < stream.config.max_pending:
+    if len(pending) < stream.options.max_pending:
         return None
     oldest = min(pending, key=lambda c: c.opened_at)
     stream.refused["max_pending"] += 1
     if stream.clock() - oldest.opened_at >= PENDING_GRACE_S:
         oldest.evict("no hello in time: evicted for a newer connection")
         return None
-    limit = stream.config.max_pending
+    limit = stream.options.max_pending
     return f"too many connections waiting for hello (max_pending={limit})"
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 
 import rfb
+from rfb.rtp import ulpfec
 from rfb.signaling import IceConfig
-from rfb.transports import ulpfec
 
 from .conftest import wait_for
 from .test_view import Stream, open_page
@@ -45,7 +45,13 @@ def lossy(paced, lose: tuple[int, ...] = (3,), lose_fec: bool = False) -> dict[s
             return True
         return False
 
-    paced.dropper = drop
+    send = paced._send  # every packet it sends (media, FEC, resends) goes out here
+
+    async def send_unless_dropped(data: bytes) -> None:
+        if not drop(data):
+            await send(data)
+
+    paced._send = send_unless_dropped
     return n
 
 

@@ -107,3 +107,12 @@ def test_only_the_top_imports_the_api() -> None:
     """serve(), serve_server() and serve_in_thread() sit above Display and Server."""
     importers = {m for m, deps in import_graph().items() if "rfb.api" in deps}
     assert importers <= {"rfb", "rfb.cli"}
+
+
+def test_rtp_imports_nothing_above_it() -> None:
+    """rfb/rtp/ is bytes in, bytes out: no transport, no hub, no session; of the rest of
+    rfb only the H.264 bitstream helpers (the packetiser splits NAL units with them)."""
+    graph = import_graph()
+    rtp = {m for m in graph if m == "rfb.rtp" or m.startswith("rfb.rtp.")}
+    assert rtp == {"rfb.rtp", "rfb.rtp.h264", "rfb.rtp.header", "rfb.rtp.pacer", "rfb.rtp.ulpfec"}
+    assert {d for m in rtp for d in graph[m]} - rtp <= {"rfb.encoders.h264"}

@@ -4,6 +4,7 @@
 // exist in workers) and is relayed by postMessage.
 
 import { FINAL_CLOSE_CODES } from "../close-codes";
+import { WEBSOCKET_RETRY } from "../defaults";
 import { Backoff } from "../flow";
 import type { FromWorker } from "../messages";
 
@@ -35,7 +36,7 @@ export class WebSocketLink implements Link {
   readonly kind = "websocket";
   private ws: WebSocket | null = null;
   private disposed = false;
-  private readonly backoff = new Backoff();
+  private readonly backoff = new Backoff(WEBSOCKET_RETRY.baseMs, WEBSOCKET_RETRY.maxMs);
   private timer: ReturnType<typeof setTimeout> | null = null;
   private _reconnects = 0;
 

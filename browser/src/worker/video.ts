@@ -141,3 +141,18 @@ export class VideoPipe {
     this.sink.send(P.decoderReset());
   }
 }
+
+/** Whether this browser decodes the H.264 the server sends (WebCodecs, low latency). */
+export async function probeH264(): Promise<boolean> {
+  if (typeof VideoDecoder === "undefined") {
+    // WebCodecs is only exposed to secure contexts (https, or a page from localhost).
+    if (!self.isSecureContext) console.warn("rfb: no WebCodecs in an insecure context (http:// from another host): using images; serve https (--certfile) or tunnel to localhost for H.264");
+    return false;
+  }
+  try {
+    const r = await VideoDecoder.isConfigSupported({ codec: P.PROBE_CODEC, optimizeForLatency: true });
+    return r.supported === true;
+  } catch {
+    return false;
+  }
+}

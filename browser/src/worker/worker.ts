@@ -1,24 +1,24 @@
-// The worker: a Session owns the link to the server (link.ts: its WebSocket, or the
-// WebRTC data channel relayed by the main thread), the decoding pipelines (images.ts,
-// video.ts), the OffscreenCanvas it draws on with the fit mode, the viewer's figures
-// (stats.ts), and maps input to frame pixels. WebRTC frames come from the main thread.
+// The worker's entry point: a Session and the dispatch of the view's messages to it. The
+// session owns the link to the server (link.ts: its WebSocket, or the WebRTC data channel
+// relayed by the main thread), the decoding pipelines (images.ts, video.ts), the canvas it
+// draws on (canvas.ts), the viewer's figures (stats.ts), and maps input to frame pixels.
+// WebRTC frames come from the main thread.
 
-import { frameToCanvas, layout, type Fit, type Layout } from "../geometry";
-import { BITS, BLOCK, decodeTimecode, latencyMs } from "../timecode";
+import type { Fit } from "../geometry";
 import * as P from "../protocol";
 import type { FromWorker, Size, State, Stats, ToWorker, WorkerOptions } from "../messages";
 import { charEvents, clipboardText, keyEvent, pointerEvent, type KeyInput, type PointerInput, type TextInput } from "../input";
+import { FrameCanvas } from "./canvas";
 import { ImagePipe } from "./images";
 import { RelayedLink, WebSocketLink, type Link, type LinkEnd } from "./link";
 import type { FrameSink } from "./sink";
 import { StatsWindow } from "./stats";
-import { VideoPipe } from "./video";
+import { probeH264, VideoPipe } from "./video";
 
 interface WorkerScope {
   postMessage(msg: FromWorker, transfer?: Transferable[]): void;
   onmessage: ((e: MessageEvent<ToWorker>) => void) | null;
   close(): void;
-  readonly isSecureContext: boolean;
 }
 const scope = self as unknown as WorkerScope;
 const post = (msg: FromWorker, transfer: Transferable[] = []): void => scope.postMessage(msg, transfer);
@@ -27,8 +27,7 @@ const STATS_MS = 1000;
 
 class Session implements FrameSink {
   private readonly opts: WorkerOptions;
-  private readonly canvas: OffscreenCanvas;
-  private readonly ctx: OffscreenCanvasRenderingContext2D;
+  private readonly canvas: FrameCanvas;
   private size: Size;
   private link: Link;
   private state: State = "idle";
@@ -51,12 +50,9 @@ class Session implements FrameSink {
   private readonly watchdogTimer: ReturnType<typeof setInterval>;
 
   constructor(canvas: OffscreenCanvas, opts: WorkerOptions, size: Size) {
-    this.canvas = canvas;
+    this.canvas = new FrameCanvas(canvas, opts.fit, opts.background);
     this.opts = opts;
     this.size = size;
-    const ctx = canvas.getContext("2d", { alpha: false, desynchronized: true });
-    if (!ctx) throw new Error("no 2D context on the OffscreenCanvas");
-    this.ctx = ctx;
     this.images = new ImagePipe(this, opts.maxInflight);
     this.video = new VideoPipe(this);
     this.link = opts.mode === "websocket" ? this.webSocketLink() : new RelayedLink(post);
@@ -263,13 +259,12 @@ class Session implements FrameSink {
   draw(picture: CanvasImageSource, frameW: number, frameH: number, release: () => void): void {
     this.frameW = frameW;
     this.frameH = frameH;
-    const ctx = this.ctx;
-    const l = this.currentLayout();
-    ctx.fillStyle = this.opts.background;
-    if (l.x > 0 || l.y > 0) ctx.fillRect(0, 0, this.canvas.width, this.canvas.height);
-    ctx.drawImage(picture, l.x, l.y, l.w, l.h);
+    const l = this.canvas.draw(picture, frameW, frameH);
     release();
-    if (this.opts.timecode) this.readTimecode(l);
+    if (this.opts.timecode) {
+      const ms = this.canvas.timecodeMs(frameW, frameH, l);
+      if (ms !== null) this.stats.timecodeLatency(ms);
+    }
     this.stats.drawn(this.opts.timecode);
     if (!this.firstFrameSent) {
       this.firstFrameSent = true;
@@ -277,44 +272,11 @@ class Session implements FrameSink {
     }
   }
 
-  // -- drawing ---------------------------------------------------------------------------
-
-  private currentLayout(): Layout {
-    return layout(this.frameW, this.frameH, this.canvas.width, this.canvas.height, this.opts.fit);
-  }
-
-  /** Publish -> display latency from the frame's stamped wall-clock time (timecode pattern). */
-  private readTimecode(l: Layout): void {
-    if (this.frameW < BITS * BLOCK) return;
-    const a = frameToCanvas(0, BLOCK / 2, this.frameW, this.frameH, l);
-    const b = frameToCanvas(BITS * BLOCK, BLOCK / 2, this.frameW, this.frameH, l);
-    const x0 = Math.max(0, Math.floor(a.x));
-    const w = Math.max(1, Math.min(this.canvas.width - x0, Math.ceil(b.x - a.x)));
-    const y = Math.min(this.canvas.height - 1, Math.max(0, Math.floor(a.y)));
-    const row = this.ctx.getImageData(x0, y, w, 1).data;
-    const lumas = new Array<number>(BITS);
-    for (let k = 0; k < BITS; k++) {
-      const px = Math.min(w - 1, Math.floor(((k + 0.5) * BLOCK * (b.x - a.x)) / (BITS * BLOCK)));
-      lumas[k] = row[4 * px + 1]; // green is close enough to luma for black and white
-    }
-    const ms = latencyMs(decodeTimecode(lumas), Date.now());
-    if (ms >= 0 && ms < 60_000) this.stats.timecodeLatency(ms);
-  }
-
-  private redrawBackground(): void {
-    // No decoded picture is kept (each is closed once drawn): clear to the background and
-    // ask the server for a full picture (request_keyframe), which comes within one frame.
-    this.ctx.fillStyle = this.opts.background;
-    this.ctx.fillRect(0, 0, this.canvas.width, this.canvas.height);
-  }
+  // -- size and fit ----------------------------------------------------------------------
 
   private applySize(size: Size): void {
     this.size = size;
-    if (this.canvas.width !== size.width || this.canvas.height !== size.height) {
-      this.canvas.width = size.width;
-      this.canvas.height = size.height;
-      this.redrawBackground();
-    }
+    this.canvas.resize(size.width, size.height);
   }
 
   resize(size: Size): void {
@@ -325,9 +287,7 @@ class Session implements FrameSink {
   }
 
   setFit(fit: Fit, background?: string): void {
-    this.opts.fit = fit;
-    if (background) this.opts.background = background;
-    this.redrawBackground();
+    this.canvas.setFit(fit, background);
     if (this.state === "negotiated") this.send(P.requestKeyframe("fit"));
   }
 
@@ -349,7 +309,7 @@ class Session implements FrameSink {
       ratio: s.ratio,
       frameW: this.frameW,
       frameH: this.frameH,
-      fit: this.opts.fit,
+      fit: this.canvas.fit,
     });
     this.send(P.event(ev));
   }
@@ -379,13 +339,9 @@ class Session implements FrameSink {
 
   async capture(id: number, format: "imagedata" | "blob"): Promise<void> {
     try {
-      if (format === "blob") {
-        const blob = await this.canvas.convertToBlob({ type: "image/png" });
-        post({ type: "capture", id, result: blob });
-      } else {
-        const img = this.ctx.getImageData(0, 0, this.canvas.width, this.canvas.height);
-        post({ type: "capture", id, result: img }, [img.data.buffer]);
-      }
+      const result = await this.canvas.capture(format);
+      // Pixels are transferred, not copied; a Blob is cheap to clone.
+      post({ type: "capture", id, result }, result instanceof Blob ? [] : [result.data.buffer]);
     } catch (err) {
       post({ type: "capture", id, result: null, error: String(err) });
     }
@@ -414,20 +370,6 @@ class Session implements FrameSink {
     this.resetStream();
     this.link.close();
     this.setState("closed", "disposed");
-  }
-}
-
-async function probeH264(): Promise<boolean> {
-  if (typeof VideoDecoder === "undefined") {
-    // WebCodecs is only exposed to secure contexts (https, or a page from localhost).
-    if (!scope.isSecureContext) console.warn("rfb: no WebCodecs in an insecure context (http:// from another host): using images; serve https (--certfile) or tunnel to localhost for H.264");
-    return false;
-  }
-  try {
-    const r = await VideoDecoder.isConfigSupported({ codec: P.PROBE_CODEC, optimizeForLatency: true });
-    return r.supported === true;
-  } catch {
-    return false;
   }
 }
 

@@ -16,7 +16,7 @@ import math
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from .rtp_header import zero_extensions
+from .header import zero_extensions
 
 RED_MIME = "video/red"
 ULPFEC_MIME = "video/ulpfec"
@@ -118,33 +118,6 @@ def fec_payload(media: list[bytes]) -> bytes:
     )
     level0 = x.length.to_bytes(2, "big") + mask.to_bytes(2, "big")
     return fec_header + level0 + x.body_bytes()
-
-
-def recover(fec: bytes, received: dict[int, bytes], ssrc: int) -> bytes | None:
-    """The one packet of ``fec``'s group missing from ``received`` (by sequence number),
-    as RFC 5109 rebuilds it; None when none or more than one is missing. The browser does
-    this; rfb's tests use it as the reference."""
-    base = int.from_bytes(fec[2:4], "big")
-    mask = int.from_bytes(fec[12:14], "big")
-    seqs = [(base + i) & 0xFFFF for i in range(16) if mask & (1 << (15 - i))]
-    missing = [s for s in seqs if s not in received]
-    if len(missing) != 1:
-        return None
-    # The FEC packet seeds the XOR as if it were one more packet of the group.
-    length = int.from_bytes(fec[10:12], "big")
-    body = fec[14 : 14 + length].ljust(length, b"\0")
-    x = _Xor(length, fec[0], fec[1], int.from_bytes(fec[4:8], "big"),
-             int.from_bytes(fec[8:10], "big"), int.from_bytes(body, "big"))  # fmt: skip
-    for s in seqs:
-        if s in received:
-            x.add(received[s])
-    head = (
-        bytes((0x80 | (x.b0 & 0x3F), x.b1))
-        + missing[0].to_bytes(2, "big")
-        + x.ts.to_bytes(4, "big")
-        + ssrc.to_bytes(4, "big")
-    )
-    return head + x.body_bytes()[: x.size]
 
 
 def gap_filler(packet: bytes) -> bytes:

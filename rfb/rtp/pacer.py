@@ -8,10 +8,37 @@ the queue forms here instead, where the backlog is visible to the rung policy an
 retransmissions can jump it.
 
 A token bucket: up to ``burst_s`` of the rate may leave at once; beyond that each packet
-waits until the bytes before it have had their time.
+waits until the bytes before it have had their time. ``pacing_rate`` is the policy that
+sets the rate: the hub calls it each adaptation round, from the viewer's rung and estimate.
 """
 
 from __future__ import annotations
+
+PACE_MIN, PACE_MAX, PACE_OVER_ESTIMATE = 1.5, 3.0, 1.2
+PROBE_GAIN = 2.0  # below the top rung, packets may leave at this many times the estimate
+PROBE_FIT = 0.5  # ... but no faster than the top rung needs to fit clearly (AdaptConfig.clear)
+
+
+def pacing_rate(
+    cost_bps: float, capacity_bps: float | None, probe_for_bps: float | None = None
+) -> float:
+    """What a paced link (WebRTC) may send at: a little over the path's estimate, so a
+    keyframe leaves no faster than the bottleneck drains it, but never so near the rung's
+    own rate that a keyframe waits long, nor so far above it that pacing means nothing.
+
+    ``probe_for_bps``: the top rung's cost, for a viewer below it on an uncongested path.
+    Packets then leave up to PROBE_GAIN x the estimate (enough for the top rung to fit
+    clearly, no more): a path slower than that spreads the next keyframe out and keeps
+    the estimate where it is, a faster one lets it through as sent and raises it. Paced
+    at the estimate, no keyframe could ever show a path above it."""
+    ceiling = PACE_MAX * cost_bps
+    if capacity_bps is None:
+        return ceiling
+    rate = max(PACE_MIN * cost_bps, min(ceiling, PACE_OVER_ESTIMATE * capacity_bps))
+    if probe_for_bps is not None:
+        probe = min(ceiling, PROBE_GAIN * capacity_bps, probe_for_bps / PROBE_FIT)
+        rate = max(rate, probe)
+    return rate
 
 
 class Pacer:
