@@ -1,0 +1,153 @@
+"""The hub's async shell carries out what routing decides: a pump per group and closed
+with it, units to links, credit back from consumers at once, pacing rates set on links.
+Real pumps and encoders on small frames, a clock the test moves; no sockets."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from rfb import encoders, protocol
+from rfb.frames import Frame
+from rfb.hub import ConsumerLink, Hub
+from rfb.options import StreamOptions
+from rfb.rtp.pacer import pacing_rate
+from rfb.session import EncodedUnit, Viewer
+from rfb.session.links import LinkKind
+
+W, H = 64, 48
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Link:
+    """A viewer's link that keeps what it is sent and never confirms any of it."""
+
+    kind = LinkKind.WEBSOCKET
+
+    def __init__(self) -> None:
+        self.got: list[EncodedUnit] = []
+
+    def send_unit(self, viewer: Viewer, seq: int, unit: EncodedUnit) -> None:
+        self.got.append(unit)
+
+
+class PacedLink(Link):
+    kind = LinkKind.WEBRTC
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rates: list[tuple[float, float]] = []
+
+    def set_pacing_rate(self, bps: float, now: float) -> None:
+        self.rates.append((bps, now))
+
+
+def hub(clock: Clock, **options: object) -> Hub:
+    return Hub(StreamOptions(width=W, height=H, still_after=None, **options), clock)  # type: ignore[arg-type]
+
+
+def frame(i: int, clock: Clock) -> Frame:
+    pixels = np.full((H, W, 3), i * 10 % 256, np.uint8)
+    return Frame(pixels, i, round(clock.now * 1e6), clock.now)
+
+
+async def until(done: Callable[[], bool], seconds: float = 5.0) -> None:
+    async with asyncio.timeout(seconds):
+        while not done():
+            await asyncio.sleep(0.005)
+
+
+async def closed(tasks: list[asyncio.Task[None]]) -> None:
+    await asyncio.wait_for(asyncio.gather(*tasks), 5)
+
+
+async def test_a_consumer_takes_every_unit_while_a_stuck_viewer_takes_one() -> None:
+    clock = Clock()
+    h = hub(clock, adaptive=False)
+    took: list[EncodedUnit] = []
+    consumer = ConsumerLink(LinkKind.RECORDING, h, lambda v, seq, unit: took.append(unit))
+    h.attach(protocol.CAP_JPEG, consumer, max_inflight=1, takes_stills=False)
+    stuck = Link()
+    h.attach(protocol.CAP_JPEG, stuck, max_inflight=1)
+    assert len(h.live_groups()) == 1  # one encoder for both
+    assert h.viewer_count == 1 and h.recording_count == 1
+    for i in range(1, 6):
+        clock.now += 0.1
+        h.publish(frame(i, clock))
+        await until(lambda i=i: len(took) == i)
+    assert [u.frame_id for u in took] == [1, 2, 3, 4, 5]  # nothing confirmed, none held back
+    assert [u.frame_id for u in stuck.got] == [1]  # a viewer waits for its credit
+    await h.aclose()
+
+
+async def test_a_group_nobody_is_in_is_closed_with_its_encoder() -> None:
+    clock = Clock()
+    h = hub(clock, adaptive=False)
+    base = encoders.open_encoder_count()
+    a, b = Link(), Link()
+    va = h.attach(protocol.CAP_JPEG, a)
+    vb = h.attach(protocol.CAP_PNG, b)
+    clock.now += 0.1
+    h.publish(frame(1, clock))
+    await until(lambda: bool(a.got) and bool(b.got))
+    assert {g.key.capability for g in h.live_groups()} == {protocol.CAP_JPEG, protocol.CAP_PNG}
+    await closed(h.detach(va.id))
+    assert [g.key.capability for g in h.live_groups()] == [protocol.CAP_PNG]
+    assert h.detach(va.id) == []  # twice: nothing more
+    await closed(h.detach(vb.id))
+    assert not h.groups and encoders.open_encoder_count() == base
+    await h.aclose()
+
+
+async def test_an_image_viewer_pinned_to_a_rung_moves_at_once() -> None:
+    clock = Clock()
+    h = hub(clock)
+    first = Link()
+    v = h.attach(protocol.CAP_JPEG, first)
+    clock.now += 0.1
+    h.publish(frame(1, clock))
+    await until(lambda: bool(first.got))
+    h.pin(v.id, 2)  # images move at once: the new rung has made nothing yet
+    group = h.group_of(v.id)
+    assert group is not None and group.rung == 2
+    await until(lambda: len(first.got) == 2)  # the same frame, from the rung-2 encoder
+    assert [g.rung for g in h.live_groups()] == [2]  # the top rung's encoder is gone
+    await h.aclose()
+
+
+async def test_an_adaptation_round_sets_the_pacing_rate_of_paced_links() -> None:
+    clock = Clock()
+    h = hub(clock)
+    paced, plain = PacedLink(), Link()
+    v = h.attach(protocol.CAP_H264, paced, scaled_frames=True)
+    h.attach(protocol.CAP_H264, plain, scaled_frames=True)
+    clock.now = 1.5
+    h.adapt()
+    # Nothing measured yet: the top rung, paced at its ceiling.
+    top = h.ladder(protocol.CAP_H264).bitrate(0, W, H)
+    assert paced.rates == [(pytest.approx(pacing_rate(top, None)), 1.5)]
+    assert h.adaptation(v.id)["rung"] == 0
+    await h.aclose()
+
+
+async def test_attach_outside_the_event_loop_leaves_no_trace() -> None:
+    clock = Clock()
+    h = hub(clock)
+
+    def attach() -> None:
+        h.attach(protocol.CAP_JPEG, Link())
+
+    with pytest.raises(RuntimeError):
+        await asyncio.to_thread(attach)
+    assert not h.groups and h.viewer_count == 0
+    await h.aclose()
