@@ -31,11 +31,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 sys.path.insert(0, str(HERE.parent))
 
-import janus_rig  # noqa: E402
-import netns  # noqa: E402
-
 from rfb.bench import MachineLoad  # noqa: E402
 from rfb.bench import cpu_seconds as process_cpu_seconds  # noqa: E402
+
+from support import janus_rig, netns  # noqa: E402  (tests/support/)
 
 CHROMIUM = os.environ.get("RFB_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

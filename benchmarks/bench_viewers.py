@@ -7,7 +7,7 @@ unconstrained).
 The server (``python -m rfb.server``) runs in its own process; its CPU seconds per
 second come from /proc. Viewers are Python WebSocket clients in this process that ack
 each frame with its arrival time (no decode), the constrained ones through a loopback
-proxy that passes 1 Mbit/s (tests/throttle_proxy.py). Prints per viewer the frames per
+proxy that passes 1 Mbit/s (tests/support/throttle_proxy.py). Prints per viewer the frames per
 second, its rung (0 = top) over the last half of the run, and the CPU ratio; the
 machine's busy fraction is printed too (2 cores: the clients share them). Loopback only;
 asserts nothing.
@@ -29,10 +29,11 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 from bench_core import free_port  # noqa: E402
-from throttle_proxy import ThrottleProxy  # noqa: E402
 
 from rfb import client, protocol  # noqa: E402
 from rfb.bench import MachineLoad, cpu_seconds  # noqa: E402
+
+from support.throttle_proxy import ThrottleProxy  # noqa: E402  (tests/support/)
 
 CAPS = [protocol.CAP_H264, protocol.CAP_JPEG]
 

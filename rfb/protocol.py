@@ -31,7 +31,7 @@ IMAGE_CAPS = (CAP_JPEG, CAP_PNG, CAP_WEBP)
 
 class CloseCode(enum.IntEnum):
     """WebSocket close codes the server sends. browser/src/close-codes.ts mirrors them
-    (tests/browser_fixtures.py writes them out and both test suites compare)."""
+    (tests/support/browser_fixtures.py writes them out and both test suites compare)."""
 
     NORMAL = 1000
     GOING_AWAY = 1001  # the server is shutting down

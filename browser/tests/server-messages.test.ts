@@ -1,5 +1,5 @@
 // Server -> client messages: the golden vectors the Python encoders are held to
-// (tests/fixtures/server-messages/, asserted byte for byte in tests/test_protocol.py) are
+// (tests/fixtures/server-messages/, asserted byte for byte in tests/unit/test_protocol.py) are
 // what this client parses, field for field and in key order.
 import { readFileSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";

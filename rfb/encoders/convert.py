@@ -122,7 +122,7 @@ def opencv_i420(cv2: Any, rgb: np.ndarray) -> np.ndarray:
     top-left pixel of each 2x2 block). So luma is its, and chroma comes from a second
     conversion of the 2x2 box average (INTER_AREA at half size) blown back up by
     repeating each pixel, whose top-left sample is the average. Within one level of the
-    reference (tests/test_encoders.py), twice as fast as swscale.
+    reference (tests/unit/encoders/test_convert.py), twice as fast as swscale.
     """
     rgb = pad_to_even(rgb)
     h, w, c = rgb.shape
@@ -140,9 +140,9 @@ def yuv420p_frame(av: Any, packed: np.ndarray) -> Any:
     PyAV's from_ndarray copies the planes (0.2 ms at 720p, ~2 ms at 4K); from_numpy_buffer
     wraps them, and the frame keeps the array alive. libx264 copies its input picture
     when it encodes, so the array is not read after encode() returns. PyAV 18 derives a
-    wrong height from (H*3/2) rows unless H is a multiple of 4 (tests/test_encoders.py
-    checks every even size up to 300x80), so other heights, and PyAV builds without it,
-    get the copy.
+    wrong height from (H*3/2) rows unless H is a multiple of 4
+    (tests/unit/encoders/test_convert.py checks every even size up to 300x80), so other
+    heights, and PyAV builds without it, get the copy.
     """
     height = packed.shape[0] * 2 // 3
     if height % 4 == 0:

@@ -9,9 +9,8 @@ import pytest
 
 import rfb
 
-from .conftest import frames_displayed
-from .test_view import Stream, collect, open_page
-from .test_webrtc_view import LOOPBACK
+from support.browser import Stream, collect, frames_displayed, open_page
+from support.webrtc import LOOPBACK
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

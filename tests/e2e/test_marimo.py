@@ -19,8 +19,8 @@ import pytest
 import pytest_asyncio
 from PIL import Image
 
-from .test_notebook import free_port
-from .test_view import assert_test_card
+from support.pixels import assert_test_card
+from support.servers import free_port
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

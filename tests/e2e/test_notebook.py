@@ -10,7 +10,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,8 +23,9 @@ import pytest
 import pytest_asyncio
 from PIL import Image
 
-from .conftest import wait_for
-from .test_view import assert_test_card
+from support.browser import wait_for
+from support.pixels import assert_test_card
+from support.servers import free_port
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -57,12 +57,6 @@ with open({ports!r}, "a") as f:
     f.write(f"{{display.port}}\\n")
 display.widget(height={h})
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # The same stream again, through jupyter-server-proxy on JupyterLab's own origin.

@@ -17,8 +17,7 @@ import numpy as np
 import pytest
 import pytest_asyncio
 
-from .conftest import capture, wait_for
-from .test_view import open_page
+from support.browser import capture, open_page, wait_for
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -11,9 +11,9 @@ import pytest
 
 import rfb
 
-from .conftest import capture, frames_displayed, wait_for
-from .test_view import Stream, assert_test_card, collect, open_page, quadrant_colours
-from .test_webrtc_view import LOOPBACK
+from support.browser import Stream, capture, collect, frames_displayed, open_page, wait_for
+from support.pixels import assert_test_card, quadrant_colours
+from support.webrtc import LOOPBACK
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -11,8 +11,8 @@ import pytest
 import rfb
 from rfb import patterns
 
-from .conftest import capture, wait_for
-from .test_view import Stream, assert_test_card, open_page, quadrant_colours
+from support.browser import Stream, capture, open_page, wait_for
+from support.pixels import assert_test_card, quadrant_colours
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -81,9 +81,10 @@ async def test_pdum_rfb_browser_client_watches_a_named_stream(browser) -> None:
     another loopback port (as a notebook's would), which the server's origins let in."""
     from io import BytesIO
 
-    import pdum_client
     from aiohttp import web
     from PIL import Image
+
+    from support import pdum_client
 
     widget = pdum_client.widget_js()
     rfb_port: list[int] = []  # known once the rfb server listens
@@ -138,11 +139,10 @@ async def test_chromium_watches_a_stream_mounted_in_fastapi(browser) -> None:
     """The demo page and the client through a FastAPI app under uvicorn, at /rfb/cam/:
     H.264 over the app's WebSocket, then WebRTC through the app's WHEP, with input."""
     pytest.importorskip("fastapi", reason="needs the dev extra: pip install -e '.[dev]'")
-    from conftest import running_uvicorn
-    from test_asgi import fastapi_app
-
-    from .test_view import collect
-    from .test_webrtc_view import LOOPBACK
+    from support.apps import fastapi_app
+    from support.browser import collect
+    from support.servers import running_uvicorn
+    from support.webrtc import LOOPBACK
 
     server = rfb.Server(ice=LOOPBACK)
     cam = server.add_stream("cam", 640, 360, transport="webrtc")

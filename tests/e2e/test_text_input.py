@@ -9,14 +9,12 @@ import asyncio
 import pytest
 
 import rfb
-from rfb.signaling import IceConfig
 
-from .conftest import wait_for
-from .test_view import H, Stream, W, collect, open_page
+from support.browser import H, Stream, W, collect, open_page, wait_for
+from support.webrtc import LOOPBACK
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-LOOPBACK = IceConfig(host_addresses=("127.0.0.1",), allowed_remote_networks=("127.0.0.0/8",))
 TRANSPORTS = {
     "websocket": ({}, "?nooverlay"),
     "webrtc": ({"transport": "webrtc", "ice": LOOPBACK}, "?transport=webrtc&nooverlay"),
@@ -109,6 +107,7 @@ async def test_two_fingers_are_two_pointers_and_a_pen_has_pressure(browser, tran
         cdp = await ctx.new_cdp_session(page)
         display.poll_events()
         # Two fingers down at (100, 200) and (300, 200) CSS px, spread apart, lifted.
+
         def touch(kind: str, points: list[tuple[float, float]]) -> dict:
             return {"type": kind, "touchPoints": [{"x": x, "y": y, "id": i, "force": 0.5}
                                                   for i, (x, y) in enumerate(points)]}  # fmt: skip

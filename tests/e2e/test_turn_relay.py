@@ -20,79 +20,28 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from turn_server import TURNSERVER, TurnServer
 
 import rfb
 from rfb.signaling import IceConfig
 
-from .conftest import capture, frames_displayed, wait_for
-from .test_view import H, Stream, W, assert_test_card, collect, quadrant_colours
+from support.browser import (
+    FORCE_RELAY,
+    LOCAL_CANDIDATE_TYPES,
+    SELECTED_PAIR,
+    H,
+    Stream,
+    W,
+    capture,
+    collect,
+    frames_displayed,
+    wait_for,
+)
+from support.pixels import assert_test_card, quadrant_colours
+from support.turn_server import TURNSERVER, TurnServer
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 SECRET = secrets.token_hex(16)
-
-# Every RTCPeerConnection the page makes is relay-only; the configs it was given, the
-# TURN errors it saw and the rfb config messages it received are kept for the test.
-FORCE_RELAY = """
-(() => {
-  const Native = window.RTCPeerConnection;
-  const rec = (window.__relay = { configs: [], pcs: [], candidateErrors: [], rfbConfigs: [] });
-  const relayOnly = (config) => ({ ...(config || {}), iceTransportPolicy: "relay" });
-  class RelayOnlyPeerConnection extends Native {
-    constructor(config, ...rest) {
-      const forced = relayOnly(config);
-      super(forced, ...rest);
-      rec.configs.push(JSON.parse(JSON.stringify(forced)));
-      rec.pcs.push(this);
-      this.addEventListener("icecandidateerror", (e) =>
-        rec.candidateErrors.push({ url: e.url, errorCode: e.errorCode, errorText: e.errorText }));
-    }
-    setConfiguration(config) {
-      return super.setConfiguration(relayOnly(config));
-    }
-    createDataChannel(...args) {
-      const channel = super.createDataChannel(...args);
-      channel.addEventListener("message", (e) => {
-        if (typeof e.data !== "string") return;
-        try {
-          const m = JSON.parse(e.data);
-          if (m.type === "config") rec.rfbConfigs.push(m);
-        } catch {}
-      });
-      return channel;
-    }
-  }
-  window.RTCPeerConnection = RelayOnlyPeerConnection;
-})();
-"""
-
-# The newest peer connection's selected candidate pair, from getStats().
-SELECTED_PAIR = """
-async () => {
-  const pc = window.__relay.pcs.at(-1);
-  if (!pc) return null;
-  const byId = new Map();
-  (await pc.getStats()).forEach((s) => byId.set(s.id, s));
-  let pair = null;
-  for (const s of byId.values())
-    if (s.type === "transport" && s.selectedCandidatePairId) pair = byId.get(s.selectedCandidatePairId);
-  if (!pair) return null;
-  const pick = (c) => ({ type: c.candidateType, address: c.address, port: c.port,
-                         protocol: c.protocol, relayProtocol: c.relayProtocol ?? null,
-                         url: c.url ?? null });
-  return { state: pair.state, bytesReceived: pair.bytesReceived, bytesSent: pair.bytesSent,
-           local: pick(byId.get(pair.localCandidateId)),
-           remote: pick(byId.get(pair.remoteCandidateId)),
-           ice: pc.iceConnectionState };
-}
-"""
-
-# The candidate types in each peer connection's local description.
-LOCAL_CANDIDATE_TYPES = """
-() => window.__relay.pcs.map((pc) =>
-  [...(pc.localDescription?.sdp ?? "").matchAll(/^a=candidate:.* typ (\\w+)/gm)].map((m) => m[1]))
-"""
 
 
 @pytest.fixture(scope="module")

@@ -5,72 +5,14 @@ from __future__ import annotations
 import asyncio
 import socket
 
-import numpy as np
 import pytest
 
 import rfb
-from rfb import patterns
 
-from .conftest import capture, frames_displayed, wait_for
+from support.browser import H, Stream, W, capture, collect, frames_displayed, open_page, wait_for
+from support.pixels import assert_test_card, quadrant_colours
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-W, H = 640, 360
-
-
-class Stream:
-    """A display publishing the test card at 30 fps, like a user's loop."""
-
-    def __init__(self, display: rfb.Display, pattern: str = "test_card", fps: float = 30) -> None:
-        self.display = display
-        self.render = patterns.make(pattern, display.width, display.height)
-        self.i = 0
-        self.task = asyncio.create_task(self._run(fps))
-
-    async def _run(self, fps: float) -> None:
-        while not self.display.closed:
-            self.display.publish(self.render(self.i), copy=False)
-            self.i += 1
-            await asyncio.sleep(1 / fps)
-
-    async def close(self) -> None:
-        self.task.cancel()
-        await self.display.aclose()
-
-
-async def open_page(browser, url: str, *, width=W, height=H, dpr: float = 1.0,  # type: ignore[no-untyped-def]
-                    permissions: tuple[str, ...] = (), **context: object):
-    """A page of ``url`` that has drawn frames; ``context``: more of new_context's options
-    (``has_touch``, ...)."""
-    ctx = await browser.new_context(viewport={"width": width, "height": height},
-                                    device_scale_factor=dpr,
-                                    permissions=["camera", "microphone", *permissions],
-                                    **context)  # fmt: skip
-    page = await ctx.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    # Console errors too: the page loads clean (no favicon 404, no failed request).
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    await page.goto(url)
-    await wait_for(page, "window.rfbView?.stats?.framesDisplayed > 3")
-    assert not errors, errors
-    return ctx, page
-
-
-def quadrant_colours(img: np.ndarray, x0: int, y0: int, w: int, h: int) -> list[tuple[int, ...]]:
-    pts = [(x0 + w // 4, y0 + h // 4), (x0 + 3 * w // 4, y0 + h // 4),
-           (x0 + w // 4, y0 + 3 * h // 4), (x0 + 3 * w // 4, y0 + 3 * h // 4)]  # fmt: skip
-    return [tuple(int(c) for c in img[y, x, :3]) for x, y in pts]
-
-
-def assert_test_card(colours: list[tuple[int, ...]], tol: int) -> None:
-    """The four quadrants show the test card's colours, rotated by some whole step."""
-    ref = patterns.TEST_CARD_COLOURS
-    for step in range(4):
-        if all(max(abs(a - b) for a, b in zip(colours[q], ref[(q + step) % 4], strict=True)) <= tol
-               for q in range(4)):  # fmt: skip
-            return
-    raise AssertionError(f"canvas quadrants {colours} are not the test card {ref} within ±{tol}")
 
 
 @pytest.mark.parametrize(("query", "codec", "tol"), [("?imageOnly&nooverlay", "image/jpeg", 6),
@@ -96,10 +38,10 @@ async def test_canvas_shows_the_test_card(browser, query: str, codec: str, tol: 
 
 
 async def test_canvas_shows_the_test_card_from_the_nvenc_path(browser, monkeypatch) -> None:
-    """NvencEncoder driving the stand-in PyNvVideoCodec (tests/fake_nvenc.py): High
+    """NvencEncoder driving the stand-in PyNvVideoCodec (tests/support/fake_nvenc.py): High
     profile, tagged full range, packets three frames late. Chromium draws the published
     colours only because rfb re-tags the SPS with the signal it converted with."""
-    from fake_nvenc import use_fake_nvenc
+    from support.fake_nvenc import use_fake_nvenc
 
     use_fake_nvenc(monkeypatch)
     stream = Stream(await rfb.serve(W, H, port=0))
@@ -119,9 +61,9 @@ async def test_h264_needs_a_secure_context_and_https_gives_one(tmp_path) -> None
     """A page from another machine's http:// address gets JPEG (no WebCodecs there); the
     same server with a certificate serves https:// and the page decodes H.264."""
     from playwright.async_api import async_playwright
-    from test_tls import self_signed
 
-    from .conftest import ARGS, CHROMIUM
+    from support.browser import ARGS, CHROMIUM
+    from support.tls import self_signed
 
     # A name other than localhost makes the origin not "potentially trustworthy", while
     # the traffic still goes to 127.0.0.1 only.
@@ -162,15 +104,6 @@ async def test_letterbox_is_drawn_in_the_background_colour(browser) -> None:
     finally:
         await ctx.close()
         await stream.close()
-
-
-async def collect(display: rfb.Display, n: int, types: set[str], timeout: float = 10.0) -> list:
-    out: list = []
-    async with asyncio.timeout(timeout):
-        while len(out) < n:
-            out += [e for e in display.poll_events() if e.type in types]
-            await asyncio.sleep(0.02)
-    return out
 
 
 @pytest.mark.parametrize("dpr", [1.0, 2.0])

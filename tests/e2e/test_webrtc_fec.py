@@ -12,14 +12,12 @@ import pytest
 
 import rfb
 from rfb.rtp import ulpfec
-from rfb.signaling import IceConfig
 
-from .conftest import wait_for
-from .test_view import Stream, open_page
+from support.browser import Stream, open_page, wait_for
+from support.webrtc import LOOPBACK
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-LOOPBACK = IceConfig(host_addresses=("127.0.0.1",), allowed_remote_networks=("127.0.0.0/8",))
 INBOUND = """async () => { const s = await window.rfbView.rtc.pc.getStats(); let o = null;
   s.forEach(r => { if (r.type === 'inbound-rtp' && r.kind === 'video') o = r; });
   return o && { decoded: o.framesDecoded, pli: o.pliCount, lost: o.packetsLost }; }"""

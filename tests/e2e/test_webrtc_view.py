@@ -10,13 +10,13 @@ import pytest
 import rfb
 from rfb.signaling import IceConfig
 
-from .conftest import capture, frames_displayed, wait_for
-from .test_view import H, Stream, W, assert_test_card, collect, open_page, quadrant_colours
+from support.browser import H, Stream, W, capture, collect, frames_displayed, open_page, wait_for
+from support.pixels import assert_test_card, quadrant_colours
+from support.webrtc import LOOPBACK
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 # Tests send WebRTC traffic only over loopback.
-LOOPBACK = IceConfig(host_addresses=("127.0.0.1",), allowed_remote_networks=("127.0.0.0/8",))
 
 
 async def test_webrtc_page_shows_pixels_and_sends_input(browser) -> None:
@@ -60,9 +60,9 @@ async def test_webrtc_page_shows_pixels_and_sends_input(browser) -> None:
 
 
 async def test_webrtc_carries_the_nvenc_path(browser, monkeypatch) -> None:
-    """The stand-in NVENC (tests/fake_nvenc.py: High profile, late packets, re-tagged SPS)
+    """The stand-in NVENC (tests/support/fake_nvenc.py: High profile, late packets, re-tagged SPS)
     over WebRTC: Chromium decodes the same access units and draws the published colours."""
-    from fake_nvenc import use_fake_nvenc
+    from support.fake_nvenc import use_fake_nvenc
 
     use_fake_nvenc(monkeypatch)
     stream = Stream(await rfb.serve(W, H, port=0, transport="webrtc", ice=LOOPBACK))

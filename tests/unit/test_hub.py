@@ -10,7 +10,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from rfb import encoders, protocol
+from rfb import encoders, patterns, protocol
 from rfb.frames import Frame
 from rfb.hub import ConsumerLink, Hub
 from rfb.options import StreamOptions
@@ -151,3 +151,32 @@ async def test_attach_outside_the_event_loop_leaves_no_trace() -> None:
         await asyncio.to_thread(attach)
     assert not h.groups and h.viewer_count == 0
     await h.aclose()
+
+
+async def test_a_link_can_be_sent_to_before_attach_returns() -> None:
+    """A late joiner may get the newest keyframe at once, inside attach()."""
+    import time
+
+    class Link:
+        kind = LinkKind.WEBSOCKET
+
+        def __init__(self) -> None:
+            self.got: list = []
+
+        def send_unit(self, viewer, seq, unit) -> None:  # type: ignore[no-untyped-def]
+            self.got.append((viewer, seq, unit))
+
+    hub = Hub(StreamOptions(width=1280, height=720, adaptive=False, still_after=None),
+              time.monotonic)  # fmt: skip
+    first = Link()
+    v1 = hub.attach(protocol.CAP_JPEG, first)
+    display_frame = Frame(patterns.test_card(64, 64, 0), 1, 0, time.monotonic())
+    hub.publish(display_frame)
+    async with asyncio.timeout(5):
+        while not first.got:
+            await asyncio.sleep(0.01)
+    assert first.got[0][0] is v1
+    late = Link()
+    v2 = hub.attach(protocol.CAP_JPEG, late)
+    assert late.got and late.got[0][0] is v2 and late.got[0][1] == 0  # sent inside attach()
+    await hub.aclose()

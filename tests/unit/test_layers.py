@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "rfb"
@@ -116,3 +118,10 @@ def test_rtp_imports_nothing_above_it() -> None:
     rtp = {m for m in graph if m == "rfb.rtp" or m.startswith("rfb.rtp.")}
     assert rtp == {"rfb.rtp", "rfb.rtp.h264", "rfb.rtp.header", "rfb.rtp.pacer", "rfb.rtp.ulpfec"}
     assert {d for m in rtp for d in graph[m]} - rtp <= {"rfb.encoders.h264"}
+
+
+def test_import_rfb_loads_no_heavy_optional_package() -> None:
+    code = ("import sys, rfb; heavy = [m for m in sys.modules if m.split('.')[0] in "
+            "('av', 'aiortc', 'aioice', 'cupy', 'PyNvVideoCodec', 'playwright')]; print(heavy)")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -157,3 +157,14 @@ def test_no_stream_default_is_written_in_serve_or_the_cli() -> None:
     for name, default in _defaults(StreamOptions).items():
         for text in (f"{name}: ", f"{name}=", f"default={default!r}"):
             assert f"{text}{default!r}" not in source, (name, text)
+
+
+def test_preset_is_a_stream_option_and_a_bad_one_is_named() -> None:
+    import rfb
+    from rfb.options import StreamOptions
+
+    opts = StreamOptions(width=64, height=48, preset="superfast")
+    assert opts.encoder_settings().preset == "superfast"
+    assert StreamOptions(width=64, height=48).encoder_settings().preset == "ultrafast"
+    with pytest.raises(ValueError, match=r"preset must be one of .*'ultrafast'.*got 'quick'"):
+        rfb.serve(64, 48, preset="quick")

@@ -1,0 +1,189 @@
+"""The shared stream relayed through Janus to many watchers: rfb relays test_card as RTP
+(display.relay_rtp) to Janus's Streaming plugin, configured from the repo's own
+docker/janus files, and headless Chromium pages watch it through rfb's Janus watcher page
+(rfb/static/janus.html), all in a network namespace of the test's own (Janus never
+gathers ICE candidates on a loopback interface: there 127.0.0.2 sits on a veth).
+
+Checks: every watcher's pixels and frame rate; one encode per frame whatever the number
+of watchers; a late watcher's picture within one keyframe interval of its stream
+starting; Janus killed and restarted under the watchers, with a direct viewer that does
+not notice and a relay and watchers that recover."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+import pytest_asyncio
+
+import rfb
+from rfb import client, patterns, protocol
+
+from support import janus_rig, netns
+from support.browser import ARGS, CHROMIUM
+from support.janus_rig import JANUS_HTTP, Janus, janus_config
+
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
+
+W, H = 320, 240
+WATCHERS = 10
+KEYFRAME_S = 1.0
+PROBES = ((W // 4, H // 4), (3 * W // 4, H // 4), (W // 4, 3 * H // 4), (3 * W // 4, 3 * H // 4))
+TOLERANCE = 24  # colours through x264 and Chromium's decode and scaler
+
+# Counts the frames the page's <video> presents, and reads the probe colours off it.
+WATCH = """() => { const j = window.rfbJanus; if (!j || j.counting) return;
+  j.counting = true; j.frames = 0; j.firstAt = null;
+  const tick = () => { j.frames++; if (j.firstAt === null) j.firstAt = performance.now();
+                       j.video.requestVideoFrameCallback(tick); };
+  j.video.requestVideoFrameCallback(tick); }"""
+PROBE = """([probes, w, h]) => { const v = window.rfbJanus.video;
+  if (!v.videoWidth) return null;
+  const c = document.createElement('canvas'); c.width = v.videoWidth; c.height = v.videoHeight;
+  const g = c.getContext('2d'); g.drawImage(v, 0, 0);
+  const sx = v.videoWidth / w, sy = v.videoHeight / h;
+  return probes.map(([x, y]) => Array.from(g.getImageData(Math.floor(x * sx), Math.floor(y * sy), 1, 1).data.slice(0, 3))); }"""
+
+
+def is_test_card(colours: list[list[int]] | None) -> bool:
+    if not colours:
+        return False
+    got = np.array(colours, int)
+    return any(
+        all(np.abs(got[k] - want[y, x]).max() <= TOLERANCE for k, (x, y) in enumerate(PROBES))
+        for want in (patterns.test_card(W, H, i) for i in range(4))
+    )
+
+
+async def publishing(display: rfb.Display, stop: asyncio.Event) -> None:
+    i = 0
+    while not stop.is_set():
+        display.publish(patterns.test_card(W, H, i // 15))  # the colours turn twice a second
+        i += 1
+        await asyncio.sleep(1 / 30)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def rig(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    reason = janus_rig.why_not()
+    if reason:
+        pytest.skip(reason)
+    from playwright.async_api import async_playwright
+
+    tmp = tmp_path_factory.mktemp("janus")
+    ns = netns.Netns("rfbj")
+    janus = Janus(ns, janus_config(tmp), tmp / "janus.log")
+    stop = asyncio.Event()
+    try:
+        with ns.entered():  # rfb's sockets, the relay's and this test's HTTP all in there
+            display = await rfb.serve(W, H, port=0, keyframe_interval_s=KEYFRAME_S)
+            pub = asyncio.create_task(publishing(display, stop))
+            await janus.start()
+            relay = display.relay_rtp("rtp://127.0.0.1:5004")
+            async with async_playwright() as p:
+                browser = await p.chromium.launch(
+                    executable_path=str(ns.wrapper(CHROMIUM, tmp)), args=ARGS, headless=True
+                )
+                yield {"display": display, "relay": relay, "janus": janus, "browser": browser}
+                await browser.close()
+            stop.set()
+            await pub
+            await display.aclose()
+    finally:
+        janus.kill()
+        ns.remove()
+
+
+async def watch(browser: Any, port: int) -> tuple[Any, Any]:
+    ctx = await browser.new_context(viewport={"width": W, "height": H})
+    page = await ctx.new_page()
+    await page.goto(f"http://127.0.0.1:{port}/static/janus.html?janus={JANUS_HTTP}&id=1")
+    await page.wait_for_function("window.rfbJanus !== undefined")
+    await page.evaluate(WATCH)
+    return ctx, page
+
+
+async def frames(page: Any) -> int:
+    return int(await page.evaluate("window.rfbJanus.frames"))
+
+
+async def until_frames(pages: list[Any], n: int, timeout: float) -> None:
+    async with asyncio.timeout(timeout):
+        while min([await frames(p) for p in pages]) < n:
+            await asyncio.sleep(0.1)
+
+
+async def test_ten_watchers_through_janus_see_the_stream_encoded_once(rig: Any) -> None:
+    display, browser = rig["display"], rig["browser"]
+    published_before = display.stream.frames_published
+    views = [await watch(browser, display.port) for _ in range(WATCHERS)]
+    pages = [p for _, p in views]
+    try:
+        await until_frames(pages, 30, timeout=60)
+        # Frame rate: two seconds of every watcher's presented frames.
+        before = [await frames(p) for p in pages]
+        await asyncio.sleep(2)
+        rates = [(await frames(p) - b) / 2 for p, b in zip(pages, before, strict=True)]
+        assert min(rates) >= 15, rates  # the stream is 30 fps; nobody is frozen
+        for p in pages:
+            assert is_test_card(await p.evaluate(PROBE, [[list(x) for x in PROBES], W, H]))
+        # Ten watchers, one encode: the relay is one consumer of one H.264 group.
+        groups = [g for g in display.stream.hub.live_groups()
+                  if g.key.capability == protocol.CAP_H264]  # fmt: skip
+        assert len(groups) == 1
+        m = groups[0].metrics()
+        published = display.stream.frames_published - published_before
+        assert m["frames_encoded"] <= display.stream.frames_published + m["keyframes"]
+        assert display.client_count == 0  # Janus's watchers are not rfb's viewers
+        assert published > 0 and rig["relay"].receiver_seen
+        # A late watcher: a picture within one keyframe interval of its stream arriving
+        # (Janus keeps the last keyframe for it: videobufferkf).
+        ctx, late = await watch(browser, display.port)
+        try:
+            await late.wait_for_function("window.rfbJanus.info.state === 'watching'", timeout=30_000)
+            started = await late.evaluate("performance.now()")
+            await late.wait_for_function("window.rfbJanus.firstAt !== null", timeout=30_000)
+            first = await late.evaluate("window.rfbJanus.firstAt")
+            assert first - started <= 1000 * KEYFRAME_S
+            assert is_test_card(await late.evaluate(PROBE, [[list(x) for x in PROBES], W, H]))
+        finally:
+            await ctx.close()
+    finally:
+        for ctx, _ in views:
+            await ctx.close()
+
+
+async def test_janus_restarting_under_the_watchers_disturbs_no_direct_viewer(rig: Any) -> None:
+    display, browser, janus, relay = rig["display"], rig["browser"], rig["janus"], rig["relay"]
+    views = [await watch(browser, display.port) for _ in range(3)]
+    pages = [p for _, p in views]
+    try:
+        await until_frames(pages, 10, timeout=60)
+        async with client.connect(display.ws_url, [protocol.CAP_JPEG]) as direct:
+            await direct.next_frame()
+            janus.kill()
+            sent = relay.units_sent
+            got = 0
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < 2:  # Janus is gone: the direct viewer goes on
+                await direct.next_frame(timeout=2)
+                got += 1
+            assert got >= 20
+            assert relay.units_sent > sent  # the relay keeps sending into the void
+            await janus.start()
+            before = [await frames(p) for p in pages]
+            # The watchers' pages start a new session; the relay's next keyframe reaches them.
+            async with asyncio.timeout(40):
+                while True:
+                    now = [await frames(p) for p in pages]
+                    if all(n >= b + 30 for n, b in zip(now, before, strict=True)):
+                        break
+                    await direct.next_frame(timeout=2)  # and the direct viewer never stops
+            for p in pages:
+                assert is_test_card(await p.evaluate(PROBE, [[list(x) for x in PROBES], W, H]))
+    finally:
+        for ctx, _ in views:
+            await ctx.close()

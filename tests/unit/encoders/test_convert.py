@@ -1,0 +1,106 @@
+"""RGB to YUV 4:2:0 (rfb/encoders/convert.py): PyAV frames that wrap or copy planes, the
+fast CPU paths (swscale, OpenCV) and the array-module code (NumPy here, CuPy on a GPU)
+against the reference matrix, and the packed layouts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rfb import patterns
+from rfb.encoders import convert
+
+from support.gpu import needs_cuda
+from support.pixels import yuv_planes
+
+
+def test_yuv420p_frame_wraps_the_planes_it_can_and_copies_the_rest_exactly() -> None:
+    av = pytest.importorskip("av")
+    for w in range(2, 130, 2):
+        for h in range(2, 42, 2):
+            packed = np.random.default_rng(w * h).integers(0, 256, (h * 3 // 2, w), np.uint8)
+            frame = convert.yuv420p_frame(av, packed)
+            assert (frame.width, frame.height) == (w, h)
+            want = [packed[:h], packed.reshape(-1)[w * h : w * h * 5 // 4].reshape(h // 2, w // 2),
+                    packed.reshape(-1)[w * h * 5 // 4 :].reshape(h // 2, w // 2)]  # fmt: skip
+            for got, plane in zip(yuv_planes(frame), want, strict=True):
+                assert np.array_equal(got, plane), (w, h)
+    packed = np.zeros((1080, 1280), np.uint8)  # 1280x720: wrapped, not copied
+    frame = convert.yuv420p_frame(av, packed)
+    packed[0, 0] = 77
+    assert yuv_planes(frame)[0][0, 0] == 77
+
+
+@pytest.mark.parametrize("path", ["swscale", "opencv"])
+@pytest.mark.parametrize(
+    ("width", "height", "channels"),
+    [(1280, 720, 3), (1280, 720, 4), (641, 481, 3), (641, 481, 4), (34, 18, 3)],
+)
+def test_fast_conversion_paths_match_the_reference(
+    path: str, width: int, height: int, channels: int
+) -> None:
+    """Both CPU conversions x264 may take (swscale, sliced over threads from 640x480 up,
+    and OpenCV's), against the NumPy reference on content with every colour: within one
+    level in every plane, odd sizes padded as the reference pads them."""
+    import av
+
+    rng = np.random.default_rng(width + channels)
+    img = rng.integers(0, 256, (height, width, channels), dtype=np.uint8)
+    ew, eh = convert.even_size(width, height)
+    if path == "swscale":
+        planes = yuv_planes(convert.swscale_i420(av, img, ew, eh))
+    else:
+        import cv2  # in the dev extra, so this runs wherever the suite does
+
+        packed = convert.opencv_i420(cv2, img)
+        assert packed.shape == (eh * 3 // 2, ew)
+        q = ew * eh // 4
+        chroma = packed[eh:].reshape(-1)
+        planes = [packed[:eh], chroma[:q].reshape(eh // 2, ew // 2),
+                  chroma[q:].reshape(eh // 2, ew // 2)]  # fmt: skip
+    ref = convert.rgb_to_i420_reference(img)
+    for got, want in zip(planes, ref, strict=True):
+        assert got.shape == want.shape
+        assert np.abs(got.astype(int) - want).max() <= 1
+
+
+def test_reference_conversion_round_trips() -> None:
+    img = np.repeat(np.repeat(np.array(patterns.TEST_CARD_COLOURS, np.uint8)[None], 2, 0), 2, 1)
+    img = img.reshape(2, 8, 3)[:, :8]
+    back = convert.i420_to_rgb_reference(*convert.rgb_to_i420_reference(img))
+    assert np.abs(back.astype(int) - img).max() <= 2
+
+
+@pytest.mark.parametrize("shape", [(64, 96, 3), (61, 97, 4), (720, 1280, 3)])
+def test_array_module_conversion_matches_the_reference(shape) -> None:
+    rng = np.random.default_rng(sum(shape))
+    img = rng.integers(0, 256, shape, dtype=np.uint8)
+    got = convert.rgb_to_i420(img, xp=np)
+    want = convert.rgb_to_i420_reference(img)
+    for g, w in zip(got, want, strict=True):
+        assert g.shape == w.shape and g.dtype == np.uint8
+        assert np.abs(g.astype(int) - w).max() <= 1
+
+
+def test_packed_layouts() -> None:
+    y = np.arange(4 * 6, dtype=np.uint8).reshape(4, 6)
+    u = np.full((2, 3), 100, np.uint8)
+    v = np.full((2, 3), 200, np.uint8)
+    i420 = convert.i420_packed(y, u, v)
+    assert i420.shape == (6, 6)
+    assert np.array_equal(i420[:4], y) and (i420[4:].ravel()[:6] == 100).all()
+    assert (i420[4:].ravel()[6:] == 200).all()
+    nv12 = convert.nv12_packed(y, u, v)
+    assert nv12.shape == (6, 6) and list(nv12[4, :4]) == [100, 200, 100, 200]
+
+
+@needs_cuda
+@pytest.mark.parametrize("shape", [(1080, 1920, 3), (2160, 3840, 4), (61, 97, 3)])
+def test_gpu_conversion_matches_the_cpu_path(shape) -> None:
+    import cupy as cp
+
+    rng = np.random.default_rng(5)
+    img = rng.integers(0, 256, shape, dtype=np.uint8)
+    got = [cp.asnumpy(p) for p in convert.rgb_to_i420(cp.asarray(img), xp=cp)]
+    for g, w in zip(got, convert.rgb_to_i420_reference(img), strict=True):
+        assert np.abs(g.astype(int) - w).max() <= 1
