@@ -16,17 +16,16 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, Unpack
 
 from . import encoders
-from .encoders.base import EncoderSettings
 from .frames import Frame
 from .pump import GroupPump
 from .session import EncodedUnit, EncoderGroup, GroupKey, Viewer
 from .session import ladder as ladders
 from .session.adapt import AdaptConfig
 from .session.links import LinkKind
-from .session.routing import Effects, Entry, LinkReading, Routing
+from .session.routing import AttachOptions, Effects, Entry, LinkReading, Routing
 from .session.totals import Totals
 
 if TYPE_CHECKING:
@@ -197,36 +196,14 @@ class Hub:
     # -- viewers ----------------------------------------------------------------------
 
     def attach(
-        self,
-        capability: str,
-        link: ViewerLink,
-        max_inflight: int | None = None,
-        *,
-        scaled_frames: bool = False,
-        acks_measure_path: bool = True,
-        start_bitrate: float | None = None,
-        settings: EncoderSettings | None = None,
-        adaptive: bool = True,
-        takes_stills: bool = True,
-        rung: int | None = None,
+        self, capability: str, link: ViewerLink, **options: Unpack[AttachOptions]
     ) -> Viewer:
-        """A new viewer of ``capability``. ``scaled_frames``: it draws pictures smaller
-        than the frame at the frame's size (and maps input to frame pixels), so it may be
-        given rungs that scale; ``acks_measure_path``: see Viewer; ``start_bitrate``
-        (video): start on the highest rung that needs no more, and climb from there.
-        ``settings``: its own encoder settings instead of the ladder (a recording at
-        another quality); viewers with equal settings still share one encoder.
-        ``adaptive=False``: held on the top rung. ``takes_stills``: see Viewer.
-        ``rung``: held on that rung of the ladder (its last, where there are fewer), any
-        size (a relay)."""
+        """A new viewer of ``capability``, sent its units through ``link``; ``options``:
+        session.routing.AttachOptions (scaled frames, start bitrate, own settings, a fixed
+        rung, ...)."""
         asyncio.get_running_loop()  # pumps and the adaptation timer need one: fail first
         try:
-            entry = self.routing.attach(
-                capability, link.kind, self._clock(), max_inflight=max_inflight,
-                scaled_frames=scaled_frames, acks_measure_path=acks_measure_path,
-                start_bitrate=start_bitrate, settings=settings, adaptive=adaptive,
-                takes_stills=takes_stills, rung=rung,
-            )  # fmt: skip
+            entry = self.routing.attach(capability, link.kind, self._clock(), **options)
             # Registered before the effects: the link may be sent to at once (a newest
             # unit it can start from), before attach() returns, so links get the viewer
             # with every unit.

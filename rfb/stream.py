@@ -16,7 +16,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, Unpack
 
 from . import encoders, protocol
 from .access import REFUSED_REASON, Access, AuthContext
@@ -28,6 +28,7 @@ from .options import StreamOptions
 from .protocol import ProtocolError
 from .session import Viewer
 from .session.links import LinkKind
+from .session.routing import AttachOptions
 from .signaling import IceConfig
 
 _T = TypeVar("_T")
@@ -248,12 +249,12 @@ class Stream:
         notify: Callable[[str], None] | None = None,
         features: frozenset[str] = frozenset(),
         seat_checked: bool = False,
-        **attach: Any,
+        **attach: Unpack[AttachOptions],
     ) -> ViewerSession:
         """Open one viewer in one call: negotiate its codec (from ``supported``, what it
         decodes; else ``capability``), take a seat (max_viewers; ``seat_checked``: taken
         already, as WHEP does when it answers), attach ``link`` to the hub (``attach``:
-        Hub.attach's keywords), open its input with ``access`` (None: a consumer, no
+        session.routing.AttachOptions), open its input with ``access`` (None: a consumer, no
         input) and, with ``notify``, the notices of ``features``. Raises ProtocolError
         (1003 no shared codec, 1001 closing, 1013 full); the session's close() undoes it."""
         if supported is not None:

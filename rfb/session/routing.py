@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from .. import encoders, protocol
 from ..encoders.base import EncoderSettings
@@ -37,6 +37,29 @@ if TYPE_CHECKING:
 
 # Image rungs are priced from the units their group made: fewer than this say too little.
 MIN_UNITS_FOR_COST = 3
+
+
+class AttachOptions(TypedDict, total=False):
+    """How a viewer joins: Hub.attach's, Routing.attach's and Stream.open_viewer's keywords.
+
+    ``max_inflight``: units it may hold unconfirmed (None: the stream's). ``scaled_frames``:
+    it draws pictures smaller than the frame at the frame's size (and maps input to frame
+    pixels), so it may be given rungs that scale. ``acks_measure_path``: see Viewer.
+    ``start_bitrate`` (video): start on the highest rung that needs no more, and climb from
+    there. ``settings``: its own encoder settings instead of the ladder (a recording at
+    another quality); viewers with equal settings still share one encoder.
+    ``adaptive=False``: held on the top rung. ``takes_stills``: see Viewer. ``rung``: held
+    on that rung of the ladder (its last, where there are fewer), any size (a relay).
+    """
+
+    max_inflight: int | None
+    scaled_frames: bool
+    acks_measure_path: bool
+    start_bitrate: float | None
+    settings: EncoderSettings | None
+    adaptive: bool
+    takes_stills: bool
+    rung: int | None
 
 
 @dataclass(eq=False, slots=True)
@@ -262,22 +285,18 @@ class Routing:
     # -- viewers ------------------------------------------------------------------------
 
     def attach(
-        self,
-        capability: str,
-        kind: LinkKind,
-        now: float,
-        *,
-        max_inflight: int | None = None,
-        scaled_frames: bool = False,
-        acks_measure_path: bool = True,
-        start_bitrate: float | None = None,
-        settings: EncoderSettings | None = None,
-        adaptive: bool = True,
-        takes_stills: bool = True,
-        rung: int | None = None,
+        self, capability: str, kind: LinkKind, now: float, **options: Unpack[AttachOptions]
     ) -> Entry:
-        """A new viewer of ``capability`` in its group (see Hub.attach for the keywords).
-        It adapts (``entry.policy``) where it has more than one rung."""
+        """A new viewer of ``capability`` in its group (``options``: AttachOptions). It
+        adapts (``entry.policy``) where it has more than one rung."""
+        max_inflight = options.get("max_inflight")
+        scaled_frames = options.get("scaled_frames", False)
+        acks_measure_path = options.get("acks_measure_path", True)
+        start_bitrate = options.get("start_bitrate")
+        settings = options.get("settings")
+        adaptive = options.get("adaptive", True)
+        takes_stills = options.get("takes_stills", True)
+        rung = options.get("rung")
         spec = encoders.spec_for(capability)
         viewer = Viewer(
             f"v{next(self._ids)}",

@@ -46,6 +46,16 @@ class WhepViewer:
             self.frames.get_nowait()
         return await self.frame()
 
+    async def config(self, timeout: float = 10) -> dict:
+        """The config the server sent on the data channel, once it has come."""
+        async with asyncio.timeout(timeout):
+            await self.opened.wait()
+            while True:
+                for text in self.texts:
+                    if text.get("type") == "config":
+                        return text
+                await asyncio.sleep(0.05)
+
 
 @contextlib.asynccontextmanager
 async def whep(

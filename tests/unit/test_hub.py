@@ -15,8 +15,10 @@ from rfb.frames import Frame
 from rfb.hub import ConsumerLink, Hub
 from rfb.options import StreamOptions
 from rfb.rtp.pacer import pacing_rate
-from rfb.session import EncodedUnit, Viewer
+from rfb.session import EncodedUnit
 from rfb.session.links import LinkKind
+
+from support.links import KeepingLink
 
 W, H = 64, 48
 
@@ -29,19 +31,9 @@ class Clock:
         return self.now
 
 
-class Link:
-    """A viewer's link that keeps what it is sent and never confirms any of it."""
-
-    kind = LinkKind.WEBSOCKET
-
-    def __init__(self) -> None:
-        self.got: list[EncodedUnit] = []
-
-    def send_unit(self, viewer: Viewer, seq: int, unit: EncodedUnit) -> None:
-        self.got.append(unit)
 
 
-class PacedLink(Link):
+class PacedLink(KeepingLink):
     kind = LinkKind.WEBRTC
 
     def __init__(self) -> None:
@@ -77,7 +69,7 @@ async def test_a_consumer_takes_every_unit_while_a_stuck_viewer_takes_one() -> N
     took: list[EncodedUnit] = []
     consumer = ConsumerLink(LinkKind.RECORDING, h, lambda v, seq, unit: took.append(unit))
     h.attach(protocol.CAP_JPEG, consumer, max_inflight=1, takes_stills=False)
-    stuck = Link()
+    stuck = KeepingLink()
     h.attach(protocol.CAP_JPEG, stuck, max_inflight=1)
     assert len(h.live_groups()) == 1  # one encoder for both
     assert h.viewer_count == 1 and h.recording_count == 1
@@ -94,7 +86,7 @@ async def test_a_group_nobody_is_in_is_closed_with_its_encoder() -> None:
     clock = Clock()
     h = hub(clock, adaptive=False)
     base = encoders.open_encoder_count()
-    a, b = Link(), Link()
+    a, b = KeepingLink(), KeepingLink()
     va = h.attach(protocol.CAP_JPEG, a)
     vb = h.attach(protocol.CAP_PNG, b)
     clock.now += 0.1
@@ -112,7 +104,7 @@ async def test_a_group_nobody_is_in_is_closed_with_its_encoder() -> None:
 async def test_an_image_viewer_pinned_to_a_rung_moves_at_once() -> None:
     clock = Clock()
     h = hub(clock)
-    first = Link()
+    first = KeepingLink()
     v = h.attach(protocol.CAP_JPEG, first)
     clock.now += 0.1
     h.publish(frame(1, clock))
@@ -128,7 +120,7 @@ async def test_an_image_viewer_pinned_to_a_rung_moves_at_once() -> None:
 async def test_an_adaptation_round_sets_the_pacing_rate_of_paced_links() -> None:
     clock = Clock()
     h = hub(clock)
-    paced, plain = PacedLink(), Link()
+    paced, plain = PacedLink(), KeepingLink()
     v = h.attach(protocol.CAP_H264, paced, scaled_frames=True)
     h.attach(protocol.CAP_H264, plain, scaled_frames=True)
     clock.now = 1.5
@@ -145,7 +137,7 @@ async def test_attach_outside_the_event_loop_leaves_no_trace() -> None:
     h = hub(clock)
 
     def attach() -> None:
-        h.attach(protocol.CAP_JPEG, Link())
+        h.attach(protocol.CAP_JPEG, KeepingLink())
 
     with pytest.raises(RuntimeError):
         await asyncio.to_thread(attach)
@@ -157,26 +149,17 @@ async def test_a_link_can_be_sent_to_before_attach_returns() -> None:
     """A late joiner may get the newest keyframe at once, inside attach()."""
     import time
 
-    class Link:
-        kind = LinkKind.WEBSOCKET
-
-        def __init__(self) -> None:
-            self.got: list = []
-
-        def send_unit(self, viewer, seq, unit) -> None:  # type: ignore[no-untyped-def]
-            self.got.append((viewer, seq, unit))
-
     hub = Hub(StreamOptions(width=1280, height=720, adaptive=False, still_after=None),
               time.monotonic)  # fmt: skip
-    first = Link()
+    first = KeepingLink()
     v1 = hub.attach(protocol.CAP_JPEG, first)
     display_frame = Frame(patterns.test_card(64, 64, 0), 1, 0, time.monotonic())
     hub.publish(display_frame)
     async with asyncio.timeout(5):
-        while not first.got:
+        while not first.sent:
             await asyncio.sleep(0.01)
-    assert first.got[0][0] is v1
-    late = Link()
+    assert first.sent[0][0] is v1
+    late = KeepingLink()
     v2 = hub.attach(protocol.CAP_JPEG, late)
-    assert late.got and late.got[0][0] is v2 and late.got[0][1] == 0  # sent inside attach()
+    assert late.sent and late.sent[0][0] is v2 and late.sent[0][1] == 0  # inside attach()
     await hub.aclose()

@@ -16,25 +16,15 @@ from rfb.hub import ConsumerLink
 from rfb.notices import cursor_message
 from rfb.options import StreamOptions
 from rfb.protocol import ProtocolError
-from rfb.session import EncodedUnit, Viewer
 from rfb.session.links import LinkKind
 from rfb.stream import Stream
 
 from support.events import CLICK, move
+from support.links import KeepingLink
 
 H264_HERE = encoders.unavailable_reason(protocol.CAP_H264) is None
 
 
-class Link:
-    """A WebSocket viewer's link that keeps what it is sent."""
-
-    kind = LinkKind.WEBSOCKET
-
-    def __init__(self) -> None:
-        self.got: list[EncodedUnit] = []
-
-    def send_unit(self, viewer: Viewer, seq: int, unit: EncodedUnit) -> None:
-        self.got.append(unit)
 
 
 def stream(**options: object) -> Stream:
@@ -67,14 +57,14 @@ async def test_admit_holds_a_viewer_that_asks_to_watch_only_to_it() -> None:
 
 async def test_open_viewer_negotiates_the_codec_from_what_the_viewer_decodes() -> None:
     s = stream()
-    png = s.open_viewer(LinkKind.WEBSOCKET, Link(), Access(),
+    png = s.open_viewer(LinkKind.WEBSOCKET, KeepingLink(), Access(),
                         supported=[protocol.CAP_PNG, "video/vp9"])  # fmt: skip
     assert png.viewer.capability == protocol.CAP_PNG
-    both = s.open_viewer(LinkKind.WEBSOCKET, Link(), Access(),
+    both = s.open_viewer(LinkKind.WEBSOCKET, KeepingLink(), Access(),
                          supported=[protocol.CAP_JPEG, protocol.CAP_H264])  # fmt: skip
     assert both.viewer.capability == (protocol.CAP_H264 if H264_HERE else protocol.CAP_JPEG)
     with pytest.raises(ProtocolError) as none_shared:
-        s.open_viewer(LinkKind.WEBSOCKET, Link(), Access(), supported=["video/vp9"])
+        s.open_viewer(LinkKind.WEBSOCKET, KeepingLink(), Access(), supported=["video/vp9"])
     assert none_shared.value.close_code == protocol.CLOSE_UNSUPPORTED_DATA == 1003
     assert s.client_count == 2
     await s.finish()
@@ -82,7 +72,7 @@ async def test_open_viewer_negotiates_the_codec_from_what_the_viewer_decodes() -
 
 async def test_open_viewer_without_supported_takes_the_capability_given() -> None:
     s = stream()
-    session = s.open_viewer(LinkKind.WEBSOCKET, Link(), Access(), capability=protocol.CAP_WEBP)
+    session = s.open_viewer(LinkKind.WEBSOCKET, KeepingLink(), Access(), capability=protocol.CAP_WEBP)
     assert session.viewer.capability == protocol.CAP_WEBP and session.kind is LinkKind.WEBSOCKET
     assert session.id == session.viewer.id and s.hub.viewer(session.id) is session.viewer
     await s.finish()
@@ -90,14 +80,14 @@ async def test_open_viewer_without_supported_takes_the_capability_given() -> Non
 
 async def test_open_viewer_refuses_when_full_with_1013_and_counts_it() -> None:
     s = stream(max_viewers=1)
-    s.open_viewer(LinkKind.WEBSOCKET, Link(), Access(), capability=protocol.CAP_JPEG)
+    s.open_viewer(LinkKind.WEBSOCKET, KeepingLink(), Access(), capability=protocol.CAP_JPEG)
     with pytest.raises(ProtocolError) as full:
-        s.open_viewer(LinkKind.WEBSOCKET, Link(), Access(), capability=protocol.CAP_JPEG)
+        s.open_viewer(LinkKind.WEBSOCKET, KeepingLink(), Access(), capability=protocol.CAP_JPEG)
     assert full.value.close_code == protocol.CLOSE_TRY_AGAIN_LATER == 1013
     assert "max_viewers=1" in full.value.reason
     assert s.refused == {"max_viewers": 1} and s.client_count == 1
     # A seat WHEP took already, and a consumer (which takes none), still open.
-    s.open_viewer(LinkKind.WEBSOCKET, Link(), Access(), capability=protocol.CAP_JPEG,
+    s.open_viewer(LinkKind.WEBSOCKET, KeepingLink(), Access(), capability=protocol.CAP_JPEG,
                   seat_checked=True)  # fmt: skip
     s.open_viewer(LinkKind.RECORDING, ConsumerLink(LinkKind.RECORDING, s.hub, lambda *a: None),
                   None, capability=protocol.CAP_H264, adaptive=False)  # fmt: skip
@@ -109,7 +99,7 @@ async def test_open_viewer_refuses_a_closed_stream_with_1001() -> None:
     s = stream()
     s.close_unserved()
     with pytest.raises(ProtocolError) as closing:
-        s.open_viewer(LinkKind.WEBSOCKET, Link(), Access(), capability=protocol.CAP_JPEG)
+        s.open_viewer(LinkKind.WEBSOCKET, KeepingLink(), Access(), capability=protocol.CAP_JPEG)
     assert closing.value.close_code == protocol.CLOSE_GOING_AWAY == 1001
     assert s.client_count == 0
 
@@ -117,13 +107,13 @@ async def test_open_viewer_refuses_a_closed_stream_with_1001() -> None:
 async def test_a_link_of_another_kind_than_the_one_opened_is_refused() -> None:
     s = stream()
     with pytest.raises(ValueError, match="a websocket link opened as webrtc"):
-        s.open_viewer(LinkKind.WEBRTC, Link(), Access(), capability=protocol.CAP_JPEG)
+        s.open_viewer(LinkKind.WEBRTC, KeepingLink(), Access(), capability=protocol.CAP_JPEG)
     assert s.client_count == 0
 
 
 async def test_a_viewer_with_access_gets_input_and_a_consumer_none() -> None:
     s = stream()
-    viewer = s.open_viewer(LinkKind.WEBSOCKET, Link(), Access("alice"),
+    viewer = s.open_viewer(LinkKind.WEBSOCKET, KeepingLink(), Access("alice"),
                            capability=protocol.CAP_JPEG)  # fmt: skip
     consumer = s.open_viewer(
         LinkKind.RECORDING, ConsumerLink(LinkKind.RECORDING, s.hub, lambda *a: None), None,
@@ -142,13 +132,13 @@ async def test_open_viewer_opens_the_notices_asked_for_and_gives_the_cursor_firs
     s = stream()
     s.notices.send(cursor_message("grab"))  # before anyone watches
     told: list[dict] = []
-    session = s.open_viewer(LinkKind.WEBSOCKET, Link(), Access(), capability=protocol.CAP_JPEG,
+    session = s.open_viewer(LinkKind.WEBSOCKET, KeepingLink(), Access(), capability=protocol.CAP_JPEG,
                             notify=lambda t: told.append(json.loads(t)),
                             features=frozenset({"cursor", "messages"}))  # fmt: skip
     assert [json.loads(t) for t in session.first] == [{"type": "cursor", "cursor": "grab"}]
     assert s.notices.send(protocol.AppMessage("hi")) == 1
     assert told == [{"type": "message", "data": "hi"}]
-    silent = s.open_viewer(LinkKind.WEBSOCKET, Link(), Access(), capability=protocol.CAP_JPEG)
+    silent = s.open_viewer(LinkKind.WEBSOCKET, KeepingLink(), Access(), capability=protocol.CAP_JPEG)
     assert silent.first == []  # no notify: no notices
     assert s.notices.send(protocol.AppMessage("again")) == 1
     await s.finish()
@@ -160,10 +150,10 @@ async def test_open_viewer_opens_the_notices_asked_for_and_gives_the_cursor_firs
 async def test_closing_a_session_removes_the_viewer_from_hub_inputs_and_notices() -> None:
     s = stream()
     told: list[str] = []
-    session = s.open_viewer(LinkKind.WEBSOCKET, Link(), Access("alice"),
+    session = s.open_viewer(LinkKind.WEBSOCKET, KeepingLink(), Access("alice"),
                             capability=protocol.CAP_JPEG, notify=told.append,
                             features=frozenset({"messages"}))  # fmt: skip
-    other = s.open_viewer(LinkKind.WEBSOCKET, Link(), Access("bob"), capability=protocol.CAP_PNG)
+    other = s.open_viewer(LinkKind.WEBSOCKET, KeepingLink(), Access("bob"), capability=protocol.CAP_PNG)
     assert s.client_count == 2 and len(s.hub.groups) == 2
     assert s.notices.send(protocol.AppMessage(1)) == 1
     closing = session.close()
@@ -183,8 +173,8 @@ async def test_closing_a_session_removes_the_viewer_from_hub_inputs_and_notices(
 
 async def test_closing_a_session_twice_does_nothing_the_second_time() -> None:
     s = stream()
-    session = s.open_viewer(LinkKind.WEBSOCKET, Link(), Access(), capability=protocol.CAP_JPEG)
-    other = s.open_viewer(LinkKind.WEBSOCKET, Link(), Access(), capability=protocol.CAP_JPEG)
+    session = s.open_viewer(LinkKind.WEBSOCKET, KeepingLink(), Access(), capability=protocol.CAP_JPEG)
+    other = s.open_viewer(LinkKind.WEBSOCKET, KeepingLink(), Access(), capability=protocol.CAP_JPEG)
     first = session.close()
     assert first == []  # the group still has the other viewer
     assert session.close() == [] and session.closed
