@@ -94,6 +94,13 @@ class Run:
         return fx
 
 
+def on_a_clear_path(r: Routing, kind: LinkKind) -> tuple[Viewer, Estimate]:
+    """A viewer that may take any rung, whose path carries 10 Mbit/s."""
+    v = r.attach(H264, kind, 0.0, scaled_frames=True).viewer
+    est = v.estimator = Estimate(10e6)
+    return v, est
+
+
 def rung_of(r: Routing, viewer: Viewer) -> int:
     """The rung of the group the viewer takes its units from."""
     group = r.group_of(viewer.id)
@@ -186,8 +193,7 @@ def test_image_rungs_cost_what_their_group_makes() -> None:
 
 def test_a_viewer_moves_down_when_its_estimate_falls_and_back_up_after_the_hold() -> None:
     r = routing()
-    v = r.attach(H264, WEBRTC, 0.0, scaled_frames=True).viewer
-    est = v.estimator = Estimate(10e6)
+    v, est = on_a_clear_path(r, WEBRTC)
     run = Run(r)
     run.seconds(3)
     assert rung_of(r, v) == 0 and rungs_open(r) == {0}
@@ -217,8 +223,7 @@ def test_a_viewer_moves_down_when_its_estimate_falls_and_back_up_after_the_hold(
 
 def test_a_backlog_on_the_link_moves_the_viewer_down() -> None:
     r = routing()
-    v = r.attach(H264, WS, 0.0, scaled_frames=True).viewer
-    v.estimator = Estimate(10e6)
+    v, _ = on_a_clear_path(r, WS)
     run = Run(r)
     run.seconds(3)
     assert rung_of(r, v) == 0
@@ -301,8 +306,7 @@ def test_consumers_are_held_on_their_rung_whatever_their_path() -> None:
 
 def test_a_pinned_viewer_stays_until_released() -> None:
     r = routing()
-    v = r.attach(H264, WEBRTC, 0.0, scaled_frames=True).viewer
-    v.estimator = Estimate(10e6)
+    v, _ = on_a_clear_path(r, WEBRTC)
     run = Run(r)
     run.seconds(1)
     r.pin(v.id, 4, run.now)
