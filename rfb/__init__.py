@@ -8,6 +8,8 @@ for ev in display.poll_events():
     ...
 """
 
+from importlib import metadata as _metadata
+
 from .access import AuthContext, ViewOnly
 from .api import serve, serve_in_thread, serve_options, serve_server, tls_context
 from .display import Display
@@ -38,4 +40,7 @@ __all__ = [
     "serve_server",
     "tls_context",
 ]
-__version__ = "0.1.0"
+try:  # the version is written once, in pyproject.toml; the installed metadata carries it
+    __version__: str = _metadata.version("rfb")
+except _metadata.PackageNotFoundError:  # a source tree on sys.path, never installed
+    __version__ = "0+unknown"

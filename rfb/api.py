@@ -78,7 +78,7 @@ def serve(width: int, height: int, **options: Unpack[ServeKeywords]) -> Starting
 
     ``options``: every field of ``rfb.StreamOptions`` (fps, bitrate, transport, token,
     max_viewers, ...) and of ``rfb.ServerOptions`` (host, port, origins, ssl_context,
-    ice), as keywords; docs/options.md lists them with their defaults. ``port=0`` picks a
+    ice), as keywords; docs/reference/options.md lists them with their defaults. ``port=0`` picks a
     free port (read it back from ``display.port``). A bad value raises ValueError naming
     the option, an unknown keyword TypeError.
 

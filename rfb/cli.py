@@ -149,8 +149,8 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
         metavar="rtp://HOST:PORT",
         action="append",
         default=[u for u in (environ.get("RFB_RELAY_RTP") or "").split(",") if u] or None,
-        help="also send the H.264 as RTP there (a media server such as Janus: docs/janus.md); "
-        "repeat for more [RFB_RELAY_RTP]",
+        help="also send the H.264 as RTP there (a media server such as Janus: "
+        "docs/guides/deployment.md); repeat for more [RFB_RELAY_RTP]",
     )
     p.add_argument("--relay-rung", type=int, default=0,
                    help="the ladder rung the relays take (0: the top)")  # fmt: skip

@@ -170,7 +170,7 @@ class Display:
         ssrc: int | None = None,
     ) -> RtpRelay:
         """Send the stream's H.264 as RTP (RFC 6184) to ``url`` (``rtp://host:port``):
-        to a media server that fans it out to many watchers (Janus: docs/janus.md) or
+        to a media server that fans it out to many watchers (Janus: docs/guides/deployment.md) or
         any RTP consumer (ffmpeg, GStreamer; ``relay.sdp()`` describes it for them).
 
         The relay takes the access units the viewers get, with no second encode: the
@@ -221,7 +221,7 @@ class Display:
 
     def set_clipboard(self, text: str, client_id: str | None = None) -> int:
         """Put ``text`` on the viewers' clipboard, where the browser allows it: a secure
-        context (HTTPS or localhost) and a page with focus (docs/protocol.md)."""
+        context (HTTPS or localhost) and a page with focus (docs/internals/protocol.md)."""
         if not isinstance(text, str):
             raise TypeError(f"clipboard text must be a str, got {type(text).__name__}")
         return self._tell(protocol.Clipboard(text), client_id)

@@ -9,10 +9,10 @@ Everything else is derived from these two dataclasses:
   which mypy and editors check, and the runtime signatures ``help()`` shows);
 - the command line's flags and their ``RFB_<FIELD>`` environment variables (rfb/cli.py);
 - the hub's encoder settings (``StreamOptions.encoder_settings``);
-- the options table in docs/options.md (``bash scripts/options-table``).
+- the options table in docs/reference/options.md (``bash scripts/options-table``).
 
 tests/unit/test_options.py pins the keyword types and the flags to the fields, and
-docs/options.md to ``options_table()``.
+docs/reference/options.md to ``options_table()``.
 """
 
 from __future__ import annotations
@@ -319,7 +319,7 @@ def _default_text(f: dataclasses.Field[Any]) -> str:
 
 
 def options_table() -> str:
-    """docs/options.md: every option, its default, its flag and what it does."""
+    """docs/reference/options.md: every option, its default, its flag and what it does."""
     lines = [
         "# Options",
         "",

@@ -7,7 +7,7 @@ viewer's are parsed and validated into one (``parse_client_message``); the serve
 constructed by the transports and encoded by their one encoder (``encode()`` to the text,
 ``pack(payload)`` for a frame header) into the ``str``/``bytes`` a transport sends.
 ``ConnectionState`` decides the order of a viewer's messages (hello first, once, in time)
-from parsed messages and the time it is given. See docs/protocol.md.
+from parsed messages and the time it is given. See docs/internals/protocol.md.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ joins the hub as a viewer that is never short of credit, so it takes the access 
 the viewers get (no second encode) from the top rung, or from a lower rung of the
 adaptive ladder (``rung=``). They leave as RFC 6184 packets (``rtp/h264.py``)
 from a UDP socket of their own, for a media server that fans them out (Janus's Streaming
-plugin: docs/janus.md) or any RTP consumer (ffmpeg, GStreamer, MediaMTX; ``sdp()``
+plugin: docs/guides/deployment.md) or any RTP consumer (ffmpeg, GStreamer, MediaMTX; ``sdp()``
 describes the stream for them).
 
 * RTCP: a sender report each second, to the receiver's RTCP port (``port + 1`` unless

@@ -1,5 +1,5 @@
 // The rfb / pdum.rfb 0.x WebSocket protocol: envelope and control messages. No I/O.
-// See docs/protocol.md.
+// See docs/internals/protocol.md.
 
 export const CAP_JPEG = "image/jpeg";
 export const CAP_PNG = "image/png";

@@ -2,7 +2,7 @@
 // unpacker, the server's text control messages, and the DOM input normaliser.
 // The requirement: a fuzzed input never escapes the parser as anything but the protocol's
 // own error (ProtocolError), and the normaliser never throws and only ever produces events
-// the server accepts (rfb/protocol.py validate_input_event, docs/protocol.md).
+// the server accepts (rfb/protocol.py validate_input_event, docs/internals/protocol.md).
 //
 // Runs are deterministic (a fixed seed); FC_SEED=<n> or FC_SEED=random explores others,
 // FC_RUNS=<n> runs more. A failure prints the seed and the shrunk counterexample.
@@ -253,7 +253,7 @@ describe("fuzz: parseServerText", () => {
 
 // -- the DOM input normaliser ------------------------------------------------------------
 
-// What the server accepts (rfb/protocol.py validate_input_event; docs/protocol.md, close 1008):
+// What the server accepts (rfb/protocol.py validate_input_event; docs/internals/protocol.md, close 1008):
 const MAX_COORD = 4 * 16384;
 const MAX_STRING = 256;
 const MODIFIERS = new Set(["Shift", "Control", "Alt", "Meta"]);

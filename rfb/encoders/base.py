@@ -15,7 +15,7 @@ class EncoderUnavailable(RuntimeError):
 # x264's presets fast enough for live video, fastest first. ultrafast is the default:
 # on one viewer of the 720p scene it has the lowest publish -> decoded latency (about
 # 0.9 ms, 9 % below superfast) and a tenth less server CPU, for 0.15-0.3 dB of PSNR at
-# the same bitrate (docs/encoders.md); the slower ones cost 2x and more.
+# the same bitrate (docs/internals/encoders.md); the slower ones cost 2x and more.
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
 DEFAULT_PRESET = "ultrafast"
 
@@ -36,7 +36,7 @@ class EncoderSettings:
     scale: float = 1.0  # coded size = published size x scale (rounded, even for video)
     vbv_s: float = 0.25  # video: rate-control buffer in seconds of bitrate (bounds an IDR)
     still: bool = False  # one high-quality picture of a scene at rest (see EncoderGroup)
-    preset: str = DEFAULT_PRESET  # x264's speed/quality trade-off (X264_PRESETS; docs/encoders.md)
+    preset: str = DEFAULT_PRESET  # x264's speed/quality (X264_PRESETS; docs/internals/encoders.md)
     crf: int | None = None  # libx264 constant quality instead of ``bitrate`` (recordings)
     threads: int = 0  # libx264 slice threads; 0: x264_threads() of the size and the CPUs
 
@@ -46,7 +46,7 @@ def x264_threads(width: int, height: int, cpus: int) -> int:
 
     With ``tune=zerolatency`` each thread encodes one slice of the same frame, so threads
     cut the encode time without adding a frame of delay. Two is best at 720p on a 2-core
-    machine (docs/encoders.md); a big frame on a many-core machine takes one per ~1/4
+    machine (docs/internals/encoders.md); a big frame on a many-core machine takes one per ~1/4
     megapixel, leaving half the CPUs to conversion, other rungs and other streams.
     """
     by_size = -(-width * height // 250_000)  # ceil: 4 at 720p, 9 at 1080p, 34 at 4K

@@ -5,7 +5,7 @@ the stream's VUI, so a browser decodes the colours the user published. BT.601 ra
 than BT.709 because Chromium's software YUV->RGB path (libyuv) stores the blue
 coefficient in a signed 8-bit fixed-point slot: BT.709's 2.112 is clamped to 2.0 and
 saturated colours come out up to ~9 levels off in blue, while BT.601's 2.018 loses
-less than one level (measured in headless Chromium: docs/decisions.md, "Colour and
+less than one level (measured in headless Chromium: docs/internals/decisions.md, "Colour and
 conversion").
 The NumPy functions here are the reference the fast paths (swscale, CUDA) are tested
 against.

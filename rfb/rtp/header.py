@@ -3,7 +3,7 @@
 The playout-delay extension (http://www.webrtc.org/experiments/rtp-hdrext/playout-delay)
 tells the receiver the smallest and largest delay it may add before rendering. Chromium
 offers it and honours it; with 0 and 0 it renders each frame as soon as it is decoded
-instead of smoothing playout (measured: docs/webrtc.md). aiortc 1.16 neither negotiates
+instead of smoothing playout (measured: docs/guides/webrtc.md). aiortc 1.16 neither negotiates
 nor writes it, so rfb adds it to each media packet just before it is encrypted.
 """
 

@@ -2,7 +2,7 @@
 
 Chromium offers ``red`` and ``ulpfec``; aiortc sends neither. With them, a packet lost
 on the way is rebuilt by the browser from the others of its group and one XOR packet,
-without the NACK round trip (docs/webrtc.md). FEC packets share the media stream's SSRC
+without the NACK round trip (docs/guides/webrtc.md). FEC packets share the media stream's SSRC
 and sequence numbers, so this module also renumbers: ``FecEncoder`` takes each media
 packet as aiortc made it, gives it the next number of its own sequence, and maps numbers
 both ways (NACKs from the browser name ours; aiortc's retransmissions carry its own).

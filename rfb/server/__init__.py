@@ -96,7 +96,7 @@ class Server:
         ``ws://host:port/<name>`` (and ``/<name>/whep`` with ``transport="webrtc"``).
 
         ``options``: rfb.StreamOptions' fields (fps, bitrate, transport, token,
-        authenticate, max_viewers, ...; docs/options.md). Before or after start(); a name
+        authenticate, max_viewers, ...; docs/reference/options.md). Before or after start(); a name
         may be used once at a time. Raises ValueError for a bad name or option.
         """
         return self.add(name, StreamOptions(width=width, height=height, **options))

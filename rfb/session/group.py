@@ -4,7 +4,7 @@ Sans I/O: the group decides *what* to encode and *who* gets each unit; a pump ru
 the encodes on a worker thread and hands units to transports. Every decision takes
 ``now`` (seconds on the display's clock), so the policies are tested with a fake clock.
 
-Keyframe policy (video groups), see docs/decisions.md ("Keyframes"):
+Keyframe policy (video groups), see docs/internals/decisions.md ("Keyframes"):
 * the first unit after the encoder is (re)built is an IDR;
 * a periodic IDR every ``keyframe_interval_s`` while frames keep coming;
 * forced IDRs (a viewer joined, lost sync, reset its decoder, asked for one, or a

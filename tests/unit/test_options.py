@@ -143,8 +143,8 @@ def test_a_bad_flag_value_is_refused_by_the_options_own_check() -> None:
 
 def test_the_docs_options_table_is_generated_from_the_fields() -> None:
     table = options.options_table()
-    assert (ROOT / "docs" / "options.md").read_text() == table, (
-        "docs/options.md is stale: run bash scripts/options-table"
+    assert (ROOT / "docs" / "reference" / "options.md").read_text() == table, (
+        "docs/reference/options.md is stale: run bash scripts/options-table"
     )
     for cls in (StreamOptions, ServerOptions):
         for f in dataclasses.fields(cls):

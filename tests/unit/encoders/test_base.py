@@ -9,7 +9,7 @@ def test_x264_slice_threads_follow_the_frame_size_and_the_cpus() -> None:
 
     assert x264_threads(1280, 720, 2) == 2  # this 2-core machine: measured best
     assert x264_threads(640, 480, 1) == 2
-    assert x264_threads(1280, 720, 16) == 4  # on 16 cores (an H200 host): docs/encoders.md
+    assert x264_threads(1280, 720, 16) == 4  # on 16 cores (an H200 host): docs/internals/encoders.md
     assert x264_threads(1920, 1080, 16) == 8
     assert x264_threads(3840, 2160, 16) == 8  # 16 threads measured slower than 8 at 4K
     assert x264_threads(3840, 2160, 64) == 16
