@@ -342,6 +342,12 @@ def test_the_package_ships_rfb_static_s_files_its_types_and_no_dependencies(tarb
                              "package/package.json")) for n in names), sorted(names)  # fmt: skip
 
 
+def test_npm_publish_dry_run_passes() -> None:
+    """What `npm publish` would upload is accepted (nothing is published: --dry-run)."""
+    out = run(["npm", "publish", "--dry-run", "--loglevel=notice"], BROWSER)
+    assert f"{PACKAGE}@" in out
+
+
 def test_the_app_type_checks_against_the_package(app: Path) -> None:
     tsc = str(app / "node_modules" / ".bin" / "tsc")
     run([tsc, "--noEmit", "-p", "tsconfig.json"], app)
