@@ -2,8 +2,9 @@
 
     sudo python benchmarks/bench_loss.py [--pattern scene] [--size 1280x720]
         [--rate-mbit 2] [--loss 0 5] [--delay-ms 20] [--seconds 12]
-        [--step] [--json out.json] [--cdf out.png] [--first-frame]
+        [--step] [--json out.json] [--cdf out.png] [--step-plot out.png] [--first-frame]
     python benchmarks/bench_loss.py --plot a.json b.json --cdf out.png
+    python benchmarks/bench_loss.py --plot step.json --step-plot out.png
 
 Builds two namespaces joined by a link with a fixed one-way delay (server 10.99.0.1,
 browser 10.99.0.2; this kernel has no tc netem, so the link is a TUN device in each
@@ -24,11 +25,16 @@ the first frame are not counted.
 
 ``--step``: the bottleneck (``--rate-mbit``) is lifted after ``--seconds`` and restored
 after as long again; prints each phase's figures and how long after the lift the viewer
-was back on the top rung (the server's rung, read from /metrics every 0.1 s; the stats
-message says it up to a second later). ``--json`` saves the rows (with every latency
-sample) and ``--cdf`` plots their latency CDFs (matplotlib: pip install 'rfb[bench]'); ``--plot``
-redraws from saved rows. ``--first-frame``: also page load -> first WebRTC frame with the
-browser's mDNS candidates dropped (rfb's default) and resolved (--ice-keep-mdns).
+was back on the top rung (the server's rung, read from /metrics every 0.1 s by a sampler
+inside the server's namespace, so not over the link under test; the stats message says
+it up to a second later). ``--json`` saves the rows (with every latency sample; with
+``--step`` also each transport's time series: every frame's draw time, the page's stats
+each second, the server's rung, rung bitrate and path estimate every 0.1 s) and ``--cdf``
+plots their latency CDFs, ``--step-plot`` the step change over time: shown fps, and the
+rung's bitrate and the estimate, the lift and the restore marked (matplotlib: pip install
+'rfb[bench]'). ``--plot a.json ...`` redraws either from saved JSON. ``--first-frame``: also
+page load -> first WebRTC frame with the browser's mDNS candidates dropped (rfb's default)
+and resolved (--ice-keep-mdns).
 
 All traffic stays inside the two namespaces; they are removed at exit. Needs root,
 iproute2 and nftables. Prints figures; asserts nothing.
@@ -252,46 +258,105 @@ def trace(samples: list[dict[str, Any]], t0: float | None = None) -> None:
               f"{a.get('reason')}", flush=True)  # fmt: skip
 
 
-async def server_rung(page) -> int | None:  # type: ignore[no-untyped-def]
-    """The viewer's rung as the server has it now, from /metrics (the stats message the
-    page gets says it up to a second late)."""
-    text = await page.evaluate(
-        "fetch('/metrics?format=prometheus').then(r => r.text()).catch(() => '')")
-    for line in text.splitlines():
-        if line.startswith("rfb_viewer_rung{"):
-            return int(float(line.rsplit(" ", 1)[1]))
-    return None
+# Inside the server's namespace: its JSON /metrics every 0.1 s, one line per sample
+# ([epoch ms, [per viewer: rung, rung bitrate, estimate, queue ms]]), so that polling it
+# loads neither the link under test nor the page.
+SAMPLER = """
+import json, sys, time, urllib.request
+KEYS = ("rung", "rung_bitrate", "estimate_bps", "queue_ms")
+while True:
+    t = time.time()
+    try:
+        with urllib.request.urlopen(sys.argv[1], timeout=1) as r:
+            m = json.load(r)
+        v = [[x.get(k) for k in KEYS] for x in m.get("viewers", [])]
+        print(json.dumps([round(1000 * t), v]), flush=True)
+    except Exception:
+        pass
+    time.sleep(max(0.0, 0.1 - (time.time() - t)))
+"""
 
 
-async def step(browser, args: argparse.Namespace, transport: str) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
-    """Constrained, lifted, restored: each for --seconds."""
+class ServerSampler:
+    """The viewer's rung, rung bitrate and estimate as the server has them, every 0.1 s."""
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, list[Any]]] = []
+
+    async def __aenter__(self) -> ServerSampler:
+        self.proc = await asyncio.create_subprocess_exec(
+            "ip", "netns", "exec", SRV, sys.executable, "-c", SAMPLER,
+            f"http://{SRV_IP}:{PORT}/metrics", stdout=asyncio.subprocess.PIPE)  # fmt: skip
+        self.reader = asyncio.create_task(self._read())
+        return self
+
+    async def _read(self) -> None:
+        assert self.proc.stdout is not None
+        async for line in self.proc.stdout:
+            t, viewers = json.loads(line)
+            self.samples.append((t, viewers[0] if viewers else []))
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.proc.terminate()
+        await self.proc.wait()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.reader
+
+
+def each_second(s: dict[str, Any], start: float) -> dict[str, Any]:
+    """One stats message of the page's, for the time series."""
+    return {
+        "t": round((s["at"] - start) / 1000, 3),
+        "fps": s.get("fps"),
+        "mbit": (s.get("bitrate") or 0) / 1e6,
+        "p95": nearest_rank(sorted(s.get("timecodeMs") or [0]), 95),
+        "rung": (s.get("adaptation") or {}).get("rung"),
+    }
+
+
+async def step(
+    browser: Any, args: argparse.Namespace, transport: str
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Constrained, lifted, restored: each for --seconds. The rows, and the time series."""
     set_rate(args.rate_mbit)
     ctx, page = await open_view(browser, args, transport)
     if page is None:
-        return []
-    rows = []
-    await page.evaluate(COLLECT)
-    for phase, rate in (("constrained", args.rate_mbit), ("lifted", None),
-                        ("restored", args.rate_mbit)):  # fmt: skip
-        set_rate(rate)
-        machine = MachineLoad()
-        t0 = time.time() * 1000
-        top_at = None
-        end = time.monotonic() + args.seconds
-        while time.monotonic() < end:
-            if phase == "lifted" and top_at is None and await server_rung(page) == 0:
-                top_at = time.time() * 1000 - t0
-            await asyncio.sleep(0.1)
-        samples = await take(page)
-        row = summarise(samples, machine.busy())
-        if args.trace:
-            print(f"  {transport} {phase} from {t0 / 1000 % 1000:.1f}:", flush=True)
-            trace(samples, t0)
-        row |= {"phase": phase, "top_after_ms": top_at, "live": transport}
-        rows.append(row)
+        return [], {}
+    rows, phases, seen = [], [], []
+    async with ServerSampler() as sampler:
+        await page.evaluate(COLLECT)
+        start = time.time() * 1000
+        for phase, rate in (("constrained", args.rate_mbit), ("lifted", None),
+                            ("restored", args.rate_mbit)):  # fmt: skip
+            set_rate(rate)
+            machine = MachineLoad()
+            t0 = time.time() * 1000
+            await asyncio.sleep(args.seconds)
+            samples = await take(page)
+            seen += samples
+            row = summarise(samples, machine.busy())
+            if args.trace:
+                print(f"  {transport} {phase} from {t0 / 1000 % 1000:.1f}:", flush=True)
+                trace(samples, t0)
+            row |= {"phase": phase, "top_after_ms": None, "live": transport}
+            rows.append(row)
+            phases.append([phase, (t0 - start) / 1000, (time.time() * 1000 - start) / 1000])
     await ctx.close()
     set_rate(args.rate_mbit)
-    return rows
+    lift, restore = phases[1][1], phases[2][1]
+    server = [[round((t - start) / 1000, 3), *v] for t, v in sampler.samples if v]
+    # The first sample at the top rung after the lift (and before the restore).
+    top = next((t for t, rung, *_ in server if lift <= t < restore and rung == 0), None)
+    rows[1]["top_after_ms"] = None if top is None else 1000 * (top - lift)
+    series = {
+        "live": transport,
+        "phases": phases,
+        "top_after_s": None if top is None else top - lift,
+        "drawn_s": [round((x - start) / 1000, 4) for s in seen for x in s.get("drawnAt") or []],
+        "browser": [each_second(s, start) for s in seen],
+        "server": server,  # [t s, rung, rung bitrate bps, estimate bps, queue ms]
+    }
+    return rows, series
 
 
 def label(args: argparse.Namespace) -> str:
@@ -340,6 +405,88 @@ def plot_cdf(rows: list[dict[str, Any]], path: str, title: str) -> None:
     print(f"wrote {path}")
 
 
+def fps_over_time(
+    drawn: list[float], step_s: float = 0.25, window_s: float = 1.0
+) -> tuple[list[float], list[float]]:
+    """Frames drawn per second in a sliding window, every ``step_s``."""
+    if len(drawn) < 2:
+        return [], []
+    drawn = sorted(drawn)
+    ts, fps = [], []
+    lo = hi = 0
+    t = max(0.0, drawn[0]) + window_s
+    while t <= drawn[-1]:
+        while hi < len(drawn) and drawn[hi] <= t:
+            hi += 1
+        while lo < hi and drawn[lo] <= t - window_s:
+            lo += 1
+        ts.append(t - window_s / 2)
+        fps.append((hi - lo) / window_s)
+        t += step_s
+    return ts, fps
+
+
+def plot_step(series: list[dict[str, Any]], path: str, title: str, rate_mbit: float | None) -> None:
+    """Shown fps, and the rung's bitrate and the server's estimate, over the step change."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        sys.exit("--step-plot needs matplotlib: pip install 'rfb[bench]'")
+    series = [s for s in series if s.get("phases")]
+    if not series:
+        sys.exit("no step-change series to plot (run with --step, or --plot a --step JSON)")
+    fig, (top, low) = plt.subplots(2, 1, sharex=True, figsize=(7, 4.2), dpi=110)
+    phases = series[0]["phases"]
+    end = phases[-1][2]
+    for ax in (top, low):
+        for name, a, b in phases:
+            if name != "lifted":
+                ax.axvspan(a, b, color="0.5", alpha=0.12, lw=0)
+        ax.grid(alpha=0.3)
+    names = {"websocket": "WebSocket", "webrtc": "WebRTC"}
+    for i, s in enumerate(series):
+        colour = f"C{i}"
+        name = names.get(s["live"], s["live"])
+        ts, fps = fps_over_time(s["drawn_s"])
+        top.plot(ts, fps, color=colour, lw=1.2, label=f"{name}: shown fps (1 s window)")
+        srv = s["server"]
+        t = [x[0] for x in srv]
+        nan = float("nan")
+        rung_mbit = [nan if x[2] is None else x[2] / 1e6 for x in srv]
+        est = [nan if x[3] is None else x[3] / 1e6 for x in srv]
+        low.step(t, rung_mbit, where="post", color=colour, lw=1.4, label=f"{name}: rung's bitrate")
+        low.plot(t, est, color=colour, lw=0.8, ls="--", alpha=0.8, label=f"{name}: estimate")
+        if s.get("top_after_s") is not None:
+            lift = phases[1][1]
+            at = lift + s["top_after_s"]
+            y = next((r for tt, r in zip(t, rung_mbit, strict=True) if tt >= at and r > 0), None)
+            if y is not None:
+                low.plot([at], [y], "o", color=colour, ms=5)
+            low.text(lift + 0.2, 0.13 - 0.09 * i, f"{name} on the top rung "
+                     f"{s['top_after_s']:.1f} s after the lift (dot)", fontsize=7,
+                     color=colour, transform=low.get_xaxis_transform())  # fmt: skip
+    if rate_mbit:
+        low.axhline(rate_mbit, color="k", lw=0.8, ls=":", label=f"bottleneck {rate_mbit:g} Mbit/s")
+    for name, a, _ in phases:
+        top.text(a + 0.2, 46, name, fontsize=7, color="0.3", va="top")
+    top.set_ylabel("shown fps")
+    top.set_ylim(0, 48)
+    low.set_ylabel("Mbit/s (log)")
+    low.set_yscale("log")
+    low.set_ylim(0.5, 100)  # room above for the legend
+    low.set_xlabel("seconds (grey: bottleneck on)")
+    low.set_xlim(0, end)
+    top.legend(fontsize=7, loc="lower left")
+    low.legend(fontsize=6.5, loc="upper left", ncol=3)
+    top.set_title(title, fontsize=8.5)
+    fig.tight_layout()
+    fig.savefig(path)
+    print(f"wrote {path}")
+
+
 def size(text: str) -> tuple[int, int]:
     w, _, h = text.partition("x")
     return int(w), int(h)
@@ -357,14 +504,25 @@ async def main() -> None:
     ap.add_argument("--step", action="store_true", help="lift the bottleneck, then restore it")
     ap.add_argument("--json", help="save the rows (with latency samples) here")
     ap.add_argument("--cdf", help="plot the rows' latency CDFs into this PNG")
-    ap.add_argument("--plot", nargs="*", help="only plot --cdf from these saved --json files")
+    ap.add_argument(
+        "--step-plot", help="with --step (or --plot): plot the step change into this PNG"
+    )
+    ap.add_argument(
+        "--plot", nargs="*", help="only plot --cdf / --step-plot from these saved --json files"
+    )
     ap.add_argument("--first-frame", action="store_true", help="also time the first WebRTC frame")
     ap.add_argument("--trace", action="store_true", help="print each second's figures")
     ap.add_argument("--server-arg", action="append", default=[], help="pass to rfb.server")
     args = ap.parse_args()
     if args.plot:
-        rows = [r for f in args.plot for r in json.loads(Path(f).read_text())["rows"]]
-        plot_cdf(rows, args.cdf or "latency_cdf.png", "publish -> display latency")
+        saves = [json.loads(Path(f).read_text()) for f in args.plot]
+        if args.cdf or not args.step_plot:
+            rows = [r for d in saves for r in d["rows"]]
+            plot_cdf(rows, args.cdf or "latency_cdf.png", "publish -> display latency")
+        if args.step_plot:
+            series = [x for d in saves for x in d.get("series", [])]
+            rate = next((d.get("rate_mbit") for d in saves if d.get("series")), None)
+            plot_step(series, args.step_plot, step_title(saves[0]["label"]), rate)
         return
     if os.geteuid() != 0:
         sys.exit("bench_loss needs root (network namespaces, nftables)")
@@ -379,6 +537,7 @@ async def main() -> None:
     if args.rate_mbit:
         set_rate(args.rate_mbit)
     saved: list[dict[str, Any]] = []
+    series: list[dict[str, Any]] = []
     try:
         async with async_playwright() as p:
             browser = await p.chromium.launch(executable_path=str(wrapper), args=CHROMIUM_ARGS)
@@ -389,7 +548,10 @@ async def main() -> None:
                           f"{args.seconds:g} s each", flush=True)  # fmt: skip
                     print(f"{'phase':12} {HEADER}  top rung after")
                     for transport in args.transports:
-                        for r in await step(browser, args, transport):
+                        rows, one = await step(browser, args, transport)
+                        if one:
+                            series.append(one)
+                        for r in rows:
                             top = r["top_after_ms"]
                             top_s = "-" if top is None else f"{top / 1000:.1f} s"
                             print(f"{r['phase']:12} {fmt_row(0, r)}  {top_s}", flush=True)
@@ -413,9 +575,19 @@ async def main() -> None:
     finally:
         netns_down()
     if args.json:
-        Path(args.json).write_text(json.dumps({"label": label(args), "rows": saved}))
+        out = {"label": label(args), "rate_mbit": args.rate_mbit, "rows": saved}
+        if args.step:
+            out["series"] = series
+        Path(args.json).write_text(json.dumps(out))
     if args.cdf:
         plot_cdf(saved, args.cdf, label(args))
+    if args.step_plot and args.step:
+        plot_step(series, args.step_plot, step_title(label(args)), args.rate_mbit)
+
+
+def step_title(text: str) -> str:
+    """The plot's title from the run's label: the bottleneck first, the phases' length."""
+    return "step change: " + text.replace(" per row", " per phase")
 
 
 async def first_frames(browser, args: argparse.Namespace) -> None:  # type: ignore[no-untyped-def]
