@@ -3,6 +3,7 @@
     python benchmarks/bench_core.py            # everything, ~1.5 minutes
     python benchmarks/bench_core.py encode latency
     python benchmarks/bench_core.py --pattern bouncing_box   # the trivial pattern
+    python benchmarks/bench_core.py --pattern dashboard      # plots, text, mostly static
     python benchmarks/bench_core.py sustained --size 1920x1080 --sustained-fps 60   # 1080p60
 
 Prints figures; asserts nothing. The server runs in a subprocess (``python -m
@@ -29,7 +30,7 @@ from rfb.bench import MachineLoad, cpu_seconds, nearest_rank
 from rfb.encoders.base import DEFAULT_PRESET, X264_PRESETS, EncoderSettings
 
 W, H = 1280, 720
-PATTERN = "scene"  # --pattern; the encode section adds the trivial bouncing_box as extra rows
+PATTERN = "scene"  # --pattern; the encode section adds dashboard and the trivial bouncing_box
 PRESET = DEFAULT_PRESET  # --preset: x264's
 H264 = [protocol.CAP_H264, protocol.CAP_JPEG]
 JPEG = [protocol.CAP_JPEG, protocol.CAP_PNG]
@@ -74,7 +75,7 @@ def pattern_label(pattern: str) -> str:
 
 
 def bench_encode(frames: int = 150) -> None:
-    for pattern in dict.fromkeys((PATTERN, "bouncing_box")):
+    for pattern in dict.fromkeys((PATTERN, "dashboard", "bouncing_box")):
         encode_rows(pattern, frames)
 
 

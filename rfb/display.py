@@ -104,7 +104,7 @@ class Display:
 
     # -- frames and input ---------------------------------------------------------------
 
-    def publish(self, frame: Any, *, copy: bool = True) -> None:
+    def publish(self, frame: Any, *, copy: bool = True, changed: bool | None = None) -> None:
         """Hand the newest frame to every viewer. Never blocks and never encodes.
 
         ``frame``: C-contiguous uint8 array (H, W, 3) RGB or (H, W, 4) RGBA: NumPy, or on
@@ -112,8 +112,15 @@ class Display:
         ``pip install 'rfb[gpu]'``), encoded where it lives. A new shape resizes the
         stream. The array is copied (on its device) unless ``copy=False`` (then do not
         modify it afterwards). Safe to call from any thread.
+
+        A frame with the same pixels as the one before is not encoded or sent again (and
+        the still comes after ``still_after`` as if publishing had stopped); it is counted
+        in ``metrics()["display"]["frames_unchanged"]``. ``changed``: None (default)
+        compares host frames with the frame before, off the caller's thread; GPU frames
+        count as changed. ``changed=False`` drops the frame without comparing (unless its
+        shape differs); ``changed=True`` always sends it.
         """
-        self.stream.publish(frame, copy=copy)
+        self.stream.publish(frame, copy=copy, changed=changed)
 
     def poll_events(self) -> list[InputEvent]:
         """Every input event received since the last call, oldest first. Thread-safe."""

@@ -187,3 +187,29 @@ def as_host_pixels(frame: Any, *, copy: bool) -> np.ndarray:
     if copy:
         return frame.copy()
     return frame
+
+
+@functools.cache
+def _memcmp() -> Any:
+    """libc's memcmp through ctypes (which lets go of the GIL while it runs), or None."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        fn = ctypes.CDLL(name).memcmp
+    except (OSError, AttributeError):
+        return None
+    fn.restype = ctypes.c_int
+    fn.argtypes = (ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)
+    return fn
+
+
+def same_pixels(a: np.ndarray, b: np.ndarray) -> bool:
+    """Same shape and bytes: one memcmp of two C-contiguous host arrays, without holding
+    the GIL (0.07 ms at 720p, 1.3 ms at 4K; see docs/internals/encoders.md)."""
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    memcmp = _memcmp()
+    if memcmp is None or not (a.flags.c_contiguous and b.flags.c_contiguous):
+        return bool(np.array_equal(a, b))
+    return bool(memcmp(a.ctypes.data, b.ctypes.data, a.nbytes) == 0)

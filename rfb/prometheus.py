@@ -68,6 +68,8 @@ class _Collector:
         sessions = gauge("rfb_webrtc_sessions", "WHEP sessions (peer connections)")
         uptime = gauge("rfb_uptime_seconds", "Seconds since the stream started")
         published = counter("rfb_frames_published", "Frames handed to publish()")
+        unchanged = counter("rfb_frames_unchanged", "Published frames not encoded: the same "
+                            "pixels as the frame before")  # fmt: skip
         encoded = counter("rfb_frames_encoded", "Units encoded (all groups)")
         keyframes = counter("rfb_keyframes_encoded", "Keyframes encoded")
         encoded_bytes = counter("rfb_encoded_bytes", "Bytes of encoded units")
@@ -121,6 +123,7 @@ class _Collector:
             g = hub.totals.groups(live)
             v = hub.totals.viewers(hub.live_viewers())
             published.add_metric([n], d.frames_published)
+            unchanged.add_metric([n], d.frames_unchanged)
             encoded.add_metric([n], g["frames_encoded"])
             keyframes.add_metric([n], g["keyframes"])
             encoded_bytes.add_metric([n], g["bytes_out"])
@@ -173,7 +176,7 @@ class _Collector:
                                 len(asyncio.all_tasks()))  # fmt: skip
         yield GaugeMetricFamily("rfb_threads", "Threads in the process", threading.active_count())
         yield uptime
-        yield from (published, encoded, keyframes, encoded_bytes, encode_errors, sent,
+        yield from (published, unchanged, encoded, keyframes, encoded_bytes, encode_errors, sent,
                     keyframes_sent, sent_bytes, skipped, requests, encode_s, refused, errors,
                     dropped, delivered, rung, rung_bitrate, rung_width, estimate, queue,
                     switches, latency)  # fmt: skip

@@ -5,8 +5,9 @@
     python -m rfb.bench --sizes 1280x720 --patterns scene --json > figures.jsonl
 
 For every available encoder (JPEG, PNG, WebP, libx264 at the stream's preset and at
-``ultrafast`` and ``superfast``, NVENC where it opens), every size and both patterns (the realistic
-``scene``, a detailed map panning under a moving box, and pdum.rfb's flat ``test_card``),
+``ultrafast`` and ``superfast``, NVENC where it opens), every size and the three default
+patterns (the realistic ``scene``, a detailed map panning under a moving box; ``dashboard``,
+plots with thin lines, small text and a heat map, mostly static; pdum.rfb's flat ``test_card``),
 it encodes the frames back to back, as one stream's encoder does, and reports:
 
 * conversion ms (RGB -> YUV 4:2:0, H.264 only; images convert inside their codec) and

@@ -17,7 +17,7 @@ from .report import Progress, table
 
 SIZES = ("640x480", "1280x720", "1920x1080", "3840x2160")
 QUICK_SIZES = ("640x480",)
-PATTERNS = ("scene", "test_card")
+PATTERNS = ("scene", "dashboard", "test_card")
 FRAMES = 60
 QUICK_FRAMES = 8
 
@@ -119,7 +119,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--patterns",
         default=",".join(PATTERNS),
-        help="comma-separated: scene (realistic), test_card, or any of "
+        help="comma-separated: scene (realistic, panning), dashboard (plots, text, mostly "
+        "static), test_card, or any of "
         f"{', '.join(patterns.PATTERNS)}",
     )
     ap.add_argument("--frames", type=int, default=None, help=f"per case (default {FRAMES})")

@@ -1,16 +1,19 @@
 """Stream (rfb/stream.py) without sockets: admitting a viewer (tokens, 4401, counted),
 opening one (codec negotiation, 1003 / 1013 / 1001, input for viewers and none for
 consumers, the notices it asked for) and closing its ViewerSession, which undoes all of it
-once. A fake link stands in for the transport; the hub's pumps need an event loop, so the
-tests are async."""
+once; publish() dropping a frame unchanged since the one handed to the hub. A fake link
+stands in for the transport; the hub's pumps need an event loop, so the tests are async."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
+import numpy as np
 import pytest
 
 from rfb import encoders, protocol
+from rfb import stream as stream_module
 from rfb.access import Access, AuthContext
 from rfb.hub import ConsumerLink
 from rfb.notices import cursor_message
@@ -181,4 +184,41 @@ async def test_closing_a_session_twice_does_nothing_the_second_time() -> None:
     assert s.client_count == 1 and s.hub.viewer(other.id) is other.viewer
     s.inputs.push(other.id, CLICK)
     assert [e.client_id for e in s.inputs.poll()] == [other.id]  # the other's input untouched
+    await s.finish()
+
+
+# -- publish: unchanged frames ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("inline", [True, False], ids=["on_the_loop", "on_a_worker"])
+async def test_publish_drops_a_frame_the_same_as_the_one_handed_and_counts_it(
+    inline: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not inline:  # every comparison on the loop's executor, as large frames' are
+        monkeypatch.setattr(stream_module, "INLINE_COMPARE_BYTES", 0)
+    s = stream()
+    s.bind()
+    img = np.full((48, 64, 3), 5, np.uint8)
+
+    async def settle() -> None:
+        for _ in range(100):
+            await asyncio.sleep(0.005)
+            if s._gate.comparing is None and s._gate.pending is None:
+                return
+
+    s.publish(img)
+    s.publish(img)  # compared on the worker thread: the same
+    await settle()
+    assert s.hub.latest is not None and s.hub.latest.frame_id == 1
+    s.publish(img, changed=True)
+    assert s.hub.latest.frame_id == 3
+    s.publish(img + 1, changed=False)  # the caller's word: not even read
+    img[0, 0, 0] = 9
+    s.publish(img)
+    await settle()
+    assert s.hub.latest.frame_id == 5
+    s.publish(np.zeros((24, 32, 3), np.uint8), changed=False)  # a new shape is a change
+    assert s.hub.latest.frame_id == 6 and (s.width, s.height) == (32, 24)
+    assert s.frames_unchanged == 2 == s.metrics()["display"]["frames_unchanged"]
+    assert s.frames_published == 6
     await s.finish()

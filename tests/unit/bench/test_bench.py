@@ -34,7 +34,7 @@ def test_quick_json_lines_cover_every_encoder_pattern_and_the_floor() -> None:
 
     encodes = [r for r in records if r["kind"] == "encode"]
     got = {(r["encoder"], r["pattern"], r["width"], r["height"]) for r in encodes}
-    for pattern in ("scene", "test_card"):
+    for pattern in ("scene", "dashboard", "test_card"):
         for name in ("jpeg q80", "png", "webp q80", "x264 superfast", "x264 ultrafast"):
             assert (name, pattern, 640, 480) in got
     for r in encodes:
@@ -54,13 +54,13 @@ def test_quick_json_lines_cover_every_encoder_pattern_and_the_floor() -> None:
             assert 10 < r["psnr_db"] < 100
 
     convs = [r for r in records if r["kind"] == "conversion"]
-    assert {r["pattern"] for r in convs} == {"scene", "test_card"}
+    assert {r["pattern"] for r in convs} == {"scene", "dashboard", "test_card"}
     for r in convs:
         assert "rfb" in r["candidates"] and r["rfb_path"] in ("opencv", "swscale")
         assert "opencv" in r["candidates"]  # the dev extra installs it
         assert all(v > 0 for v in r["candidates"].values())
     floors = [r for r in records if r["kind"] == "floor"]
-    assert {r["pattern"] for r in floors} == {"scene", "test_card"}
+    assert {r["pattern"] for r in floors} == {"scene", "dashboard", "test_card"}
     for r in floors:
         assert r["path"] == "x264 ultrafast" and r["ratio"] > 0  # the default preset
         assert r["floor_conversion"] in convs[0]["candidates"]
@@ -73,7 +73,7 @@ def test_table_reports_every_row_and_labels_the_trivial_pattern() -> None:
     bench.main(["--quick", "--sizes", "320x240", "--frames", "5", "--no-progress"], stdout=out)
     text = out.getvalue()
     for name in ("jpeg q80", "png", "webp q80", "x264 superfast", "x264 ultrafast"):
-        assert text.count(f"\n{name} ") == 2  # scene and test_card
+        assert text.count(f"\n{name} ") == 3  # scene, dashboard and test_card
     assert "lossless" in text and "floor" in text and "machine busy" in text
     assert "test_card: flat colour" in text
 
