@@ -61,7 +61,9 @@ def is_test_card(colours: list[list[int]] | None) -> bool:
 async def publishing(display: rfb.Display, stop: asyncio.Event) -> None:
     i = 0
     while not stop.is_set():
-        display.publish(patterns.test_card(W, H, i // 15))  # the colours turn twice a second
+        frame = patterns.test_card(W, H, i // 15).copy()  # the colours turn twice a second
+        frame[:2, :2] = i % 256  # and a corner every frame: an unchanged frame is not sent
+        display.publish(frame)
         i += 1
         await asyncio.sleep(1 / 30)
 
