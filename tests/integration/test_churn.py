@@ -209,10 +209,16 @@ async def test_500_mixed_websocket_and_whep_viewers_churn_while_two_watch(servin
     # Both watchers kept receiving all along.
     assert received["websocket"] > seen_before["websocket"] + 30
     assert received["webrtc"] > seen_before["webrtc"] + 30
-    got = await settle_resources(display, with_watchers, 45)
-    assert got == with_watchers, (got, with_watchers, task_names(), threading.enumerate())
-    assert display.metrics()["display"]["refused"] == {}
-    stop.set()
-    await asyncio.gather(*watchers)
-    got = await settle_resources(display, base, 45)
+    try:
+        # Sessions that never said goodbye end when ICE consent fails (~30 s after their
+        # last check); on 2 busy cores their closing can take a while longer.
+        got = await settle_resources(display, with_watchers, 90)
+        assert got == with_watchers, (got, with_watchers, task_names(), threading.enumerate())
+        assert display.metrics()["display"]["refused"] == {}
+    finally:  # a failure above must not leave the watchers to fail in the next test
+        stop.set()
+        await asyncio.gather(*watchers, return_exceptions=True)
+    for w in watchers:
+        assert w.exception() is None, w
+    got = await settle_resources(display, base, 90)
     assert got == base, (got, base)
