@@ -187,16 +187,6 @@ class VideoChunkHeader:
 FrameHeader = ImageFrameHeader | VideoChunkHeader
 
 
-def image_frame_header(**fields: Any) -> dict[str, Any]:
-    """``ImageFrameHeader(**fields).as_dict()`` (for tests and tools that pack by hand)."""
-    return ImageFrameHeader(**fields).as_dict()
-
-
-def video_chunk_header(**fields: Any) -> dict[str, Any]:
-    """``VideoChunkHeader(**fields).as_dict()`` (for tests and tools that pack by hand)."""
-    return VideoChunkHeader(**fields).as_dict()
-
-
 # ---------------------------------------------------------------------------
 # Client -> server control messages
 

@@ -304,8 +304,9 @@ class Stream:
 
     def publish(self, frame: Any, *, copy: bool = True, changed: bool | None = None) -> None:
         """See Display.publish: thread-safe, never blocks, never encodes. The caller's
-        thread only copies; whether the frame changed is decided on the loop (the gate)
-        and a worker thread (the comparison)."""
+        thread only copies; whether the frame changed is decided on the loop (the gate),
+        which compares frames up to INLINE_COMPARE_BYTES itself and larger ones on a
+        worker thread."""
         if self._closed:
             raise RuntimeError(f"publish() on a closed stream ({self.name!r})")
         loop = self._loop

@@ -31,21 +31,21 @@ def cases() -> list[dict]:
     return [
         case(
             "image_jpeg",
-            protocol.image_frame_header(
+            protocol.ImageFrameHeader(
                 seq=0, timestamp_us=0, width=1280, height=720, mime="image/jpeg"
-            ),
+            ).as_dict(),
             b"\xff\xd8\xff\xe0\x00\x10JFIF",
         ),
         case(
             "image_png_pixel_ratio",
-            protocol.image_frame_header(
+            protocol.ImageFrameHeader(
                 seq=9, timestamp_us=123456, width=3, height=5, mime="image/png", pixel_ratio=2.0
-            ),
+            ).as_dict(),
             b"\x89PNG\r\n\x1a\n",
         ),
         case(
             "video_keyframe_with_color",
-            protocol.video_chunk_header(
+            protocol.VideoChunkHeader(
                 seq=1,
                 timestamp_us=33333,
                 width=1280,
@@ -54,12 +54,12 @@ def cases() -> list[dict]:
                 keyframe=True,
                 duration_us=33333,
                 color=convert.WEBCODECS_COLOR,
-            ),
+            ).as_dict(),
             b"\x00\x00\x00\x01\x67\x42\xc0\x1f\x00\x00\x00\x01\x68\xce\x00\x00\x01\x65\x88",
         ),
         case(
             "video_delta",
-            protocol.video_chunk_header(
+            protocol.VideoChunkHeader(
                 seq=2**40,
                 timestamp_us=2**45,
                 width=162,
@@ -67,7 +67,7 @@ def cases() -> list[dict]:
                 codec="avc1.42C00C",
                 keyframe=False,
                 duration_us=16667,
-            ),
+            ).as_dict(),
             b"\x00\x00\x00\x01\x41\x9a",
         ),
         case(
