@@ -30,6 +30,7 @@ from . import protocol
 from .access import AccessPolicy, Authenticator
 from .encoders.base import X264_PRESETS, EncoderSettings
 from .origins import normalise as normalise_origin
+from .session import chroma as chroma_policy
 from .session import ladder
 from .session.group import DEFAULT_KEYFRAME_MIN_INTERVAL_S
 from .session.input_gate import DEFAULT_INPUT_RATE
@@ -108,6 +109,12 @@ class StreamOptions:
                           must="1..100")  # fmt: skip
     preset: str = option(_ENCODER.preset, "x264's speed against quality at the same bitrate",
                          choices=X264_PRESETS)  # fmt: skip
+    chroma: str = option(
+        chroma_policy.AUTO,
+        "H.264 chroma: '444' for every viewer that decodes High 4:4:4 (sharp coloured text "
+        "and lines), '420' for all, 'auto': 4:4:4 unless the stream encodes on NVENC",
+        choices=chroma_policy.POLICIES,
+    )  # fmt: skip
     force_image: bool = option(False, "never send H.264: JPEG (or another image codec) only")
     preferred_image: str = option(protocol.CAP_JPEG, "the image codec for viewers without H.264",
                                   choices=protocol.IMAGE_CAPS)  # fmt: skip
@@ -220,6 +227,7 @@ class StreamKeywords(TypedDict, total=False):
     bitrate: int
     quality: int
     preset: str
+    chroma: str
     force_image: bool
     preferred_image: str
     adaptive: bool
@@ -336,9 +344,7 @@ def options_table() -> str:
                   "|---|---|---|---|"]  # fmt: skip
         for f in dataclasses.fields(cls):
             spec = spec_of(f)
-            where = (
-                f"`{flag_name(f)}` / `{env_name(f)}`" if spec.cli else "code only"
-            )
+            where = f"`{flag_name(f)}` / `{env_name(f)}`" if spec.cli else "code only"
             lines.append(f"| `{f.name}` | {_default_text(f)} | {where} | {spec.doc} |")
         lines.append("")
     return "\n".join(lines)

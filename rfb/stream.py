@@ -27,6 +27,7 @@ from .notices import Notices
 from .options import StreamOptions
 from .protocol import ProtocolError
 from .session import Viewer
+from .session import chroma as chroma_policy
 from .session.links import LinkKind
 from .session.routing import AttachOptions
 from .session.unchanged import FrameGate, Verdict
@@ -277,6 +278,13 @@ class Stream:
             if chosen is None:
                 raise ProtocolError(protocol.CLOSE_UNSUPPORTED_DATA, "no supported transport")
             capability = chosen
+            if capability == protocol.CAP_H264 and "chroma" not in attach:
+                attach["chroma"] = self.chroma_for(protocol.CAP_H264_444 in supported)
+            # Exact stills where asked for, or for an image viewer that decodes PNG.
+            if capability != protocol.CAP_H264 and protocol.CAP_PNG in supported:
+                attach.setdefault("exact_stills", True)
+        if protocol.FEATURE_EXACT_STILL in features:
+            attach.setdefault("exact_stills", True)
         if self._closed:
             raise ProtocolError(protocol.CLOSE_GOING_AWAY, "server shutting down")
         if not kind.consumer and not seat_checked and (full := self.full()) is not None:
@@ -288,6 +296,16 @@ class Stream:
             self.inputs.open(viewer.id, access)
         first = self.notices.open(viewer.id, notify, features) if notify is not None else []
         return ViewerSession(self, kind, viewer, access, first)
+
+    def chroma_for(self, decodes_444: bool) -> str:
+        """The H.264 chroma for a viewer that does (or does not) decode High 4:4:4."""
+        policy = self.options.chroma
+        nvenc = False
+        if decodes_444 and policy == chroma_policy.AUTO:
+            from .encoders import nvenc as nvenc_probe
+
+            nvenc = nvenc_probe.nvenc_unavailable_reason() is None
+        return chroma_policy.viewer_chroma(policy, decodes_444, nvenc=nvenc)
 
     def info(self) -> dict[str, Any]:
         """One line of ``GET /streams``."""

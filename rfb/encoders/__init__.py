@@ -7,9 +7,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .. import protocol
-from .base import Encoder, EncoderSettings, EncoderUnavailable, Picture
+from .base import (
+    CHROMA_420,
+    CHROMA_444,
+    CHROMAS,
+    Encoder,
+    EncoderSettings,
+    EncoderUnavailable,
+    Picture,
+)
 
 __all__ = [
+    "CHROMAS",
+    "CHROMA_420",
+    "CHROMA_444",
     "Encoder",
     "EncoderSettings",
     "EncoderSpec",
@@ -59,16 +70,18 @@ def _h264(w: int, h: int, s: EncoderSettings, device: bool = False) -> Encoder:
     """NVENC when it opens a session here, else libx264 (GPU conversion for device frames).
 
     A still (one constant-quality IDR of a scene at rest) and constant quality (``crf``)
-    are always libx264's.
+    are always libx264's, and so is 4:4:4 chroma (gpu.choose_h264_backend).
     """
     if s.still or s.crf is not None:
         return _x264(w, h, s)
     from . import gpu, nvenc
 
+    # 4:4:4 never takes NVENC, so it need not open a session to find out whether it could.
+    nvenc_reason = "not for 4:4:4" if s.chroma == CHROMA_444 else nvenc.nvenc_unavailable_reason()
     backend, why = gpu.choose_h264_backend(
-        device, nvenc.nvenc_unavailable_reason(), gpu.cupy_unavailable_reason() if device else None
+        device, nvenc_reason, gpu.cupy_unavailable_reason() if device else None, s.chroma
     )
-    gpu.log_choice(backend, why, device)
+    gpu.log_choice(backend, why, device, s.chroma)
     if backend == gpu.NVENC:
         from .nvenc import NvencEncoder
 

@@ -19,6 +19,13 @@ class EncoderUnavailable(RuntimeError):
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
 DEFAULT_PRESET = "ultrafast"
 
+# H.264 chroma sampling. 4:2:0 (Constrained Baseline) halves chroma in each direction;
+# 4:4:4 (High 4:4:4 Predictive, profile_idc 244, ``avc1.F400xx``) keeps it at full
+# resolution, for 1 px coloured lines and small coloured text (benchmarks/bench_chroma.py).
+CHROMA_420 = "420"
+CHROMA_444 = "444"
+CHROMAS = (CHROMA_420, CHROMA_444)
+
 
 @dataclass(frozen=True, slots=True)
 class EncoderSettings:
@@ -39,6 +46,9 @@ class EncoderSettings:
     preset: str = DEFAULT_PRESET  # x264's speed/quality (X264_PRESETS; docs/internals/encoders.md)
     crf: int | None = None  # libx264 constant quality instead of ``bitrate`` (recordings)
     threads: int = 0  # libx264 slice threads; 0: x264_threads() of the size and the CPUs
+    # H.264 chroma (CHROMAS): "420", or "444" = High 4:4:4 Predictive, full-resolution
+    # chroma (always libx264, never NVENC).
+    chroma: str = CHROMA_420
 
 
 def x264_threads(width: int, height: int, cpus: int) -> int:

@@ -1,4 +1,4 @@
-"""RGB -> YUV 4:2:0 colour conversion: one matrix and range for every encoder.
+"""RGB -> YUV 4:2:0 (and 4:4:4) colour conversion: one matrix and range for every encoder.
 
 All H.264 paths convert with the BT.601 matrix into limited ("TV") range and say so in
 the stream's VUI, so a browser decodes the colours the user published. BT.601 rather
@@ -251,5 +251,95 @@ def i420_to_rgb_reference(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.nda
     uu = np.repeat(np.repeat(u, 2, axis=0), 2, axis=1)[: y.shape[0], : y.shape[1]]
     vv = np.repeat(np.repeat(v, 2, axis=0), 2, axis=1)[: y.shape[0], : y.shape[1]]
     yuv = np.stack([y, uu, vv], axis=-1).astype(np.float64) - YUV_OFFSETS
+    rgb = yuv @ np.linalg.inv(RGB_TO_YUV).T
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+
+
+# 4:4:4 (EncoderSettings.chroma == "444"): the same matrix and range, chroma at full
+# resolution. Measured at 720p (the dashboard, 2-core machine, 2026-12-07): swscale's
+# rgb24 -> yuv444p 3.9 ms on one thread, 2.7 ms on two; OpenCV's cv2.transform with the
+# reference matrix plus cv2.split 1.1 ms.
+
+
+def rgb_to_yuv444(rgb: Any, xp: Any = np) -> tuple[Any, Any, Any]:
+    """RGB(A) -> full-resolution Y, U, V planes with any array module (NumPy, CuPy).
+
+    The 4:4:4 counterpart of rgb_to_i420, and the reference the fast paths (swscale,
+    OpenCV) are tested against: no chroma averaging; the GPU runs this code with
+    ``xp=cupy``. Odd sizes are padded by one
+    edge row/column, as the 4:2:0 paths pad, so the planes have the encoder's coded size.
+    """
+    rgb = rgb[..., :3]
+    h, w = rgb.shape[:2]
+    if (h | w) & 1:
+        rgb = xp.pad(rgb, ((0, h & 1), (0, w & 1), (0, 0)), mode="edge")
+    m = xp.asarray(RGB_TO_YUV, dtype=xp.float32)  # float32: within a level of float64
+    off = xp.asarray(YUV_OFFSETS, dtype=xp.float32)
+    f = rgb.astype(xp.float32)
+
+    def q(p: Any) -> Any:
+        return xp.clip(xp.rint(p), 0, 255).astype(xp.uint8)
+
+    return q(f @ m[0] + off[0]), q(f @ m[1] + off[1]), q(f @ m[2] + off[2])
+
+
+def yuv444_packed(y: Any, u: Any, v: Any, xp: Any = np) -> Any:
+    """The three planes as one (3, H, W) array: one copy to the host, PyAV's yuv444p layout."""
+    return xp.stack([y, u, v])
+
+
+def yuv444p_frame(av: Any, planes: np.ndarray) -> Any:
+    """A yuv444p VideoFrame from (3, H, W) planes (copied: PyAV 18 cannot wrap yuv444p)."""
+    return av.VideoFrame.from_ndarray(np.ascontiguousarray(planes), format="yuv444p")
+
+
+def opencv_yuv444(cv2: Any, rgb: np.ndarray) -> np.ndarray:
+    """RGB(A) -> (3, H, W) yuv444p planes, BT.601 limited: one cv2.transform with the
+    reference matrix (offsets in its last column; alpha weighted 0), then cv2.split.
+    Within one level of the reference (tests/unit/encoders/test_chroma.py)."""
+    rgb = pad_to_even(rgb)
+    c = rgb.shape[2]
+    m = np.zeros((3, c + 1), np.float32)
+    m[:, :3] = RGB_TO_YUV
+    m[:, c] = YUV_OFFSETS
+    return np.stack(cv2.split(cv2.transform(rgb, m)))
+
+
+def cpu_yuv444(av: Any, rgb: np.ndarray, width: int, height: int) -> Any:
+    """cpu_i420 for 4:4:4: OpenCV where it imports and the size is the frame's own,
+    else swscale (which also scales, for a lower rung)."""
+    h, w = rgb.shape[:2]
+    cv2 = load_cv2()
+    if cv2 is not None and (width, height) == even_size(w, h):
+        return yuv444p_frame(av, opencv_yuv444(cv2, rgb))
+    return swscale_yuv444(av, rgb, width, height)
+
+
+def swscale_yuv444(av: Any, rgb: np.ndarray, width: int, height: int) -> Any:
+    """swscale_i420 for 4:4:4: RGB(A) -> a yuv444p VideoFrame of ``width`` x ``height``,
+    BT.601 limited range; a smaller size (a lower rung) is area-scaled in the same pass."""
+    fmt = "rgb24" if rgb.shape[2] == 3 else "rgba"
+    h, w = rgb.shape[:2]
+    if (width, height) == even_size(w, h):
+        rgb = pad_to_even(rgb)
+    frame = av.VideoFrame.from_ndarray(rgb, format=fmt)
+    threads = SWSCALE_THREADS if width * height >= SWSCALE_THREADS_MIN_PIXELS else None
+    return frame.reformat(
+        width=width,
+        height=height,
+        format="yuv444p",
+        dst_colorspace=SWSCALE_COLORSPACE,
+        dst_color_range=SWSCALE_RANGE,
+        interpolation="AREA",
+        threads=threads,
+    )
+
+
+def yuv_to_rgb_reference(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Inverse of the reference conversion for 4:4:4 planes, or 4:2:0 ones (chroma
+    repeated to full size): BT.601 limited range, for tests and benchmarks."""
+    if u.shape != y.shape:
+        return i420_to_rgb_reference(y, u, v)
+    yuv = np.stack([y, u, v], axis=-1).astype(np.float64) - YUV_OFFSETS
     rgb = yuv @ np.linalg.inv(RGB_TO_YUV).T
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)

@@ -1,4 +1,5 @@
 """Which H.264 backend runs, and why: NVENC when it really opens a session, else libx264.
+4:4:4 chroma is always libx264's (rfb's NVENC path codes NV12, i.e. 4:2:0).
 
 Whether NVENC opens one is nvenc.py's probe (nvenc_unavailable_reason); CuPy's is here.
 
@@ -11,6 +12,8 @@ from __future__ import annotations
 import functools
 import logging
 
+from .base import CHROMA_420, CHROMA_444
+
 log = logging.getLogger("rfb")
 
 NVENC = "nvenc"  # GPU colour conversion + NVENC, frames stay on the device
@@ -19,9 +22,27 @@ X264 = "x264"  # swscale + libx264 on the CPU
 
 
 def choose_h264_backend(
-    device_frames: bool, nvenc_reason: str | None, cupy_reason: str | None
+    device_frames: bool,
+    nvenc_reason: str | None,
+    cupy_reason: str | None,
+    chroma: str = CHROMA_420,
 ) -> tuple[str, str]:
-    """(backend, why). ``*_reason`` is None when that piece works here, else why not."""
+    """(backend, why). ``*_reason`` is None when that piece works here, else why not.
+
+    ``chroma`` "444" (High 4:4:4) never takes NVENC, whatever ``nvenc_reason`` says:
+    libx264, converting on the GPU for device frames."""
+    if chroma == CHROMA_444:
+        if not device_frames:
+            return (
+                X264,
+                "4:4:4 chroma (High 4:4:4 is libx264's here): conversion + libx264 on the CPU",
+            )
+        if cupy_reason is not None:
+            return X264, f"4:4:4 chroma (libx264 only); CuPy unavailable ({cupy_reason})"
+        return X264_GPU_CONVERT, (
+            "4:4:4 chroma (High 4:4:4 is libx264's here, not NVENC's): GPU colour "
+            "conversion, one copy of the YUV planes to the host, libx264"
+        )
     if nvenc_reason is None:
         where = "device frames stay on the GPU" if device_frames else "host frames uploaded once"
         return NVENC, f"NVENC opened a session; {where}"
@@ -46,12 +67,14 @@ def cupy_unavailable_reason() -> str | None:
     return None
 
 
-_logged: set[tuple[str, bool]] = set()
+_logged: set[tuple[str, bool, str]] = set()
 
 
-def log_choice(backend: str, why: str, device_frames: bool) -> None:
-    """One line per path: a warning when GPU frames miss NVENC, else for information."""
-    if (backend, device_frames) not in _logged:
-        _logged.add((backend, device_frames))
-        level = logging.WARNING if device_frames and backend != NVENC else logging.INFO
+def log_choice(backend: str, why: str, device_frames: bool, chroma: str = CHROMA_420) -> None:
+    """One line per path: a warning when GPU frames miss NVENC (4:4:4 never asks for it),
+    else for information."""
+    if (backend, device_frames, chroma) not in _logged:
+        _logged.add((backend, device_frames, chroma))
+        missed = device_frames and backend != NVENC and chroma != CHROMA_444
+        level = logging.WARNING if missed else logging.INFO
         log.log(level, "rfb: H.264 via %s: %s", backend, why)

@@ -24,7 +24,14 @@ from collections import deque
 from typing import Any
 
 from . import convert, h264
-from .base import EncoderSettings, EncoderUnavailable, Picture, scaled_size, target_bitrate
+from .base import (
+    CHROMA_420,
+    EncoderSettings,
+    EncoderUnavailable,
+    Picture,
+    scaled_size,
+    target_bitrate,
+)
 from .gpu import cupy_unavailable_reason
 
 VIDEO_SIGNAL = h264.VideoSignal(
@@ -107,7 +114,6 @@ def _first_line(exc: BaseException) -> str:
     return useful[0] if useful else type(exc).__name__
 
 
-
 # -- the encoder -------------------------------------------------------------------------
 
 
@@ -181,7 +187,10 @@ class NvencEncoder:
         plane: type = _Plane,
     ) -> None:
         """``nvc``/``xp``/``plane`` stand in for PyNvVideoCodec, CuPy and the CUDA
-        plane wrapper in tests; left out, the real ones are loaded."""
+        plane wrapper in tests; left out, the real ones are loaded. 4:2:0 only (NV12):
+        a 4:4:4 settings is libx264's (gpu.choose_h264_backend)."""
+        if settings.chroma != CHROMA_420:
+            raise ValueError(f"NVENC codes 4:2:0 here, not chroma {settings.chroma!r}")
         if nvc is None:
             reason = nvenc_unavailable_reason()
             if reason is not None:

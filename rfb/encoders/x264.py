@@ -1,4 +1,5 @@
-"""CPU H.264 through PyAV's libx264: constrained baseline, Annex B, one frame in, one AU out."""
+"""CPU H.264 through PyAV's libx264: constrained baseline (or High 4:4:4 Predictive for
+full-resolution chroma), Annex B, one frame in, one AU out."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ import numpy as np
 
 from . import convert, h264
 from .base import (
+    CHROMA_420,
+    CHROMA_444,
+    CHROMAS,
     EncoderSettings,
     EncoderUnavailable,
     Picture,
@@ -26,6 +30,13 @@ __all__ = ["X264Encoder", "auto_bitrate", "load_av"]
 # A still (settings.still): constant quality, at most this many seconds of the bitrate.
 STILL_CRF = 18
 STILL_BUDGET_S = 2.0
+
+# What each chroma is coded as: (pix_fmt, libx264's profile name, a codec string until the
+# first SPS names the real one). "high444" is High 4:4:4 Predictive (profile_idc 244).
+_CHROMA = {
+    CHROMA_420: ("yuv420p", "baseline", "avc1.42C01F"),
+    CHROMA_444: ("yuv444p", "high444", "avc1.F4001F"),
+}
 
 _av: Any = None
 _av_lock = threading.Lock()
@@ -57,10 +68,15 @@ class X264Encoder:
     ``settings.scale`` below 1 encodes a smaller picture (a lower rung of the ladder):
     swscale scales and converts in one pass. ``settings.still`` makes an encoder for one
     high-quality IDR of a scene at rest: constant quality (CRF 18), at most
-    STILL_BUDGET_S seconds of the bitrate.
+    STILL_BUDGET_S seconds of the bitrate. ``settings.chroma == "444"`` codes yuv444p
+    as High 4:4:4 Predictive, everything else the same (coded sizes stay even).
     """
 
     def __init__(self, width: int, height: int, settings: EncoderSettings) -> None:
+        if settings.chroma not in CHROMAS:
+            raise ValueError(f"chroma must be one of {CHROMAS}, not {settings.chroma!r}")
+        pix_fmt, profile, codec = _CHROMA[settings.chroma]
+        self.chroma = settings.chroma
         av = load_av()
         self.width, self.height = width, height
         self.coded_width, self.coded_height = scaled_size(width, height, settings.scale, True)
@@ -71,7 +87,7 @@ class X264Encoder:
         cc = av.CodecContext.create("libx264", "w")
         cc.width = self.coded_width
         cc.height = self.coded_height
-        cc.pix_fmt = "yuv420p"
+        cc.pix_fmt = pix_fmt
         cc.time_base = Fraction(1, 1_000_000)
         cc.framerate = Fraction(settings.fps).limit_denominator(1001)
         cc.thread_count = settings.threads or x264_threads(
@@ -88,7 +104,7 @@ class X264Encoder:
         cc.options = {
             "preset": settings.preset,
             "tune": "zerolatency",
-            "profile": "baseline",
+            "profile": profile,
             "forced-idr": "1",
             "x264-params": ":".join(
                 (
@@ -108,21 +124,27 @@ class X264Encoder:
         self._pict_i = av.video.frame.PictureType.I
         self._pict_none = av.video.frame.PictureType.NONE
         self._last_pts = -1
-        self.codec = "avc1.42C01F"  # replaced by the first SPS actually produced
+        self.codec = codec  # replaced by the first SPS actually produced
 
     name = "x264"
     accepts_device = True  # device frames: GPU conversion, then one copy of the YUV planes
 
     def to_yuv(self, pixels: Any) -> Any:
-        """The colour conversion (and a rung's scaling): RGB(A) -> a yuv420p VideoFrame."""
+        """The colour conversion (and a rung's scaling): RGB(A) -> a yuv420p (or yuv444p)
+        VideoFrame."""
         av = self._av
         if not isinstance(pixels, np.ndarray):
             import cupy
 
             if self._scaled:
                 pixels = convert.resize_area(pixels, self.coded_width, self.coded_height, cupy)
+            if self.chroma == CHROMA_444:
+                planes = convert.yuv444_packed(*convert.rgb_to_yuv444(pixels, xp=cupy), xp=cupy)
+                return convert.yuv444p_frame(av, cupy.asnumpy(planes))
             planes = convert.i420_packed(*convert.rgb_to_i420(pixels, xp=cupy), xp=cupy)
             return convert.yuv420p_frame(av, cupy.asnumpy(planes))
+        if self.chroma == CHROMA_444:
+            return convert.cpu_yuv444(av, pixels, self.coded_width, self.coded_height)
         return convert.cpu_i420(av, pixels, self.coded_width, self.coded_height)
 
     def encode(self, pixels: Any, keyframe: bool, timestamp_us: int) -> Picture | None:

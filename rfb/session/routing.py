@@ -16,13 +16,14 @@ without its pump, nor a pump without its group.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from .. import encoders, protocol
-from ..encoders.base import EncoderSettings
+from ..encoders.base import CHROMA_420, EncoderSettings, target_bitrate
 from ..frames import Frame
 from ..rtp.pacer import pacing_rate
 from . import ladder as ladders
@@ -50,6 +51,9 @@ class AttachOptions(TypedDict, total=False):
     another quality); viewers with equal settings still share one encoder.
     ``adaptive=False``: held on the top rung. ``takes_stills``: see Viewer. ``rung``: held
     on that rung of the ladder (its last, where there are fewer), any size (a relay).
+    ``exact_stills``: it takes the resting frame bit-exact (see Viewer).
+    ``chroma`` (H.264): "420" (the default) or "444", from session/chroma.py's viewer_chroma;
+    every rung it moves to is encoded in it.
     """
 
     max_inflight: int | None
@@ -60,6 +64,8 @@ class AttachOptions(TypedDict, total=False):
     adaptive: bool
     takes_stills: bool
     rung: int | None
+    chroma: str
+    exact_stills: bool
 
 
 @dataclass(eq=False, slots=True)
@@ -74,6 +80,7 @@ class Entry:
     target: int | None = None  # the rung it is moving to
     policy: RungPolicy | None = None  # None: held where it is
     settings: EncoderSettings | None = None  # its own encoder settings, off the ladder
+    chroma: str = CHROMA_420  # H.264: its rungs in 4:2:0 or 4:4:4 (session/chroma.py)
 
     @property
     def consumer(self) -> bool:
@@ -223,17 +230,15 @@ class Routing:
         """Bits per second each of the entry's rungs needs; None while unknown (images:
         until its group has made a few pictures)."""
         lad = self.ladder(entry.capability)
-        group = None if lad.is_video else self.groups.get(self._key(entry.capability, entry.rung))
+        group = None if lad.is_video else self.groups.get(self._entry_key(entry, entry.rung))
         return rung_costs(lad, entry.allowed, entry.rung, self.frame_size(), fps=self.options.fps,
                           unit_bytes=() if group is None else group.unit_bytes)  # fmt: skip
 
-    def _key(self, capability: str, rung: int) -> GroupKey:
-        return GroupKey(capability, self.ladder(capability)[rung])
-
     def _entry_key(self, entry: Entry, rung: int) -> GroupKey:
-        if entry.settings is not None:
-            return GroupKey(entry.capability, entry.settings)
-        return self._key(entry.capability, rung)
+        settings = entry.settings or self.ladder(entry.capability)[rung]
+        if entry.chroma != settings.chroma and self.ladder(entry.capability).is_video:
+            settings = dataclasses.replace(settings, chroma=entry.chroma)
+        return GroupKey(entry.capability, settings)
 
     # -- groups -------------------------------------------------------------------------
 
@@ -256,6 +261,7 @@ class Routing:
         )
         if self.latest is not None:
             group.publish(self.latest)
+        self._rung_bps(group)
         self.groups[key] = group
         self._fx.opened.append(group)
         return group
@@ -277,7 +283,17 @@ class Routing:
         entry = self.entries.get(viewer_id)
         return self.groups.get(self._entry_key(entry, entry.rung)) if entry else None
 
+    def _rung_bps(self, group: EncoderGroup) -> None:
+        """The group's rung rate at the frame's size: an exact still's budget before a
+        viewer has an estimate."""
+        if group.is_video:
+            w, h = self.frame_size()
+            group.rung_bps = float(target_bitrate(group.key.settings, w, h))
+
     def _catch_up(self, group: EncoderGroup, viewer: Viewer, now: float) -> None:
+        exact = group.catch_up_exact(viewer, now)  # the exact still first, where it is due
+        if exact is not None:
+            self._fx.sends.append((viewer, *exact))
         seq = group.catch_up(viewer, now)
         if seq is not None and group.latest_unit is not None:
             self._fx.sends.append((viewer, seq, group.latest_unit))
@@ -296,6 +312,7 @@ class Routing:
         settings = options.get("settings")
         adaptive = options.get("adaptive", True)
         takes_stills = options.get("takes_stills", True)
+        exact_stills = options.get("exact_stills", False)
         rung = options.get("rung")
         spec = encoders.spec_for(capability)
         viewer = Viewer(
@@ -306,12 +323,14 @@ class Routing:
             frame_rate=self.options.fps,
             acks_measure_path=acks_measure_path,
             takes_stills=takes_stills,
+            exact_stills=exact_stills,
         )
         lad = self.ladder(capability)
         allowed = allowed_rungs(lad, scaled_frames=scaled_frames, rung=rung,
                                 own_settings=settings is not None, adaptive=adaptive)  # fmt: skip
         start = start_rung(lad, allowed, self.frame_size(), start_bitrate)
-        entry = Entry(viewer, capability, allowed, allowed[start], kind, settings=settings)
+        entry = Entry(viewer, capability, allowed, allowed[start], kind, settings=settings,
+                      chroma=options.get("chroma", CHROMA_420))  # fmt: skip
         if len(allowed) > 1:
             entry.policy = RungPolicy(len(allowed), self.adapt_config, start=start)
         group = self._open(self._entry_key(entry, entry.rung), entry.rung)
@@ -346,7 +365,7 @@ class Routing:
         if rung == entry.rung:
             return
         viewer = entry.viewer
-        group = self._open(self._key(entry.capability, rung), rung)
+        group = self._open(self._entry_key(entry, rung), rung)
         if viewer.is_video:
             entry.target = rung
             group.add_candidate(viewer, now)
@@ -381,9 +400,12 @@ class Routing:
     # -- frames and units ---------------------------------------------------------------
 
     def publish(self, frame: Frame) -> None:
+        resized = self.latest is None or self.latest.size != frame.size
         self.latest = frame
         for group in self.groups.values():
             group.publish(frame)
+            if resized:
+                self._rung_bps(group)
             self._fx.woken.append(group)
 
     def deliver(self, group: EncoderGroup, unit: EncodedUnit, now: float) -> None:
@@ -411,6 +433,15 @@ class Routing:
             if rung == entry.rung and entry.viewer.has_credit:
                 self._catch_up(group, entry.viewer, now)
             self._fx.woken.append(group)
+
+    def exact_stills(self, viewer_id: str, on: bool, now: float) -> None:
+        """The viewer said (later: WebRTC's hello on its data channel) whether it takes
+        exact stills."""
+        entry = self.entries.get(viewer_id)
+        if entry is None or entry.viewer.exact_stills == on:
+            return
+        entry.viewer.exact_stills = on
+        self.credit_changed(viewer_id, now)
 
     def reset(self, viewer_id: str, now: float) -> None:
         """The viewer lost its place (decoder reset, keyframe request): restart it at its

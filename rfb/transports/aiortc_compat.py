@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import copy
 import functools
 import logging
 import weakref
@@ -194,6 +195,62 @@ def adopt_from_offer(
         if ext.uri in extensions and ext.uri not in uris:
             transceiver._headerExtensions.append(ext)
             uris.add(ext.uri)
+
+
+def _is_h264_444(codec: Any) -> bool:
+    params = codec.parameters or {}
+    return (
+        codec.mimeType.lower() == "video/h264"
+        and str(params.get("packetization-mode", "0")) == "1"
+        and str(params.get("profile-level-id", "")).lower().startswith("f4")
+    )
+
+
+def offers_h264_444(offer_sdp: str) -> bool:
+    """Whether the offer's first video section lists H.264 High 4:4:4 (packetization-mode 1)."""
+    from aiortc.sdp import SessionDescription
+
+    try:
+        video = [m for m in SessionDescription.parse(offer_sdp).media if m.kind == "video"]
+    except Exception:  # an unusable offer is refused later, by setRemoteDescription
+        return False
+    return bool(video) and any(_is_h264_444(c) for c in video[0].rtp.codecs)
+
+
+def adopt_h264_444(transceiver: Any, offer_sdp: str) -> bool:
+    """Answer with the offer's H.264 High 4:4:4 (packetization-mode 1) first, and its RTX;
+    True if the offer had it. Call between setRemoteDescription and createAnswer.
+
+    aiortc matches offered codecs against its own module table, which has no 4:4:4, so
+    it would drop it. rfb sends pre-encoded access units, which aiortc only packetises:
+    the profile is ours to choose. Only this transceiver's negotiated list changes."""
+    from aiortc.sdp import SessionDescription
+
+    video = [m for m in SessionDescription.parse(offer_sdp).media if m.kind == "video"]
+    if not video:
+        return False
+    offered = video[0].rtp.codecs
+    high444 = next((c for c in offered if _is_h264_444(c)), None)
+    if high444 is None:
+        return False
+    codecs = transceiver._codecs
+    ours = next((c for c in codecs if c.mimeType.lower() == "video/h264"), None)
+    codec = copy.deepcopy(high444)
+    if ours is not None:  # the feedback aiortc implements, where the offer has it too
+        codec.rtcpFeedback = [f for f in ours.rtcpFeedback if f in high444.rtcpFeedback]
+    rtx = [
+        copy.deepcopy(c)
+        for c in offered
+        if c.mimeType.lower() == "video/rtx" and c.parameters.get("apt") == high444.payloadType
+    ]
+    transceiver._codecs = [codec, *rtx[:1], *codecs]
+    return True
+
+
+def negotiated_h264_444(transceiver: Any) -> bool:
+    """Whether the codec the sender sends (the first negotiated) is H.264 High 4:4:4."""
+    codecs = getattr(transceiver, "_codecs", None) or []
+    return bool(codecs) and _is_h264_444(codecs[0])
 
 
 def negotiated_payload_type(transceiver: Any, mime: str) -> int | None:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from .. import protocol
 from ..access import AuthContext
 from ..encoders import convert
+from ..encoders.base import CHROMA_420, CHROMA_444
 from ..http_messages import HttpRequest
 from ..session import Viewer
 
@@ -88,8 +89,11 @@ def config_message(
     group = d.hub.group_of(viewer.id)
     unit = group.latest_unit if group else None
     # Frame headers carry the codec string of the SPS actually produced; until the first
-    # unit exists, the one x264 gives for the usual sizes.
-    codec = unit.codec if unit else ("avc1.42C01F" if transport == "webcodecs" else None)
+    # unit exists, the one x264 gives for the usual sizes in the group's chroma.
+    codec = unit.codec if unit else None
+    if codec is None and transport == "webcodecs":
+        chroma = group.key.settings.chroma if group else CHROMA_420
+        codec = "avc1.F4001F" if chroma == CHROMA_444 else "avc1.42C01F"
     return protocol.Config(
         transport=transport,
         width=w,
@@ -127,6 +131,11 @@ class StatsTicker:
         adapt = d.hub.adaptation(v.id)
         rung_bitrate = adapt.pop("rung_bitrate", None)
         rung_fps = adapt.pop("rung_fps", None)
+        stills = None
+        if st.last_still is not None:
+            stills = protocol.StatsStills(
+                st.exact_stills_sent, st.near_lossless_stills_sent, st.last_still
+            )
         return protocol.Stats(
             rtt_ms=ms(st.rtt_ms),
             fps_sent=round(fps_sent, 2),
@@ -144,4 +153,5 @@ class StatsTicker:
             client_id=v.id,
             adaptation=protocol.StatsAdaptation.from_figures(adapt) if adapt else None,
             webrtc=webrtc,
+            stills=stills,
         ).encode()

@@ -16,6 +16,8 @@ from aiortc.rtcrtpsender import RTCRtpSender  # noqa: E402
 
 from rfb.transports import aiortc_compat  # noqa: E402
 
+from support import paths  # noqa: E402
+
 
 def _assigns(cls: type, attribute: str) -> bool:
     """Whether the class's source sets ``self.<attribute>`` (name-mangled private state)."""
@@ -104,3 +106,76 @@ def test_ice_policy_internals() -> None:
     assert not getattr(aioice.ice.Connection.gather_candidates.__wrapped__, "_rfb_wrapped", False)
 
 
+
+
+# -- H.264 High 4:4:4 in the answer -------------------------------------------------------
+
+CHROMIUM_OFFER = (paths.FIXTURES / "sdp" / "chromium-156-offer.sdp").read_text()
+
+
+def _without_444(sdp: str) -> str:
+    """The offer of a browser that does not receive High 4:4:4 (payload types 41-44 gone)."""
+    drop = {"41", "42", "43", "44"}
+    lines = []
+    for line in sdp.splitlines():
+        if line.startswith("m=video"):
+            words = line.split(" ")
+            line = " ".join(words[:3] + [pt for pt in words[3:] if pt not in drop])
+        elif (
+            line.startswith(("a=rtpmap:", "a=fmtp:", "a=rtcp-fb:"))
+            and line.split(":", 1)[1].split(" ")[0] in drop
+        ):
+            continue
+        lines.append(line)
+    return "\r\n".join(lines) + "\r\n"
+
+
+async def _answer(offer: str, adopt: bool) -> tuple[str, bool]:
+    from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+
+    pc = RTCPeerConnection()
+    try:
+        transceiver = pc.addTransceiver("video", direction="sendonly")
+        caps = RTCRtpSender.getCapabilities("video").codecs
+        transceiver.setCodecPreferences([c for c in caps if c.mimeType == "video/H264"
+                                         or c.name == "rtx"])  # fmt: skip
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+        if adopt:
+            aiortc_compat.adopt_h264_444(transceiver, offer)
+        await pc.setLocalDescription(await pc.createAnswer())
+        return pc.localDescription.sdp, aiortc_compat.negotiated_h264_444(transceiver)
+    finally:
+        await pc.close()
+
+
+def _first_video_codec(answer: str) -> tuple[str, str]:
+    video = answer[answer.index("m=video") :]
+    pt = video.splitlines()[0].split(" ")[3]
+    fmtp = next(line for line in video.splitlines() if line.startswith(f"a=fmtp:{pt} "))
+    return pt, fmtp
+
+
+async def test_chromium_offers_444_and_the_answer_puts_it_first_with_its_rtx() -> None:
+    assert aiortc_compat.offers_h264_444(CHROMIUM_OFFER)
+    answer, negotiated = await _answer(CHROMIUM_OFFER, adopt=True)
+    assert negotiated
+    pt, fmtp = _first_video_codec(answer)
+    assert pt == "41" and "profile-level-id=f4001f" in fmtp and "packetization-mode=1" in fmtp
+    assert "a=fmtp:42 apt=41" in answer  # retransmissions of the 4:4:4 stream
+    assert "a=rtcp-fb:41 nack pli" in answer
+    assert "profile-level-id=42e01f" in answer  # the 4:2:0 codecs are still answered
+
+
+async def test_without_444_in_the_offer_the_answer_is_420_as_before() -> None:
+    offer = _without_444(CHROMIUM_OFFER)
+    assert "f4001f" not in offer and not aiortc_compat.offers_h264_444(offer)
+    answer, negotiated = await _answer(offer, adopt=True)
+    assert not negotiated and "f4001f" not in answer
+    assert "profile-level-id=42" in _first_video_codec(answer)[1]
+    # Left alone (the chroma option is 420), aiortc answers 4:2:0 even to an offer with 4:4:4.
+    answer, negotiated = await _answer(CHROMIUM_OFFER, adopt=False)
+    assert not negotiated and "f4001f" not in answer
+
+
+def test_an_unparseable_offer_offers_no_444() -> None:
+    assert not aiortc_compat.offers_h264_444("not sdp")
