@@ -151,8 +151,8 @@ async def connect(
     pictures of the ladder's smaller rungs at the frame's size (``frame_width``).
     ``view_only``: ask to watch only. ``headers``: sent with the upgrade request (e.g. a
     cookie for the server's ``authenticate`` hook). ``features``: the server messages this
-    viewer wants (``protocol.FEATURES``: messages, cursor, clipboard, pointer_lock); they
-    are recorded in ``viewer.texts`` like the rest."""
+    viewer wants (``protocol.FEATURES``: messages, cursor, clipboard, pointer_lock,
+    exact_still); they are recorded in ``viewer.texts`` like the rest."""
     async with (
         aiohttp.ClientSession() as session,
         session.ws_connect(

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Unpack
 
 from . import encoders
 from .frames import Frame
-from .pump import GroupPump
+from .pump import ExactStills, GroupPump
 from .session import EncodedUnit, EncoderGroup, GroupKey, Viewer
 from .session import ladder as ladders
 from .session.adapt import AdaptConfig
@@ -89,6 +89,7 @@ class Hub:
         self._closing_pumps: set[asyncio.Task[None]] = set()
         self._adapt_task: asyncio.Task[None] | None = None
         self.totals = Totals()  # counts since start, for /metrics
+        self.exact_stills = ExactStills()  # one lossless picture per resting frame, shared
 
     # -- the registry (session/routing.py) ---------------------------------------------
 
@@ -156,7 +157,8 @@ class Hub:
         that raised, so every group has its pump. ``now``: the adaptation round's."""
         fx = self.routing.take_effects()
         for group in fx.opened:
-            self._pumps[group] = GroupPump(group, clock=self._clock, on_unit=self._deliver)
+            self._pumps[group] = GroupPump(group, clock=self._clock, on_unit=self._deliver,
+                                           exact=self.exact_stills)  # fmt: skip
         closing = [task for group in fx.closed if (task := self._close(group)) is not None]
         for viewer, seq, unit in fx.sends:
             self._send(viewer, seq, unit)
@@ -365,6 +367,14 @@ class Hub:
             received = None if received_ms is None else received_ms / 1000.0
             viewer.on_shown(published_at, self._clock(), sent_at, nbytes, received, send_spread)
 
+    def exact_stills_wanted(self, viewer_id: str, on: bool) -> None:
+        """The viewer said later (WebRTC: hello on the data channel) whether it takes exact
+        stills."""
+        try:
+            self.routing.exact_stills(viewer_id, on, self._clock())
+        finally:
+            self._carry_out()
+
     def reset(self, viewer_id: str) -> None:
         """decoder_reset or request_keyframe: restart this viewer at the next keyframe."""
         try:
@@ -381,6 +391,7 @@ class Hub:
             ],
             "groups": [g.metrics() for g, _ in self.groups.values()],
             "open_encoders": encoders.open_encoder_count(),
+            "exact_stills_encoded": self.exact_stills.encoded,
         }
 
     async def aclose(self) -> None:

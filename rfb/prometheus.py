@@ -79,6 +79,13 @@ class _Collector:
         sent_bytes = counter("rfb_sent_bytes", "Bytes of units sent to viewers")
         skipped = counter("rfb_frames_skipped", "Units a viewer did not get", "reason")
         requests = counter("rfb_keyframe_requests", "Keyframe requests from viewers (incl. PLI)")
+        stills = counter("rfb_stills_encoded", "Near-lossless stills of a resting frame encoded")
+        exact_made = counter("rfb_exact_stills", "Exact (lossless) stills of a resting frame "
+                             "offered by a group")  # fmt: skip
+        exact_encoded = counter("rfb_exact_stills_encoded", "Exact stills encoded (once per "
+                                "resting frame, shared by the groups)")  # fmt: skip
+        exact_sent = counter("rfb_exact_stills_sent", "Exact stills sent to viewers")
+        near_sent = counter("rfb_near_lossless_stills_sent", "Near-lossless stills sent to viewers")
         encode_s = HistogramMetricFamily(
             "rfb_encode_seconds", "Time to encode one unit", labels=["stream"]
         )
@@ -103,6 +110,13 @@ class _Collector:
                       *per_viewer)  # fmt: skip
         switches = counter("rfb_viewer_rung_switches", "Rung switches for this viewer",
                            *per_viewer)  # fmt: skip
+        viewer_exact = counter("rfb_viewer_exact_stills_sent", "Exact stills sent to this viewer",
+                               *per_viewer)  # fmt: skip
+        viewer_near = counter("rfb_viewer_near_lossless_stills_sent",
+                              "Near-lossless stills sent to this viewer", *per_viewer)  # fmt: skip
+        last_still = gauge("rfb_viewer_last_still", "1 for the kind of the last still "
+                           "this viewer was sent (exact, near_lossless)", *per_viewer,
+                           "kind")  # fmt: skip
         latency = gauge("rfb_viewer_latency_p95_seconds",
                         "Publish -> display latency p95 over the viewer's recent frames",
                         *per_viewer)  # fmt: skip
@@ -134,6 +148,11 @@ class _Collector:
             skipped.add_metric([n, "no_credit"], v["frames_skipped"])
             skipped.add_metric([n, "expired"], v["frames_expired"])
             requests.add_metric([n], v["keyframe_requests"])
+            stills.add_metric([n], g["stills"])
+            exact_made.add_metric([n], g["exact_stills"])
+            exact_encoded.add_metric([n], hub.exact_stills.encoded)
+            exact_sent.add_metric([n], v["exact_stills_sent"])
+            near_sent.add_metric([n], v["near_lossless_stills_sent"])
 
             h = hub.totals.encode_histogram()
             bounds = [("+Inf" if b == float("inf") else f"{b / 1000:g}", c)
@@ -155,9 +174,13 @@ class _Collector:
                 a, viewer = hub.adaptation(vid), hub.viewer(vid)
                 labels = [n, vid, transport]
                 if viewer is not None:
-                    p95 = viewer.metrics()["latency_p95_ms"]
-                    if p95 is not None:
-                        latency.add_metric(labels, p95 / 1000)
+                    vm = viewer.metrics()
+                    if vm["latency_p95_ms"] is not None:
+                        latency.add_metric(labels, vm["latency_p95_ms"] / 1000)
+                    viewer_exact.add_metric(labels, vm["exact_stills_sent"])
+                    viewer_near.add_metric(labels, vm["near_lossless_stills_sent"])
+                    if vm["last_still"] is not None:
+                        last_still.add_metric([*labels, vm["last_still"]], 1)
                 if not a:
                     continue
                 rung.add_metric(labels, a["rung"])
@@ -177,6 +200,7 @@ class _Collector:
         yield GaugeMetricFamily("rfb_threads", "Threads in the process", threading.active_count())
         yield uptime
         yield from (published, unchanged, encoded, keyframes, encoded_bytes, encode_errors, sent,
-                    keyframes_sent, sent_bytes, skipped, requests, encode_s, refused, errors,
-                    dropped, delivered, rung, rung_bitrate, rung_width, estimate, queue,
-                    switches, latency)  # fmt: skip
+                    keyframes_sent, sent_bytes, skipped, requests, stills, exact_made,
+                    exact_encoded, exact_sent, near_sent, encode_s, refused, errors, dropped,
+                    delivered, rung, rung_bitrate, rung_width, estimate, queue, switches,
+                    viewer_exact, viewer_near, last_still, latency)  # fmt: skip

@@ -26,6 +26,10 @@ CAP_JPEG = "image/jpeg"
 CAP_PNG = "image/png"
 CAP_WEBP = "image/webp"
 CAP_H264 = "webcodecs/h264-annexb"
+# rfb addition: listed beside CAP_H264 by a viewer that decodes High 4:4:4 (avc1.F4...).
+# It is not a format of its own: the viewer still gets CAP_H264, in 4:4:4 where the
+# stream's chroma option allows (session/chroma.py).
+CAP_H264_444 = "webcodecs/h264-annexb;chroma=444"
 IMAGE_CAPS = (CAP_JPEG, CAP_PNG, CAP_WEBP)
 
 
@@ -123,6 +127,12 @@ class ImageFrameHeader:
     pixel_ratio: float = 1.0  # sent only when not 1
     # The frame's size when the picture is coded smaller (sent only when it differs).
     frame_size: tuple[int, int] | None = None
+    # rfb addition: the resting frame bit-exact (a lossless PNG at full size), drawn over
+    # the video; sent only when true.
+    exact: bool = False
+    # rfb addition, WebRTC only: the RTP timestamp (on the wire) of the video frame this
+    # picture shows exactly; the client draws no video frame of that timestamp over it.
+    rtp_timestamp: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         header: dict[str, Any] = {
@@ -136,6 +146,10 @@ class ImageFrameHeader:
         if self.pixel_ratio != 1.0:
             header["pixel_ratio"] = self.pixel_ratio
         _frame_size(header, self.width, self.height, self.frame_size)
+        if self.exact:
+            header["exact"] = True
+        if self.rtp_timestamp is not None:
+            header["rtp_timestamp"] = self.rtp_timestamp
         return header
 
     def pack(self, payload: bytes | bytearray | memoryview) -> bytes:
@@ -185,6 +199,25 @@ class VideoChunkHeader:
 
 
 FrameHeader = ImageFrameHeader | VideoChunkHeader
+
+# rfb addition, WebRTC: a binary message too big for one data-channel message (an exact
+# still) goes over the ``rfb`` channel in parts of at most CHANNEL_PART_MAX bytes (what
+# aiortc's SCTP and Chromium both carry): each part is an 8-byte prefix, u32 LE message
+# id, u16 LE part index, u16 LE part count, then the next slice of the message.
+CHANNEL_PART_MAX = 64 * 1024
+CHANNEL_PART_PREFIX = 8
+
+
+def channel_parts(message: bytes, message_id: int) -> list[bytes]:
+    """``message`` as data-channel parts (see CHANNEL_PART_MAX); ValueError when it would
+    take more than 65535."""
+    step = CHANNEL_PART_MAX - CHANNEL_PART_PREFIX
+    count = max(1, -(-len(message) // step))
+    if count > 0xFFFF:
+        raise ValueError(f"message of {len(message)} bytes is too big for the data channel")
+    head = struct.Struct("<IHH")
+    mid = message_id & 0xFFFFFFFF
+    return [head.pack(mid, i, count) + message[i * step : (i + 1) * step] for i in range(count)]
 
 
 # ---------------------------------------------------------------------------
@@ -275,7 +308,10 @@ POINTER_TYPES = frozenset({"mouse", "touch", "pen"})  # PointerEvent.pointerType
 EVENT_TYPES = POINTER_EVENTS | KEY_EVENTS | {"wheel", "char", "message", "clipboard"}
 MAX_CLIPBOARD = 60_000  # characters of pasted text in one clipboard event
 # Server -> viewer messages a client may announce in hello's ``features`` (rfb additions).
-FEATURES = frozenset({"messages", "cursor", "clipboard", "pointer_lock"})
+NOTICE_FEATURES = frozenset({"messages", "cursor", "clipboard", "pointer_lock"})
+# The client draws an image_frame with "exact": true (an exact still) over its video.
+FEATURE_EXACT_STILL = "exact_still"
+FEATURES = NOTICE_FEATURES | {FEATURE_EXACT_STILL}
 MODIFIERS = frozenset({"Shift", "Control", "Alt", "Meta"})
 
 
@@ -615,6 +651,15 @@ class StatsWebRtc:
 
 
 @dataclass(frozen=True, slots=True)
+class StatsStills:
+    """The stills this viewer was sent (rfb addition; in ``stats`` once it had one)."""
+
+    exact_stills_sent: int  # the resting frame bit-exact (lossless PNG)
+    near_lossless_stills_sent: int  # the still encoder's (CRF IDR, high-quality image)
+    last_still: str | None  # "exact" | "near_lossless"
+
+
+@dataclass(frozen=True, slots=True)
 class Stats:
     """``stats``, about once a second. The 0.x fields, then rfb's; every field is sent
     (``null`` when not known), the adaptation and WebRTC groups when given."""
@@ -636,13 +681,14 @@ class Stats:
     client_id: str
     adaptation: StatsAdaptation | None = None
     webrtc: StatsWebRtc | None = None
+    stills: StatsStills | None = None
 
     def as_dict(self) -> dict[str, Any]:
         msg: dict[str, Any] = {"type": "stats"}
         for f in fields(self):
-            if f.name not in ("adaptation", "webrtc"):
+            if f.name not in ("adaptation", "webrtc", "stills"):
                 msg[f.name] = getattr(self, f.name)
-        for group in (self.adaptation, self.webrtc):
+        for group in (self.adaptation, self.webrtc, self.stills):
             if group is not None:
                 msg.update((f.name, getattr(group, f.name)) for f in fields(group))
         return msg

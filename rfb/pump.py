@@ -11,19 +11,50 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from . import encoders
 from .encoders.base import Encoder, Picture
-from .frames import to_host
+from .encoders.image import encode_exact_png
+from .frames import Frame, to_host
 from .session import EncodedUnit, EncodeJob, EncoderGroup
 
 log = logging.getLogger("rfb")
 
 _FAILURE_BACKOFF_S = 0.25
+_EXACT_KEPT = 2  # resting frames whose exact still is kept (a late group may still ask)
+
+
+class ExactStills:
+    """The exact (lossless PNG) stills of one stream: made once per resting frame, whatever
+    the number of groups that offer it; any group's encoder thread may ask. A second group
+    asking while the first encodes waits for that picture instead of making its own."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._kept: OrderedDict[int, Picture] = OrderedDict()  # frame id -> picture
+        self.encoded = 0  # pictures made
+        self.reused = 0  # asked for one already made
+
+    def picture(self, frame: Frame) -> Picture:
+        with self._lock:
+            picture = self._kept.get(frame.frame_id)
+            if picture is not None:
+                self.reused += 1
+                return picture
+            pixels = to_host(frame.pixels) if frame.on_device else frame.pixels
+            picture = Picture(encode_exact_png(pixels), True, "image/png", frame.width,
+                              frame.height)  # fmt: skip
+            self._kept[frame.frame_id] = picture
+            while len(self._kept) > _EXACT_KEPT:
+                self._kept.popitem(last=False)
+            self.encoded += 1
+            return picture
 
 
 class GroupPump:
@@ -33,8 +64,10 @@ class GroupPump:
         *,
         clock: Callable[[], float],
         on_unit: Callable[[EncoderGroup, EncodedUnit], None],
+        exact: ExactStills | None = None,
     ) -> None:
         self.group = group
+        self._exact = exact or ExactStills()
         self._clock = clock
         self._on_unit = on_unit
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"rfb-{group.encoder_name}")
@@ -60,6 +93,8 @@ class GroupPump:
         t0 = time.perf_counter()
         frame = job.frame
         key = self.group.key
+        if job.exact:
+            return self._exact.picture(frame), (time.perf_counter() - t0) * 1000.0
         if job.still:
             encoder = self._still_encoder(frame.width, frame.height, frame.on_device)
         else:

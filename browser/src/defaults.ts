@@ -12,6 +12,8 @@ export const DEFAULTS = {
   maxBackingDimension: 4096,
   /** Offer H.264 where the browser decodes it, not only images. */
   imageOnly: false,
+  /** Ask for High 4:4:4 H.264 (full-resolution colour) where the browser decodes it. */
+  chroma444: true,
   /** Images decoding at once before newer ones replace waiting ones. */
   maxInflight: 1,
   /** Letterbox: the whole frame, scaled to fit. */
@@ -39,7 +41,7 @@ export type DefaultedOption = keyof typeof DEFAULTS;
 export type ResolvedOptions = RemoteFramebufferViewOptions & Required<Pick<RemoteFramebufferViewOptions, DefaultedOption | "url">>;
 
 /** The resolved options the worker needs; they travel in its "init" message as they are. */
-export const WORKER_OPTION_KEYS = ["url", "imageOnly", "maxInflight", "fit", "background", "token", "debug", "timecode"] as const;
+export const WORKER_OPTION_KEYS = ["url", "imageOnly", "chroma444", "maxInflight", "fit", "background", "token", "debug", "timecode"] as const;
 
 /** The worker's options: its share of the resolved options and the link it starts on. */
 export type WorkerOptions = Pick<ResolvedOptions, (typeof WORKER_OPTION_KEYS)[number]> & {

@@ -83,6 +83,8 @@ export type ToWorker =
   | { type: "capture"; id: number; format: "imagedata" | "blob" }
   | { type: "rtc-open" }
   | { type: "rtc-text"; text: string }
+  /** A whole binary message from the data channel (its parts reassembled): an exact still. */
+  | { type: "rtc-binary"; data: ArrayBuffer }
   | { type: "rtc-frames"; readable: ReadableStream<VideoFrame> }
   | { type: "rtc-bitmap"; bitmap: ImageBitmap; rtpTimestamp: number | null; receivedMs: number | null }
   | { type: "rtc-closed"; reason: string }

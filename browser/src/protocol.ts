@@ -5,8 +5,12 @@ export const CAP_JPEG = "image/jpeg";
 export const CAP_PNG = "image/png";
 export const CAP_WEBP = "image/webp";
 export const CAP_H264 = "webcodecs/h264-annexb";
+/** rfb addition, listed beside CAP_H264: this viewer decodes High 4:4:4 too. */
+export const CAP_H264_444 = "webcodecs/h264-annexb;chroma=444";
 /** The codec string 0.x clients probe WebCodecs with. */
 export const PROBE_CODEC = "avc1.42E01F";
+/** High 4:4:4 Predictive, level 3.1: what rfb sends a viewer that lists CAP_H264_444. */
+export const PROBE_CODEC_444 = "avc1.F4001F";
 
 export interface ImageFrameHeader {
   type: "image_frame";
@@ -19,6 +23,10 @@ export interface ImageFrameHeader {
   /** rfb addition: the frame's size when the picture is coded smaller (a lower rung). */
   frame_width?: number;
   frame_height?: number;
+  /** rfb addition: the resting frame bit-exact (a lossless PNG), drawn over the video. */
+  exact?: boolean;
+  /** rfb addition, WebRTC: the RTP timestamp of the video frame this picture shows exactly. */
+  rtp_timestamp?: number;
 }
 
 export interface VideoChunkHeader {
@@ -176,7 +184,7 @@ export function parseServerText(text: string): ServerMessage {
 // -- client -> server -------------------------------------------------------------------
 
 /** The server -> viewer messages this client understands (rfb additions; hello's features). */
-export const FEATURES = ["messages", "cursor", "clipboard", "pointer_lock"];
+export const FEATURES = ["messages", "cursor", "clipboard", "pointer_lock", "exact_still"];
 
 /** The most an application message to the server may be, as JSON (the server's text
  * message limit is 64 KiB, and the event wraps it). */

@@ -30,6 +30,9 @@ export interface RemoteFramebufferViewOptions {
   maxBackingDimension?: number;
   /** Never ask for H.264, only images (default {@link DEFAULTS.imageOnly}). */
   imageOnly?: boolean;
+  /** Ask for High 4:4:4 H.264 where the browser decodes it (WebCodecs, or in the WebRTC
+   * offer); false keeps 4:2:0, e.g. for a hardware decoder (default {@link DEFAULTS.chroma444}). */
+  chroma444?: boolean;
   /** Images decoding at once before newer ones replace waiting ones (default {@link DEFAULTS.maxInflight}). */
   maxInflight?: number;
   /** How the frame fits the canvas (default {@link DEFAULTS.fit}). */

@@ -4,6 +4,7 @@
 // receiver's figures to the worker's stats.
 
 import { WEBRTC_RETRY, type ResolvedOptions } from "./defaults";
+import { PartAssembler } from "./exact-still";
 import { Backoff } from "./flow";
 import type { Stats, ToWorker } from "./messages";
 import { WebRtcLink, WhepError, whepUrl, type RtcStats } from "./webrtc";
@@ -15,7 +16,7 @@ export interface WebRtcSessionHost {
   failed(reason: string): void;
 }
 
-export type WebRtcSessionOptions = Pick<ResolvedOptions, "url" | "token" | "transport" | "autoFallbackMs" | "debug">;
+export type WebRtcSessionOptions = Pick<ResolvedOptions, "url" | "token" | "transport" | "autoFallbackMs" | "debug" | "chroma444">;
 
 export class WebRtcSession {
   private link: WebRtcLink | null = null;
@@ -24,6 +25,7 @@ export class WebRtcSession {
   private gotFirstFrame = false;
   private closed = false;
   private _mode: "websocket" | "webrtc" = "webrtc";
+  private parts = new PartAssembler(); // exact stills come over the data channel in parts
 
   constructor(
     private readonly opts: WebRtcSessionOptions,
@@ -50,10 +52,15 @@ export class WebRtcSession {
       onStream: (readable) => this.host.post({ type: "rtc-frames", readable }, [readable as unknown as Transferable]),
       onBitmap: (bitmap, rtpTimestamp, receivedMs) => this.host.post({ type: "rtc-bitmap", bitmap, rtpTimestamp, receivedMs }, [bitmap]),
       onText: (text) => this.host.post({ type: "rtc-text", text }),
+      onBinary: (data) => {
+        const message = this.parts.push(data);
+        if (message) this.host.post({ type: "rtc-binary", data: message.buffer as ArrayBuffer }, [message.buffer as ArrayBuffer]);
+      },
       onOpen: () => this.host.post({ type: "rtc-open" }),
       onClose: (reason) => this.onClosed(link, reason),
-    });
+    }, this.opts.chroma444);
     this.link = link;
+    this.parts = new PartAssembler();
     if (this.auto) {
       this.fallbackTimer = setTimeout(() => {
         if (!this.gotFirstFrame) this.fallBack("no WebRTC frame in time");

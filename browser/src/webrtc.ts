@@ -50,6 +50,8 @@ export interface WebRtcHandlers {
   /** `receivedMs`: when the frame's last packet arrived (main-thread clock), if the browser says. */
   onBitmap(bitmap: ImageBitmap, rtpTimestamp: number | null, receivedMs: number | null): void;
   onText(text: string): void;
+  /** A binary data-channel message (one part of an exact still). */
+  onBinary?(data: ArrayBuffer): void;
   onOpen(): void;
   onClose(reason: string): void;
 }
@@ -109,6 +111,14 @@ export class WhepError extends Error {
   }
 }
 
+/** Offer every codec the browser receives except H.264 High 4:4:4 (profile_idc 0xF4). */
+export function withoutHigh444(transceiver: RTCRtpTransceiver): void {
+  const caps = typeof RTCRtpReceiver.getCapabilities === "function" ? RTCRtpReceiver.getCapabilities("video") : null;
+  if (!caps) return;
+  const is444 = (c: RTCRtpCodec) => c.mimeType.toLowerCase() === "video/h264" && /profile-level-id=f4/i.test(c.sdpFmtpLine ?? "");
+  transceiver.setCodecPreferences(caps.codecs.filter((c) => !is444(c)));
+}
+
 export class WebRtcLink {
   /** The peer connection of the current try (null before it starts or once closed). */
   pc: RTCPeerConnection | null = null;
@@ -123,6 +133,8 @@ export class WebRtcLink {
     private readonly endpoint: string,
     private readonly token: string | null,
     private readonly handlers: WebRtcHandlers,
+    /** Offer H.264 High 4:4:4 where this browser receives it (false: 4:2:0 profiles only). */
+    private readonly chroma444 = true,
   ) {}
 
   async start(): Promise<void> {
@@ -140,11 +152,14 @@ export class WebRtcLink {
     if (probe) iceServers = parseIceLinks(probe.headers.get("Link"));
     const pc = new RTCPeerConnection({ iceServers });
     this.pc = pc;
-    pc.addTransceiver("video", { direction: "recvonly" });
+    const transceiver = pc.addTransceiver("video", { direction: "recvonly" });
+    if (!this.chroma444) withoutHigh444(transceiver);
     const channel = pc.createDataChannel("rfb", { ordered: true });
     this.channel = channel;
+    channel.binaryType = "arraybuffer";
     channel.onmessage = (e) => {
       if (typeof e.data === "string") this.handlers.onText(e.data);
+      else if (e.data instanceof ArrayBuffer) this.handlers.onBinary?.(e.data);
     };
     channel.onopen = () => this.handlers.onOpen();
     pc.ontrack = (e) => {

@@ -52,7 +52,10 @@ describe("server message golden vectors", () => {
     );
     // Every feature a client can announce in hello has a message type here.
     const kinds: Record<string, string> = { messages: "message", cursor: "cursor", clipboard: "clipboard", pointer_lock: "pointer_lock" };
-    for (const f of P.FEATURES) expect(byType(kinds[f]).length).toBeGreaterThan(0);
+    for (const f of P.FEATURES) {
+      if (f === "exact_still") expect(envelopes.some((c) => c.header.exact === true)).toBe(true);
+      else expect(byType(kinds[f]).length).toBeGreaterThan(0);
+    }
   });
 
   for (const c of texts) {
@@ -141,6 +144,8 @@ describe("server messages as this client reads them", () => {
     const sizes = envelopes.map((c) => P.frameSize(P.unpackEnvelope(hex(c.packedHex)).header as unknown as P.FrameHeader));
     const names = envelopes.map((c) => `${c.type} ${c.name}`);
     expect(Object.fromEntries(names.map((n, i) => [n, [sizes[i].width, sizes[i].height]]))).toEqual({
+      "image_frame exact_still": [640, 480],
+      "image_frame exact_still_webrtc": [640, 480],
       "image_frame jpeg": [1280, 720],
       "image_frame pixel_ratio_same_size": [64, 64],
       "image_frame scaled_rung": [1280, 720],

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 
 import numpy as np
 from PIL import Image
@@ -111,3 +113,31 @@ class WebpEncoder(_PillowEncoder):
         if settings.still:
             return {"quality": STILL_JPEG_QUALITY, "method": 2}
         return {"quality": settings.quality, "method": 0}
+
+
+# Exact stills: zlib level 1 with no row filter. On a 1280x720 frame of text, lines and
+# noise (2 cores, Python 3.12): 9.5 ms, 282 KB; Pillow's PNG (adaptive filters) takes
+# 34 ms at level 1 and 35 ms at level 6 for 284/277 KB. Speed matters more than a few
+# per cent of bytes: the picture is made once per resting frame, on an encoder thread.
+EXACT_PNG_LEVEL = 1
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def encode_exact_png(pixels: np.ndarray) -> bytes:
+    """The frame as a lossless 8-bit RGB PNG (alpha dropped): IHDR, IDAT, IEND and no
+    colour chunks (gAMA, sRGB, iCCP), so a browser draws exactly these values."""
+    h, w = int(pixels.shape[0]), int(pixels.shape[1])
+    rows = np.empty((h, 1 + 3 * w), np.uint8)
+    rows[:, 0] = 0  # filter type None
+    rows[:, 1:].reshape(h, w, 3)[...] = pixels[..., :3]
+    header = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)  # 8-bit truecolour, no interlace
+    return b"".join((
+        _PNG_SIGNATURE,
+        _png_chunk(b"IHDR", header),
+        _png_chunk(b"IDAT", zlib.compress(rows.tobytes(), EXACT_PNG_LEVEL)),
+        _png_chunk(b"IEND", b""),
+    ))  # fmt: skip

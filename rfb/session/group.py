@@ -29,6 +29,16 @@ encoded once more by a high-quality encoder of its own (an IDR for video, PNG or
 high-quality JPEG for images) and offered to every viewer. The group's own encoder did
 not see that picture, so its next video unit is an IDR (or, when an encoder that answers
 late still holds frames, the encoder is rebuilt).
+
+Exact stills: when the still is due, viewers that take exact stills
+(``Viewer.exact_stills``) are first offered the resting frame as a lossless PNG (one per
+stream, shared by every group: pump.ExactStills), each only where its path carries it
+within about a second (``Viewer.fits_exact``; before any estimate, at ``fallback_bps``).
+It is drawn over the video, so it changes no decoder's state and the group's encoder goes
+on as before. Then the near-lossless still is made only for the viewers that did not take
+the exact one; when every viewer did, it is not encoded at all. A viewer that had no
+credit gets the exact picture later (``catch_up_exact``) while it still shows the newest
+frame, else the near-lossless one.
 """
 
 from __future__ import annotations
@@ -75,6 +85,12 @@ class EncoderGroup:
         self.candidates: dict[str, Viewer] = {}  # moving here from another rung
         self._joined: list[Viewer] = []  # candidates that took a keyframe in deliver()
         self._still_frame_id: int | None = None  # the frame a still was made of
+        self._exact_frame_id: int | None = None  # the frame an exact still was made of
+        self._exact_bytes: int | None = None  # the last exact still's size
+        self.exact_unit: EncodedUnit | None = None  # the newest exact still
+        # Video: the rung's bits per second at the frame's size (the routing sets it), the
+        # rate an exact still is budgeted at for a viewer with no estimate yet.
+        self.rung_bps: float | None = None
         self._idr_after_still = False
         self.frame: Frame | None = None  # newest published frame
         self.busy = False  # an encode job is out
@@ -97,6 +113,7 @@ class EncoderGroup:
         self.bytes_out = 0
         self.errors = 0
         self.stills = 0
+        self.exact_stills = 0
         self.encode_ms: deque[float] = deque(maxlen=120)
         self.unit_bytes: deque[int] = deque(maxlen=30)  # recent units, stills left out
 
@@ -158,19 +175,54 @@ class EncoderGroup:
             v.wants_keyframe and v.has_credit for v in self.viewers.values()
         )
 
-    def _still_due_at(self) -> float | None:
-        """When the resting frame's still should be made; None: not pending."""
+    def _still_due_at(self, now: float) -> float | None:
+        """When the resting frame's stills should be made; None: not pending."""
         frame = self.frame
         if (
             self.still_after_s is None
             or frame is None
-            or not any(v.takes_stills for v in self.viewers.values())
             or frame.frame_id != self.encoded_frame_id
-            or frame.frame_id == self._still_frame_id
             or self.encoder_size != frame.size
+            or not (self._exact_pending(frame, now) or self._near_pending(frame, credit=False))
         ):
             return None
         return frame.published_at + self.still_after_s
+
+    def fallback_bps(self) -> float | None:
+        """The rate an exact still is budgeted at for a viewer without an estimate: the
+        rung's (video), or what the group's recent pictures cost (images)."""
+        if self.is_video:
+            return self.rung_bps
+        if not self.unit_bytes:
+            return None
+        return 8 * sum(self.unit_bytes) / len(self.unit_bytes) * self.key.settings.fps
+
+    def _exact_pending(self, frame: Frame, now: float) -> bool:
+        """An exact still of ``frame`` is to be made: not made yet, and a viewer asks for it
+        (and, once one was made, one of that size would fit its path)."""
+        if frame.frame_id == self._exact_frame_id:
+            return False
+        size, rate = self._exact_bytes, self.fallback_bps()
+        return any(
+            v.takes_exact and (size is None or v.fits_exact(size, now, rate))
+            for v in self.viewers.values()
+        )
+
+    def _near_pending(self, frame: Frame, credit: bool) -> bool:
+        """The near-lossless still of ``frame`` is to be made: not made yet, and a viewer
+        takes stills and has no exact picture of it (``credit``: and could take one now)."""
+        if frame.frame_id == self._still_frame_id:
+            return False
+        return any(
+            v.takes_stills and v.exact_frame_id != frame.frame_id and (v.has_credit or not credit)
+            for v in self.viewers.values()
+        )
+
+    def _exact_now(self, frame: Frame, now: float) -> bool:
+        return self._exact_pending(frame, now) and any(
+            v.takes_exact and v.has_credit and v.exact_frame_id != frame.frame_id
+            for v in self.viewers.values()
+        )
 
     def _keyframe_now(self, now: float) -> bool:
         if self.last_keyframe_at is None:
@@ -198,8 +250,13 @@ class EncoderGroup:
             (not rebuild and self._newest_in_encoder())
             or (keyframe and self._waiting_with_credit())
         ):
-            due = self._still_due_at()
-            if due is None or now < due - _EPSILON_S or not self._could_take(True):
+            due = self._still_due_at(now)
+            if due is None or now < due - _EPSILON_S:
+                return None
+            # The exact picture first; then the near-lossless one, for those without it.
+            if self._exact_now(frame, now):
+                return self._start(now, EncodeJob(frame, False, False, still=True, exact=True))
+            if not self._near_pending(frame, credit=True) or not self._could_take(True):
                 return None
             return self._start(now, EncodeJob(frame, True, False, still=True))
         # The unit this encode brings out is the oldest one inside the encoder.
@@ -228,6 +285,8 @@ class EncoderGroup:
     ) -> EncodedUnit | None:
         """Record a finished encode; returns the unit to deliver (None if buffered)."""
         self.busy = False
+        if job.exact:
+            return self._complete_exact(job, picture, encode_ms)
         if job.still:
             return self._complete_still(job, picture, encode_ms)
         if job.rebuild:
@@ -292,10 +351,44 @@ class EncoderGroup:
                 self._in_encoder.clear()
         return self._unit(job.frame, picture, encode_ms, still=True)
 
+    def _complete_exact(
+        self, job: EncodeJob, picture: Picture | None, encode_ms: float
+    ) -> EncodedUnit | None:
+        """An exact still: offered on its own (deliver, catch_up_exact); the group's
+        encoder and its units go on untouched."""
+        frame = job.frame
+        self._exact_frame_id = frame.frame_id
+        if picture is None:
+            return None
+        self.exact_stills += 1
+        self._exact_bytes = len(picture.data)
+        unit = EncodedUnit(
+            index=self._next_index,
+            data=picture.data,
+            keyframe=False,
+            codec=picture.codec,
+            width=picture.width,
+            height=picture.height,
+            frame_id=frame.frame_id,
+            timestamp_us=frame.timestamp_us,
+            published_at=frame.published_at,
+            encode_ms=encode_ms,
+            frame_width=frame.width,
+            frame_height=frame.height,
+            still=True,
+            exact=True,
+        )
+        self._next_index += 1
+        self.exact_unit = unit
+        return unit
+
     def fail(self, job: EncodeJob) -> None:
         """An encode raised: rebuild the encoder (and start with an IDR) next time."""
         self.busy = False
         self.errors += 1
+        if job.exact:  # no exact still of this frame: the near-lossless one serves
+            self._exact_frame_id = job.frame.frame_id
+            return
         if job.still:  # no still of this frame, then; the stream is untouched
             self._still_frame_id = job.frame.frame_id
             return
@@ -307,8 +400,16 @@ class EncoderGroup:
     def deliver(self, unit: EncodedUnit, now: float) -> list[tuple[Viewer, int]]:
         """Offer a fresh unit to every viewer; returns (viewer, seq) for those who take it.
 
-        Candidates take a keyframe if they can and become members (take_joined())."""
+        Candidates take a keyframe if they can and become members (take_joined()). An
+        exact still goes to the viewers that take it and whose path fits it."""
         out = []
+        if unit.exact:
+            rate = self.fallback_bps()
+            for v in self.viewers.values():
+                seq = v.offer_exact(unit, now, rate)
+                if seq is not None:
+                    out.append((v, seq))
+            return out
         for v in self.viewers.values():
             seq = v.offer(unit, now)
             if seq is not None:
@@ -336,6 +437,15 @@ class EncoderGroup:
             return None
         return viewer.offer(unit, now)
 
+    def catch_up_exact(self, viewer: Viewer, now: float) -> tuple[int, EncodedUnit] | None:
+        """A viewer regained credit: the exact still (with its seq), while it shows the
+        newest frame and the viewer takes it."""
+        unit = self.exact_unit
+        if unit is None or self.frame is None or unit.frame_id != self.frame.frame_id:
+            return None
+        seq = viewer.offer_exact(unit, now, self.fallback_bps())
+        return None if seq is None else (seq, unit)
+
     def next_deadline(self, now: float) -> float | None:
         """When a decision could change without any new event (a timer for the pump)."""
         times = [t for v in self.viewers.values() if (t := v.next_expiry()) is not None]
@@ -345,7 +455,7 @@ class EncoderGroup:
         pending = fresh or self._newest_in_encoder()
         if pending and self.last_encode_at is not None and self.min_encode_gap:
             times.append(self.last_encode_at + self.min_encode_gap)
-        still = self._still_due_at()
+        still = self._still_due_at(now)
         if still is not None:
             times.append(max(still, (self.last_encode_at or 0.0) + self.min_encode_gap))
         future = [t for t in times if t > now]
@@ -361,6 +471,7 @@ class EncoderGroup:
             "codec": self.key.capability,
             "rung": self.rung,
             "scale": self.key.settings.scale,
+            "chroma": self.key.settings.chroma if self.is_video else None,
             "target_fps": self.key.settings.fps,
             "viewers": len(self.viewers),
             "candidates": len(self.candidates),
@@ -371,5 +482,6 @@ class EncoderGroup:
             "bytes": self.bytes_out,
             "errors": self.errors,
             "stills": self.stills,
+            "exact_stills": self.exact_stills,
             "encode_ms": self.median_encode_ms(),
         }

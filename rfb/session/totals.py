@@ -18,8 +18,9 @@ from .viewer import Viewer
 
 ENCODE_MS_BUCKETS = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0)
 VIEWER_COUNTS = ("frames_sent", "frames_skipped", "frames_expired", "bytes_sent",
-                 "keyframes_sent", "keyframe_requests")  # fmt: skip
-GROUP_COUNTS = ("frames_encoded", "keyframes", "bytes_out", "errors", "stills")
+                 "keyframes_sent", "keyframe_requests", "exact_stills_sent",
+                 "near_lossless_stills_sent")  # fmt: skip
+GROUP_COUNTS = ("frames_encoded", "keyframes", "bytes_out", "errors", "stills", "exact_stills")
 
 
 class Totals:

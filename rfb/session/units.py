@@ -24,6 +24,8 @@ class EncodeJob:
     keyframe: bool
     rebuild: bool  # (re)create the encoder at the frame's size before encoding
     still: bool = False  # one high-quality picture of the resting scene (its own encoder)
+    # The resting frame, lossless (a PNG at full size, one per stream: pump.ExactStills).
+    exact: bool = False
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -43,6 +45,9 @@ class EncodedUnit:
     frame_width: int = 0  # the published frame's size: what viewers draw and point in
     frame_height: int = 0
     still: bool = False  # the high-quality picture of a scene at rest
+    # The resting frame bit-exact (a full-size PNG, drawn over the video: it leaves a
+    # decoder's sync alone). Always a still.
+    exact: bool = False
 
     @property
     def scaled(self) -> bool:

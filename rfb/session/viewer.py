@@ -19,6 +19,9 @@ DEFAULT_MAX_INFLIGHT = 2  # units unacknowledged: one on the wire, one being dec
 INFLIGHT_TIMEOUT_S = 2.0
 _WINDOW_S = 1.0
 MAX_WINDOW = 8  # frames in flight, whatever the path
+# An exact (lossless) still goes only to a viewer whose path carries it in about this long
+# (its bytes over the viewer's estimated rate; before any estimate, its rung's rate).
+EXACT_STILL_BUDGET_S = 1.0
 _MIN_RTT_SPAN_S = 10.0  # the path's round trip: the least send -> ack over this span
 
 
@@ -41,6 +44,9 @@ class ViewerStats:
     keyframe_requests: int = 0  # request_keyframe, decoder_reset, PLI: the viewer lost its place
     rtt_ms: float | None = None  # smoothed send -> ack
     decode_queue_size: int = 0
+    exact_stills_sent: int = 0  # lossless pictures of a resting frame
+    near_lossless_stills_sent: int = 0  # the still encoder's (CRF IDR, high-quality JPEG)
+    last_still: str | None = None  # "exact" | "near_lossless"
     # (ack time, publish -> ack seconds, bytes) of recent acks, for windowed figures.
     recent: deque[tuple[float, float, int]] = field(default_factory=lambda: deque(maxlen=512))
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=4096))
@@ -62,6 +68,10 @@ class Viewer:
     * Images: every unit stands alone; a viewer takes the newest it has not seen.
     * A still (the resting scene at high quality) is optional: a viewer without credit
       skips it and stays in sync.
+    * An exact still (the resting frame as a lossless PNG, ``exact_stills``) is drawn over
+      the video: taking it leaves the keyframe gate and the unit order alone. It goes only
+      where the path carries it within EXACT_STILL_BUDGET_S; a viewer that has it skips
+      other stills of that frame (and, images, other pictures of it).
 
     Every delivery the viewer reports also feeds its ``estimator`` (the path's capacity
     and queueing, for the quality ladder): acks on the WebSocket; over WebRTC, where an
@@ -79,6 +89,7 @@ class Viewer:
         frame_rate: float | None = None,
         acks_measure_path: bool = True,
         takes_stills: bool = True,
+        exact_stills: bool = False,
     ):
         if max_inflight < 1:
             raise ValueError("max_inflight must be at least 1")
@@ -98,6 +109,9 @@ class Viewer:
         self.estimator = BandwidthEstimator()
         self.acks_measure_path = acks_measure_path
         self.takes_stills = takes_stills  # a recording keeps each frame once: no stills
+        # It asked for exact stills (hello's "exact_still", or an image viewer of PNG).
+        self.exact_stills = exact_stills
+        self.exact_frame_id: int | None = None  # the frame it has exactly, if any
 
     # -- decisions -------------------------------------------------------------
 
@@ -122,8 +136,12 @@ class Viewer:
         A synced video viewer without credit loses sync, and asks for a keyframe
         through ``wants_keyframe``.
         """
+        if unit.exact:
+            return self.offer_exact(unit, now)
         if unit.index <= self.last_unit_index or (unit.still and not self.takes_stills):
             return None
+        if unit.frame_id == self.exact_frame_id and (unit.still or not self.is_video):
+            return None  # it shows that frame exactly already (video: deltas keep it in sync)
         if not self.has_credit:
             if not unit.still:
                 self.stats.frames_skipped += 1
@@ -132,6 +150,40 @@ class Viewer:
         if self.is_video and not unit.keyframe and not self.synced:
             return None
         return self._take(unit, now)
+
+    @property
+    def takes_exact(self) -> bool:
+        return self.exact_stills and self.takes_stills
+
+    def fits_exact(self, nbytes: int, now: float, fallback_bps: float | None) -> bool:
+        """Whether ``nbytes`` cross this viewer's path within EXACT_STILL_BUDGET_S: at its
+        estimated rate, or before any estimate ``fallback_bps`` (its rung's); with
+        neither, yes."""
+        rate = self.estimator.capacity_bps(now) or fallback_bps
+        return not rate or 8 * nbytes / rate <= EXACT_STILL_BUDGET_S
+
+    def offer_exact(
+        self, unit: EncodedUnit, now: float, fallback_bps: float | None = None
+    ) -> int | None:
+        """Offer an exact still; returns the seq, or None (not asked for, had it, no credit,
+        over budget). Taking it changes neither the sync state nor the unit order."""
+        if (
+            not self.takes_exact
+            or unit.frame_id == self.exact_frame_id
+            or not self.has_credit
+            or not self.fits_exact(len(unit.data), now, fallback_bps)
+        ):
+            return None
+        seq = self.next_seq
+        self.next_seq += 1
+        self.exact_frame_id = unit.frame_id
+        self.inflight[seq] = _Inflight(now, unit.published_at, len(unit.data))
+        st = self.stats
+        st.frames_sent += 1
+        st.bytes_sent += len(unit.data)
+        st.exact_stills_sent += 1
+        st.last_still = "exact"
+        return seq
 
     def offer_switch(self, unit: EncodedUnit, now: float) -> int | None:
         """A keyframe of the rung this viewer is moving to (another group, whose unit
@@ -150,6 +202,9 @@ class Viewer:
         st.frames_sent += 1
         st.bytes_sent += len(unit.data)
         st.keyframes_sent += unit.keyframe
+        if unit.still:
+            st.near_lossless_stills_sent += 1
+            st.last_still = "near_lossless"
         return seq
 
     # -- what the viewer told us ---------------------------------------------------
@@ -218,6 +273,7 @@ class Viewer:
         self.inflight.clear()
         self.synced = False
         self.last_unit_index = -1
+        self.exact_frame_id = None  # its picture is gone too: the exact one may come again
 
     def expire(self, now: float) -> bool:
         """Forget units unacked for INFLIGHT_TIMEOUT_S; True if any were forgotten."""
@@ -272,6 +328,9 @@ class Viewer:
             "frames_shown": st.frames_shown,  # WebRTC: frame_shown reports
             "keyframe_requests": st.keyframe_requests,
             "decode_queue_size": st.decode_queue_size,
+            "exact_stills_sent": st.exact_stills_sent,
+            "near_lossless_stills_sent": st.near_lossless_stills_sent,
+            "last_still": st.last_still,
             # publish -> drawn over the last (up to) 4096 acked (or, WebRTC, shown) frames
             "latency_p50_ms": round(1000 * lat[len(lat) // 2], 3) if lat else None,
             "latency_p95_ms": round(1000 * lat[int(0.95 * (len(lat) - 1))], 3) if lat else None,

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import protocol
 from ..access import Access
+from ..encoders.base import CHROMA_420, CHROMA_444
 from ..protocol import ProtocolError
 from ..rtp import header as rtp_header
 from ..rtp import ulpfec
@@ -49,6 +50,9 @@ CHANNEL_LABEL = "rfb"
 PACE_START_BPS = 3e6  # until the first adaptation round says better
 START_BITRATE = 1.2e6
 LOSS_SPAN_S = 1.0
+# An exact still counts as delivered once the data channel has no more than this queued.
+_CHANNEL_DRAINED_BYTES = 64 * 1024
+_CHANNEL_DRAIN_TIMEOUT_S = 10.0
 
 
 @dataclass(slots=True)
@@ -96,6 +100,8 @@ class WebRtcViewer:
         self._frame_size: tuple[int, int] | None = None  # what the last config said
         self._rtp_origin: int | None = None
         self._prev_taken_rtp: int | None = None
+        self._frame_rtp: tuple[int, int] | None = None  # (frame id, our RTP ts) of the last unit
+        self._exact_ids = 0  # data-channel message ids of exact stills
         import av  # present wherever aiortc is
 
         self._av = av
@@ -103,16 +109,22 @@ class WebRtcViewer:
         self.closed = asyncio.Event()
         self.connected = asyncio.Event()
         self.keyframe_requests = 0  # PLI/FIR received
+        self.chroma = CHROMA_420  # what the answer negotiated (High 4:4:4 or not)
 
     # -- ViewerLink ---------------------------------------------------------------------------
 
     def send_unit(self, viewer: Viewer, seq: int, unit: EncodedUnit) -> None:
         self.viewer = viewer  # set before attach() returns when it sends at once
+        if unit.exact:
+            self._send_exact(viewer, seq, unit)
+            return
         packet = self._av.Packet(unit.data)
         # RTP timestamps follow capture times; a re-encoded IDR of the same frame moves on by
         # one tick so the receiver does not take it for a duplicate.
         rtp = max(unit.timestamp_us * RTP_CLOCK // 1_000_000, self._last_rtp + 1)
         self._last_rtp = rtp
+        if self._frame_rtp is None or self._frame_rtp[0] != unit.frame_id:
+            self._frame_rtp = (unit.frame_id, rtp)
         packet.pts = rtp
         packet.time_base = Fraction(1, RTP_CLOCK)
         self._sent[rtp % 2**32] = _SentUnit(unit.published_at, len(unit.data))
@@ -123,6 +135,52 @@ class WebRtcViewer:
             # The stream was resized: the view draws every rung at the frame's size.
             self._send_config(viewer, size)
         self.track.push(seq, packet)
+
+    def _send_exact(self, viewer: Viewer, seq: int, unit: EncodedUnit) -> None:
+        """An exact still: the WebSocket's image_frame envelope over the data channel, in
+        parts (protocol.channel_parts); delivered once the channel has sent it on."""
+        ch = self.channel
+        if ch is None or ch.readyState != "open":
+            viewer.exact_frame_id = None  # it never got there: a later offer may try again
+            self.stream.hub.delivered(viewer.id, seq)
+            return
+        header = protocol.ImageFrameHeader(
+            seq=seq, timestamp_us=unit.timestamp_us, width=unit.width, height=unit.height,
+            mime=unit.codec, exact=True, rtp_timestamp=self._wire_rtp_of(unit.frame_id),
+        )  # fmt: skip
+        self._exact_ids += 1
+        try:
+            for part in protocol.channel_parts(header.pack(unit.data), self._exact_ids):
+                ch.send(part)
+        except Exception:  # the channel closed under us
+            viewer.exact_frame_id = None
+            self.stream.hub.delivered(viewer.id, seq)
+            return
+        self._spawn(self._exact_sent(ch, viewer.id, seq))
+
+    async def _exact_sent(self, ch: Any, viewer_id: str, seq: int) -> None:
+        """Credit for an exact still returns once the channel has (nearly) sent it."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(_CHANNEL_DRAIN_TIMEOUT_S):
+                while ch.readyState == "open" and ch.bufferedAmount > _CHANNEL_DRAINED_BYTES:
+                    await asyncio.sleep(0.01)
+        self.stream.hub.delivered(viewer_id, seq)
+
+    def _wire_rtp_of(self, frame_id: int) -> int | None:
+        """The RTP timestamp on the wire of the first unit of ``frame_id`` this link sent
+        (so the browser knows which video frames show the picture it has exactly); None
+        where not known."""
+        if self._frame_rtp is None or self._frame_rtp[0] != frame_id:
+            return None
+        if self._rtp_origin is None and self._prev_taken_rtp is not None:
+            # At rest the sender has long sent the last unit it took: its last wire
+            # timestamp is that unit's.
+            wire = aiortc_compat.wire_rtp_timestamp(self.sender)
+            if isinstance(wire, int) and wire:
+                self._rtp_origin = (wire - self._prev_taken_rtp) % 2**32
+        if self._rtp_origin is None:
+            return None
+        return (self._frame_rtp[1] + self._rtp_origin) % 2**32
 
     def _taken(self, seq: int, rtp: int) -> None:
         # Handed to the RTP sender: on the wire now. Loss is repaired by NACK, not by our
@@ -262,6 +320,10 @@ class WebRtcViewer:
                     assert self.session is not None  # set with self.viewer
                     for text in self.session.listen(self.send_text, msg.features):
                         self.send_text(text)
+                    # Exact stills come over this channel (send_unit).
+                    self.stream.hub.exact_stills_wanted(
+                        self.viewer.id, protocol.FEATURE_EXACT_STILL in msg.features
+                    )
                 else:
                     dispatch(self.stream, self.viewer, msg)
             except ProtocolError as exc:
@@ -291,7 +353,7 @@ class WebRtcViewer:
         try:
             self.session = self.stream.open_viewer(
                 LinkKind.WEBRTC, self, self.access, seat_checked=True, scaled_frames=True,
-                acks_measure_path=False, start_bitrate=START_BITRATE,
+                acks_measure_path=False, start_bitrate=START_BITRATE, chroma=self.chroma,
             )  # fmt: skip
         except ProtocolError as exc:  # the stream closed meanwhile
             self._spawn(self.close(exc.reason))
@@ -409,6 +471,9 @@ class WebRtcSessions:
                 transceiver, offer_sdp, (ulpfec.RED_MIME, ulpfec.ULPFEC_MIME),
                 (rtp_header.PLAYOUT_DELAY_URI,),
             )  # fmt: skip
+            # High 4:4:4 first where the viewer offers it and the chroma option allows.
+            if self.stream.chroma_for(aiortc_compat.offers_h264_444(offer_sdp)) == CHROMA_444:
+                aiortc_compat.adopt_h264_444(transceiver, offer_sdp)
             # aiortc's own PLI and REMB handling only reaches encoders it runs itself.
             sender: Any = transceiver.sender
             aiortc_compat.hook_keyframe_requests(sender, peer.on_keyframe_request)
@@ -436,6 +501,8 @@ class WebRtcSessions:
             await pc.setLocalDescription(answer)
             if "H264" not in pc.localDescription.sdp:
                 raise WhepError(400, "no H.264 codec in common with the offer")
+            if aiortc_compat.negotiated_h264_444(transceiver):
+                peer.chroma = CHROMA_444
         except WhepError:
             await self._end(session_id)
             raise

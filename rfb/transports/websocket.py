@@ -38,6 +38,10 @@ YIELD_EVERY = 32  # messages handled before letting other viewers run (an input 
 
 def unit_header(viewer: Viewer, seq: int, unit: EncodedUnit, fps: float) -> protocol.FrameHeader:
     frame_size = (unit.frame_width, unit.frame_height) if unit.scaled else None
+    if unit.exact:  # the resting frame as a lossless picture, to video viewers too
+        return protocol.ImageFrameHeader(seq=seq, timestamp_us=unit.timestamp_us,
+                                         width=unit.width, height=unit.height, mime=unit.codec,
+                                         frame_size=frame_size, exact=True)  # fmt: skip
     if viewer.is_video:
         return protocol.VideoChunkHeader(
             seq=seq,

@@ -43,7 +43,8 @@ def test_only_viewers_that_announced_a_kind_get_it() -> None:
 
 def test_each_notice_is_sent_for_its_hello_feature() -> None:
     kinds = (protocol.AppMessage, protocol.Cursor, protocol.Clipboard, protocol.PointerLock)
-    assert {k.feature for k in kinds} == protocol.FEATURES
+    assert {k.feature for k in kinds} == protocol.NOTICE_FEATURES
+    assert protocol.NOTICE_FEATURES | {protocol.FEATURE_EXACT_STILL} == protocol.FEATURES
 
 
 def test_a_newcomer_gets_the_current_cursor_its_own_first() -> None:

@@ -319,6 +319,10 @@ SERVER_MESSAGES: dict[tuple[str, str], object] = {
         rtt_ms=None, fps_sent=0.0, fps_acked=0.0, bitrate_bps=0, encode_ms=None,
         latency_ms=None, latency_p95_ms=None, latency_source=None, viewers=1, dropped=0,
     )),
+    ("stats", "at_rest_exact_still"): protocol.Stats(**_stats(
+        fps_sent=0.0, fps_acked=0.0, bitrate_bps=0, latency_ms=None, latency_p95_ms=None,
+        latency_source=None, viewers=1, dropped=0,
+    ), stills=protocol.StatsStills(1, 0, "exact")),
     ("message", "object"): protocol.AppMessage({"speed": 2, "label": "vitesse é ✓"}),
     ("message", "null"): protocol.AppMessage(None),
     ("message", "list"): protocol.AppMessage([1, 2.5, "two", True, {"k": []}]),
@@ -333,6 +337,10 @@ SERVER_MESSAGES: dict[tuple[str, str], object] = {
         17, 566666, 960, 540, "image/webp", frame_size=(1280, 720)),
     ("image_frame", "pixel_ratio_same_size"): protocol.ImageFrameHeader(
         2, 66666, 64, 64, "image/png", pixel_ratio=2.5, frame_size=(64, 64)),
+    ("image_frame", "exact_still"): protocol.ImageFrameHeader(
+        5, 1233333, 640, 480, "image/png", exact=True),
+    ("image_frame", "exact_still_webrtc"): protocol.ImageFrameHeader(
+        6, 1233333, 640, 480, "image/png", exact=True, rtp_timestamp=3735928559),
     ("video_chunk", "keyframe_scaled"): protocol.VideoChunkHeader(
         1, 33333, 640, 360, "avc1.42C01E", True, duration_us=33333, color=COLOR,
         frame_size=(1280, 720)),

@@ -46,8 +46,16 @@ export class ImagePipe {
     while (next) {
       const cur: ImageJob = next;
       try {
-        const bitmap = await createImageBitmap(new Blob([cur.payload as BlobPart], { type: cur.header.mime }));
-        this.sink.draw(bitmap, cur.frameW, cur.frameH, () => bitmap.close());
+        const exact = cur.header.exact === true;
+        const blob = new Blob([cur.payload as BlobPart], { type: cur.header.mime });
+        // An exact still is drawn with its values as they are: no colour conversion.
+        const bitmap = await createImageBitmap(blob, exact ? { colorSpaceConversion: "none", premultiplyAlpha: "none" } : undefined);
+        const rtp = cur.header.rtp_timestamp;
+        this.sink.draw(bitmap, cur.frameW, cur.frameH, () => bitmap.close(), {
+          timestampUs: cur.header.timestamp_us,
+          exact,
+          exactRtp: typeof rtp === "number" && Number.isFinite(rtp) ? rtp >>> 0 : null,
+        });
         this.sink.decoded(performance.now() - cur.receivedAt);
         this.sink.send(P.ack(cur.header.seq, this.jobs.busy - 1, true, cur.receivedAt));
       } catch (err) {

@@ -110,7 +110,8 @@ export class VideoPipe {
   private output(frame: VideoFrame): void {
     const seq = frame.timestamp;
     const chunk = this.chunks.take(seq);
-    this.sink.draw(frame, chunk?.frameW || frame.displayWidth, chunk?.frameH || frame.displayHeight, () => frame.close());
+    this.sink.draw(frame, chunk?.frameW || frame.displayWidth, chunk?.frameH || frame.displayHeight, () => frame.close(),
+      chunk ? { timestampUs: chunk.timestampUs } : undefined);
     if (chunk) this.sink.decoded(performance.now() - chunk.submittedAt);
     this.sink.send(P.ack(seq, this.decoder?.decodeQueueSize ?? 0, true, chunk?.submittedAt));
   }
@@ -142,17 +143,22 @@ export class VideoPipe {
   }
 }
 
-/** Whether this browser decodes the H.264 the server sends (WebCodecs, low latency). */
-export async function probeH264(): Promise<boolean> {
+/** What H.264 this browser decodes with WebCodecs at low latency: any (the 0.x probe),
+ * and High 4:4:4 (full-resolution colour) too. */
+export async function probeH264(): Promise<{ h264: boolean; h264_444: boolean }> {
   if (typeof VideoDecoder === "undefined") {
     // WebCodecs is only exposed to secure contexts (https, or a page from localhost).
     if (!self.isSecureContext) console.warn("rfb: no WebCodecs in an insecure context (http:// from another host): using images; serve https (--certfile) or tunnel to localhost for H.264");
-    return false;
+    return { h264: false, h264_444: false };
   }
-  try {
-    const r = await VideoDecoder.isConfigSupported({ codec: P.PROBE_CODEC, optimizeForLatency: true });
-    return r.supported === true;
-  } catch {
-    return false;
-  }
+  const supported = async (codec: string): Promise<boolean> => {
+    try {
+      const r = await VideoDecoder.isConfigSupported({ codec, optimizeForLatency: true });
+      return r.supported === true;
+    } catch {
+      return false;
+    }
+  };
+  const h264 = await supported(P.PROBE_CODEC);
+  return { h264, h264_444: h264 && (await supported(P.PROBE_CODEC_444)) };
 }

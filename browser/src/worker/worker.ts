@@ -4,6 +4,7 @@
 // draws on (canvas.ts), the viewer's figures (stats.ts), and maps input to frame pixels.
 // WebRTC frames come from the main thread.
 
+import { ExactHold, type DrawMeta } from "../exact-still";
 import type { Fit } from "../geometry";
 import * as P from "../protocol";
 import type { FromWorker, Size, State, Stats, ToWorker, WorkerOptions } from "../messages";
@@ -42,9 +43,11 @@ class Session implements FrameSink {
   private codec: string | null = null;
   private viewOnly = false; // the config said this viewer may only watch
   private supportsH264 = false;
+  private supportsH264_444 = false;
   private readonly images: ImagePipe;
   private readonly video: VideoPipe;
   private readonly stats = new StatsWindow();
+  private readonly exactHold = new ExactHold(); // an exact still on the canvas is not drawn over
   private firstFrameSent = false;
   private readonly statsTimer: ReturnType<typeof setInterval>;
   private readonly watchdogTimer: ReturnType<typeof setInterval>;
@@ -62,7 +65,9 @@ class Session implements FrameSink {
   }
 
   async start(): Promise<void> {
-    this.supportsH264 = !this.opts.imageOnly && (await probeH264());
+    const probe = this.opts.imageOnly ? { h264: false, h264_444: false } : await probeH264();
+    this.supportsH264 = probe.h264;
+    this.supportsH264_444 = probe.h264_444 && this.opts.chroma444;
     if (this.link instanceof WebSocketLink) this.link.start();
     else this.setState("connecting");
   }
@@ -74,6 +79,7 @@ class Session implements FrameSink {
         this.setState("open");
         const caps = [P.CAP_JPEG, P.CAP_PNG, P.CAP_WEBP];
         if (this.supportsH264) caps.push(P.CAP_H264);
+        if (this.supportsH264_444) caps.push(P.CAP_H264_444);
         this.link.send(P.hello(caps, this.opts.token));
         this.sendViewport();
       },
@@ -117,7 +123,7 @@ class Session implements FrameSink {
           break;
         }
         const rtp = rtpTimestampOf(frame);
-        this.drawRtc(frame, frame.displayWidth, frame.displayHeight, () => frame.close());
+        this.drawRtc(frame, frame.displayWidth, frame.displayHeight, () => frame.close(), rtp);
         // Its arrival time comes from the main thread's <video> (one clock for all frames).
         if (rtp !== null) post({ type: "rtc-shown", rtp, receivedMs: null });
       }
@@ -133,15 +139,21 @@ class Session implements FrameSink {
       bitmap.close();
       return;
     }
-    this.drawRtc(bitmap, bitmap.width, bitmap.height, () => bitmap.close());
+    this.drawRtc(bitmap, bitmap.width, bitmap.height, () => bitmap.close(), rtpTimestamp);
     // Tell the server which frame was drawn, so it can measure publish -> display (and,
     // from the arrival spacing, the path).
     if (rtpTimestamp !== null) post({ type: "rtc-shown", rtp: rtpTimestamp, receivedMs });
   }
 
   /** A WebRTC frame is coded at its rung's size; draw it at the size the config gave. */
-  private drawRtc(picture: CanvasImageSource, codedW: number, codedH: number, release: () => void): void {
-    this.draw(picture, this.configW || codedW, this.configH || codedH, release);
+  private drawRtc(picture: CanvasImageSource, codedW: number, codedH: number, release: () => void, rtp: number | null): void {
+    this.draw(picture, this.configW || codedW, this.configH || codedH, release, { rtp });
+  }
+
+  /** A binary message on the data channel (reassembled by the main thread): an exact
+   * still, the same envelope as on the WebSocket. */
+  rtcBinary(data: ArrayBuffer): void {
+    if (this.link.kind === "webrtc") this.onBinary(data);
   }
 
   rtcClosed(reason: string): void {
@@ -243,6 +255,7 @@ class Session implements FrameSink {
   private resetStream(): void {
     this.video.reset();
     this.images.reset();
+    this.exactHold.clear();
   }
 
   // -- FrameSink: what the pipelines report ----------------------------------------------
@@ -256,7 +269,11 @@ class Session implements FrameSink {
   }
 
   /** Draw a decoded picture, then free it right away (keeping a copy only of the canvas). */
-  draw(picture: CanvasImageSource, frameW: number, frameH: number, release: () => void): void {
+  draw(picture: CanvasImageSource, frameW: number, frameH: number, release: () => void, meta?: DrawMeta): void {
+    if (!this.exactHold.admit(meta)) {
+      release(); // the same frame as the exact still on the canvas
+      return;
+    }
     this.frameW = frameW;
     this.frameH = frameH;
     const l = this.canvas.draw(picture, frameW, frameH);
@@ -276,6 +293,7 @@ class Session implements FrameSink {
 
   private applySize(size: Size): void {
     this.size = size;
+    if (size.width !== this.canvas.width || size.height !== this.canvas.height) this.exactHold.clear();
     this.canvas.resize(size.width, size.height);
   }
 
@@ -288,6 +306,7 @@ class Session implements FrameSink {
 
   setFit(fit: Fit, background?: string): void {
     this.canvas.setFit(fit, background);
+    this.exactHold.clear();
     if (this.state === "negotiated") this.send(P.requestKeyframe("fit"));
   }
 
@@ -412,6 +431,9 @@ scope.onmessage = (e: MessageEvent<ToWorker>) => {
       break;
     case "rtc-text":
       session?.rtcText(msg.text);
+      break;
+    case "rtc-binary":
+      session?.rtcBinary(msg.data);
       break;
     case "rtc-frames":
       if (session) void session.rtcFrames(msg.readable);
