@@ -84,8 +84,15 @@ class RungPolicy:
             return True
         return est.loss(now) > c.loss_high
 
-    def decide(self, est: BandwidthEstimator, costs: list[float], now: float) -> Decision:
-        """The rung this viewer should be on now; ``self.rung`` follows it."""
+    def decide(
+        self, est: BandwidthEstimator, costs: list[float], now: float, resting: bool = False
+    ) -> Decision:
+        """The rung this viewer should be on now; ``self.rung`` follows it.
+
+        ``resting``: the scene is at rest (nothing new published for a while). The rung is
+        held: no video flows to be adapted, and the one large still that does (an exact
+        picture, a near-lossless IDR) sits in the socket and crosses the path for a while
+        by its size alone, which reads like a queue; a move would only cost a keyframe."""
         c = self.config
         self.rungs = len(costs)
         self.rung = min(self.rung, self.rungs - 1)
@@ -93,6 +100,10 @@ class RungPolicy:
         capacity = self._smoothed(est.capacity_bps(now), now)
         congested = self.congested(est, now, costs[cur])
         queue = est.queue_delay(now)
+        if resting:
+            self._over_since = None
+            self._fits_since.clear()
+            return self._keep(capacity, queue, congested, "at rest")
         measuring = capacity is None or est.samples < c.min_samples
         if measuring and not congested:
             return self._keep(capacity, queue, congested, "measuring")

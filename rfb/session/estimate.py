@@ -296,6 +296,11 @@ class BandwidthEstimator:
         if base is None:
             return None
         recent = [d.queue for d in self._deliveries if now - d.arrived <= self.queue_window_s]
+        if len(recent) < _MIN_QUEUE_SAMPLES:
+            # Too few units for "every sample" to mean anything: at rest, a still is the
+            # only unit for a while, and its delay is its own size crossing the path, not
+            # a queue. Its neighbours before it (up to window_s old) say whether one stands.
+            recent = [d.queue for d in self._deliveries][-_MIN_QUEUE_SAMPLES:]
         # The least, not the median: a keyframe delays the few frames behind it, and that
         # passes; a queue that stays in every sample means more is sent than carried.
         standing = min(recent) if recent else 0.0
@@ -344,6 +349,7 @@ def _note_min(window: deque[tuple[float, float]], now: float, value: float, span
 
 
 _MIN_QUEUED = 3
+_MIN_QUEUE_SAMPLES = 3  # a standing queue is read from at least this many units
 _MIN_FIT = 10
 # A unit whose arrival took at most this share of its send spread (+ the seconds below)
 # kept pace with the pacer; one far smaller than a bottleneck's burst allowance says

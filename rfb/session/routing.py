@@ -40,6 +40,11 @@ if TYPE_CHECKING:
 MIN_UNITS_FOR_COST = 3
 
 
+# The scene is at rest once nothing new was published for still_after (or this long,
+# where there are no stills): rungs are held then (RungPolicy.decide's ``resting``).
+REST_S = 0.5
+
+
 class AttachOptions(TypedDict, total=False):
     """How a viewer joins: Hub.attach's, Routing.attach's and Stream.open_viewer's keywords.
 
@@ -467,6 +472,10 @@ class Routing:
         (fed ``readings`` of its link first; without one, its own unconfirmed units) and
         the viewer moves where it says; a paced link gets a rate for the rung it is on."""
         readings = readings or {}
+        latest = self.latest
+        # At rest from when its still is made: the still is the one large unit then.
+        rest_after = self.options.still_after or REST_S
+        resting = latest is not None and now - latest.published_at >= rest_after
         for viewer_id, entry in list(self.entries.items()):
             policy = entry.policy
             if policy is None:
@@ -481,7 +490,7 @@ class Routing:
             costs = self.rung_costs(entry)
             if costs is None:
                 continue
-            decision = policy.decide(viewer.estimator, costs, now)
+            decision = policy.decide(viewer.estimator, costs, now, resting)
             want = entry.allowed[decision.rung]
             if want != (entry.target if entry.target is not None else entry.rung):
                 self._fx.moves.append(Move(viewer_id, entry.rung, want, decision))

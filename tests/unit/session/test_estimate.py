@@ -143,3 +143,23 @@ def test_tcp_delivery_rates_from_a_proxy_next_to_the_server_are_ignored() -> Non
     for _ in range(5):
         s.est.on_path_rate(s.now, 10e9, rtt_s=0.0001)
     assert s.est.capacity_bps(s.now) == before
+
+
+def test_a_still_alone_after_the_scene_rests_is_not_a_standing_queue() -> None:
+    # 10 Mbit/s path, the stream well below it; then the scene rests and one large still
+    # (an exact PNG of 97 kB: 78 ms to cross) is the only unit for a second. Its delay is
+    # its own size, not a queue: no congestion, so no rung switch (and no IDRs) at rest.
+    s = Stream(Path(10e6))
+    s.run(4, 2.7e6)
+    sent = s.now
+    arrived = s.path.send(sent, 97_000)
+    s.est.on_sent(sent, 97_000)
+    s.est.on_delivery(sent, arrived + s.path.delay_s, 97_000, received_at=arrived + 1000.0)
+    for dt in (0.1, 0.3, 0.45):
+        q = s.est.queue_delay(arrived + s.path.delay_s + dt)
+        assert q is not None and q < 0.01, (dt, q)
+    # A queue that stands is still seen from a few units, however few per window.
+    t = Stream(Path(1e6))
+    t.run(3, 2e6)
+    q = t.est.queue_delay(t.now + 0.4)
+    assert q is not None and q > 0.3

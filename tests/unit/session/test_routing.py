@@ -342,3 +342,23 @@ def test_paced_links_are_asked_for_a_rate_for_their_rung() -> None:
     run.seconds(ROUND_S)
     assert run.fx.pacing[paced.id] == pacing_rate(costs[4], 1e6, costs[0])
     assert run.fx.pacing[paced.id] > pacing_rate(costs[4], 1e6, None)
+
+
+def test_rungs_are_held_while_the_scene_rests() -> None:
+    # A still crossing the path alone reads like a queue; at rest no video flows, so no
+    # move (each would cost a keyframe of a scene nobody sees change).
+    r = routing()
+    v, est = on_a_clear_path(r, WS)
+    run = Run(r)
+    run.seconds(3)
+    assert rung_of(r, v) == 0
+    run.now += 0.5  # at rest (no stills here: after 0.5 s); then a still crosses the path,
+    est.queue = 0.1  # which looks like a queue while it does
+    for _ in range(10):  # two seconds of adaptation rounds with nothing published
+        run.now += ROUND_S
+        r.adapt(run.now)
+        run.take()
+    assert not run.fx.moves and rung_of(r, v) == 0
+    assert r.adaptation(v.id, run.now)["adapt_reason"] == "at rest"
+    run.seconds(ROUND_S)  # frames again, and the queue still there: now it counts
+    assert run.fx.moves and run.fx.moves[0].to > 0
