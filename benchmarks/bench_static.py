@@ -34,13 +34,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def serve(port: int, w: int, h: int, fps: float, mode: str) -> None:
+async def serve(port: int, w: int, h: int, fps: float, mode: str, pattern: str) -> None:
     """The server side: one static frame, published at ``fps`` until killed."""
     import rfb
 
     changed = {"forced": True, "detect": None}[mode]
     display = await rfb.serve(w, h, port=port, fps=fps)
-    img = patterns.make("scene", w, h)(0)
+    img = patterns.make(pattern, w, h)(0)
     next_at = time.monotonic()
     while True:
         display.publish(img, changed=changed)  # copied each time, as a render loop's frame
@@ -48,10 +48,12 @@ async def serve(port: int, w: int, h: int, fps: float, mode: str) -> None:
         await asyncio.sleep(max(0.0, next_at - time.monotonic()))
 
 
-async def measure(mode: str, w: int, h: int, fps: float, seconds: float) -> dict[str, float]:
+async def measure(
+    mode: str, w: int, h: int, fps: float, seconds: float, pattern: str = "scene"
+) -> dict[str, float]:
     port = free_port()
     proc = subprocess.Popen([sys.executable, __file__, "--serve", mode, "--port", str(port),
-                             "--size", f"{w}x{h}", "--fps", str(fps)])  # fmt: skip
+                             "--size", f"{w}x{h}", "--fps", str(fps), "--pattern", pattern])  # fmt: skip
     url = f"ws://127.0.0.1:{port}/"
     try:
         for _ in range(200):
@@ -110,21 +112,22 @@ def main() -> None:
     ap.add_argument("--size", default="1280x720")
     ap.add_argument("--fps", type=float, default=30)
     ap.add_argument("--seconds", type=float, default=5)
+    ap.add_argument("--pattern", default="scene", help="scene, dashboard, ...")
     ap.add_argument("--serve", choices=("forced", "detect"), help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     w, h = (int(n) for n in args.size.split("x"))
     if args.serve:
-        asyncio.run(serve(args.port, w, h, args.fps, args.serve))
+        asyncio.run(serve(args.port, w, h, args.fps, args.serve, args.pattern))
         return
     print("comparison of two identical frames, ms per frame (mean of 50):")
     for name, (cw, ch) in {"720p": (1280, 720), "4K": (3840, 2160)}.items():
         costs = compare_cost_ms(cw, ch)
         print(f"  {name:5s}" + "".join(f"  {k}: {v:.3f}" for k, v in costs.items()))
-    print(f"static {w}x{h} scene republished at {args.fps:g} fps, one H.264 viewer, "
+    print(f"static {w}x{h} {args.pattern} republished at {args.fps:g} fps, one H.264 viewer, "
           f"{args.seconds:g} s each:")  # fmt: skip
     for mode, label in (("forced", "before (changed=True)"), ("detect", "after (detected)")):
-        r = asyncio.run(measure(mode, w, h, args.fps, args.seconds))
+        r = asyncio.run(measure(mode, w, h, args.fps, args.seconds, args.pattern))
         print(f"  {label:22s} server CPU {r['server_cpu_s_per_s']:.3f} s/s, machine busy "
               f"{r['machine_busy']:.3f}, frames to the viewer {r['frames_received_per_s']:.1f}/s")  # fmt: skip
 
