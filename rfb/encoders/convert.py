@@ -173,6 +173,11 @@ def swscale_i420(av: Any, rgb: np.ndarray, width: int, height: int) -> Any:
     other than the frame's (a lower rung) is area-scaled in the same pass. Odd frames
     are padded by one edge row/column first, as the reference does.
     """
+    return _swscale(av, rgb, width, height, "yuv420p")
+
+
+def _swscale(av: Any, rgb: np.ndarray, width: int, height: int, pix_fmt: str) -> Any:
+    """One swscale pass: pad odd frames, convert (BT.601 limited), area-scale."""
     fmt = "rgb24" if rgb.shape[2] == 3 else "rgba"
     h, w = rgb.shape[:2]
     if (width, height) == even_size(w, h):
@@ -182,7 +187,7 @@ def swscale_i420(av: Any, rgb: np.ndarray, width: int, height: int) -> Any:
     return frame.reformat(
         width=width,
         height=height,
-        format="yuv420p",
+        format=pix_fmt,
         dst_colorspace=SWSCALE_COLORSPACE,
         dst_color_range=SWSCALE_RANGE,
         interpolation="AREA",
@@ -318,21 +323,7 @@ def cpu_yuv444(av: Any, rgb: np.ndarray, width: int, height: int) -> Any:
 def swscale_yuv444(av: Any, rgb: np.ndarray, width: int, height: int) -> Any:
     """swscale_i420 for 4:4:4: RGB(A) -> a yuv444p VideoFrame of ``width`` x ``height``,
     BT.601 limited range; a smaller size (a lower rung) is area-scaled in the same pass."""
-    fmt = "rgb24" if rgb.shape[2] == 3 else "rgba"
-    h, w = rgb.shape[:2]
-    if (width, height) == even_size(w, h):
-        rgb = pad_to_even(rgb)
-    frame = av.VideoFrame.from_ndarray(rgb, format=fmt)
-    threads = SWSCALE_THREADS if width * height >= SWSCALE_THREADS_MIN_PIXELS else None
-    return frame.reformat(
-        width=width,
-        height=height,
-        format="yuv444p",
-        dst_colorspace=SWSCALE_COLORSPACE,
-        dst_color_range=SWSCALE_RANGE,
-        interpolation="AREA",
-        threads=threads,
-    )
+    return _swscale(av, rgb, width, height, "yuv444p")
 
 
 def yuv_to_rgb_reference(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:

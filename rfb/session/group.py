@@ -314,10 +314,20 @@ class EncoderGroup:
     def _unit(
         self, frame: Frame, picture: Picture, encode_ms: float, still: bool = False
     ) -> EncodedUnit:
+        """A unit of the group's stream (or its still): the newest, counted in the figures."""
+        unit = self._new_unit(frame, picture, encode_ms, still=still)
+        self.latest_unit = unit
+        self.frames_encoded += 1
+        self.bytes_out += len(picture.data)
+        return unit
+
+    def _new_unit(
+        self, frame: Frame, picture: Picture, encode_ms: float, *, still: bool, exact: bool = False
+    ) -> EncodedUnit:
         unit = EncodedUnit(
             index=self._next_index,
             data=picture.data,
-            keyframe=picture.keyframe,
+            keyframe=picture.keyframe and not exact,
             codec=picture.codec,
             width=picture.width,
             height=picture.height,
@@ -328,11 +338,9 @@ class EncoderGroup:
             frame_width=frame.width,
             frame_height=frame.height,
             still=still,
+            exact=exact,
         )
         self._next_index += 1
-        self.latest_unit = unit
-        self.frames_encoded += 1
-        self.bytes_out += len(picture.data)
         return unit
 
     def _complete_still(
@@ -362,23 +370,7 @@ class EncoderGroup:
             return None
         self.exact_stills += 1
         self._exact_bytes = len(picture.data)
-        unit = EncodedUnit(
-            index=self._next_index,
-            data=picture.data,
-            keyframe=False,
-            codec=picture.codec,
-            width=picture.width,
-            height=picture.height,
-            frame_id=frame.frame_id,
-            timestamp_us=frame.timestamp_us,
-            published_at=frame.published_at,
-            encode_ms=encode_ms,
-            frame_width=frame.width,
-            frame_height=frame.height,
-            still=True,
-            exact=True,
-        )
-        self._next_index += 1
+        unit = self._new_unit(frame, picture, encode_ms, still=True, exact=True)
         self.exact_unit = unit
         return unit
 
