@@ -10,10 +10,11 @@ for ev in display.poll_events():
 
 from importlib import metadata as _metadata
 
-from .access import AuthContext, ViewOnly
+from .access import Access, AuthContext, ViewOnly
 from .api import serve, serve_in_thread, serve_options, serve_server, tls_context
 from .display import Display
 from .encoders.base import EncoderUnavailable
+from .files import UploadInfo
 from .inputs import InputEvent
 from .options import ServerOptions, StreamOptions
 from .protocol import ProtocolError
@@ -23,6 +24,7 @@ from .signaling import IceConfig
 StreamConfig = StreamOptions  # its older name
 
 __all__ = [
+    "Access",
     "AuthContext",
     "Display",
     "EncoderUnavailable",
@@ -33,6 +35,7 @@ __all__ = [
     "ServerOptions",
     "StreamConfig",
     "StreamOptions",
+    "UploadInfo",
     "ViewOnly",
     "serve",
     "serve_in_thread",

@@ -3,9 +3,11 @@
 ``serve(authenticate=hook)`` calls ``hook(ctx: AuthContext)`` once per viewer, before any
 frame, on both transports. It returns a principal (any object; it rides on every
 ``InputEvent`` of that viewer), ``ViewOnly(principal)`` to let the viewer watch but not
-drive, or ``None`` to refuse (close 4401 on the WebSocket, 401 on WHEP). A hook that
-raises refuses too, and the exception is logged. The simple case needs no hook:
-``token=`` (may drive) and ``view_token=`` (may watch), compared in constant time.
+drive, ``Access(principal, can_take_control=True)`` to let it take a stream's control
+floor from other viewers (a teacher, an operator), or ``None`` to refuse (close 4401 on
+the WebSocket, 401 on WHEP). A hook that raises refuses too, and the exception is
+logged. The simple case needs no hook: ``token=`` (may drive) and ``view_token=`` (may
+watch), compared in constant time.
 
 No I/O here: transports build the context from what they received and act on the answer.
 """
@@ -55,10 +57,44 @@ class ViewOnly:
 
 @dataclass(frozen=True, slots=True)
 class Access:
-    """What one admitted viewer may do."""
+    """What one admitted viewer may do; an ``authenticate`` hook may return one.
+
+    ``view_only``: it watches, its input is never delivered. ``can_take_control``: on a
+    stream with ``control="exclusive"``, its request takes the floor at once from another
+    viewer (not from the application); ignored for a view-only viewer. The principal's
+    display name (what ``display.viewers`` and the other viewers are shown) is
+    ``display_name(principal)``."""
 
     principal: Any = None
     view_only: bool = False
+    can_take_control: bool = False
+
+    @property
+    def name(self) -> str | None:
+        return display_name(self.principal)
+
+
+MAX_DISPLAY_NAME = 64
+
+
+def display_name(principal: Any) -> str | None:
+    """A principal's display name: a str principal itself; else its ``display_name`` or
+    ``name`` (attribute, or key of a mapping) where that is a str; cut to 64 characters."""
+    if principal is None:
+        return None
+    name: Any = principal if isinstance(principal, str) else None
+    for key in ("display_name", "name"):
+        if name is not None:
+            break
+        if isinstance(principal, Mapping):
+            name = principal.get(key)
+        else:
+            name = getattr(principal, key, None)
+        if not isinstance(name, str):
+            name = None
+    if not isinstance(name, str):
+        return None
+    return name[:MAX_DISPLAY_NAME]
 
 
 Authenticator = Callable[[AuthContext], Awaitable[Any] | Any]
@@ -116,6 +152,8 @@ class AccessPolicy:
                 return None
             if isinstance(answer, ViewOnly):
                 return Access(answer.principal, view_only=True)
+            if isinstance(answer, Access):
+                return answer
             return Access(answer)
         if self.token is None:
             return Access()

@@ -74,6 +74,10 @@ class Viewer:
     auto_ack: bool = True
     stats: list[dict[str, Any]] = field(default_factory=list)
     texts: list[dict[str, Any]] = field(default_factory=list)
+    # audio_chunk messages (features=("audio",)): (header, Opus packet), in order; next_frame
+    # sets them aside here, next_audio returns them.
+    audio: list[tuple[dict[str, Any], bytes]] = field(default_factory=list)
+    _audio_read: int = 0
     _h264: H264Decoder | None = None
 
     async def send(self, msg: dict[str, Any]) -> None:
@@ -104,12 +108,34 @@ class Viewer:
                 if msg.type != aiohttp.WSMsgType.BINARY:
                     raise ConnectionError(f"socket closed: {msg.type.name} {msg.data} {msg.extra}")
                 header, payload = protocol.unpack_envelope(msg.data)
+                if header.get("type") == "audio_chunk":
+                    self.audio.append((header, payload))
+                    continue
                 frame = ReceivedFrame(header, payload, time.monotonic())
                 if decode:
                     frame.pixels = self.decode(frame)
                 if self.auto_ack:
                     await self.ack(frame.seq, frame.received_at)
                 return frame
+
+    async def next_audio(self, timeout: float = 10.0) -> tuple[dict[str, Any], bytes]:
+        """The next audio_chunk (header, Opus packet); frames on the way are acked (with
+        auto_ack) and dropped."""
+        async with asyncio.timeout(timeout):
+            while self._audio_read >= len(self.audio):
+                msg = await self.ws.receive()
+                if msg.type == aiohttp.WSMsgType.TEXT:
+                    self.texts.append(protocol.json.loads(msg.data))
+                    continue
+                if msg.type != aiohttp.WSMsgType.BINARY:
+                    raise ConnectionError(f"socket closed: {msg.type.name} {msg.data}")
+                header, payload = protocol.unpack_envelope(msg.data)
+                if header.get("type") == "audio_chunk":
+                    self.audio.append((header, payload))
+                elif self.auto_ack and "seq" in header:
+                    await self.ack(int(header["seq"]), time.monotonic())
+        self._audio_read += 1
+        return self.audio[self._audio_read - 1]
 
     def decode(self, frame: ReceivedFrame) -> np.ndarray | None:
         if frame.header["type"] == "video_chunk":

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from . import protocol
+from .files import UploadInfo
 from .inputs import InputEvent
 from .options import StreamOptions
 from .origins import OriginPolicy
@@ -121,6 +122,25 @@ class Display:
         shape differs); ``changed=True`` always sends it.
         """
         self.stream.publish(frame, copy=copy, changed=changed)
+
+    def publish_audio(self, samples: Any, sample_rate: int = 48000) -> None:
+        """Hand sound to every viewer that plays it. Never blocks and never encodes.
+
+        ``samples``: a NumPy array, ``(n,)`` mono or ``(n, channels)`` with 1 or 2
+        channels, int16 or float32 (-1..1); copied. ``sample_rate``: Hz, 8000..192000;
+        other rates than 48000 are resampled (PyAV). The first sample plays at the
+        instant of the call, on the clock frames are stamped with, so a sound published
+        with a frame plays with it; chunks that follow on without a gap continue it
+        sample for sample (publish a steady producer's chunks as they are made). rfb cuts
+        the sound into 20 ms blocks and encodes each once with Opus (PyAV, the ``audio``
+        extra) for every viewer that announced ``audio`` in hello (the browser view does
+        where it has WebCodecs' AudioDecoder); WebSocket viewers only in this version. With
+        no such viewer nothing is encoded. Safe to call from any thread.
+
+        TypeError / ValueError name what is expected for a wrong dtype, shape or rate.
+        See docs/guides/audio.md.
+        """
+        self.stream.publish_audio(samples, sample_rate)
 
     def poll_events(self) -> list[InputEvent]:
         """Every input event received since the last call, oldest first. Thread-safe."""
@@ -239,6 +259,84 @@ class Display:
         events carry relative motion (``dx``, ``dy``, ``locked: True``). ``lock=False``
         releases it."""
         return self._tell(protocol.PointerLock(bool(lock)), client_id)
+
+    # -- files both ways (rfb/files.py) ------------------------------------------------
+
+    def send_file(
+        self,
+        name: str,
+        data: bytes | bytearray | memoryview | Path,
+        client_id: str | None = None,
+        mime: str | None = None,
+    ) -> int:
+        """Offer a file to one viewer (``client_id``) or to all; the browser view saves it
+        (or hands it to its ``onFile`` callback). ``data``: bytes (copied if mutable) or a
+        ``Path`` to read; ``mime``: guessed from ``name`` when None. It goes in chunks
+        under the video (a chunk only when the viewer's link has little queued) and is
+        acknowledged as it arrives. Returns how many viewers it was queued for (clients
+        that did not announce ``files`` in hello, such as pdum.rfb 0.x's, are skipped).
+        ValueError for a name with a path or control characters, KeyError for an unknown
+        viewer. From any thread, once the stream is served."""
+        if isinstance(data, Path):
+            data = data.read_bytes()
+        return self.stream.call_on_loop(
+            lambda: self.stream.files.send_file(name, data, client_id, mime)
+        )
+
+    def on_upload(self, handler: Callable[[UploadInfo], Any] | None) -> None:
+        """Decide about each upload (``uploads=True`` streams) as it is offered, on the
+        server's event loop: ``handler(info)`` (an ``rfb.UploadInfo``: ``client_id``,
+        ``principal``, ``id``, ``name``, ``mime``, ``size``) returns ``None`` to take it
+        as usual (a ``file`` event with the bytes in ``poll_events()`` once complete),
+        ``False`` to refuse it (the viewer is told), or an object with ``write(bytes)``
+        (and optionally ``close()`` and ``abort()``) that receives the chunks in order as
+        they arrive; the ``file`` event then carries ``data: None`` and ``streamed:
+        True`` (``complete: False`` and ``error`` if it ended short). Keep both quick: they
+        run on the loop. ``None`` removes the handler."""
+        self.stream.files.handler = handler
+
+    # -- who drives, who is watching ----------------------------------------------------
+
+    def give_control(self, client_id: str | None) -> None:
+        """Give the control floor (``control="exclusive"``) to the viewer ``client_id``
+        (as in its InputEvents and ``viewers``), or to nobody (None: the first viewer
+        waiting for it then gets it). A ``control`` event in ``poll_events()`` and a
+        message to every viewer follow. Raises KeyError for an unknown viewer, ValueError
+        for a view-only one or on a stream whose control is shared. From any thread."""
+        self.stream.call_on_loop(lambda: self.stream.inputs.give_control(client_id))
+
+    def take_control(self) -> None:
+        """The application holds the floor: no viewer's input is delivered (their releases
+        of what they pressed excepted) and no request is granted until ``give_control()``.
+        ValueError on a stream whose control is shared. From any thread."""
+        self.stream.call_on_loop(self.stream.inputs.take_control)
+
+    @property
+    def control(self) -> str | None:
+        """The client id of the viewer holding the floor; None when nobody or the
+        application does (``control_by_app``) or the stream's control is shared."""
+        return self.stream.floor.holder
+
+    @property
+    def control_by_app(self) -> bool:
+        """Whether the application holds the floor (``take_control()``)."""
+        return self.stream.floor.by_app
+
+    @property
+    def viewers(self) -> list[dict[str, Any]]:
+        """Who is watching, in the order they joined: for each, ``client_id``, ``name``
+        (the principal's display name, or None), ``principal`` (what the authenticate
+        hook returned), ``transport`` ("websocket" / "webrtc"), ``role`` ("drive" /
+        "view") and ``control`` (holds the floor; on a shared stream, every driver)."""
+
+        def listing() -> list[dict[str, Any]]:
+            principals = self.stream.inputs.principals()
+            return [{**v.as_dict(), "principal": principals.get(v.client_id)}
+                    for v in self.stream.presence.viewers()]  # fmt: skip
+
+        if self.stream.loop is None:
+            return []
+        return self.stream.call_on_loop(listing)
 
     def _tell(self, msg: protocol.Notice, client_id: str | None) -> int:
         # call_on_loop raises Notices.send's TypeError/ValueError/KeyError in this thread.

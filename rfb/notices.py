@@ -4,7 +4,9 @@ pointer-lock requests. Sans I/O: each viewer is a ``send(text)`` its transport g
 A viewer gets only the kinds it announced in hello's ``features`` (pdum.rfb 0.x clients
 announce none, so they never see these messages). The cursor is state, not an event: a
 viewer that joins later gets the current one (its own, if one was set for it, else the
-stream's). Loop thread only; ``Display`` hops there.
+stream's). So is who holds the control floor and who is watching (``control``,
+``viewers``): a viewer is sent the current ones when it starts listening. Loop thread
+only; ``Display`` hops there.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class Notices:
         self._links: dict[str, _Link] = {}
         self._cursor: str | None = None  # encoded, for everyone
         self._cursor_for: dict[str, str] = {}  # encoded, per viewer
+        self._state: dict[str, tuple[str, str]] = {}  # message type -> (feature, encoded)
         self.sent: dict[str, int] = {}  # messages sent, by kind
 
     def open(
@@ -57,11 +60,27 @@ class Notices:
         """A viewer that can be told things. Returns what it must be sent first (the
         current cursor), for the transport to put right after its config."""
         self._links[client_id] = _Link(send, features)
+        first = []
         cursor = self._cursor_for.get(client_id, self._cursor)
         if cursor is not None and "cursor" in features:
             self.sent["cursor"] = self.sent.get("cursor", 0) + 1
-            return [cursor]
-        return []
+            first.append(cursor)
+        for feature, text in self._state.values():
+            if feature in features:
+                self.sent[feature] = self.sent.get(feature, 0) + 1
+                first.append(text)
+        return first
+
+    def set_state(self, msg: protocol.Notice) -> int:
+        """A message that says how things are (who holds the floor, who is watching): sent
+        to every viewer that announced its feature now, and to those that join later."""
+        text = msg.encode()
+        self._state[msg.as_dict()["type"]] = (msg.feature, text)
+        return sum(self._deliver(cid, msg.feature, text) for cid in list(self._links))
+
+    def listening(self, client_id: str, feature: str) -> bool:
+        link = self._links.get(client_id)
+        return link is not None and feature in link.features
 
     def close(self, client_id: str) -> None:
         self._links.pop(client_id, None)

@@ -31,6 +31,7 @@ from .access import AccessPolicy, Authenticator
 from .encoders.base import X264_PRESETS, EncoderSettings
 from .origins import normalise as normalise_origin
 from .session import chroma as chroma_policy
+from .session import control as control_floor
 from .session import ladder
 from .session.group import DEFAULT_KEYFRAME_MIN_INTERVAL_S
 from .session.input_gate import DEFAULT_INPUT_RATE
@@ -151,6 +152,26 @@ class StreamOptions:
         check=lambda v: v is None or v > 0, must="positive events per second, or None",
         zero_is_none=True,
     )  # fmt: skip
+    control: str = option(
+        control_floor.SHARED, "who drives: 'shared' (every viewer that may), or 'exclusive' "
+        "(one viewer at a time holds the control floor; the others' input is dropped)",
+        choices=control_floor.MODES,
+    )  # fmt: skip
+    control_idle_s: float | None = option(
+        control_floor.DEFAULT_IDLE_S, "exclusive control: seconds without input after which "
+        "the holder loses the floor to a request (None: only when it lets go)",
+        check=lambda v: v is None or v > 0, must="positive seconds, or None", zero_is_none=True,
+    )  # fmt: skip
+    control_on_click: bool = option(False, "exclusive control: a click takes the floor when "
+                                    "nobody holds it")  # fmt: skip
+    presence: bool = option(False, "show each viewer's pointer, labelled, on the other "
+                            "viewers' views (at most 15 updates a second)")  # fmt: skip
+    uploads: bool = option(False, "viewers that may drive can send files (a 'file' event in "
+                           "poll_events(); display.on_upload() to stream them)")  # fmt: skip
+    max_upload_bytes: int = option(
+        32 * 1024 * 1024, "the largest file a viewer may upload, in bytes (larger offers are "
+        "refused)", check=lambda v: 0 <= v <= protocol.MAX_FILE_SIZE, must=">= 0",
+    )  # fmt: skip
     max_viewers: int = option(64, "viewers on all transports; the next is refused (1013 / 429)",
                               check=lambda v: v >= 1, must="at least 1")  # fmt: skip
     max_pending: int = option(32, "WebSocket connections that have not sent hello yet",
@@ -242,6 +263,12 @@ class StreamKeywords(TypedDict, total=False):
     authenticate: Authenticator | None
     record_events: bool
     max_input_rate: float | None
+    control: str
+    control_idle_s: float | None
+    control_on_click: bool
+    presence: bool
+    uploads: bool
+    max_upload_bytes: int
     max_viewers: int
     max_pending: int
     max_webrtc_sessions: int

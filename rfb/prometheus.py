@@ -164,7 +164,9 @@ class _Collector:
             for code in sorted(d.protocol_errors):
                 errors.add_metric([n, str(code)], d.protocol_errors[code])
             inputs = d.inputs
-            reasons = {"view_only", "rate", "coalesced", "unknown_viewer"} | set(inputs.dropped)
+            reasons = {"view_only", "rate", "coalesced", "unknown_viewer", "control"} | set(
+                inputs.dropped
+            )
             for reason in sorted(reasons):
                 dropped.add_metric([n, reason], inputs.dropped.get(reason, 0))
             dropped.add_metric([n, "queue_full"], inputs.events_dropped)

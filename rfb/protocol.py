@@ -294,9 +294,135 @@ class FrameShown:
     received_ms: float | None = None  # when its last packet arrived, client clock (ms)
 
 
+@dataclass(frozen=True, slots=True)
+class RequestControl:
+    """Ask for the control floor (rfb addition; streams with ``control="exclusive"``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseControl:
+    """Let go of the floor, or withdraw a waiting request (rfb addition)."""
+
+
+@dataclass(frozen=True, slots=True)
+class GiveControl:
+    """The holder hands the floor to another viewer (rfb addition)."""
+
+    client_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PresencePointer:
+    """Where this viewer's pointer is, in frame pixels, for the others' views (rfb
+    addition; streams with ``presence=True``); ``inside`` false: it left the view."""
+
+    x: float
+    y: float
+    inside: bool = True
+
+
+# rfb addition: files both ways (docs/internals/protocol.md, "Files"). Upload: the viewer
+# offers a file (``file_offer``), the server accepts or refuses it (``file_status``), then
+# the viewer sends binary ``file_chunk`` envelopes in order, at most FILE_WINDOW bytes ahead
+# of the server's acks. Download: the server offers (``file_offer``), sends chunks, the
+# viewer acks them (``file_ack``). Either side may cancel (``file_cancel``).
+FEATURE_FILES = "files"
+FILE_CHUNK_MAX = 60 * 1024  # payload bytes of one file_chunk (its envelope fits 64 KiB)
+MAX_BINARY_MESSAGE_BYTES = 64 * 1024  # a binary message from a client, envelope included
+FILE_WINDOW = 4 * FILE_CHUNK_MAX  # bytes sent and not yet acknowledged, either way
+MAX_FILE_ID = 2**31 - 1
+MAX_FILE_SIZE = 2**53 - 1
+MAX_FILE_NAME = 255  # characters
+MAX_MIME = 127
+
+
+@dataclass(frozen=True, slots=True)
+class FileOffer:
+    """A viewer offers a file (rfb addition): its ``id`` (the viewer's choice, unique among
+    its uploads in progress), ``name``, ``size`` in bytes and ``mime`` type."""
+
+    id: int
+    name: str
+    size: int
+    mime: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FileCancel:
+    """A viewer abandons an upload of its own, or refuses a download (rfb addition)."""
+
+    id: int
+    download: bool = False  # the id is the server's (a download)
+
+
+@dataclass(frozen=True, slots=True)
+class FileAck:
+    """A viewer received ``received`` bytes of a download so far (rfb addition)."""
+
+    id: int
+    received: int
+
+
+@dataclass(frozen=True, slots=True)
+class FileChunk:
+    """One binary ``file_chunk``: ``data`` belongs at ``offset`` of upload ``id``."""
+
+    id: int
+    offset: int
+    data: bytes
+
+
+FileMessage = FileOffer | FileCancel | FileAck
+
+
+def _file_id(msg: dict[str, Any], where: str) -> int:
+    value = _get(msg, "id", int, where)
+    if not 0 <= value <= MAX_FILE_ID:
+        raise _bad(f"{where}: field 'id' out of range [0, {MAX_FILE_ID}]")
+    return int(value)
+
+
+def _file_count(msg: dict[str, Any], key: str, where: str) -> int:
+    value = _get(msg, key, int, where)
+    if not 0 <= value <= MAX_FILE_SIZE:
+        raise _bad(f"{where}: field {key!r} out of range [0, 2**53 - 1]")
+    return int(value)
+
+
+def _parse_file_message(kind: str, msg: dict[str, Any]) -> FileMessage:
+    if kind == "file_offer":
+        name = _string(msg, "name", kind, limit=MAX_FILE_NAME)
+        mime = _string(msg, "mime", kind, required=False, limit=MAX_MIME)
+        assert name is not None
+        return FileOffer(_file_id(msg, kind), name, _file_count(msg, "size", kind), mime or "")
+    if kind == "file_cancel":
+        download = _opt(msg, "download", bool, kind)
+        return FileCancel(_file_id(msg, kind), bool(download))
+    return FileAck(_file_id(msg, kind), _file_count(msg, "received", kind))
+
+
+def parse_client_binary(data: bytes | bytearray | memoryview) -> FileChunk:
+    """Parse one binary message from a viewer: only a ``file_chunk`` envelope is accepted
+    (``uint32 LE N`` + N bytes of header JSON ``{"type":"file_chunk","id","offset"}`` +
+    the chunk). Raises ProtocolError: 1009 over MAX_BINARY_MESSAGE_BYTES or a chunk over
+    FILE_CHUNK_MAX, 1002/1007 for a broken envelope, 1003 for another kind of message,
+    1008 for a bad id or offset."""
+    if len(data) > MAX_BINARY_MESSAGE_BYTES:
+        raise ProtocolError(CLOSE_TOO_BIG, f"binary message of {len(data)} bytes is too big")
+    header, payload = unpack_envelope(data)
+    if header.get("type") != "file_chunk":
+        raise ProtocolError(CLOSE_UNSUPPORTED_DATA, "binary message is not a file chunk")
+    if len(payload) > FILE_CHUNK_MAX:
+        raise ProtocolError(CLOSE_TOO_BIG, f"file chunk of {len(payload)} bytes is too big")
+    where = "file_chunk"
+    return FileChunk(_file_id(header, where), _file_count(header, "offset", where), payload)
+
+
+ControlMessage = RequestControl | ReleaseControl | GiveControl
 ClientMessage = (
     Hello | Ack | RequestKeyframe | DecoderReset | SetViewport | InputEventMessage | FrameShown
-)
+    | RequestControl | ReleaseControl | GiveControl | PresencePointer | FileMessage
+)  # fmt: skip
 
 # Input event types of the renderview vocabulary (jupyter_rfb / rendercanvas).
 POINTER_EVENTS = frozenset(
@@ -305,13 +431,24 @@ POINTER_EVENTS = frozenset(
 KEY_EVENTS = frozenset({"key_down", "key_up"})
 POINTER_TYPES = frozenset({"mouse", "touch", "pen"})  # PointerEvent.pointerType
 # rfb additions: an application message (``data``: any JSON) and a viewer's paste.
-EVENT_TYPES = POINTER_EVENTS | KEY_EVENTS | {"wheel", "char", "message", "clipboard"}
+# rfb addition: one gamepad's state (Gamepad API), sent by the viewer when it changes.
+GAMEPAD_EVENT = "gamepad"
+EVENT_TYPES = POINTER_EVENTS | KEY_EVENTS | {"wheel", "char", "message", "clipboard", GAMEPAD_EVENT}
 MAX_CLIPBOARD = 60_000  # characters of pasted text in one clipboard event
+MAX_GAMEPADS = 4  # pad indexes 0..3, as browsers number them
+MAX_GAMEPAD_BUTTONS = 32
+MAX_GAMEPAD_AXES = 16
+MAX_GAMEPAD_MAPPING = 32  # "", "standard", "xr-standard"
 # Server -> viewer messages a client may announce in hello's ``features`` (rfb additions).
-NOTICE_FEATURES = frozenset({"messages", "cursor", "clipboard", "pointer_lock"})
+NOTICE_FEATURES = frozenset(
+    {"messages", "cursor", "clipboard", "pointer_lock", "control", "presence"}
+)
+MAX_CLIENT_ID = 64  # characters of a client id a viewer names (give_control)
 # The client draws an image_frame with "exact": true (an exact still) over its video.
 FEATURE_EXACT_STILL = "exact_still"
-FEATURES = NOTICE_FEATURES | {FEATURE_EXACT_STILL}
+# rfb addition: the client plays the program's sound (binary ``audio_chunk`` messages).
+FEATURE_AUDIO = "audio"
+FEATURES = NOTICE_FEATURES | {FEATURE_EXACT_STILL, FEATURE_FILES, FEATURE_AUDIO}
 MODIFIERS = frozenset({"Shift", "Control", "Alt", "Meta"})
 
 
@@ -377,6 +514,36 @@ def _modifiers(obj: dict[str, Any], where: str) -> None:
         raise _bad(f"{where}: modifiers must be a list of {sorted(MODIFIERS)}")
 
 
+def _gamepad(event: dict[str, Any], where: str) -> None:
+    """A gamepad's state: ``index`` (0..3), ``connected``, and optionally ``id``,
+    ``mapping``, ``buttons`` (at most 32 of ``{"pressed", "value"}`` with ``touched``?,
+    value 0..1) and ``axes`` (at most 16 numbers, -1..1)."""
+    index = _get(event, "index", int, where)
+    if not 0 <= index < MAX_GAMEPADS:
+        raise _bad(f"{where}: field 'index' out of range [0, {MAX_GAMEPADS - 1}]")
+    _get(event, "connected", bool, where)
+    _string(event, "id", where, required=False)
+    _string(event, "mapping", where, required=False, limit=MAX_GAMEPAD_MAPPING)
+    buttons = _opt(event, "buttons", list, where)
+    if buttons is not None:
+        if len(buttons) > MAX_GAMEPAD_BUTTONS:
+            raise _bad(f"{where}: more than {MAX_GAMEPAD_BUTTONS} buttons")
+        for button in buttons:
+            if not isinstance(button, dict):
+                raise _bad(f"{where}: a button must be an object with 'pressed' and 'value'")
+            _get(button, "pressed", bool, f"{where} button")
+            _number(button, "value", f"{where} button", 0, 1)
+            _opt(button, "touched", bool, f"{where} button")
+    axes = _opt(event, "axes", list, where)
+    if axes is not None:
+        if len(axes) > MAX_GAMEPAD_AXES:
+            raise _bad(f"{where}: more than {MAX_GAMEPAD_AXES} axes")
+        for axis in axes:
+            # bool is an int; NaN and the infinities are not in range.
+            if isinstance(axis, bool) or not isinstance(axis, (int, float)) or not -1 <= axis <= 1:
+                raise _bad(f"{where}: an axis must be a finite number in [-1, 1]")
+
+
 def validate_input_event(event: Any) -> dict[str, Any]:
     """Check one renderview input event; extra fields pass through untouched."""
     if not isinstance(event, dict):
@@ -416,6 +583,8 @@ def validate_input_event(event: Any) -> dict[str, Any]:
         raise _bad(f"{where}: missing field 'data'")  # any JSON; the message size bounds it
     if kind == "clipboard":
         _string(event, "text", where, limit=MAX_CLIPBOARD)
+    if kind == GAMEPAD_EVENT:
+        _gamepad(event, where)
     if kind == "pointer_move":
         # Pointer lock: relative motion in CSS pixels while the pointer is locked.
         _opt(event, "locked", bool, where)
@@ -489,6 +658,22 @@ def parse_client_message(text: str | bytes) -> ClientMessage:
             raise _bad("frame_shown: 'rtp_timestamp' must be a 32-bit RTP timestamp")
         received = _number(msg, "received_ms", "frame_shown", -1e15, 1e15, required=False)
         return FrameShown(rtp, received)
+    if kind == "request_control":
+        return RequestControl()
+    if kind == "release_control":
+        return ReleaseControl()
+    if kind == "give_control":
+        to = _string(msg, "client_id", "give_control", limit=MAX_CLIENT_ID)
+        assert to is not None
+        return GiveControl(to)
+    if kind == "presence":
+        coord = float(4 * MAX_DIMENSION)
+        x = _number(msg, "x", "presence", -coord, coord)
+        y = _number(msg, "y", "presence", -coord, coord)
+        inside = _opt(msg, "inside", bool, "presence")
+        return PresencePointer(float(x), float(y), inside is not False)  # type: ignore[arg-type]
+    if kind in ("file_offer", "file_cancel", "file_ack"):
+        return _parse_file_message(kind, msg)
     raise _bad(f"unknown message type {kind!r}")
 
 
@@ -851,8 +1036,179 @@ class PointerLock:
         return _dumps_notice(self.as_dict())
 
 
-Notice = AppMessage | Cursor | Clipboard | PointerLock
-ServerMessage = Config | Stats | Close | Notice
+@dataclass(frozen=True, slots=True)
+class ControlState:
+    """``control``: who holds the stream's control floor now (rfb addition). Sent on every
+    change and on joining; ``holder``: a client id or null (nobody, or the application
+    when ``app`` is true); ``name``: the holder's display name; ``waiting``: the client
+    ids in line for it. ``refused``: sent to one viewer whose request was refused, why."""
+
+    feature: ClassVar[str] = "control"
+    mode: str
+    holder: str | None = None
+    app: bool = False
+    name: str | None = None
+    waiting: tuple[str, ...] = ()
+    reason: str | None = None  # why it last changed (request, idle, released, ...)
+    refused: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        msg: dict[str, Any] = {
+            "type": "control",
+            "mode": self.mode,
+            "holder": self.holder,
+            "app": self.app,
+            "name": self.name,
+            "waiting": list(self.waiting),
+        }
+        if self.reason is not None:
+            msg["reason"] = self.reason
+        if self.refused is not None:
+            msg["refused"] = self.refused
+        return msg
+
+    def encode(self) -> str:
+        return _dumps_notice(self.as_dict())
+
+
+@dataclass(frozen=True, slots=True)
+class ViewerInfo:
+    """One line of ``viewers``."""
+
+    client_id: str
+    name: str | None  # the principal's display name (None without one)
+    transport: str  # "websocket" | "webrtc"
+    role: str  # "drive" | "view"
+    control: bool  # holds the floor (shared streams: every viewer that drives)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"client_id": self.client_id, "name": self.name, "transport": self.transport,
+                "role": self.role, "control": self.control}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Viewers:
+    """``viewers``: who is watching (rfb addition), sent on joins, leaves and floor
+    changes; ``pointers``: whether the stream shares pointers (``presence=True``), so
+    that the viewer sends its own."""
+
+    feature: ClassVar[str] = "presence"
+    viewers: tuple[ViewerInfo, ...]
+    pointers: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"type": "viewers", "viewers": [v.as_dict() for v in self.viewers],
+                "pointers": self.pointers}  # fmt: skip
+
+    def encode(self) -> str:
+        return _dumps_notice(self.as_dict())
+
+
+@dataclass(frozen=True, slots=True)
+class Pointers:
+    """``pointers``: other viewers' pointers in frame pixels (rfb addition; at most 15 a
+    second), each ``[client_id, x, y, inside]``; a viewer skips its own."""
+
+    feature: ClassVar[str] = "presence"
+    pointers: tuple[tuple[str, float, float, bool], ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        pointers = [[c, round(x, 1), round(y, 1), i] for c, x, y, i in self.pointers]
+        return {"type": "pointers", "pointers": pointers}
+
+    def encode(self) -> str:
+        return _dumps_notice(self.as_dict())
+
+
+@dataclass(frozen=True, slots=True)
+class FileStatus:
+    """``file_status`` (rfb addition): what became of a viewer's upload ``id``. ``status``:
+    ``accepted`` (send chunks: at most ``window`` bytes ahead of the acks, ``chunk`` bytes
+    each), ``progress`` (an ack: ``received`` bytes taken), ``done`` (all of it; the
+    application has it), ``refused`` (``reason``: ``disabled``, ``view_only``,
+    ``control``, ``too_big``, ``busy``, ``refused``; ``max_bytes``: the stream's limit),
+    ``failed`` (``reason``: ``timeout``, ``closed``). Sent to the uploader only."""
+
+    id: int
+    status: str
+    received: int | None = None
+    reason: str | None = None
+    max_bytes: int | None = None
+    window: int | None = None
+    chunk: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        msg: dict[str, Any] = {"type": "file_status", "id": self.id, "status": self.status}
+        for name in ("received", "reason", "max_bytes", "window", "chunk"):
+            value = getattr(self, name)
+            if value is not None:
+                msg[name] = value
+        return msg
+
+    def encode(self) -> str:
+        return _dumps_notice(self.as_dict())
+
+
+@dataclass(frozen=True, slots=True)
+class FileOfferOut:
+    """``file_offer`` (rfb addition, to viewers that listed ``files``): the application
+    sends a file (``display.send_file``); its chunks follow as binary ``file_chunk``
+    envelopes, in order, and the viewer acks them with ``file_ack``."""
+
+    feature: ClassVar[str] = FEATURE_FILES
+    id: int
+    name: str
+    size: int
+    mime: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"type": "file_offer", "id": self.id, "name": self.name, "size": self.size,
+                "mime": self.mime}  # fmt: skip
+
+    def encode(self) -> str:
+        return _dumps_notice(self.as_dict())
+
+
+@dataclass(frozen=True, slots=True)
+class FileChunkHeader:
+    """The header of a binary ``file_chunk`` envelope, both ways: ``data`` of file ``id``
+    at ``offset`` (upload ids are the viewer's, download ids the server's)."""
+
+    id: int
+    offset: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"type": "file_chunk", "id": self.id, "offset": self.offset}
+
+    def pack(self, payload: bytes | bytearray | memoryview) -> bytes:
+        return pack_envelope(self.as_dict(), payload)
+
+
+@dataclass(frozen=True, slots=True)
+class AudioChunkHeader:
+    """The header of a binary ``audio_chunk`` message: one Opus packet (``duration_us`` of
+    sound, 20 ms) whose first sample plays at ``timestamp_us`` on the frames' clock. Sent
+    only to viewers that announced ``audio`` in hello. ``seq`` counts the stream's packets:
+    a gap is a packet this viewer was not sent (dropped as late)."""
+
+    seq: int
+    timestamp_us: int
+    duration_us: int
+    channels: int
+    codec: str = "opus"
+    sample_rate: int = 48000
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"type": "audio_chunk", "seq": self.seq, "timestamp_us": self.timestamp_us,
+                "duration_us": self.duration_us, "codec": self.codec,
+                "sample_rate": self.sample_rate, "channels": self.channels}  # fmt: skip
+
+    def pack(self, payload: bytes | bytearray | memoryview) -> bytes:
+        return pack_envelope(self.as_dict(), payload)
+
+
+Notice = AppMessage | Cursor | Clipboard | PointerLock | ControlState | Viewers | Pointers
+ServerMessage = Config | Stats | Close | Notice | FileStatus | FileOfferOut
 
 
 def encode_server_message(msg: ServerMessage) -> str:

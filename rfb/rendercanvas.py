@@ -11,6 +11,10 @@ Each frame the canvas presents (rendercanvas's "bitmap" method: rendered by wgpu
 read back into RAM) is published to the display. The viewers' pointer, wheel and key
 events arrive as rendercanvas events (so pygfx controllers work), in the canvas's logical
 pixels; they are taken from the display, so ``display.poll_events()`` no longer sees them.
+rendercanvas has no events for the rest (gamepad states, ``message`` and ``clipboard``
+events, and any kind rfb adds): the canvas keeps those, oldest first, for
+``canvas.poll_events()`` (the same ``InputEvent``s ``display.poll_events()`` gives; at
+most ``MAX_KEPT_EVENTS``, the newest kept), so a teleoperation loop reads its gamepad there.
 
 Size policy (``resize=``): ``"follow"`` (the default) makes the canvas take the size of
 the viewer that last resized its view (a viewer allowed to drive: watch-only viewers send
@@ -28,6 +32,7 @@ also be the loop that sends frames.
 from __future__ import annotations
 
 import time
+from collections import deque
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -53,6 +58,7 @@ FORWARDED = frozenset({"pointer_down", "pointer_up", "pointer_move", "pointer_en
                        "pointer_leave", "double_click", "wheel", "key_down", "key_up",
                        "char"})  # fmt: skip
 _POINTER = FORWARDED - {"key_down", "key_up", "char"}
+MAX_KEPT_EVENTS = 10_000  # events the canvas does not forward, for canvas.poll_events()
 IDLE_POLL_S = 0.1  # how often a waiting draw checks whether a viewer has come
 
 
@@ -155,11 +161,21 @@ class RfbRenderCanvas(BaseRenderCanvas):  # type: ignore[misc]
         self.frames_presented = 0
         self.resized_by: str | None = None  # the viewer whose size it follows
         self._touches = Touches()
+        self._kept: deque[InputEvent] = deque(maxlen=MAX_KEPT_EVENTS)
         self._final_canvas_init()
 
     @property
     def display(self) -> Display:
         return self._display
+
+    def poll_events(self) -> list[InputEvent]:
+        """The viewers' events rendercanvas has no event for (``gamepad`` states,
+        ``message``, ``clipboard``), oldest first, since the last call: the canvas takes
+        every event from ``display.poll_events()`` and forwards the rest as rendercanvas
+        events. Call it from the draw function or the loop (it is filled on each tick)."""
+        out = list(self._kept)
+        self._kept.clear()
+        return out
 
     # -- what rendercanvas asks of a backend ----------------------------------------------
 
@@ -175,10 +191,12 @@ class RfbRenderCanvas(BaseRenderCanvas):  # type: ignore[misc]
                 latest_resize = ev
                 continue
             converted = to_canvas_event(ev.event, self._pixel_ratio)
-            if converted is not None:
-                if converted["event_type"] in _POINTER and converted["event_type"] != "wheel":
-                    self._touches.update(ev.client_id, converted)
-                self.submit_event(converted)
+            if converted is None:
+                self._kept.append(ev)  # no rendercanvas event for it: canvas.poll_events()
+                continue
+            if converted["event_type"] in _POINTER and converted["event_type"] != "wheel":
+                self._touches.update(ev.client_id, converted)
+            self.submit_event(converted)
         if latest_resize is not None and self._resize == "follow":
             self._follow(latest_resize)
 

@@ -20,14 +20,18 @@ from typing import Any, Protocol, TypeVar, Unpack
 
 from . import encoders, protocol
 from .access import REFUSED_REASON, Access, AuthContext
+from .audio import StreamAudio
+from .files import FileTransfers
 from .frames import Frame, as_pixels, same_pixels
 from .hub import Hub, ViewerLink
 from .inputs import InputSink
 from .notices import Notices
 from .options import StreamOptions
+from .presence import Presence
 from .protocol import ProtocolError
 from .session import Viewer
 from .session import chroma as chroma_policy
+from .session.control import Floor
 from .session.links import LinkKind
 from .session.routing import AttachOptions
 from .session.unchanged import FrameGate, Verdict
@@ -106,6 +110,7 @@ class ViewerSession:
     def listen(self, send: Callable[[str], None], features: frozenset[str]) -> list[str]:
         """The viewer said (later) which notices it understands (WebRTC's hello on its data
         channel): what it must be sent first."""
+        self.stream.files.listen(self.viewer.id, send, features)
         return self.stream.notices.open(self.viewer.id, send, features)
 
     def close(self) -> list[asyncio.Task[None]]:
@@ -116,7 +121,10 @@ class ViewerSession:
         self._closed = True
         closing = self.stream.hub.detach(self.viewer.id)
         self.stream.inputs.close(self.viewer.id)
+        self.stream.presence.leave(self.viewer.id)
         self.stream.notices.close(self.viewer.id)
+        self.stream.files.close(self.viewer.id)  # uploads freed, downloads dropped
+        self.stream.audio.close(self.viewer.id)
         return closing
 
 
@@ -135,10 +143,22 @@ class Stream:
         self._t0 = clock()
         self.hub = Hub(options, clock)
         self.access = options.access_policy()
+        # Who drives (session/control.py): every viewer, or one at a time.
+        self.floor = Floor(options.control, idle_s=options.control_idle_s,
+                           on_click=options.control_on_click)  # fmt: skip
         self.inputs = InputSink(
-            clock, self.now_us, rate=options.max_input_rate, record=options.record_events
-        )
+            clock, self.now_us, rate=options.max_input_rate, record=options.record_events,
+            floor=self.floor, on_floor=self._floor_changed,
+        )  # fmt: skip
         self.notices = Notices()  # what the app says to viewers (messages, cursor, ...)
+        # Who is watching, who holds the floor, where their pointers are (presence.py).
+        self.presence = Presence(self.notices, self.floor, clock, pointers=options.presence)
+        # Files both ways (files.py): viewers' uploads, the application's send_file.
+        self.files = FileTransfers(clock, self.inputs, self.floor, enabled=options.uploads,
+                                   max_upload_bytes=options.max_upload_bytes,
+                                   video_busy=self._video_busy)  # fmt: skip
+        # The program's sound (audio.py): nothing runs until audio is published to a listener.
+        self.audio = StreamAudio(self.now_us, name)
         self.width, self.height = options.width, options.height
         self._lock = threading.Lock()
         self._frame_ids = 0
@@ -294,8 +314,37 @@ class Stream:
         viewer = self.hub.attach(capability, link, **attach)
         if access is not None:
             self.inputs.open(viewer.id, access)
+            self.presence.join(viewer.id, access, kind.value)
         first = self.notices.open(viewer.id, notify, features) if notify is not None else []
+        if access is not None:
+            self.files.open(viewer.id, access, link, notify, features)
+        self.audio.open(viewer.id, link, features)
         return ViewerSession(self, kind, viewer, access, first)
+
+    # -- the control floor and presence ---------------------------------------------------
+
+    def _video_busy(self) -> bool:
+        """A viewer is short of credit (waiting on its acks): uploads hold theirs."""
+        return any(not v.has_credit for v in self.hub.live_viewers())
+
+    def _floor_changed(self) -> None:
+        self.presence.announce()
+
+    def control(self, client_id: str, msg: protocol.ClientMessage) -> None:
+        """A viewer's request_control / release_control / give_control / presence."""
+        if isinstance(msg, protocol.PresencePointer):
+            self.presence.pointer(client_id, msg.x, msg.y, msg.inside)
+            return
+        if isinstance(msg, protocol.RequestControl):
+            outcome = self.inputs.control(client_id, "request_control")
+        elif isinstance(msg, protocol.ReleaseControl):
+            outcome = self.inputs.control(client_id, "release_control")
+        elif isinstance(msg, protocol.GiveControl):
+            outcome = self.inputs.control(client_id, "give_control", msg.client_id)
+        else:
+            return
+        if outcome.refused:  # told why (and counted in control_refused)
+            self.presence.refused(client_id, outcome)
 
     def chroma_for(self, decodes_444: bool) -> str:
         """The H.264 chroma for a viewer that does (or does not) decode High 4:4:4."""
@@ -344,6 +393,21 @@ class Stream:
             elif not self._flush_scheduled:
                 self._flush_scheduled = True
                 loop.call_soon_threadsafe(self._flush_locked)
+
+    def publish_audio(self, samples: Any, sample_rate: int = 48000) -> None:
+        """See Display.publish_audio: checks and copies on the caller's thread; the audio
+        thread (audio.py) frames, encodes and sends."""
+        from .session.audio import check_samples
+
+        pcm, rate = check_samples(samples, sample_rate)
+        if self._closed:
+            raise RuntimeError(f"publish_audio() on a closed stream ({self.name!r})")
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError(
+                f"publish_audio() before stream {self.name!r} is served: start its server first"
+            )
+        self.audio.publish(pcm, rate, self.now_us(), loop)
 
     def _flush_locked(self) -> None:
         with self._lock:
@@ -427,6 +491,9 @@ class Stream:
         self._closed = True
         self._gate.clear()
         self.inputs.shut()
+        self.presence.close()
+        self.files.shut()
+        self.audio.shut()
         self._closed_event.set()
 
     async def finish(self) -> None:
@@ -435,6 +502,9 @@ class Stream:
         with self._lock:
             self._gate.clear()
         self.inputs.shut()
+        self.presence.close()
+        self.files.shut()
+        self.audio.shut()
         self._closed_event.set()
 
     def metrics(self) -> dict[str, Any]:
@@ -448,6 +518,17 @@ class Stream:
             "frames_unchanged": self._gate.unchanged,
             "events_dropped": self.inputs.events_dropped,
             "input_dropped": dict(self.inputs.dropped),
+            "control": {
+                "mode": self.floor.mode,
+                "holder": self.floor.holder,
+                "by_app": self.floor.by_app,
+                "waiting": len(self.floor.state.waiting),
+                "changes": self.inputs.control_changes,
+                "refused": dict(self.inputs.control_refused),
+            },
+            "presence": self.presence.metrics(),
+            "files": self.files.metrics(),
+            "audio": self.audio.metrics(),
             "refused": dict(self.refused),
             "protocol_errors": {str(k): v for k, v in self.protocol_errors.items()},
             "uptime_s": round(self._clock() - self._t0, 3),

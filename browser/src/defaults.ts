@@ -30,8 +30,20 @@ export const DEFAULTS = {
   autoFallbackMs: 4000,
   /** Read no timecode from frames (it costs a pixel read per frame). */
   timecode: false,
+  /** Show who holds the control floor, and a button to ask for it (exclusive streams). */
+  controlUi: true,
   /** Lock the pointer only when the server asks for it. */
   pointerLock: false,
+  /** Send the viewer's gamepads while the view has the keyboard focus. */
+  gamepad: true,
+  /** The touch keyboard bar on touch devices (a coarse primary pointer) only. */
+  keyboardBar: "auto",
+  /** Files dropped on the view are uploaded (the server decides whether it takes them). */
+  uploads: true,
+  /** Files the application sends are saved as downloads. */
+  saveFiles: true,
+  /** Play the program's sound where the browser has WebCodecs' AudioDecoder. */
+  audio: true,
 } as const satisfies Partial<RemoteFramebufferViewOptions>;
 
 /** The options DEFAULTS fills in. */
@@ -41,7 +53,7 @@ export type DefaultedOption = keyof typeof DEFAULTS;
 export type ResolvedOptions = RemoteFramebufferViewOptions & Required<Pick<RemoteFramebufferViewOptions, DefaultedOption | "url">>;
 
 /** The resolved options the worker needs; they travel in its "init" message as they are. */
-export const WORKER_OPTION_KEYS = ["url", "imageOnly", "chroma444", "maxInflight", "fit", "background", "token", "debug", "timecode"] as const;
+export const WORKER_OPTION_KEYS = ["url", "imageOnly", "chroma444", "maxInflight", "fit", "background", "token", "debug", "timecode", "audio"] as const;
 
 /** The worker's options: its share of the resolved options and the link it starts on. */
 export type WorkerOptions = Pick<ResolvedOptions, (typeof WORKER_OPTION_KEYS)[number]> & {

@@ -3,6 +3,8 @@
 import type { WorkerOptions } from "./defaults";
 import type { Fit } from "./geometry";
 import type { KeyInput, PointerInput, TextInput } from "./input";
+import type { ControlInfo, ViewerEntry } from "./presence";
+import type { ReceivedFile, UploadStatus } from "./files";
 
 export type State = "idle" | "connecting" | "open" | "negotiated" | "closed" | "error";
 export type TransportKind = "websocket" | "webrtc" | "auto";
@@ -45,6 +47,9 @@ export interface Stats {
   /** Adaptation, as the server reports it: this viewer's rung of the quality ladder
    * (0 = top, the full `bitrate`), out of `rungs`, and what that rung is. */
   adaptation: Adaptation | null;
+  /** The program's sound (audio.ts): state, jitter-buffer delay, losses; null where the
+   * view plays none (option `audio: false`, or no AudioDecoder). */
+  audio?: import("./audio").AudioStats | null;
 }
 
 export interface Adaptation {
@@ -80,6 +85,8 @@ export type ToWorker =
   | { type: "text"; input: TextInput }
   | { type: "app-send"; text: string }
   | { type: "clipboard-paste"; text: string }
+  /** A `gamepad` input event (gamepad.ts built it within the server's bounds). */
+  | { type: "gamepad"; event: Record<string, unknown> }
   | { type: "capture"; id: number; format: "imagedata" | "blob" }
   | { type: "rtc-open" }
   | { type: "rtc-text"; text: string }
@@ -89,6 +96,11 @@ export type ToWorker =
   | { type: "rtc-bitmap"; bitmap: ImageBitmap; rtpTimestamp: number | null; receivedMs: number | null }
   | { type: "rtc-closed"; reason: string }
   | { type: "use-websocket" }
+  /** The control floor: ask for it, let go of it (or withdraw), hand it to another viewer. */
+  | { type: "control"; action: "request" | "release" | "give"; clientId?: string }
+  /** Upload a file (files.ts): the worker reads it and sends it on its link. */
+  | { type: "upload"; id: number; file: Blob; name: string; mime: string }
+  | { type: "upload-cancel"; id: number }
   | { type: "dispose" };
 
 export type FromWorker =
@@ -98,12 +110,25 @@ export type FromWorker =
   | { type: "capture"; id: number; result: ImageData | Blob | null; error?: string }
   | { type: "log"; message: string }
   | { type: "rtc-send"; text: string }
+  /** A binary message for the data channel (a file chunk). */
+  | { type: "rtc-send-binary"; data: ArrayBuffer }
+  /** What became of an upload; a file the application sent, whole. */
+  | { type: "upload-status"; status: UploadStatus }
+  | { type: "file"; file: ReceivedFile }
   /** WebRTC: the worker drew the frame with this RTP timestamp (the main thread adds its
    * arrival time and sends frame_shown). */
   | { type: "rtc-shown"; rtp: number; receivedMs: number | null }
   | { type: "first-frame" }
+  /** An audio_chunk message (its header and Opus packet) for the main thread's player. */
+  | { type: "audio"; header: Record<string, unknown>; data: ArrayBuffer }
   /** What the application said (server -> viewer messages the worker passes on). */
   | { type: "app-message"; data: unknown }
   | { type: "cursor"; cursor: string; image?: string; hotspot?: [number, number] }
   | { type: "clipboard"; text: string }
-  | { type: "pointer-lock"; lock: boolean };
+  | { type: "pointer-lock"; lock: boolean }
+  /** Who holds the control floor (`me`: this viewer's client id), and whether this viewer may drive. */
+  | { type: "control"; control: ControlInfo; me: string | null; mayDrive: boolean }
+  /** Who is watching; `pointers`: the stream shares pointers. */
+  | { type: "viewers"; viewers: ViewerEntry[]; pointers: boolean }
+  /** Other viewers' pointers, in CSS pixels over the canvas. */
+  | { type: "pointers"; pointers: { clientId: string; label: string; x: number; y: number; visible: boolean }[] };

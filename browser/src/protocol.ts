@@ -156,6 +156,26 @@ export function packEnvelope(header: Record<string, unknown>, payload: Uint8Arra
   return out;
 }
 
+/** An audio_chunk header: one Opus packet of the program's sound. */
+export interface AudioChunkHeader {
+  type: "audio_chunk";
+  seq: number;
+  timestamp_us: number;
+  duration_us: number;
+  codec: string;
+  sample_rate: number;
+  channels: number;
+}
+
+export function isAudioHeader(h: Record<string, unknown>): h is AudioChunkHeader & Record<string, unknown> {
+  return (
+    h.type === "audio_chunk" &&
+    Number.isFinite(h.seq) &&
+    Number.isFinite(h.timestamp_us) &&
+    (h.channels === 1 || h.channels === 2)
+  );
+}
+
 export function isFrameHeader(h: Record<string, unknown>): h is FrameHeader & Record<string, unknown> {
   return (
     (h.type === "image_frame" || h.type === "video_chunk") &&
@@ -184,7 +204,7 @@ export function parseServerText(text: string): ServerMessage {
 // -- client -> server -------------------------------------------------------------------
 
 /** The server -> viewer messages this client understands (rfb additions; hello's features). */
-export const FEATURES = ["messages", "cursor", "clipboard", "pointer_lock", "exact_still"];
+export const FEATURES = ["messages", "cursor", "clipboard", "pointer_lock", "exact_still", "control", "presence", "files"];
 
 /** The most an application message to the server may be, as JSON (the server's text
  * message limit is 64 KiB, and the event wraps it). */
@@ -192,9 +212,13 @@ export const MAX_APP_MESSAGE_BYTES = 60 * 1024;
 /** Characters of pasted text in one clipboard event (rfb/protocol.py MAX_CLIPBOARD). */
 export const MAX_CLIPBOARD = 60_000;
 
-export function hello(supported: string[], token?: string | null): string {
+/** The hello feature of a client that plays the program's sound (audio_chunk messages). */
+export const FEATURE_AUDIO = "audio";
+
+export function hello(supported: string[], token?: string | null, audio = false): string {
   // scaled_frames: this client draws lower rungs at the frame's size (frame_width/height).
-  const msg: Record<string, unknown> = { type: "hello", supported, device_pixel_ratio: 1, scaled_frames: true, features: FEATURES };
+  const features = audio ? [...FEATURES, FEATURE_AUDIO] : FEATURES;
+  const msg: Record<string, unknown> = { type: "hello", supported, device_pixel_ratio: 1, scaled_frames: true, features };
   if (token) msg.token = token;
   return JSON.stringify(msg);
 }

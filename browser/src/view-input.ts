@@ -2,7 +2,7 @@
 // and posts pointer, key, text and paste input to the worker. The mapping itself is pure
 // and lives in input.ts; this module only reads DOM events and owns pointer lock.
 
-import { mapButton, mapButtons, mergeMoves, modifiers, MoveCoalescer, shouldPreventKey, wheelPixels, type PointerInput, type TextInput } from "./input";
+import { mapButton, mapButtons, mergeMoves, modifiers, MoveCoalescer, shouldPreventKey, wheelPixels, type KeyInput, type PointerInput, type TextInput } from "./input";
 import type { Size, ToWorker } from "./messages";
 
 /** The messages input sends to the worker. */
@@ -15,7 +15,26 @@ export interface ViewInputHost {
   size(): Size;
   /** Lock the pointer on every click (the pointerLock option), not only when the server asks. */
   readonly lockOnClick: boolean;
+  /** The touch keyboard bar's sticky modifiers, where the view shows the bar. */
+  sticky?(): StickyModifiers | null;
 }
+
+/** What the touch keyboard bar (view-touch-bar.ts) adds to the view's own input. */
+export interface StickyModifiers {
+  /** An event's own modifiers with the sticky ones. */
+  withSticky(own: readonly string[]): string[];
+  /** Ctrl, Alt or Meta sticks: a printable key is a shortcut then, not text. */
+  readonly shortcut: boolean;
+  /** A key or a click went out: the sticky-once modifiers let go. */
+  consumed(): void;
+  /** Text typed: its first character as a shortcut key press when Ctrl/Alt/Meta stick,
+   * returning the rest as text; null when nothing sticks. */
+  typed(data: string): string | null;
+}
+
+/** Keys that are modifiers or stand for a device keyboard's composition, not a key of
+ * their own: they do not use up a sticky modifier. */
+const NOT_A_KEY = new Set(["Shift", "Control", "Alt", "Meta", "AltGraph", "CapsLock", "Unidentified", "Process", "Dead"]);
 
 export class ViewInput {
   private readonly cleanups: (() => void)[] = [];
@@ -40,6 +59,38 @@ export class ViewInput {
   /** Give the view the keyboard (as a click on it does). */
   focus(): void {
     this.textField?.focus({ preventScroll: true });
+  }
+
+  /** A key event from elsewhere in the view (the touch keyboard bar), in order with the
+   * pointer's: pending moves go first. */
+  key(input: KeyInput): void {
+    this.moves.flush();
+    this.host.post({ type: "key", input });
+  }
+
+  /** Whether the view has the keyboard (its hidden text field, or the canvas itself). */
+  hasFocus(): boolean {
+    const active = document.activeElement;
+    return active !== null && (active === this.textField || active === this.canvas);
+  }
+
+  /** Touch devices: whether focusing the view opens the device's own keyboard. Off where
+   * the touch keyboard bar shows (a tap on the view would pop it up every time); the
+   * bar's keyboard button turns it on, and the view keeps the keyboard focus. */
+  setDeviceKeyboard(show: boolean): void {
+    const field = this.textField;
+    if (!field) return;
+    field.inputMode = show ? "text" : "none";
+    if (show || this.hasFocus()) {
+      // Focused again: the browser shows or hides its keyboard for the new inputmode.
+      field.blur();
+      field.focus({ preventScroll: true });
+    }
+  }
+
+  /** Whether focusing the view opens the device's keyboard (setDeviceKeyboard). */
+  get deviceKeyboard(): boolean {
+    return this.textField?.inputMode !== "none";
   }
 
   /** The server asked to lock (or release) the pointer. */
@@ -83,7 +134,7 @@ export class ViewInput {
       cssY: e.clientY - rect.top,
       button: kind === "pointer_move" || kind === "wheel" ? 0 : mapButton(e.button),
       buttons: mapButtons(e.buttons),
-      modifiers: modifiers(e),
+      modifiers: this.host.sticky?.()?.withSticky(modifiers(e)) ?? modifiers(e),
       timestamp: Date.now() / 1000,
     };
     if ("pointerId" in e && typeof e.pointerId === "number") {
@@ -144,6 +195,7 @@ export class ViewInput {
     const up = (e: PointerEvent) => {
       if (canvas.hasPointerCapture?.(e.pointerId)) canvas.releasePointerCapture(e.pointerId);
       this.moves.other(this.pointerInput("pointer_up", e));
+      this.host.sticky?.()?.consumed(); // a sticky Ctrl held for this click lets go
     };
     this.listen("pointerup", up);
     this.listen("pointercancel", up);
@@ -205,15 +257,25 @@ export class ViewInput {
       this.cleanups.push(() => field.removeEventListener(type, fn as EventListener));
     };
     const key = (kind: "key_down" | "key_up") => (e: KeyboardEvent) => {
-      if (shouldPreventKey(e)) e.preventDefault();
+      const sticky = this.host.sticky?.() ?? null;
+      // With a sticky Ctrl (Alt, Meta) a printable key is a shortcut: it types no text,
+      // as a held hardware Ctrl would not.
+      if (shouldPreventKey(e) || (sticky?.shortcut && e.key.length === 1)) e.preventDefault();
       this.moves.flush(); // a pending move happened before this key
-      this.host.post({ type: "key", input: { kind, key: e.key, code: e.code, modifiers: modifiers(e), timestamp: Date.now() / 1000 } });
+      const mods = sticky ? sticky.withSticky(modifiers(e)) : modifiers(e);
+      this.host.post({ type: "key", input: { kind, key: e.key, code: e.code, modifiers: mods, timestamp: Date.now() / 1000 } });
+      if (kind === "key_up" && !NOT_A_KEY.has(e.key)) sticky?.consumed();
     };
     this.listen("keydown", key("key_down"), false); // the canvas, where it has focus itself
     this.listen("keyup", key("key_up"), false);
     on("keydown", key("key_down"));
     on("keyup", key("key_up"));
-    const text = (data: string | null, mods: string[] = []) => {
+    const text = (typed: string | null, mods: string[] = [], typing = true) => {
+      // A sticky Ctrl (touch keyboard bar) makes the first typed character a shortcut.
+      const sticky = typed && typing ? (this.host.sticky?.() ?? null) : null;
+      const rest = sticky && typed ? sticky.typed(typed) : null;
+      const data = rest ?? typed;
+      if (sticky && rest === null && data) sticky.consumed(); // sticky Shift: used by text
       if (data) {
         this.moves.flush();
         const input: TextInput = { kind: "char", data, modifiers: mods, timestamp: Date.now() / 1000 };
@@ -232,7 +294,7 @@ export class ViewInput {
       e.preventDefault();
       const pasted = e.clipboardData?.getData("text/plain") ?? "";
       if (pasted) this.host.post({ type: "clipboard-paste", text: pasted }); // the paste itself
-      text(pasted); // ... and the text it types
+      text(pasted, [], false); // ... and the text it types
     });
   }
 }

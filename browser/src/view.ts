@@ -8,11 +8,21 @@ import { backingSize, type Fit } from "./geometry";
 import type { FromWorker, Size, State, Stats, ToWorker, TransportKind } from "./messages";
 import { appMessage } from "./protocol";
 import { cssCursor } from "./cursor";
+import { Overlay } from "./overlay";
+import type { ControlInfo, ViewerEntry } from "./presence";
 import { ViewInput } from "./view-input";
+import { GamepadReader } from "./view-gamepad";
+import { TouchBar } from "./view-touch-bar";
+import { keyboardBarWanted } from "./touch-bar";
 import { WebRtcSession } from "./webrtc-session";
+import { ViewFiles } from "./view-files";
+import type { ReceivedFile, UploadStatus } from "./files";
+import { AudioPlayer, audioSupported } from "./audio";
 
 export type { Fit } from "./geometry";
+export type { ControlInfo, ViewerEntry } from "./presence";
 export type { Adaptation, State, Stats, TransportKind } from "./messages";
+export type { ReceivedFile, UploadStatus } from "./files";
 
 declare const __RFB_WORKER_SOURCE__: string;
 
@@ -61,6 +71,36 @@ export interface RemoteFramebufferViewOptions {
    * relative motion (`dx`, `dy`, `locked`). The server can ask for it too
    * (`display.request_pointer_lock()`); Escape releases it (default {@link DEFAULTS.pointerLock}). */
   pointerLock?: boolean;
+  /** Send the viewer's gamepads (Gamepad API) as `gamepad` input events while the view has
+   * the keyboard focus; false never reads them (default {@link DEFAULTS.gamepad}). */
+  gamepad?: boolean;
+  /** The touch keyboard bar under the view (Esc, Tab, sticky Ctrl/Alt/Meta/Shift, arrows,
+   * F1-F12, the device's keyboard): "auto" on touch devices (a coarse primary pointer),
+   * true always, false never (default {@link DEFAULTS.keyboardBar}). */
+  keyboardBar?: boolean | "auto";
+  /** Show who holds the control floor (streams with `control="exclusive"`) over the view,
+   * with a button to ask for it (default {@link DEFAULTS.controlUi}). */
+  controlUi?: boolean;
+  /** Called when who holds the control floor changes (see {@link RemoteFramebufferView.control}). */
+  onControl?: (control: ControlInfo) => void;
+  /** Called when a viewer joins or leaves, or the floor moves (see {@link RemoteFramebufferView.viewers}). */
+  onViewers?: (viewers: ViewerEntry[]) => void;
+  /** Upload files dropped on the view to the application (streams with `uploads=True`;
+   * `view.upload(file)` works either way) (default {@link DEFAULTS.uploads}). */
+  uploads?: boolean;
+  /** Save files the application sends (`display.send_file`) as downloads, unless `onFile`
+   * returns false (default {@link DEFAULTS.saveFiles}). */
+  saveFiles?: boolean;
+  /** Called with each file the application sends, whole (`data`: a Blob); return false to
+   * keep the view from saving it. */
+  onFile?: (file: ReceivedFile) => boolean | void;
+  /** Called as each upload goes: offered, sending (with the bytes the server took), then
+   * done, refused or failed (with `reason` and a `message` for the user). */
+  onUpload?: (status: UploadStatus) => void;
+  /** Play the program's sound (`display.publish_audio`, WebSocket only for now) where the
+   * browser has WebCodecs' AudioDecoder: it starts muted, behind an unmute button, as
+   * autoplay rules ask (default {@link DEFAULTS.audio}). */
+  audio?: boolean;
   onState?: (state: State, reason?: string) => void;
   onStats?: (stats: Stats) => void;
   onError?: (message: string) => void;
@@ -93,6 +133,14 @@ export class RemoteFramebufferView {
   /** The WebRTC session, for transport "webrtc" or "auto"; null on the WebSocket alone. */
   private readonly rtc: WebRtcSession | null = null;
   private readonly input: ViewInput;
+  private readonly overlay: Overlay;
+  private _control: ControlInfo | null = null;
+  private _viewers: ViewerEntry[] = [];
+  private _clientId: string | null = null;
+  private readonly gamepads: GamepadReader | null = null;
+  private readonly keyBar: TouchBar | null = null;
+  private readonly files: ViewFiles;
+  private readonly audioPlayer: AudioPlayer | null = null;
 
   constructor(target: HTMLCanvasElement | HTMLElement, options: RemoteFramebufferViewOptions = {}) {
     this.opts = resolveOptions(options, location);
@@ -115,6 +163,8 @@ export class RemoteFramebufferView {
     this.worker.onerror = (e) => this.fail(`worker error: ${e.message}`);
     const offscreen = canvas.transferControlToOffscreen();
     const wopts = workerOptions(this.opts);
+    wopts.audio = this.opts.audio && audioSupported(); // hello says "audio" only then
+    if (wopts.audio) this.audioPlayer = new AudioPlayer(canvas, { log: (m) => this.opts.debug && console.debug("rfb:", m) });
     this.post({ type: "init", canvas: offscreen, options: wopts, size: this.size }, [offscreen]);
     if (wopts.mode === "webrtc") {
       this.rtc = new WebRtcSession(this.opts, {
@@ -127,6 +177,14 @@ export class RemoteFramebufferView {
       void this.rtc.start();
     }
 
+    this.files = new ViewFiles(canvas, {
+      post: (msg) => this.post(msg),
+      drop: this.opts.uploads,
+      save: this.opts.saveFiles,
+      onFile: this.opts.onFile,
+      onUpload: this.opts.onUpload,
+    });
+    this.overlay = new Overlay(canvas, { request: () => this.requestControl(), release: () => this.releaseControl() }, this.opts.controlUi);
     if (typeof ResizeObserver !== "undefined") {
       this.observer = new ResizeObserver(() => this.onResize());
       this.observer.observe(canvas);
@@ -146,7 +204,24 @@ export class RemoteFramebufferView {
       post: (msg) => this.post(msg),
       size: () => this.size,
       lockOnClick: this.opts.pointerLock,
+      sticky: () => this.keyBar,
     });
+    const coarse = typeof matchMedia === "function" && matchMedia("(pointer: coarse)").matches;
+    if (keyboardBarWanted(this.opts.keyboardBar, { coarsePointer: coarse })) {
+      this.input.setDeviceKeyboard(false); // a tap on the view must not pop it up
+      this.keyBar = new TouchBar(canvas, {
+        key: (p) => this.input.key({ ...p, timestamp: Date.now() / 1000 }),
+        showKeyboard: (show) => this.input.setDeviceKeyboard(show),
+        keyboardShown: () => this.input.deviceKeyboard,
+      });
+    }
+    if (this.opts.gamepad) {
+      this.gamepads = new GamepadReader({
+        post: (event) => this.post({ type: "gamepad", event }),
+        focused: () => this.input.hasFocus(),
+        ready: () => this._state === "negotiated",
+      });
+    }
   }
 
   // -- public API ------------------------------------------------------------------------
@@ -156,7 +231,15 @@ export class RemoteFramebufferView {
   }
 
   get stats(): Stats | null {
-    return this._stats;
+    if (this._stats === null) return null;
+    return { ...this._stats, audio: this.audioPlayer?.stats() ?? null };
+  }
+
+  /** The program's sound: `state`, `unmute()` / `mute()`, its AudioContext (`context`) and
+   * what goes to the speakers (`output`, to tap with an AnalyserNode); null where the view
+   * plays none (option `audio: false`, or a browser without AudioDecoder). */
+  get audio(): AudioPlayer | null {
+    return this.audioPlayer;
   }
 
   setFit(fit: Fit, background?: string): void {
@@ -196,9 +279,59 @@ export class RemoteFramebufferView {
     this.post({ type: "app-send", text: appMessage(data, Date.now() / 1000) });
   }
 
+  /** Who holds the stream's control floor, as the server last said (null before it did,
+   * or from a server without it). `mode` "shared": everyone who may drive does. */
+  get control(): ControlInfo | null {
+    return this._control;
+  }
+
+  /** Who is watching the stream (client id, display name, transport, role, holds the floor). */
+  get viewers(): ViewerEntry[] {
+    return this._viewers;
+  }
+
+  /** This viewer's client id (as in the app's InputEvents and in `viewers`), once known. */
+  get clientId(): string | null {
+    return this._clientId;
+  }
+
+  /** Ask for the control floor: granted when it is free, when its holder has gone idle,
+   * or later when the holder lets go (until then this viewer waits in line). */
+  requestControl(): void {
+    this.post({ type: "control", action: "request" });
+  }
+
+  /** Let go of the floor (the next in line gets it), or stop waiting for it. */
+  releaseControl(): void {
+    this.post({ type: "control", action: "release" });
+  }
+
+  /** Hand the floor, which this viewer holds, to another viewer (its client id). */
+  giveControl(clientId: string): void {
+    this.post({ type: "control", action: "give", clientId });
+  }
+
+  /** Upload a file (a File, or a Blob named `name`) to the application: it arrives as a
+   * `file` event in `poll_events()`. Resolves once the application has it; rejects with
+   * the reason (too big, view-only, uploads off, ...), which the view also shows. */
+  upload(file: Blob, name?: string): Promise<UploadStatus> {
+    return this.files.upload(file, name);
+  }
+
+  /** Stop an upload in progress (its `id`, as in UploadStatus). */
+  cancelUpload(id: number): void {
+    this.files.cancel(id);
+  }
+
   /** Give the view the keyboard (as a click on it does). */
   focus(): void {
     this.input.focus();
+  }
+
+  /** The touch keyboard bar's element (see the `keyboardBar` option), or null where the
+   * view shows none: style or move it as the page needs. */
+  get keyboardBar(): HTMLElement | null {
+    return this.keyBar?.element ?? null;
   }
 
   dispose(): void {
@@ -207,7 +340,12 @@ export class RemoteFramebufferView {
     this.rtc?.close();
     this.observer?.disconnect();
     for (const c of this.cleanups) c();
+    this.gamepads?.dispose();
+    this.keyBar?.dispose();
     this.input.dispose();
+    this.overlay.dispose();
+    this.audioPlayer?.dispose();
+    this.files.dispose();
     this.post({ type: "dispose" });
     const worker = this.worker;
     setTimeout(() => worker.terminate(), 200); // let the socket send its close frame
@@ -226,6 +364,7 @@ export class RemoteFramebufferView {
 
   private setState(state: State, reason?: string): void {
     this._state = state;
+    this.gamepads?.wake(); // pads are read only while connected
     this.opts.onState?.(state, reason);
   }
 
@@ -242,17 +381,29 @@ export class RemoteFramebufferView {
       case "stats":
         void (this.rtc ? this.rtc.withReceiverStats(msg.stats) : Promise.resolve(msg.stats)).then((stats) => {
           this._stats = stats;
-          this.opts.onStats?.(stats);
+          this.opts.onStats?.(this.stats ?? stats);
         });
         break;
       case "rtc-send":
         this.rtc?.send(msg.text);
+        break;
+      case "rtc-send-binary":
+        this.rtc?.sendBinary(msg.data);
+        break;
+      case "upload-status":
+        this.files.onStatus(msg.status);
+        break;
+      case "file":
+        this.files.onFile(msg.file);
         break;
       case "rtc-shown":
         this.rtc?.frameShown(msg.rtp, msg.receivedMs);
         break;
       case "first-frame":
         this.rtc?.firstFrame();
+        break;
+      case "audio":
+        this.audioPlayer?.push(msg.header, msg.data);
         break;
       case "error":
         this.fail(msg.message);
@@ -289,6 +440,20 @@ export class RemoteFramebufferView {
       case "pointer-lock":
         this.input.setPointerLock(msg.lock);
         break;
+      case "control":
+        this._control = msg.control;
+        this._clientId = msg.me;
+        this.overlay.setControl(msg.control, msg.me, msg.mayDrive);
+        this.opts.onControl?.(msg.control);
+        break;
+      case "viewers":
+        this._viewers = msg.viewers;
+        this.overlay.keepOnly(new Set(msg.viewers.map((v) => v.clientId)));
+        this.opts.onViewers?.(msg.viewers);
+        break;
+      case "pointers":
+        this.overlay.setPointers(msg.pointers, new Set(this._viewers.map((v) => v.clientId)));
+        break;
     }
   }
 
@@ -316,6 +481,8 @@ export class RemoteFramebufferView {
 
   private onResize(): void {
     if (this.disposed) return;
+    this.overlay.place();
+    this.audioPlayer?.place();
     const s = this.measure();
     const old = this.size;
     if (s.cssWidth === old.cssWidth && s.cssHeight === old.cssHeight && s.width === old.width && s.height === old.height) return;

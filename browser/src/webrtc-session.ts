@@ -86,6 +86,11 @@ export class WebRtcSession {
     this.link?.send(text);
   }
 
+  /** A binary message from the worker (a file chunk), over the data channel. */
+  sendBinary(data: ArrayBuffer): void {
+    this.link?.sendBinary(data);
+  }
+
   /** The worker drew the frame with this RTP timestamp (frame_shown to the server). */
   frameShown(rtp: number, receivedMs: number | null): void {
     this.link?.frameShown(rtp, receivedMs);

@@ -224,6 +224,10 @@ export class WebRtcLink {
     if (this.channel?.readyState === "open") this.channel.send(text);
   }
 
+  sendBinary(data: ArrayBuffer): void {
+    if (this.channel?.readyState === "open") this.channel.send(data);
+  }
+
   /** frame_shown for a frame the worker drew, with its arrival time: given, or once the
    * <video> has reported it (that may come a little after the worker drew the frame);
    * without it after SHOWN_WAIT_MS. */

@@ -84,7 +84,7 @@ describe("client messages", () => {
       supported: ["image/jpeg", "webcodecs/h264-annexb"],
       device_pixel_ratio: 1,
       scaled_frames: true,
-      features: ["messages", "cursor", "clipboard", "pointer_lock", "exact_still"],
+      features: ["messages", "cursor", "clipboard", "pointer_lock", "exact_still", "control", "presence", "files"],
       token: "t",
     });
     expect(JSON.parse(P.hello([P.CAP_PNG]))).not.toHaveProperty("token");

@@ -26,6 +26,11 @@ def dispatch(stream: Stream, viewer: Viewer, msg: protocol.ClientMessage) -> Non
         stream.inputs.push(viewer.id, msg.as_resize_event())
     elif isinstance(msg, (protocol.RequestKeyframe, protocol.DecoderReset)):
         hub.reset(viewer.id)
+    elif isinstance(msg, (protocol.RequestControl, protocol.ReleaseControl,
+                          protocol.GiveControl, protocol.PresencePointer)):  # fmt: skip
+        stream.control(viewer.id, msg)  # the floor and presence (stream.py)
+    elif isinstance(msg, (protocol.FileOffer, protocol.FileCancel, protocol.FileAck)):
+        stream.files.message(viewer.id, msg)  # files both ways (files.py)
     # Hello: its order is protocol.ConnectionState's (WebSocket), the data channel's own
     # business (WebRTC).
     # FrameShown only means something on WebRTC, whose transport handles it; a WebSocket

@@ -41,11 +41,17 @@ class AiohttpSocket:
         return self.ws.closed
 
     async def receive_text(self, timeout: float | None = None) -> str | None:
+        msg = await self.receive(timeout)
+        if isinstance(msg, bytes):
+            raise ProtocolError(protocol.CLOSE_UNSUPPORTED_DATA, "binary messages are not accepted")
+        return msg
+
+    async def receive(self, timeout: float | None = None) -> str | bytes | None:
         msg = await self.ws.receive(timeout=timeout)
         if msg.type == WSMsgType.TEXT:
             return str(msg.data)
         if msg.type == WSMsgType.BINARY:
-            raise ProtocolError(protocol.CLOSE_UNSUPPORTED_DATA, "binary messages are not accepted")
+            return bytes(msg.data)
         if msg.type == WSMsgType.ERROR:
             exc = msg.data
             code = getattr(exc, "code", protocol.CLOSE_PROTOCOL_ERROR)
@@ -118,6 +124,12 @@ class AsgiSocket:
         return receiving.result() if receiving.done() and not receiving.cancelled() else None
 
     async def receive_text(self, timeout: float | None = None) -> str | None:
+        msg = await self.receive(timeout)
+        if isinstance(msg, bytes):
+            raise ProtocolError(protocol.CLOSE_UNSUPPORTED_DATA, "binary messages are not accepted")
+        return msg
+
+    async def receive(self, timeout: float | None = None) -> str | bytes | None:
         while not self._closed:
             async with asyncio.timeout(timeout):
                 event = await self._next_event()
@@ -131,7 +143,7 @@ class AsgiSocket:
                 continue
             if event.get("text") is not None:
                 return str(event["text"])
-            raise ProtocolError(protocol.CLOSE_UNSUPPORTED_DATA, "binary messages are not accepted")
+            return bytes(event.get("bytes") or b"")
         return None
 
     async def _emit(self, message: Message) -> None:

@@ -288,6 +288,22 @@ class WebRtcViewer:
             )
         )
 
+    def send_file_bytes(self, data: bytes) -> None:
+        """FileLink: one file chunk as a binary data-channel message (one part of the
+        exact stills' framing: protocol.channel_parts), in order with the rest."""
+        ch = self.channel
+        if ch is None or ch.readyState != "open":
+            return
+        self._exact_ids += 1
+        with contextlib.suppress(Exception):
+            for part in protocol.channel_parts(data, self._exact_ids):
+                ch.send(part)
+
+    def file_backlog(self) -> int:
+        """FileLink: what a file chunk waits behind: the channel's queue and the video's."""
+        ch = self.channel
+        return (ch.bufferedAmount if ch is not None else 0) + self.backlog_bytes()
+
     def send_text(self, text: str) -> None:
         ch = self.channel
         if ch is not None and ch.readyState == "open":
@@ -308,9 +324,9 @@ class WebRtcViewer:
                 return
             try:
                 if not isinstance(message, str):
-                    raise ProtocolError(
-                        protocol.CLOSE_UNSUPPORTED_DATA, "binary data channel message"
-                    )
+                    # Binary: only file chunks (rfb/files.py), each in one message.
+                    self.stream.files.chunk(self.viewer.id, bytes(message))
+                    return
                 msg = protocol.parse_client_message(message)
                 if isinstance(msg, protocol.FrameShown):
                     self.on_frame_shown(msg.rtp_timestamp, msg.received_ms)

@@ -19,6 +19,7 @@ from ..encoders import convert
 from ..http_messages import HttpRequest
 from ..protocol import ProtocolError
 from ..session import EncodedUnit, Viewer
+from ..session.audio import AudioOut
 from ..session.links import LinkKind
 from .common import StatsTicker, auth_context, config_message, dispatch
 from .tcp_info import delivery_rate
@@ -64,6 +65,15 @@ def unit_header(viewer: Viewer, seq: int, unit: EncodedUnit, fps: float) -> prot
     )
 
 
+class _FileBytes:
+    """A file chunk in the send queue (not a frame: no credit, not in the frame backlog)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
 class ViewerSocket(Protocol):
     """An accepted WebSocket, as the pump uses it."""
 
@@ -72,6 +82,11 @@ class ViewerSocket(Protocol):
 
     async def receive_text(self, timeout: float | None = None) -> str | None:
         """The next text message; None once the peer closed. A binary or malformed message
+        raises ProtocolError; no message in ``timeout`` seconds, TimeoutError."""
+        ...
+
+    async def receive(self, timeout: float | None = None) -> str | bytes | None:
+        """The next message, text or binary; None once the peer closed. A malformed one
         raises ProtocolError; no message in ``timeout`` seconds, TimeoutError."""
         ...
 
@@ -116,12 +131,14 @@ class WebSocketViewer:
         self.whep_path = whep_path  # where this stream's WHEP is, told in config
         self.viewer: Viewer | None = None
         self.session: ViewerSession | None = None  # from hello on
-        self._out: deque[str | bytes] = deque()
+        self._out: deque[str | bytes | _FileBytes] = deque()
         self._out_bytes = 0  # frame bytes queued here, not yet handed to the socket
+        self._file_bytes = 0  # file chunks queued here (rfb/files.py)
         self._out_signal = asyncio.Event()
         self._closing = False
         self.opened_at = stream.clock()
         self._evicted: asyncio.Task[None] | None = None
+        self._audio = AudioOut()  # audio_chunk messages: sent ahead of frames, late ones dropped
         # hello first, once, in time (greeted: the hook may still be deciding)
         self.hello_state = protocol.ConnectionState(self.opened_at, HELLO_TIMEOUT_S)
 
@@ -139,6 +156,41 @@ class WebSocketViewer:
         """Frame bytes not on the wire yet: queued here and in the socket's write buffer."""
         return self._out_bytes + self.ws.write_buffer_size()
 
+    def send_audio(self, message: bytes) -> None:
+        """AudioLink: one audio_chunk message; it goes ahead of queued frames, and is
+        dropped if the socket is backlogged or it cannot go in time (session/audio.py)."""
+        if self._audio.offer(message, self.stream.now_us(), self.ws.write_buffer_size()):
+            self._out_signal.set()
+
+    def audio_figures(self) -> tuple[int, int]:
+        """AudioLink: audio messages sent, and dropped (late, crowded out, backlogged)."""
+        return self._audio.sent, self._audio.dropped
+
+    async def _send_audio(self) -> bool:
+        """Send the next audio message that is still in time; False: the socket is done."""
+        message = self._audio.take(self.stream.now_us())
+        if message is None:
+            return True
+        try:
+            async with asyncio.timeout(SEND_TIMEOUT_S):
+                await self.ws.send_bytes(message)
+        except TimeoutError:
+            await self.close(protocol.CLOSE_POLICY_VIOLATION, "viewer too slow: send timed out")
+            return False
+        except (ConnectionError, RuntimeError):
+            return False
+        return True
+
+    def send_file_bytes(self, data: bytes) -> None:
+        """FileLink: one binary file chunk, in order with frames and control messages."""
+        self._out.append(_FileBytes(data))
+        self._file_bytes += len(data)
+        self._out_signal.set()
+
+    def file_backlog(self) -> int:
+        """FileLink: bytes a file chunk would wait behind (frames, chunks, the socket's)."""
+        return self.backlog_bytes() + self._file_bytes
+
     def send_text(self, text: str) -> None:
         if len(self._out) > 64:  # control messages only pile up if the socket is stuck
             return
@@ -148,6 +200,10 @@ class WebSocketViewer:
     async def _sender(self) -> None:
         ws = self.ws
         while not ws.closed:
+            if len(self._audio):  # sound first: it is small, and late is useless
+                if not await self._send_audio():
+                    return
+                continue
             if not self._out:
                 self._out_signal.clear()
                 await self._out_signal.wait()
@@ -155,9 +211,13 @@ class WebSocketViewer:
             item = self._out.popleft()
             if isinstance(item, bytes):
                 self._out_bytes -= len(item)
+            elif isinstance(item, _FileBytes):
+                self._file_bytes -= len(item.data)
             try:
                 async with asyncio.timeout(SEND_TIMEOUT_S):
-                    if isinstance(item, bytes):
+                    if isinstance(item, _FileBytes):
+                        await ws.send_bytes(item.data)
+                    elif isinstance(item, bytes):
                         await ws.send_bytes(item)
                     else:
                         await ws.send_text(item)
@@ -257,12 +317,15 @@ class WebSocketViewer:
                 asyncio.create_task(self._stats(), name=f"rfb-stats-{viewer.id}"),
             ]
             handled = 0
-            while (text := await self._receive_text()) is not None:
-                msg = protocol.parse_client_message(text)
-                self.hello_state.receive(msg, self.stream.clock())  # a second hello: 1002
-                dispatch(self.stream, viewer, msg)
-                if isinstance(msg, protocol.Ack):
-                    self._sample_path_rate(viewer)
+            while (message := await self.ws.receive()) is not None:
+                if isinstance(message, str):
+                    msg = protocol.parse_client_message(message)
+                    self.hello_state.receive(msg, self.stream.clock())  # a second hello: 1002
+                    dispatch(self.stream, viewer, msg)
+                    if isinstance(msg, protocol.Ack):
+                        self._sample_path_rate(viewer)
+                else:  # binary: only file chunks (rfb/files.py)
+                    self.stream.files.chunk(viewer.id, message)
                 handled += 1
                 if handled % YIELD_EVERY == 0:
                     # Messages already buffered are read without a pause: a storm from

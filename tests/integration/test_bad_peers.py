@@ -29,8 +29,21 @@ BAD_PEERS = [
      '{"type":"event","event":{"type":"pointer_down","x":1,"y":1,"pointer_type":"nose"}}', 1008),
     ("oversized text", "text", '{"type":"event","event":{"type":"char","data":"' + "x" * 257 + '"}}',
      1008),
+    ("gamepad NaN axis", "text",
+     '{"type":"event","event":{"type":"gamepad","index":0,"connected":true,"axes":[NaN]}}', 1008),
+    ("gamepad oversized buttons", "text",
+     '{"type":"event","event":{"type":"gamepad","index":0,"connected":true,"buttons":['
+     + ",".join(['{"pressed":true,"value":1}'] * 33) + "]}}", 1008),
+    ("gamepad index 4", "text",
+     '{"type":"event","event":{"type":"gamepad","index":4,"connected":true}}', 1008),
     ("huge", "text", '{"type":"ack","seq":0,"pad":"' + "x" * 200_000 + '"}', 1009),
-    ("binary", "bytes", b"\x00\x01\x02", 1003),
+    ("binary", "bytes", b"\x00\x01\x02", 1002),  # not even an envelope
+    ("binary frame envelope", "bytes", protocol.ImageFrameHeader(0, 0, 1, 1, "image/png").pack(b""),
+     1003),  # only file chunks come from a viewer
+    ("file chunk of no upload", "bytes", protocol.FileChunkHeader(7, 0).pack(b"x"), 1008),
+    ("file chunk too large", "bytes",
+     protocol.FileChunkHeader(7, 0).pack(b"x" * (protocol.FILE_CHUNK_MAX + 1)), 1009),
+    ("file offer without a size", "text", '{"type":"file_offer","id":1,"name":"a"}', 1008),
     ("hello twice", "text", protocol.build_hello(JPEG), 1002),
 ]
 

@@ -36,10 +36,12 @@ from support.fuzzing import (
     VIEW_TOKEN,
     T,
     dumps,
+    file_chunks,
     fuzz,
     junk,
     message_texts,
     parse,
+    parse_binary,
 )
 
 
@@ -61,7 +63,9 @@ class LiveServer:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     async def _start(self) -> None:
-        self.display = await rfb.serve(64, 64, port=0, token=TOKEN, view_token=VIEW_TOKEN)
+        # An exclusive floor and presence: fuzzed control messages reach their decisions.
+        self.display = await rfb.serve(64, 64, port=0, token=TOKEN, view_token=VIEW_TOKEN,
+                                       control="exclusive", presence=True)  # fmt: skip
         self.session = aiohttp.ClientSession()
         self._tasks = [asyncio.create_task(self._publish()), asyncio.create_task(self._watch())]
         deadline = time.monotonic() + 10
@@ -182,15 +186,25 @@ def expect_first(text: str) -> tuple[int, str]:
     return ACCEPTED
 
 
-def expect_next(message: str | bytes) -> tuple[int, str]:
-    """What the server does with a message after hello."""
+def expect_next(message: str | bytes, refused: set[int] | None = None) -> tuple[int, str]:
+    """What the server does with a message after hello. ``refused``: the ids of file
+    offers made so far on this connection (the live stream takes no uploads, so each is
+    refused, and a chunk of it is late, dropped; a chunk of any other id closes)."""
+    refused = set() if refused is None else refused
     if isinstance(message, bytes):
-        return protocol.CLOSE_UNSUPPORTED_DATA, "binary messages are not accepted"
+        chunk = parse_binary(message)
+        if isinstance(chunk, ProtocolError):
+            return chunk.close_code, chunk.reason
+        if chunk.id in refused:
+            return ACCEPTED
+        return protocol.CLOSE_POLICY_VIOLATION, f"file_chunk for unknown upload {chunk.id}"
     msg = parse(message)
     if isinstance(msg, ProtocolError):
         return msg.close_code, msg.reason
     if isinstance(msg, protocol.Hello):
         return protocol.CLOSE_PROTOCOL_ERROR, "hello sent twice"
+    if isinstance(msg, protocol.FileOffer):
+        refused.add(msg.id)
     return ACCEPTED
 
 
@@ -271,17 +285,17 @@ wire_text = st.one_of(
         ]
     ),
 )
-wire_message = wire_text | st.binary(max_size=64)
+wire_message = wire_text | st.binary(max_size=64) | file_chunks()
 
 
 @fuzz(80)
 @given(st.lists(wire_message, min_size=1, max_size=3))
 def _after_hello(live: LiveServer, messages: list[str | bytes]) -> None:
-    want, sent, size = END_CLOSE, [], 0
+    want, sent, size, offered = END_CLOSE, [], 0, set()
     for message in messages:
         sent.append(message)
         size = len(message) if isinstance(message, bytes) else len(message.encode())
-        if (want := expect_next(message)) != ACCEPTED:
+        if (want := expect_next(message, offered)) != ACCEPTED:
             break
     else:
         want = END_CLOSE
@@ -315,7 +329,8 @@ def first_messages(draw: st.DrawFn) -> str | bytes:
 @fuzz(80)
 @given(first_messages())
 def _first(live: LiveServer, first: str | bytes) -> None:
-    want = expect_first(first) if isinstance(first, str) else expect_next(first)
+    binary = (protocol.CLOSE_UNSUPPORTED_DATA, "binary messages are not accepted")  # before hello
+    want = expect_first(first) if isinstance(first, str) else binary
     got = live.call(session_first(live, first, accepted=want == ACCEPTED))
     event("admitted" if want == ACCEPTED else f"close {got[0]}")
     size = len(first) if isinstance(first, bytes) else len(first.encode())

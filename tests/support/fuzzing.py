@@ -12,6 +12,7 @@ import contextlib
 import ipaddress
 import json
 import math
+import struct
 from collections.abc import Iterator
 from typing import Any, TypeVar
 
@@ -204,8 +205,34 @@ MESSAGE_FIELDS: dict[str, dict[str, st.SearchStrategy[Any]]] = {
         "rtp_timestamp": st.integers(0, 2**32 - 1),
         "received_ms": in_range(-1e15, 1e15),
     },
+    # The control floor and presence (rfb additions)
+    "request_control": {},
+    "release_control": {},
+    "give_control": {"client_id": short_text(protocol.MAX_CLIENT_ID) | st.just("v1")},
+    "presence": {
+        "x": in_range(-COORD, COORD),
+        "y": in_range(-COORD, COORD),
+        "inside": st.booleans(),
+    },
 }
+CONTROL_KINDS = ("request_control", "release_control", "give_control", "presence")
+# Files both ways (rfb additions): an upload's offer, a cancel, a download's ack.
+file_ids = st.integers(0, protocol.MAX_FILE_ID)
+MESSAGE_FIELDS["file_offer"] = {
+    "id": file_ids,
+    "name": short_text(protocol.MAX_FILE_NAME).filter(bool),
+    "size": st.integers(0, 2**53 - 1) | st.integers(0, 1 << 20),
+    "mime": short_text(protocol.MAX_MIME) | st.just("text/csv"),
+}
+MESSAGE_FIELDS["file_cancel"] = {"id": file_ids, "download": st.booleans()}
+MESSAGE_FIELDS["file_ack"] = {"id": file_ids, "received": st.integers(0, 2**53 - 1)}
+FILE_KINDS = ("file_offer", "file_cancel", "file_ack")
 REQUIRED = {
+    "file_offer": {"id", "name", "size"},
+    "file_cancel": {"id"},
+    "file_ack": {"id", "received"},
+    "give_control": {"client_id"},
+    "presence": {"x", "y"},
     "hello": {"supported"},
     "ack": {"seq"},
     "set_viewport": {"width", "height", "pwidth", "pheight", "ratio"},
@@ -235,6 +262,55 @@ EVENT_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "modifiers": st.lists(st.sampled_from(sorted(protocol.MODIFIERS)), max_size=8),
     "timestamp": in_range(-1e12, 1e13),
 }
+# A gamepad's fields (its "buttons" are objects, not a pointer's button numbers).
+gamepad_buttons = st.fixed_dictionaries(
+    {"pressed": st.booleans(), "value": in_range(0, 1)}, optional={"touched": st.booleans()}
+)
+GAMEPAD_FIELDS: dict[str, st.SearchStrategy[Any]] = {
+    "index": st.integers(0, protocol.MAX_GAMEPADS - 1),
+    "connected": st.booleans(),
+    "id": short_text(256),
+    "mapping": st.sampled_from(["", "standard", "xr-standard"]) | short_text(32),
+    "buttons": st.lists(gamepad_buttons, max_size=protocol.MAX_GAMEPAD_BUTTONS),
+    "axes": st.lists(in_range(-1, 1), max_size=protocol.MAX_GAMEPAD_AXES),
+}
+# Gamepad states a viewer must not send: each closes it (1008).
+bad_gamepad_values: dict[str, st.SearchStrategy[Any]] = {
+    "index": st.sampled_from([-1, protocol.MAX_GAMEPADS, 2**40, 1.5, True, None, "0"]),
+    "connected": st.sampled_from([0, 1, None, "true"]),
+    "id": st.just("x" * 257),
+    "mapping": st.just("m" * 33),
+    "buttons": st.one_of(
+        st.lists(gamepad_buttons, min_size=protocol.MAX_GAMEPAD_BUTTONS + 1, max_size=40),
+        st.sampled_from([math.nan, math.inf, -0.5, 1.5]).map(
+            lambda v: [{"pressed": True, "value": v}]
+        ),
+        st.sampled_from([[1], [None], [{"value": 1}], [{"pressed": 1, "value": 1}]]),
+    ),
+    "axes": st.one_of(
+        st.lists(in_range(-1, 1), min_size=protocol.MAX_GAMEPAD_AXES + 1, max_size=24),
+        st.sampled_from([math.nan, math.inf, -math.inf, 1.01, -2, True, "0"]).map(lambda v: [v]),
+    ),
+}
+
+
+@st.composite
+def bad_gamepad_events(draw: st.DrawFn) -> dict[str, Any]:
+    """A gamepad event valid but for one field (NaN, out of range, too many buttons...)."""
+    event = {"type": "gamepad", "index": 0, "connected": True}
+    event.update({k: draw(v) for k, v in GAMEPAD_FIELDS.items() if draw(st.booleans())})
+    name = draw(st.sampled_from(sorted(bad_gamepad_values)))
+    event[name] = draw(bad_gamepad_values[name])
+    return event
+
+
+def field_values(kind: str, name: str) -> st.SearchStrategy[Any]:
+    """Valid values of one field of an event of this kind."""
+    if kind == "gamepad" and name in GAMEPAD_FIELDS:
+        return GAMEPAD_FIELDS[name]
+    return EVENT_FIELDS[name]
+
+
 POINTER_FIELDS = ("x", "y", "inside", "pixel_ratio", "button", "buttons",
                   "pointer_id", "pointer_type", "pressure", "tilt_x", "tilt_y")  # fmt: skip
 
@@ -262,6 +338,9 @@ def event_fields(kind: str) -> tuple[tuple[str, ...], set[str]]:
     if kind == "clipboard":
         fields += ("text",)
         required.add("text")
+    if kind == "gamepad":
+        fields += tuple(GAMEPAD_FIELDS)
+        required |= {"index", "connected"}
     return fields, required
 
 
@@ -288,7 +367,7 @@ def events(draw: st.DrawFn, mode: str = "fuzz") -> dict[str, Any]:
         else:
             how = draw(st.sampled_from(["valid", "valid", "omit"]))
         if how == "valid":
-            event[name] = draw(EVENT_FIELDS[name])
+            event[name] = draw(field_values(kind, name))
         elif how == "junk":
             event[name] = draw(py_junk | st.sampled_from(SPECIAL_NUMBERS))
     if mode == "fuzz":  # fields of other event types, and unknown ones: passed through
@@ -419,6 +498,21 @@ def check_event(event: dict[str, Any]) -> None:
         assert "data" in event
     if kind == "clipboard":
         assert type(event["text"]) is str and len(event["text"]) <= protocol.MAX_CLIPBOARD
+    if kind == "gamepad":
+        assert is_int(event["index"], 0, protocol.MAX_GAMEPADS)
+        assert type(event["connected"]) is bool
+        assert "id" not in event or text_field(event["id"])
+        assert "mapping" not in event or good_string(event["mapping"], 32)
+        if "buttons" in event:
+            b = event["buttons"]
+            assert type(b) is list and len(b) <= protocol.MAX_GAMEPAD_BUTTONS
+            for button in b:
+                assert type(button["pressed"]) is bool and finite_in(button["value"], 0, 1)
+                assert "touched" not in button or type(button["touched"]) is bool
+        if "axes" in event:
+            a = event["axes"]
+            assert type(a) is list and len(a) <= protocol.MAX_GAMEPAD_AXES
+            assert all(finite_in(x, -1, 1) for x in a)
     if "modifiers" in event:
         m = event["modifiers"]
         assert type(m) is list and len(m) <= 8 and all(x in protocol.MODIFIERS for x in m)
@@ -433,7 +527,19 @@ MESSAGE_TYPES: dict[str, type] = {
     "set_viewport": protocol.SetViewport,
     "event": protocol.InputEventMessage,
     "frame_shown": protocol.FrameShown,
+    "request_control": protocol.RequestControl,
+    "file_offer": protocol.FileOffer,
+    "file_cancel": protocol.FileCancel,
+    "file_ack": protocol.FileAck,
+    "release_control": protocol.ReleaseControl,
+    "give_control": protocol.GiveControl,
+    "presence": protocol.PresencePointer,
 }
+
+
+def control_messages(mode: str = "fuzz") -> st.SearchStrategy[str]:
+    """The control floor's and presence's messages (request, release, give, presence)."""
+    return message_texts(kinds=CONTROL_KINDS, mode=mode)
 
 
 def check_message(msg: protocol.ClientMessage, text: str | bytes) -> None:
@@ -464,6 +570,20 @@ def check_message(msg: protocol.ClientMessage, text: str | bytes) -> None:
     elif isinstance(msg, protocol.FrameShown):
         assert is_int(msg.rtp_timestamp, 0, 2**32)
         assert msg.received_ms is None or finite_in(msg.received_ms, -1e15, 1e15)
+    elif isinstance(msg, protocol.GiveControl):
+        assert good_string(msg.client_id, protocol.MAX_CLIENT_ID) and text_field(msg.client_id)
+    elif isinstance(msg, protocol.PresencePointer):
+        assert type(msg.x) is float and finite_in(msg.x, -COORD, COORD)
+        assert type(msg.y) is float and finite_in(msg.y, -COORD, COORD)
+        assert type(msg.inside) is bool
+    elif isinstance(msg, protocol.FileOffer):
+        assert is_int(msg.id, 0, protocol.MAX_FILE_ID + 1) and is_int(msg.size, 0, 2**53)
+        assert good_string(msg.name, protocol.MAX_FILE_NAME) and text_field(msg.name)
+        assert good_string(msg.mime, protocol.MAX_MIME) and text_field(msg.mime)
+    elif isinstance(msg, protocol.FileCancel):
+        assert is_int(msg.id, 0, protocol.MAX_FILE_ID + 1) and type(msg.download) is bool
+    elif isinstance(msg, protocol.FileAck):
+        assert is_int(msg.id, 0, protocol.MAX_FILE_ID + 1) and is_int(msg.received, 0, 2**53)
 
 
 def parse(text: str | bytes) -> protocol.ClientMessage | ProtocolError:
@@ -482,6 +602,54 @@ def parse(text: str | bytes) -> protocol.ClientMessage | ProtocolError:
         return exc
     check_message(msg, text)
     return msg
+
+
+def file_messages(mode: str = "fuzz") -> st.SearchStrategy[str]:
+    """Files' text messages (file_offer, file_cancel, file_ack)."""
+    return message_texts(kinds=FILE_KINDS, mode=mode)
+
+
+chunk_headers = st.one_of(
+    st.fixed_dictionaries({"type": st.just("file_chunk"), "id": file_ids,
+                           "offset": st.integers(0, 2**53 - 1) | st.integers(0, 1 << 20)}),
+    st.fixed_dictionaries({"type": st.just("file_chunk"),
+                           "id": file_ids | st.sampled_from([-1, 2**31, 1.5, True, None, "1"]),
+                           "offset": st.sampled_from([-1, 2**53, 0.5, False, None, "0", 0])}),
+    st.fixed_dictionaries({"type": st.sampled_from(["image_frame", "file", "", 7]), "id": file_ids,
+                           "offset": st.just(0)}),
+    st.dictionaries(strings, junk, max_size=3),
+)  # fmt: skip
+
+
+@st.composite
+def file_chunks(draw: st.DrawFn) -> bytes:
+    """A binary message from a viewer: mostly file_chunk envelopes (good or bad headers,
+    small or oversized payloads), sometimes a broken envelope."""
+    kind = draw(st.integers(0, 9))
+    if kind == 0:  # a broken envelope: short, or a header length past the message
+        return draw(st.binary(max_size=8)) if draw(st.booleans()) else (
+            struct.pack("<I", draw(st.integers(5, 2**32 - 1))) + b"{}")  # fmt: skip
+    if kind == 1:  # a header that is not JSON
+        head = draw(st.binary(min_size=1, max_size=12))
+        return struct.pack("<I", len(head)) + head
+    header = draw(chunk_headers)
+    size = draw(st.sampled_from([0, 1, 100, protocol.FILE_CHUNK_MAX, protocol.FILE_CHUNK_MAX + 1]))
+    return protocol.pack_envelope(header, b"\x5a" * size)
+
+
+def parse_binary(data: bytes) -> protocol.FileChunk | ProtocolError:
+    """parse_client_binary's outcome; anything but ProtocolError escapes (a failure)."""
+    try:
+        chunk = protocol.parse_client_binary(data)
+    except ProtocolError as exc:
+        check_error(exc, {protocol.CLOSE_PROTOCOL_ERROR, protocol.CLOSE_UNSUPPORTED_DATA,
+                          protocol.CLOSE_INVALID_PAYLOAD, protocol.CLOSE_POLICY_VIOLATION,
+                          protocol.CLOSE_TOO_BIG})  # fmt: skip
+        return exc
+    assert is_int(chunk.id, 0, protocol.MAX_FILE_ID + 1) and is_int(chunk.offset, 0, 2**53)
+    assert type(chunk.data) is bytes and len(chunk.data) <= protocol.FILE_CHUNK_MAX
+    assert len(data) <= protocol.MAX_BINARY_MESSAGE_BYTES
+    return chunk
 
 
 def same_outcome(a: object, b: object) -> bool:

@@ -59,3 +59,29 @@ def test_bearer_token() -> None:
     assert bearer_token("bearer  abc ") == "abc"
     for bad in (None, "", "Basic abc", "Bearer", "Bearer  "):
         assert bearer_token(bad) is None
+
+
+async def test_a_hook_may_return_an_access_that_may_take_the_floor() -> None:
+    teacher = Access({"name": "Ms T"}, can_take_control=True)
+    policy = AccessPolicy(authenticate=lambda ctx: teacher)
+    assert await policy.admit(AuthContext()) is teacher
+    assert rfb.Access is Access
+
+
+def test_a_principals_display_name() -> None:
+    from dataclasses import dataclass
+
+    from rfb.access import display_name
+
+    @dataclass
+    class User:
+        display_name: str
+
+    assert display_name("alice") == "alice"
+    assert display_name({"name": "Bob"}) == "Bob"
+    assert display_name({"display_name": "Carol", "name": "c"}) == "Carol"
+    assert display_name(User("Dan")) == "Dan"
+    assert display_name({"name": 5}) is None and display_name(None) is None
+    assert display_name(object()) is None
+    assert display_name("x" * 100) == "x" * 64
+    assert Access({"name": "Eve"}).name == "Eve"

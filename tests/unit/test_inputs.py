@@ -10,7 +10,7 @@ import asyncio
 from rfb.access import Access
 from rfb.inputs import MAX_QUEUED_EVENTS, InputSink
 
-from support.events import CLICK, key, move
+from support.events import CLICK, key, move, pad
 
 
 class Clock:
@@ -134,3 +134,37 @@ async def test_the_event_stream_yields_as_events_arrive_and_ends_when_shut() -> 
         s.shut()
         await reader
     assert got == ["pointer_down", "pointer_move"]
+
+
+def test_over_the_rate_a_pads_state_replaces_that_pads_queued_state_only() -> None:
+    s = sink(Clock(), rate=3)
+    s.open("a", Access())
+    s.push("a", pad(0, axis=0.1))
+    s.push("a", pad(1, axis=0.1))
+    s.push("a", pad(1, axis=0.2))  # the burst is spent
+    s.push("a", pad(1, axis=0.3))  # over budget: replaces pad 1's queued state
+    s.push("a", pad(0, pressed=True))  # pad 0's is not the newest queued event: held
+    s.push("a", move(5))  # a move does not replace a pad's state: held apart
+    got = s.poll()
+    assert [(e.event.get("index"), e.event.get("axes", [None])[0]) for e in got] == [
+        (0, 0.1), (1, 0.1), (1, 0.3), (0, 0.0), (None, None)]  # fmt: skip
+    assert got[3].event["buttons"][0]["pressed"] is True  # the press still arrived
+    assert s.dropped == {"coalesced": 1}
+
+
+def test_a_held_pad_state_is_delivered_before_a_newer_event_a_held_move_is_not() -> None:
+    clock = Clock()
+    s = sink(clock, rate=2)
+    s.open("a", Access())
+    s.push("a", key("key_down"))
+    s.push("a", CLICK)
+    s.poll()
+    s.push("a", pad(0, pressed=True))  # over budget, nothing queued: held
+    s.push("a", move(3))  # held too
+    clock.now = 1.0  # tokens again
+    s.push("a", key("key_up"))
+    got = [e.event for e in s.poll()]
+    # The pad's last state is owed to the application (no button left down in its view);
+    # the stale move is dropped as before.
+    assert got == [pad(0, pressed=True), key("key_up")]
+    assert s.dropped == {"coalesced": 1}

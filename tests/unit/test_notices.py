@@ -42,9 +42,12 @@ def test_only_viewers_that_announced_a_kind_get_it() -> None:
 
 
 def test_each_notice_is_sent_for_its_hello_feature() -> None:
-    kinds = (protocol.AppMessage, protocol.Cursor, protocol.Clipboard, protocol.PointerLock)
+    kinds = (protocol.AppMessage, protocol.Cursor, protocol.Clipboard, protocol.PointerLock,
+             protocol.ControlState, protocol.Viewers, protocol.Pointers)  # fmt: skip
     assert {k.feature for k in kinds} == protocol.NOTICE_FEATURES
-    assert protocol.NOTICE_FEATURES | {protocol.FEATURE_EXACT_STILL} == protocol.FEATURES
+    assert protocol.NOTICE_FEATURES | {protocol.FEATURE_EXACT_STILL, protocol.FEATURE_FILES} == (
+        protocol.FEATURES - {getattr(protocol, "FEATURE_AUDIO", "")}
+    )  # audio: binary audio_chunk messages, not a notice (its own test)
 
 
 def test_a_newcomer_gets_the_current_cursor_its_own_first() -> None:
@@ -89,3 +92,15 @@ def test_bad_notices_are_refused_with_what_is_wrong() -> None:
     # A name alone sends no hotspot; an image's hotspot defaults to its top-left corner.
     assert json.loads(cursor_message("wait").encode()) == {"type": "cursor", "cursor": "wait"}
     assert protocol.Cursor("grab", msg.image).as_dict()["hotspot"] == [0, 0]
+
+
+def test_state_is_sent_to_listeners_now_and_to_newcomers_first() -> None:
+    n = Notices()
+    n.set_state(protocol.ControlState("exclusive", "v1"))  # before anyone is watching
+    seen: list[dict] = []
+    first = n.open("a", lambda t: seen.append(json.loads(t)), frozenset({"control"}))
+    assert [json.loads(t)["holder"] for t in first] == ["v1"]
+    assert n.open("b", seen.append, frozenset()) == []  # a 0.x client: nothing
+    assert n.set_state(protocol.ControlState("exclusive", "v2")) == 1
+    assert [m["holder"] for m in seen] == ["v2"]
+    assert n.listening("a", "control") and not n.listening("b", "control")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import math
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -18,8 +19,10 @@ from hypothesis import strategies as st
 from rfb import protocol
 from rfb.protocol import ProtocolError
 
+from support.events import pad
 from support.fuzzing import (
     RAW_FRAGMENTS,
+    bad_gamepad_events,
     check_error,
     check_event,
     dumps,
@@ -259,6 +262,56 @@ def test_touch_and_pen_fields_are_checked_and_named() -> None:
         assert err.value.close_code == 1008
 
 
+def test_a_gamepad_state_is_checked_and_passed_through() -> None:
+    ok = pad(2, pressed=True, axis=-0.25)
+    ok["buttons"][1]["touched"] = True
+    assert protocol.validate_input_event(dict(ok)) == ok
+    gone = {"type": "gamepad", "index": 3, "connected": False, "buttons": [], "axes": []}
+    assert protocol.validate_input_event(dict(gone)) == gone
+    # The whole text of a full pad (32 buttons, 16 axes) as the browser sends it parses.
+    full = {**ok, "buttons": [{"pressed": True, "value": 1}] * 32, "axes": [1, -1.0] * 8}
+    assert protocol.parse_client_message(protocol.dumps({"type": "event", "event": full}))
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("index", 4, "'index' out of range"),
+        ("index", -1, "'index' out of range"),
+        ("index", True, "'index' has the wrong type"),
+        ("connected", 1, "'connected' has the wrong type"),
+        ("buttons", [{"pressed": True, "value": 0}] * 33, "more than 32 buttons"),
+        ("buttons", [{"pressed": True, "value": math.nan}], "'value' out of range"),
+        ("buttons", [{"pressed": True, "value": 1.5}], "'value' out of range"),
+        ("buttons", [{"value": 1}], "missing field 'pressed'"),
+        ("buttons", [1], "a button must be an object"),
+        ("axes", [0.0] * 17, "more than 16 axes"),
+        ("axes", [math.nan], "an axis must be a finite number"),
+        ("axes", [-math.inf], "an axis must be a finite number"),
+        ("axes", [1.001], "an axis must be a finite number"),
+        ("axes", [True], "an axis must be a finite number"),
+        ("id", "x" * 257, "'id' longer than 256"),
+        ("mapping", "m" * 33, "'mapping' longer than 32"),
+    ],
+)
+def test_a_bad_gamepad_state_closes_with_1008_and_a_reason(field: str, value: Any,
+                                                           words: str) -> None:  # fmt: skip
+    with pytest.raises(protocol.ProtocolError, match=words) as err:
+        protocol.validate_input_event({**pad(), field: value})
+    assert err.value.close_code == 1008
+    # As a viewer sends it: NaN and Infinity are JSON literals Python's parser accepts.
+    text = json.dumps({"type": "event", "event": {**pad(), field: value}})
+    with pytest.raises(protocol.ProtocolError) as err:
+        protocol.parse_client_message(text)
+    assert err.value.close_code == 1008
+
+
+@fuzz(150)
+@given(bad_gamepad_events())
+def test_fuzzed_bad_gamepad_states_are_refused(event: dict[str, Any]) -> None:
+    assert validate(event) is None, event
+
+
 # ---------------------------------------------------------------------------
 # Server -> client messages: golden vectors, one file per message type, read by the
 # TypeScript tests too (browser/tests/server-messages.test.ts).
@@ -332,6 +385,29 @@ SERVER_MESSAGES: dict[tuple[str, str], object] = {
     ("pointer_lock", "lock"): protocol.PointerLock(True),
     ("pointer_lock", "release"): protocol.PointerLock(False),
     ("close", "going_away"): protocol.Close(protocol.CLOSE_GOING_AWAY, "server shutting down"),
+    ("control", "held"): protocol.ControlState(
+        "exclusive", "v3", False, "Alice é", ("v5", "v7"), "request"),
+    ("control", "shared"): protocol.ControlState("shared"),
+    ("control", "by_app"): protocol.ControlState("exclusive", None, True, None, ("v5",), "app"),
+    ("control", "refused_view_only"): protocol.ControlState(
+        "exclusive", "v3", False, "Alice é", (), "idle", "view_only"),
+    ("viewers", "two"): protocol.Viewers((
+        protocol.ViewerInfo("v3", "Alice é", "websocket", "drive", True),
+        protocol.ViewerInfo("v4", None, "webrtc", "view", False)), True),
+    ("viewers", "empty"): protocol.Viewers(()),
+    ("pointers", "moves"): protocol.Pointers(
+        (("v3", 12.25, 40.0, True), ("v4", -3.0, 7.5, False))),
+    ("file_offer", "csv"): protocol.FileOfferOut(3, "résumé.csv", 5242880, "text/csv"),
+    ("file_offer", "empty"): protocol.FileOfferOut(4, "empty.bin", 0, "application/octet-stream"),
+    ("file_status", "accepted"): protocol.FileStatus(
+        1, "accepted", received=0, window=8 * 61440, chunk=61440),
+    ("file_status", "progress"): protocol.FileStatus(1, "progress", received=61440),
+    ("file_status", "done"): protocol.FileStatus(1, "done", received=20971520),
+    ("file_status", "refused_too_big"): protocol.FileStatus(
+        2, "refused", reason="too_big", max_bytes=33554432),
+    ("file_status", "failed_timeout"): protocol.FileStatus(
+        5, "failed", received=122880, reason="timeout"),
+    ("file_chunk", "second_chunk"): protocol.FileChunkHeader(3, 61440),
     ("image_frame", "jpeg"): protocol.ImageFrameHeader(0, 0, 1280, 720, "image/jpeg"),
     ("image_frame", "scaled_rung"): protocol.ImageFrameHeader(
         17, 566666, 960, 540, "image/webp", frame_size=(1280, 720)),
@@ -348,6 +424,8 @@ SERVER_MESSAGES: dict[tuple[str, str], object] = {
         2, 66666, 1280, 720, "avc1.42C01F", False, duration_us=33333),
     ("video_chunk", "no_duration"): protocol.VideoChunkHeader(
         0, 0, 2, 2, "avc1.42C00A", True),
+    ("audio_chunk", "mono"): protocol.AudioChunkHeader(0, 1233333, 20000, 1),
+    ("audio_chunk", "stereo"): protocol.AudioChunkHeader(41, 2053333, 20000, 2),
 }  # fmt: skip
 
 
@@ -365,7 +443,8 @@ def test_every_server_message_type_has_golden_vectors() -> None:
     assert got == set(SERVER_MESSAGES)
     kinds = {kind for kind, _ in got}
     assert kinds == {"config", "stats", "message", "cursor", "clipboard", "pointer_lock",
-                     "close", "image_frame", "video_chunk"}  # fmt: skip
+                     "close", "image_frame", "video_chunk", "audio_chunk", "control", "viewers",
+                     "pointers", "file_offer", "file_status", "file_chunk"}  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -381,7 +460,8 @@ def test_server_messages_encode_to_the_golden_bytes(kind: str, case: dict) -> No
         assert list(msg.as_dict()) == list(case["message"])  # key order
         assert msg.as_dict()["type"] == kind
     else:  # a binary envelope's header
-        assert isinstance(msg, protocol.ImageFrameHeader | protocol.VideoChunkHeader)
+        assert isinstance(msg, protocol.ImageFrameHeader | protocol.VideoChunkHeader
+                          | protocol.AudioChunkHeader | protocol.FileChunkHeader)
         payload = bytes.fromhex(case["payloadHex"])
         assert msg.pack(payload).hex() == case["packedHex"]
         assert list(msg.as_dict()) == list(case["header"])

@@ -49,3 +49,32 @@ def test_two_fingers_become_rendercanvas_touches() -> None:
     assert mouse is not None
     touches.update("v1", mouse)
     assert mouse["ntouches"] == 0 and mouse["touches"] == {}
+
+
+def test_events_rendercanvas_has_no_kind_for_are_kept_for_canvas_poll_events() -> None:
+    from rfb.inputs import InputEvent
+    from rfb.rendercanvas import RfbRenderCanvas
+
+    from support.events import pad
+
+    class Display:  # what the canvas reads of a display
+        width, height, closed, client_count = 64, 48, False, 0
+        queued: list[InputEvent] = []
+
+        def poll_events(self) -> list[InputEvent]:
+            out, self.queued = self.queued, []
+            return out
+
+    display = Display()
+    canvas = RfbRenderCanvas(display=display, update_mode="manual")  # type: ignore[arg-type]
+    got: list[dict] = []
+    canvas.add_event_handler(got.append, "key_down")
+    state = InputEvent("v1", None, pad(1, pressed=True), 5)
+    note = InputEvent("v1", None, {"type": "message", "data": 1}, 6)
+    display.queued = [state, InputEvent("v1", None, {"type": "key_down", "key": "a"}, 7), note]
+    canvas._rc_gui_poll()
+    canvas._process_events()
+    assert [e["event_type"] for e in got] == ["key_down"]  # forwarded as before
+    assert canvas.poll_events() == [state, note]  # the rest, oldest first
+    assert canvas.poll_events() == []
+    canvas.close()

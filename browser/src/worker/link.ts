@@ -12,6 +12,10 @@ export interface Link {
   readonly kind: "websocket" | "webrtc";
   /** One control message to the server; dropped while the link is not open. */
   send(text: string): void;
+  /** One binary message (a file chunk); dropped while the link is not open. */
+  sendBinary(data: Uint8Array): void;
+  /** Bytes queued to send and not yet sent (0 where the link cannot say). */
+  buffered(): number;
   /** The server said the stream is set up (config): a later drop may retry soon again. */
   healthy(): void;
   close(): void;
@@ -85,6 +89,14 @@ export class WebSocketLink implements Link {
     if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(text);
   }
 
+  sendBinary(data: Uint8Array): void {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(data as Uint8Array<ArrayBuffer>);
+  }
+
+  buffered(): number {
+    return this.ws?.bufferedAmount ?? 0;
+  }
+
   healthy(): void {
     this.backoff.reset();
   }
@@ -104,10 +116,20 @@ export class RelayedLink implements Link {
   readonly kind = "webrtc";
   readonly reconnects = 0; // the main thread reconnects WebRTC and says so in its state
 
-  constructor(private readonly post: (msg: FromWorker) => void) {}
+  constructor(private readonly post: (msg: FromWorker, transfer?: Transferable[]) => void) {}
 
   send(text: string): void {
     this.post({ type: "rtc-send", text });
+  }
+
+  sendBinary(data: Uint8Array): void {
+    const copy = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : data.slice();
+    this.post({ type: "rtc-send-binary", data: copy.buffer as ArrayBuffer }, [copy.buffer as ArrayBuffer]);
+  }
+
+  /** The data channel's buffer is on the main thread: the server's acks pace uploads here. */
+  buffered(): number {
+    return 0;
   }
 
   healthy(): void {}

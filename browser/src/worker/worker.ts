@@ -10,10 +10,25 @@ import * as P from "../protocol";
 import type { FromWorker, Size, State, Stats, ToWorker, WorkerOptions } from "../messages";
 import { charEvents, clipboardText, keyEvent, pointerEvent, type KeyInput, type PointerInput, type TextInput } from "../input";
 import { FrameCanvas } from "./canvas";
+import { WorkerFiles } from "./files";
 import { ImagePipe } from "./images";
 import { RelayedLink, WebSocketLink, type Link, type LinkEnd } from "./link";
 import type { FrameSink } from "./sink";
 import { StatsWindow } from "./stats";
+import { layout, frameToCanvas } from "../geometry";
+import {
+  controlInfo,
+  giveControl,
+  mayDrive,
+  Pacer,
+  pointerList,
+  presencePointer,
+  releaseControl,
+  requestControl,
+  viewerList,
+  type ControlInfo,
+  type PointerEntry,
+} from "../presence";
 import { probeH264, VideoPipe } from "./video";
 
 interface WorkerScope {
@@ -42,12 +57,28 @@ class Session implements FrameSink {
   private configH = 0;
   private codec: string | null = null;
   private viewOnly = false; // the config said this viewer may only watch
+  // The control floor and presence (presence.ts): who holds it, who is here, where.
+  private clientId: string | null = null;
+  private control: ControlInfo | null = null;
+  private sharePointers = false; // the stream shares pointers: send ours, at most 15 Hz
+  private readonly presencePace = new Pacer<{ x: number; y: number; inside: boolean }>();
+  private presenceTimer: ReturnType<typeof setTimeout> | null = null;
+  private readonly names = new Map<string, string>(); // client id -> label, of those present
+  private readonly others = new Map<string, PointerEntry>(); // their pointers, frame pixels
+  private readonly pressed = new Set<string>(); // buttons and keys sent down, not yet up
   private supportsH264 = false;
   private supportsH264_444 = false;
   private readonly images: ImagePipe;
   private readonly video: VideoPipe;
   private readonly stats = new StatsWindow();
   private readonly exactHold = new ExactHold(); // an exact still on the canvas is not drawn over
+  // Files both ways (files.ts): uploads read here and sent on the link, downloads gathered.
+  private readonly files = new WorkerFiles({
+    sendText: (text) => this.link.send(text),
+    sendBinary: (data) => this.link.sendBinary(data),
+    buffered: () => this.link.buffered(),
+    post,
+  });
   private firstFrameSent = false;
   private readonly statsTimer: ReturnType<typeof setInterval>;
   private readonly watchdogTimer: ReturnType<typeof setInterval>;
@@ -80,7 +111,8 @@ class Session implements FrameSink {
         const caps = [P.CAP_JPEG, P.CAP_PNG, P.CAP_WEBP];
         if (this.supportsH264) caps.push(P.CAP_H264);
         if (this.supportsH264_444) caps.push(P.CAP_H264_444);
-        this.link.send(P.hello(caps, this.opts.token));
+        // "audio": the view plays sound (option audio, and the browser has AudioDecoder).
+        this.link.send(P.hello(caps, this.opts.token, this.opts.audio));
         this.sendViewport();
       },
       onText: (text) => this.onText(text),
@@ -91,6 +123,7 @@ class Session implements FrameSink {
 
   private onLinkClosed(reason: string, end: LinkEnd): void {
     this.resetStream();
+    this.files.reset("disconnected");
     if (end === "refused") {
       this.setState("error", reason);
       post({ type: "error", message: reason });
@@ -157,7 +190,19 @@ class Session implements FrameSink {
   }
 
   rtcClosed(reason: string): void {
-    if (this.link.kind === "webrtc") this.setState("closed", reason);
+    if (this.link.kind === "webrtc") {
+      this.files.reset("disconnected");
+      this.setState("closed", reason);
+    }
+  }
+
+  /** Upload a file the view was given (dropped, picked, or view.upload()). */
+  upload(id: number, file: Blob, name: string, mime: string): void {
+    this.files.upload(id, file, name, mime, this.state === "negotiated");
+  }
+
+  uploadCancel(id: number): void {
+    this.files.cancel(id);
   }
 
   /** auto: WebRTC gave no frame in time; continue on the WebSocket. */
@@ -205,6 +250,7 @@ class Session implements FrameSink {
       this.frameH = this.configH = c.height;
       this.codec = c.codec ?? c.mime ?? null;
       this.viewOnly = c.view_only === true;
+      this.clientId = typeof c.client_id === "string" ? c.client_id : null;
       this.link.healthy();
       this.setState("negotiated");
     } else if (msg.type === "stats") {
@@ -216,6 +262,7 @@ class Session implements FrameSink {
 
   /** What the application said: passed to the main thread, which owns the page. */
   private onNotice(m: Record<string, unknown>): void {
+    if (this.files.onNotice(m)) return; // file_status, file_offer
     if (m.type === "message" && "data" in m) {
       post({ type: "app-message", data: m.data });
     } else if (m.type === "cursor" && typeof m.cursor === "string") {
@@ -226,6 +273,23 @@ class Session implements FrameSink {
       post({ type: "clipboard", text: m.text });
     } else if (m.type === "pointer_lock" && typeof m.lock === "boolean") {
       post({ type: "pointer-lock", lock: m.lock });
+    } else if (m.type === "control") {
+      const control = controlInfo(m);
+      if (!control) return;
+      this.control = control;
+      post({ type: "control", control, me: this.clientId, mayDrive: !this.viewOnly });
+    } else if (m.type === "viewers") {
+      const list = viewerList(m);
+      if (!list) return;
+      this.sharePointers = list.pointers;
+      this.names.clear();
+      for (const v of list.viewers) this.names.set(v.clientId, v.name ?? v.clientId);
+      for (const id of [...this.others.keys()]) if (!this.names.has(id)) this.others.delete(id);
+      post({ type: "viewers", viewers: list.viewers, pointers: list.pointers });
+      this.postPointers();
+    } else if (m.type === "pointers") {
+      for (const p of pointerList(m)) if (p.clientId !== this.clientId) this.others.set(p.clientId, p);
+      this.postPointers();
     }
   }
 
@@ -237,6 +301,12 @@ class Session implements FrameSink {
     } catch (err) {
       this.log(`bad frame: ${err}`);
       return;
+    }
+    if (header.type === "file_chunk") return this.files.onChunk(header, payload);
+    if (P.isAudioHeader(header)) {
+      // AudioContext exists only on the main thread: the packet goes there (audio.ts).
+      const data = payload.slice().buffer;
+      return post({ type: "audio", header, data }, [data]);
     }
     if (!P.isFrameHeader(header)) return;
     const receivedAt = performance.now();
@@ -299,6 +369,7 @@ class Session implements FrameSink {
 
   resize(size: Size): void {
     this.applySize(size);
+    if (this.others.size) this.postPointers();
     this.sendViewport();
     // Ask for a fresh picture: a static scene would otherwise stay blank after a resize.
     if (this.state === "negotiated") this.send(P.requestKeyframe("resize"));
@@ -306,19 +377,61 @@ class Session implements FrameSink {
 
   setFit(fit: Fit, background?: string): void {
     this.canvas.setFit(fit, background);
+    if (this.others.size) this.postPointers();
     this.exactHold.clear();
     if (this.state === "negotiated") this.send(P.requestKeyframe("fit"));
   }
 
   // -- input -----------------------------------------------------------------------------
 
-  /** Whether this viewer's input goes to the server now (negotiated, and not view-only). */
+  /** Whether this viewer's input goes to the server now (negotiated, not view-only, and
+   * the floor is shared or this viewer holds it). */
   private get drives(): boolean {
-    return this.state === "negotiated" && !this.viewOnly;
+    return this.state === "negotiated" && !this.viewOnly && mayDrive(this.control, this.clientId, "");
+  }
+
+  /** The other viewers' pointers, in CSS pixels over the canvas, to the main thread. */
+  private postPointers(): void {
+    const l = layout(this.frameW, this.frameH, this.canvas.width, this.canvas.height, this.canvas.fit);
+    const r = this.size.ratio || 1;
+    const pointers = [...this.others.values()].map((p) => {
+      const c = frameToCanvas(p.x, p.y, this.frameW || 1, this.frameH || 1, l);
+      return { clientId: p.clientId, label: this.names.get(p.clientId) ?? p.clientId, x: c.x / r, y: c.y / r, visible: p.inside };
+    });
+    post({ type: "pointers", pointers });
+  }
+
+  /** Our pointer, for the others' views (presence), paced to 15 Hz. */
+  private sharePointer(x: number, y: number, inside: boolean): void {
+    if (!this.sharePointers || this.state !== "negotiated" || !Number.isFinite(x) || !Number.isFinite(y)) return;
+    this.presencePace.offer({ x, y, inside });
+    this.flushPresence();
+  }
+
+  private flushPresence(): void {
+    if (this.presenceTimer !== null) return;
+    const now = performance.now();
+    const p = this.presencePace.take(now);
+    if (p) this.send(presencePointer(p.x, p.y, p.inside));
+    const due = this.presencePace.dueIn(performance.now());
+    if (due !== null) {
+      this.presenceTimer = setTimeout(() => {
+        this.presenceTimer = null;
+        this.flushPresence();
+      }, due);
+    }
+  }
+
+  /** The control floor: ask for it, let go of it, hand it on. */
+  controlAction(action: "request" | "release" | "give", clientId?: string): void {
+    if (this.state !== "negotiated") return;
+    if (action === "request") this.send(requestControl());
+    else if (action === "release") this.send(releaseControl());
+    else if (clientId) this.send(giveControl(clientId));
   }
 
   pointer(input: PointerInput): void {
-    if (!this.drives) return;
+    if (this.state !== "negotiated") return;
     const s = this.size;
     const ev = pointerEvent(input, {
       cssWidth: s.cssWidth,
@@ -330,13 +443,30 @@ class Session implements FrameSink {
       frameH: this.frameH,
       fit: this.canvas.fit,
     });
+    const kind = String(ev.type);
+    if (kind !== "wheel" && kind !== "double_click") {
+      this.sharePointer(Number(ev.x), Number(ev.y), ev.inside !== false && kind !== "pointer_leave");
+    }
+    if (this.viewOnly || !this.floorLets(kind, `b${String(ev.button ?? 0)}`)) return;
     this.send(P.event(ev));
   }
 
+  /** The floor lets this input go (presence.ts mayDrive); a release goes only if its press
+   * went (`what`: the button or key), so the server sees no orphan releases. */
+  private floorLets(kind: string, what: string): boolean {
+    if (kind === "pointer_up" || kind === "key_up") {
+      const sent = this.pressed.delete(what);
+      return sent || this.control === null || this.control.mode === "shared";
+    }
+    if (!mayDrive(this.control, this.clientId, kind)) return false;
+    if ((kind === "pointer_down" || kind === "key_down") && this.pressed.size < 64) this.pressed.add(what);
+    return true;
+  }
+
   key(input: KeyInput): void {
-    if (!this.drives) return;
+    if (this.state !== "negotiated" || this.viewOnly) return;
     const ev = keyEvent(input);
-    if (ev) this.send(P.event(ev));
+    if (ev && this.floorLets(String(ev.type), `k${String(ev.code ?? ev.key)}`)) this.send(P.event(ev));
   }
 
   text(input: TextInput): void {
@@ -352,6 +482,11 @@ class Session implements FrameSink {
   clipboardPaste(text: string): void {
     if (!this.drives || !text) return;
     this.send(P.event({ type: "clipboard", text: clipboardText(text, P.MAX_CLIPBOARD, P.MAX_APP_MESSAGE_BYTES), timestamp: Date.now() / 1000 }));
+  }
+
+  /** A gamepad's state (view-gamepad.ts sends one per pad per frame at most, on change). */
+  gamepad(ev: Record<string, unknown>): void {
+    if (this.drives) this.send(P.event(ev));
   }
 
   // -- capture and stats -----------------------------------------------------------------
@@ -422,6 +557,9 @@ scope.onmessage = (e: MessageEvent<ToWorker>) => {
     case "clipboard-paste":
       session?.clipboardPaste(msg.text);
       break;
+    case "gamepad":
+      session?.gamepad(msg.event);
+      break;
     case "capture":
       if (session) void session.capture(msg.id, msg.format);
       else post({ type: "capture", id: msg.id, result: null, error: "not started" });
@@ -447,6 +585,16 @@ scope.onmessage = (e: MessageEvent<ToWorker>) => {
       break;
     case "use-websocket":
       session?.useWebSocket();
+      break;
+    case "control":
+      session?.controlAction(msg.action, msg.clientId);
+      break;
+    case "upload":
+      if (session) session.upload(msg.id, msg.file, msg.name, msg.mime);
+      else post({ type: "upload-status", status: { id: msg.id, name: msg.name, size: msg.file.size, state: "failed", received: 0, reason: "not connected", message: `${msg.name} upload failed (not connected)` } });
+      break;
+    case "upload-cancel":
+      session?.uploadCancel(msg.id);
       break;
     case "dispose":
       session?.dispose();

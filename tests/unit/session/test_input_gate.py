@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rfb.session.input_gate import InputGate, Verdict
 
-from support.events import CLICK, key, move
+from support.events import CLICK, key, move, pad
 
 
 def test_gate_limits_rate_coalesces_moves_and_always_releases_presses() -> None:
@@ -26,3 +26,23 @@ def test_gate_limits_rate_coalesces_moves_and_always_releases_presses() -> None:
     assert InputGate(0.0, view_only=True).admit(CLICK, 0.0) is Verdict.DROP_VIEW_ONLY
     unlimited = InputGate(0.0, rate=None)
     assert all(unlimited.admit(move(i), 0.0) is Verdict.DELIVER for i in range(10_000))
+
+
+def test_gamepad_states_count_against_the_rate_and_coalesce_over_it() -> None:
+    gate = InputGate(0.0, rate=3)
+    assert [gate.admit(pad(axis=i / 10), 0.0) for i in range(3)] == [Verdict.DELIVER] * 3
+    # Over budget a pad's state is merged (its newest state still arrives), not dropped.
+    assert gate.admit(pad(pressed=True), 0.0) is Verdict.COALESCE
+    assert InputGate(0.0, view_only=True).admit(pad(), 0.0) is Verdict.DROP_VIEW_ONLY
+
+
+def test_a_viewer_that_stops_driving_lets_go_of_its_gamepads() -> None:
+    gate = InputGate(0.0, rate=None)
+    gate.admit(pad(0, pressed=True), 0.0)
+    gate.admit(pad(1), 0.0)
+    gate.admit(pad(1, connected=False), 0.0)  # unplugged: nothing owed for it
+    (gone,) = gate.release_all()
+    assert gone == {"type": "gamepad", "index": 0, "id": "Fake Pad (STANDARD GAMEPAD)",
+                    "mapping": "standard", "connected": False, "buttons": [], "axes": [],
+                    "synthetic": True}  # fmt: skip
+    assert gate.release_all() == []

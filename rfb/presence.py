@@ -1,0 +1,131 @@
+"""Presence: who is watching a stream, who holds its control floor, and (with
+``presence=True``) where each viewer's pointer is. The loop-side shell of
+session/control.py's floor and session/presence.py's pointers.
+
+Viewers that announced the ``control`` feature are told who holds the floor (``control``),
+those that announced ``presence`` who is watching (``viewers``, on every join, leave and
+floor change) and the others' pointers (``pointers``, at most 15 a second). Both are
+state: a viewer that starts listening gets the current ones first (notices.py). pdum.rfb
+0.x clients announce neither and are sent none of it. Loop thread only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from . import protocol
+from .access import Access
+from .notices import Notices
+from .session.control import Floor, Outcome
+from .session.presence import POINTER_HZ, Pointers
+
+
+@dataclass(frozen=True, slots=True)
+class _Member:
+    name: str | None
+    transport: str
+    view_only: bool
+
+
+class Presence:
+    def __init__(self, notices: Notices, floor: Floor, clock: Callable[[], float], *,
+                 pointers: bool = False, hz: float = POINTER_HZ) -> None:  # fmt: skip
+        self._notices = notices
+        self._floor = floor
+        self._clock = clock
+        self.pointers_shared = pointers
+        self._pointers = Pointers(hz)
+        self._members: dict[str, _Member] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._last: dict[str, str] = {}  # what was last announced, by message type
+        self.pointers_ignored = 0  # positions sent to a stream that does not share them
+        self.announce()
+
+    # -- who is watching -----------------------------------------------------------------
+
+    def join(self, client_id: str, access: Access, transport: str) -> None:
+        self._members[client_id] = _Member(access.name, transport, access.view_only)
+        self.announce()
+
+    def leave(self, client_id: str) -> None:
+        if self._members.pop(client_id, None) is None:
+            return
+        self._pointers.left(client_id)
+        self.announce()
+
+    def viewers(self) -> list[protocol.ViewerInfo]:
+        """Every viewer, in the order they joined."""
+        floor = self._floor
+        return [
+            protocol.ViewerInfo(
+                cid, m.name, m.transport, "view" if m.view_only else "drive",
+                not m.view_only and (not floor.exclusive or floor.holder == cid),
+            )
+            for cid, m in self._members.items()
+        ]  # fmt: skip
+
+    def control_state(self, refused: str | None = None) -> protocol.ControlState:
+        f = self._floor
+        holder = self._members.get(f.holder) if f.holder is not None else None
+        return protocol.ControlState(
+            f.mode, f.holder, f.by_app, holder.name if holder else None,
+            tuple(f.state.waiting), f.reason if f.exclusive else None, refused,
+        )  # fmt: skip
+
+    def announce(self) -> None:
+        """Tell the viewers how things are now (only what changed is sent)."""
+        for msg in (self.control_state(),
+                    protocol.Viewers(tuple(self.viewers()), self.pointers_shared)):  # fmt: skip
+            text = msg.encode()
+            kind = msg.as_dict()["type"]
+            if self._last.get(kind) != text:
+                self._last[kind] = text
+                self._notices.set_state(msg)
+
+    def refused(self, client_id: str, outcome: Outcome) -> None:
+        """Tell a viewer why its request was refused (with the floor as it is)."""
+        if self._notices.listening(client_id, "control"):
+            self._notices.send(self.control_state(outcome.value), client_id)
+
+    # -- pointers ------------------------------------------------------------------------
+
+    def pointer(self, client_id: str, x: float, y: float, inside: bool) -> None:
+        """A viewer's pointer moved (``presence`` message): sent on, coalesced."""
+        if not self.pointers_shared or client_id not in self._members:
+            self.pointers_ignored += 1
+            return
+        self._pointers.moved(client_id, x, y, inside)
+        self._arm()
+
+    def _arm(self) -> None:
+        if self._timer is not None:
+            return
+        due = self._pointers.due()
+        if due is None:
+            return
+        delay = max(0.0, due - self._clock())
+        self._timer = asyncio.get_running_loop().call_later(delay, self.flush)
+
+    def flush(self) -> None:
+        self._timer = None
+        positions = self._pointers.flush(self._clock())
+        if positions:
+            msg = protocol.Pointers(tuple((p.client_id, p.x, p.y, p.inside) for p in positions))
+            self._notices.send(msg)
+        if self._pointers.due() is not None:
+            self._arm()
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def metrics(self) -> dict[str, int]:
+        return {
+            "viewers": len(self._members),
+            "pointer_messages": self._pointers.sent,
+            "pointers_coalesced": self._pointers.coalesced,
+            "pointers_ignored": self.pointers_ignored,
+        }

@@ -1,0 +1,290 @@
+"""The program's sound in real Chromium over the WebSocket: a published 440 Hz tone is
+heard by the page (an AnalyserNode on what goes to the speakers), and the unmute button
+is what starts it under the default autoplay policy."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import AsyncIterator
+from typing import Any
+
+import numpy as np
+import pytest
+import pytest_asyncio
+
+import rfb
+
+from support.browser import ARGS, CHROMIUM, H, Stream, W, open_page, wait_for
+from support.tone import TonePublisher, peak_hz
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+# What the page hears: `ms` of what goes to the speakers, as time-domain samples.
+LISTEN = """async (ms) => {
+  const a = window.rfbView.audio;
+  const an = a.context.createAnalyser();
+  an.fftSize = 32768;
+  a.output.connect(an);
+  await new Promise((r) => setTimeout(r, ms));
+  const buf = new Float32Array(an.fftSize);
+  an.getFloatTimeDomainData(buf);
+  a.output.disconnect(an);
+  // base64 of the float32 bytes: cheap, where a 32k-number JSON array stalls the main thread
+  const bytes = new Uint8Array(buf.buffer);
+  let s = "";
+  for (let k = 0; k < bytes.length; k += 0x8000) s += String.fromCharCode.apply(null, bytes.subarray(k, k + 0x8000));
+  return { samples: btoa(s), rate: a.context.sampleRate };
+}"""
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def autoplay_browser() -> AsyncIterator[Any]:
+    """This module's own Chromium that lets pages play sound without a gesture."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        b = await p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=[*ARGS, "--autoplay-policy=no-user-gesture-required"])  # fmt: skip
+        yield b
+        await b.close()
+
+
+async def heard(page: Any, ms: int = 1000) -> tuple[float, float]:
+    got = await page.evaluate(LISTEN, ms)
+    x = np.frombuffer(base64.b64decode(got["samples"]), np.float32).astype(np.float64)
+    return peak_hz(x, int(got["rate"])), float(np.sqrt(np.mean(x**2)))
+
+
+async def test_the_page_hears_the_tone(autoplay_browser) -> None:
+    stream = Stream(await rfb.serve(W, H, port=0))
+    tone = TonePublisher(stream.display, 440.0, channels=2)
+    ctx, page = await open_page(autoplay_browser, stream.display.url + "?nooverlay")
+    try:
+        await wait_for(page, "window.rfbView.audio?.stats().state === 'playing'")
+        await wait_for(page, "window.rfbView.audio.stats().bufferMs > 0")
+        hz, rms = await heard(page)
+        assert abs(hz - 440.0) <= 5, hz
+        assert 0.25 < rms < 0.45, rms  # a 0.5 amplitude sine: 0.354
+        # Steady state (after the page's start-up, when a 2-core machine stalls most): the
+        # buffer's delay 4 times a second for 2 s, and what went wrong meanwhile.
+        s0 = await page.evaluate("window.rfbView.stats.audio")
+        delays = []
+        for _ in range(8):
+            delays.append((await page.evaluate("window.rfbView.stats.audio"))["bufferMs"])
+            await asyncio.sleep(0.25)
+        s1 = await page.evaluate("window.rfbView.stats.audio")
+        print("audio stats", s0, s1, "buffer ms", delays)
+        assert s1["state"] == "playing" and s1["packets"] > 40, s1
+        assert 10 <= float(np.median(delays)) <= 150, delays
+        assert s1["underruns"] - s0["underruns"] <= 2, (s0, s1)
+        assert s1["lost"] - s0["lost"] <= 3, (s0, s1)  # dropped by the server as late
+        (viewer,) = stream.display.metrics()["viewers"]
+        assert stream.display.metrics()["display"]["audio"]["listeners"] == 1
+        assert viewer["frames_acked"] > 0  # the video goes on beside it
+    finally:
+        await tone.stop()
+        await ctx.close()
+        await stream.close()
+
+
+async def test_sound_starts_muted_and_the_unmute_click_plays_it(browser) -> None:
+    """The default autoplay policy (this module's shared browser has no autoplay flag): the
+    AudioContext waits for a gesture; the view shows its unmute button, and clicking it
+    starts the sound."""
+    stream = Stream(await rfb.serve(W, H, port=0))
+    tone = TonePublisher(stream.display, 440.0)
+    # Playwright's page.evaluate runs as a user gesture (it would unmute the page): until
+    # the click, the page is read over CDP without one.
+    ctx = await browser.new_context(viewport={"width": W, "height": H})
+    page = await ctx.new_page()
+    cdp = await ctx.new_cdp_session(page)
+
+    async def read(expression: str) -> Any:
+        got = await cdp.send(
+            "Runtime.evaluate",
+            {"expression": expression, "returnByValue": True, "userGesture": False},
+        )
+        return got["result"].get("value")
+
+    try:
+        await page.goto(stream.display.url + "?nooverlay")
+        assert not await read("navigator.userActivation.hasBeenActive")
+        for _ in range(150):
+            if await read("window.rfbView?.audio?.stats().packets > 5"):
+                break
+            await asyncio.sleep(0.1)
+        assert not await read("navigator.userActivation.hasBeenActive")
+        button = page.locator("button.rfb-unmute")
+        assert (
+            await read("getComputedStyle(document.querySelector('button.rfb-unmute')).display")
+            == "block"
+        )
+        assert await read("window.rfbView.audio.stats().state") == "muted"
+        assert await read("window.rfbView.audio.context.state") == "suspended"
+        assert "unmute" in (await button.text_content() or "").lower()
+        await button.click()
+        await wait_for(page, "window.rfbView.audio.stats().state === 'playing'")
+        await wait_for(page, "window.rfbView.audio.stats().bufferMs > 0")
+        hz, rms = await heard(page)
+        assert abs(hz - 440.0) <= 5, hz
+        assert rms > 0.2, rms
+        # the button is over the canvas, not drawn on it
+        assert await page.evaluate("document.querySelector('button.rfb-unmute').parentElement"
+                                   " === window.rfbView.canvas.parentElement")  # fmt: skip
+    finally:
+        await tone.stop()
+        await ctx.close()
+        await stream.close()
+
+
+async def test_audio_false_asks_for_none(browser) -> None:
+    stream = Stream(await rfb.serve(W, H, port=0))
+    tone = TonePublisher(stream.display, 440.0)
+    ctx = await browser.new_context(viewport={"width": W, "height": H})
+    page = await ctx.new_page()
+    try:
+        await page.goto(stream.display.url + "?nooverlay")
+        await wait_for(page, "window.rfbView?.stats?.framesDisplayed > 3")
+        await page.evaluate("""async (url) => {
+          window.rfbView.dispose();
+          const { RemoteFramebufferView } = await import('/static/rfb.js');
+          const el = document.createElement('div');
+          el.style.cssText = 'width:320px;height:180px';
+          document.body.append(el);
+          window.quiet = new RemoteFramebufferView(el, { url, audio: false });
+        }""", stream.display.ws_url)  # fmt: skip
+        await wait_for(page, "window.quiet.stats?.framesDisplayed > 3")
+        await asyncio.sleep(0.3)
+        assert await page.evaluate("window.quiet.audio") is None
+        assert await page.evaluate("window.quiet.stats.audio") is None
+        assert stream.display.metrics()["display"]["audio"]["listeners"] == 0
+    finally:
+        await tone.stop()
+        await ctx.close()
+        await stream.close()
+
+
+# -- sound and picture in sync -----------------------------------------------------------
+
+SW, SH = 160, 96  # a small frame: the page reads its canvas back every few ms
+
+# A tap on what goes to the speakers that reports each click's onset (the first sample over
+# a threshold after 100 ms of quiet), as a page time (performance.now()): the context time
+# of the sample, mapped with getOutputTimestamp(), which includes the output latency.
+WATCH = """async () => {
+  const a = window.rfbView.audio;
+  const ctx = a.context;
+  const src = `class Onsets extends AudioWorkletProcessor {
+    constructor() { super(); this.quiet = 0; }
+    process(inputs) {
+      const x = inputs[0][0];
+      if (!x) return true;
+      for (let i = 0; i < x.length; i++) {
+        if (Math.abs(x[i]) > 0.2) {
+          if (this.quiet > 4800) this.port.postMessage(currentTime + i / sampleRate);
+          this.quiet = 0;
+        } else this.quiet++;
+      }
+      return true;
+    }
+  }
+  registerProcessor("onsets", Onsets);`;
+  await ctx.audioWorklet.addModule(URL.createObjectURL(new Blob([src], { type: "text/javascript" })));
+  const tap = new AudioWorkletNode(ctx, "onsets");
+  a.output.connect(tap);
+  tap.connect(ctx.destination); // pulled (it outputs silence)
+  window.clicks = [];
+  window.whites = [];
+  tap.port.onmessage = (e) => {
+    const ts = ctx.getOutputTimestamp();
+    window.clicks.push(ts.performanceTime + (e.data - ts.contextTime) * 1000);
+  };
+  // The white frames: the canvas read back as fast as the worker answers.
+  let white = false;
+  window.watching = true;
+  (async () => {
+    while (window.watching) {
+      await new Promise((r) => setTimeout(r, 8));
+      const asked = performance.now();
+      const img = await window.rfbView.capture("imagedata");
+      const t = (asked + performance.now()) / 2;
+      const px = img.data[(img.width * (img.height >> 1) + (img.width >> 1)) * 4];
+      if (px > 200 && !white) window.whites.push(t);
+      white = px > 200;
+    }
+  })();
+}"""
+
+
+async def test_sound_and_picture_stay_in_sync(autoplay_browser) -> None:
+    """A frame flashes white at the instant a click is published; the page measures the
+    click's onset in the played sound against the white frame on the canvas, 20 times:
+    audio ahead by at most 45 ms, behind by at most 125 ms (ITU-R BT.1359)."""
+    import time
+
+    display = await rfb.serve(SW, SH, port=0)
+    black = np.zeros((SH, SW, 3), np.uint8)
+    white = np.full((SH, SW, 3), 255, np.uint8)
+    t = np.arange(480) / 48000
+    click = (0.8 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)
+    silence = np.zeros(480, np.float32)
+    flashes: list[float] = []
+    start = asyncio.Event()
+
+    async def run() -> None:
+        # 10 ms of sound every 10 ms, a frame every 30 ms; from `start`, a flash (a white
+        # frame and the click, published together) every 600 ms.
+        t0, tick, flash_at = time.monotonic(), 0, None
+        while True:
+            now = time.monotonic()
+            if start.is_set() and flash_at is None:
+                flash_at = tick + 10
+            flash = flash_at is not None and tick >= flash_at and (tick - flash_at) % 60 == 0
+            if flash:
+                display.publish(white)
+                display.publish_audio(click)
+                flashes.append(now)
+            else:
+                if tick % 3 == 0:
+                    is_white = flash_at is not None and 0 < (tick - flash_at) % 60 < 6
+                    frame = (white if is_white else black).copy()
+                    frame[:4, :4] = tick % 256  # a changing corner: every frame is drawn
+                    display.publish(frame)
+                display.publish_audio(silence)
+            tick += 1
+            await asyncio.sleep(max(0.0, t0 + tick * 0.01 - time.monotonic()))
+
+    task = asyncio.create_task(run())
+    ctx, page = await open_page(autoplay_browser, display.url + "?nooverlay", width=SW, height=SH)
+    try:
+        await wait_for(page, "window.rfbView.audio?.stats().state === 'playing'")
+        await wait_for(page, "window.rfbView.audio.stats().bufferMs > 0")
+        await page.evaluate(WATCH)
+        await asyncio.sleep(1.0)
+        start.set()
+        while len(flashes) < 21:
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(0.5)
+        await page.evaluate("window.watching = false")
+        clicks = np.array(await page.evaluate("window.clicks"))
+        whites = np.array(await page.evaluate("window.whites"))
+        stats = await page.evaluate("window.rfbView.stats")
+        # Pair each white frame with the click nearest it (flashes are 600 ms apart).
+        offsets = []
+        for w in whites:
+            if len(clicks):
+                c = clicks[np.argmin(np.abs(clicks - w))]
+                if abs(c - w) < 300:
+                    offsets.append(c - w)  # > 0: the sound behind the picture
+        offsets = np.array(offsets)
+        print(f"A/V offset ms (sound behind > 0) over {len(offsets)} flashes: "
+              f"min {offsets.min():.1f} p50 {np.median(offsets):.1f} max {offsets.max():.1f}; "
+              f"video latency {stats['latencyMs']} ms; audio {stats['audio']}")  # fmt: skip
+        assert len(offsets) >= 20, (len(whites), len(clicks))
+        assert offsets.min() >= -45, offsets
+        assert offsets.max() <= 125, offsets
+    finally:
+        task.cancel()
+        await ctx.close()
+        await display.aclose()
