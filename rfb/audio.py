@@ -7,7 +7,8 @@ and hands them to the stream's audio thread; the thread resamples them to 48 kHz
 needed (PyAV), cuts them into 20 ms blocks on the stream's clock, waits for each block's
 time, encodes it once (encoders/opus.py) and hands the packet to the event loop, which
 gives the same bytes to every viewer that announced ``audio`` in hello (a link with
-``send_audio``; WebSocket only in this version). Nothing runs for a stream nobody
+``send_audio``, or ``send_audio_packet`` for a WebRTC audio track:
+transports/audio_track.py). Nothing runs for a stream nobody
 publishes audio to, and nothing is encoded while no viewer takes audio: chunks published
 then are dropped on the caller's thread (counted), and the thread idles.
 """
@@ -171,7 +172,11 @@ class StreamAudio:
         self.bytes += len(packet.data)
         self.channels = packet.channels
         for link in list(self._links.values()):
-            link.send_audio(message)
+            # A WebRTC audio track takes the packet itself (transports/audio_track.py).
+            if callable(send_packet := getattr(link, "send_audio_packet", None)):
+                send_packet(packet)
+            else:
+                link.send_audio(message)
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -154,6 +154,11 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
     )
     p.add_argument("--relay-rung", type=int, default=0,
                    help="the ladder rung the relays take (0: the top)")  # fmt: skip
+    p.add_argument("--relay-audio-port", type=int, metavar="PORT",
+                   default=int(environ["RFB_RELAY_AUDIO_PORT"])
+                   if environ.get("RFB_RELAY_AUDIO_PORT") else None,
+                   help="the relays send the sound too, as Opus RTP to this port on the same "
+                   "host (Janus's mountpoint: 5006) [RFB_RELAY_AUDIO_PORT]")  # fmt: skip
     p.add_argument("-v", "--verbose", action="store_true",
                    default=bool(environ.get("RFB_VERBOSE")),
                    help="log every input event and more [RFB_VERBOSE]")  # fmt: skip
@@ -237,7 +242,7 @@ async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
             rec = display.record(args.record)
             print(f"rfb: recording to {rec.path}", flush=True)
         for url in args.relay_rtp or ():
-            display.relay_rtp(url, rung=args.relay_rung)
+            display.relay_rtp(url, rung=args.relay_rung, audio_port=args.relay_audio_port)
             print(f"rfb: relaying RTP to {url}", flush=True)
         loop = asyncio.get_running_loop()
         period = 1.0 / args.fps

@@ -20,6 +20,7 @@ from .files import UploadInfo
 from .inputs import InputEvent
 from .options import StreamOptions
 from .origins import OriginPolicy
+from .session.audio_in import AudioInChunk
 from .stream import DEFAULT_STREAM, SHUTDOWN_TIMEOUT_S, Stream
 
 if TYPE_CHECKING:
@@ -150,6 +151,35 @@ class Display:
         """``async for ev in display.events()``: input events as they arrive, until aclose()."""
         return self.stream.inputs.stream()
 
+    def audio_in(self, dtype: Any = "float32") -> AsyncIterator[AudioInChunk]:
+        """``async for chunk in display.audio_in()``: the viewers' microphones, decoded, as
+        they arrive, until aclose(). Streams with ``microphone=True`` only (RuntimeError
+        otherwise); only viewers that may drive are heard (on an exclusive stream, the
+        floor's holder). Each AudioInChunk has ``pcm`` ((n, channels), float32 in -1..1,
+        or int16 with ``dtype="int16"``), ``sample_rate``, ``client_id``, ``principal``,
+        ``timestamp_us`` (the sender's capture clock) and ``received_us`` (the display's
+        clock). At most 10 s wait unread (the oldest dropped, counted in
+        ``metrics()["display"]["audio_in"]``). Decoding needs PyAV: ``rfb[audio]``.
+        See docs/guides/audio.md#microphone."""
+        self._check_microphone()
+        return self.stream.audio_in.stream(dtype)
+
+    def poll_audio_in(self, dtype: Any = "float32") -> list[AudioInChunk]:
+        """Every microphone chunk decoded since the last call, oldest first (see
+        ``audio_in``). Thread-safe."""
+        self._check_microphone()
+        return self.stream.audio_in.poll(dtype)
+
+    def _check_microphone(self) -> None:
+        if not self.stream.audio_in.enabled:
+            raise RuntimeError(
+                f"stream {self.stream.name!r} takes no microphone: serve it with microphone=True"
+            )
+        from .encoders.opus import unavailable_reason
+
+        if (reason := unavailable_reason()) is not None:
+            raise RuntimeError(f"the microphone needs PyAV's Opus decoder: {reason}")
+
     @property
     def recorded(self) -> deque[dict[str, Any]]:
         """With ``record_events``: every delivered event, as served at /recorded-events."""
@@ -163,6 +193,7 @@ class Display:
         bitrate: int | None = None,
         crf: int | None = None,
         preset: str | None = None,
+        audio: bool | None = None,
     ) -> Recording:
         """Start writing an MP4 of what is published to ``path``; returns the Recording.
 
@@ -174,12 +205,19 @@ class Display:
         no viewer; from any thread. A path that cannot be written, a missing PyAV (the
         ``h264`` extra) or a bad option raise here, before anything starts.
 
+        Sound published with ``publish_audio`` goes in too, as an Opus track (the same
+        packets the viewers get) on the pictures' clock, from when the sound starts:
+        ``audio=None`` (the default) gives the file a sound track where sound comes by
+        the first picture (or within half a second of it), ``True`` always one (for sound
+        that starts later), ``False`` none. See docs/guides/audio.md.
+
         ``await rec.stop()`` (or ``async with display.record(...)``) finishes the file;
         ``rec.close()`` from another thread; closing the display finishes it too.
         """
         from .recording import Recording
 
-        return Recording(self.stream, path, fps=fps, bitrate=bitrate, crf=crf, preset=preset)
+        return Recording(self.stream, path, fps=fps, bitrate=bitrate, crf=crf, preset=preset,
+                         audio=audio)  # fmt: skip
 
     @property
     def recordings(self) -> list[Recording]:
@@ -195,6 +233,10 @@ class Display:
         mtu: int = 1200,
         rtcp_port: int | None = None,
         ssrc: int | None = None,
+        audio_port: int | None = None,
+        audio_pt: int = 111,
+        audio_rtcp_port: int | None = None,
+        audio_ssrc: int | None = None,
     ) -> RtpRelay:
         """Send the stream's H.264 as RTP (RFC 6184) to ``url`` (``rtp://host:port``):
         to a media server that fans it out to many watchers (Janus: docs/guides/deployment.md) or
@@ -208,11 +250,18 @@ class Display:
         never wait for the relay. From any thread; ``await relay.stop()`` or
         ``relay.close()`` ends it, as does closing the display. Watchers through a relay
         are view-only: input comes only over rfb's own transports.
+
+        ``audio_port`` (opt-in) sends the sound published with ``publish_audio`` too: the
+        viewers' Opus packets (no second encode) as RTP (RFC 7587, payload type
+        ``audio_pt``, a 48 kHz clock, an SSRC of its own) to that port on the same host,
+        RTCP to ``audio_rtcp_port`` (default ``audio_port + 1``), timed on the pictures'
+        clock. See docs/guides/audio.md.
         """
         from .relay import RtpRelay
 
         return RtpRelay(self.stream, url, rung=rung, pt=pt, mtu=mtu, rtcp_port=rtcp_port,
-                        ssrc=ssrc)  # fmt: skip
+                        ssrc=ssrc, audio_port=audio_port, audio_pt=audio_pt,
+                        audio_rtcp_port=audio_rtcp_port, audio_ssrc=audio_ssrc)  # fmt: skip
 
     @property
     def relays(self) -> list[RtpRelay]:

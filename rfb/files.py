@@ -238,11 +238,15 @@ class FileTransfers:
             self._finished(client_id, peer, upload)
         self._arm(client_id, peer)
 
-    def chunk(self, client_id: str, data: bytes | bytearray | memoryview) -> None:
-        """One binary message from a viewer: a file chunk (protocol.parse_client_binary).
-        ProtocolError (closes that viewer) for anything else, or a chunk that does not fit
-        the upload it names."""
-        chunk = protocol.parse_client_binary(data)
+    def chunk(self, client_id: str,
+              data: bytes | bytearray | memoryview | protocol.FileChunk) -> None:  # fmt: skip
+        """One binary message from a viewer: a file chunk (protocol.parse_client_binary,
+        or parsed already). ProtocolError (closes that viewer) for anything else, or a
+        chunk that does not fit the upload it names."""
+        chunk = data if isinstance(data, protocol.FileChunk) else protocol.parse_client_binary(data)
+        if not isinstance(chunk, protocol.FileChunk):
+            raise protocol.ProtocolError(protocol.CLOSE_UNSUPPORTED_DATA,
+                                         "binary message is not a file chunk")  # fmt: skip
         peer = self._peers.get(client_id)
         if peer is None:
             return

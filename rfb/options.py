@@ -168,6 +168,9 @@ class StreamOptions:
                             "viewers' views (at most 15 updates a second)")  # fmt: skip
     uploads: bool = option(False, "viewers that may drive can send files (a 'file' event in "
                            "poll_events(); display.on_upload() to stream them)")  # fmt: skip
+    microphone: bool = option(False, "viewers that may drive can send their microphone "
+                              "(display.audio_in(); exclusive control: the floor's holder "
+                              "only)")  # fmt: skip
     max_upload_bytes: int = option(
         32 * 1024 * 1024, "the largest file a viewer may upload, in bytes (larger offers are "
         "refused)", check=lambda v: 0 <= v <= protocol.MAX_FILE_SIZE, must=">= 0",
@@ -268,6 +271,7 @@ class StreamKeywords(TypedDict, total=False):
     control_on_click: bool
     presence: bool
     uploads: bool
+    microphone: bool
     max_upload_bytes: int
     max_viewers: int
     max_pending: int

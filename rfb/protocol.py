@@ -401,15 +401,77 @@ def _parse_file_message(kind: str, msg: dict[str, Any]) -> FileMessage:
     return FileAck(_file_id(msg, kind), _file_count(msg, "received", kind))
 
 
-def parse_client_binary(data: bytes | bytearray | memoryview) -> FileChunk:
-    """Parse one binary message from a viewer: only a ``file_chunk`` envelope is accepted
-    (``uint32 LE N`` + N bytes of header JSON ``{"type":"file_chunk","id","offset"}`` +
-    the chunk). Raises ProtocolError: 1009 over MAX_BINARY_MESSAGE_BYTES or a chunk over
-    FILE_CHUNK_MAX, 1002/1007 for a broken envelope, 1003 for another kind of message,
-    1008 for a bad id or offset."""
+# rfb addition: the viewer's microphone, binary ``audio_in`` envelopes (one Opus packet
+# each; rfb/session/audio_in.py, docs/internals/protocol.md).
+AUDIO_IN_MAX = 4000  # payload bytes of one audio_in packet (Opus: 1275 per 20 ms frame)
+AUDIO_IN_RATES = frozenset({8000, 12000, 16000, 24000, 48000})  # Opus's rates
+AUDIO_IN_DURATION_US = (2_500, 120_000)  # Opus frames: 2.5 ms .. 120 ms
+MAX_AUDIO_SEQ = 2**53 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class AudioIn:
+    """One binary ``audio_in`` from a viewer: an Opus packet of its microphone, its first
+    sample captured at ``timestamp_us`` on the viewer's clock."""
+
+    seq: int
+    timestamp_us: int
+    duration_us: int
+    sample_rate: int
+    channels: int
+    data: bytes
+    codec: str = "opus"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"type": "audio_in", "seq": self.seq, "timestamp_us": self.timestamp_us,
+                "duration_us": self.duration_us, "codec": self.codec,
+                "sample_rate": self.sample_rate, "channels": self.channels}  # fmt: skip
+
+    def pack(self) -> bytes:
+        return pack_envelope(self.as_dict(), self.data)
+
+
+def _parse_audio_in(header: dict[str, Any], payload: bytes) -> AudioIn:
+    where = "audio_in"
+    if len(payload) > AUDIO_IN_MAX:
+        raise ProtocolError(CLOSE_TOO_BIG, f"audio_in packet of {len(payload)} bytes is too big")
+    if not payload:
+        raise _bad(f"{where}: empty packet")
+    codec = _string(header, "codec", where)
+    if codec != "opus":
+        raise ProtocolError(CLOSE_UNSUPPORTED_DATA, f"{where}: codec {codec!r} is not 'opus'")
+    seq = _get(header, "seq", int, where)
+    if not 0 <= seq <= MAX_AUDIO_SEQ:
+        raise _bad(f"{where}: field 'seq' out of range [0, 2**53 - 1]")
+    ts = _get(header, "timestamp_us", int, where)
+    if not -MAX_AUDIO_SEQ <= ts <= MAX_AUDIO_SEQ:
+        raise _bad(f"{where}: field 'timestamp_us' out of range")
+    lo, hi = AUDIO_IN_DURATION_US
+    duration = _get(header, "duration_us", int, where)
+    if not lo <= duration <= hi:
+        raise _bad(f"{where}: field 'duration_us' out of range [{lo}, {hi}]")
+    rate = _get(header, "sample_rate", int, where)
+    if rate not in AUDIO_IN_RATES:
+        raise _bad(f"{where}: field 'sample_rate' must be one of {sorted(AUDIO_IN_RATES)}")
+    channels = _get(header, "channels", int, where)
+    if channels not in (1, 2):
+        raise _bad(f"{where}: field 'channels' must be 1 or 2")
+    return AudioIn(int(seq), int(ts), int(duration), int(rate), int(channels), bytes(payload))
+
+
+def parse_client_binary(data: bytes | bytearray | memoryview) -> FileChunk | AudioIn:
+    """Parse one binary message from a viewer: a ``file_chunk`` envelope (``uint32 LE N``
+    + N bytes of header JSON ``{"type":"file_chunk","id","offset"}`` + the chunk), or an
+    ``audio_in`` one (header ``{"type":"audio_in","seq","timestamp_us","duration_us",
+    "codec":"opus","sample_rate","channels"}`` + one Opus packet). Raises ProtocolError:
+    1009 over MAX_BINARY_MESSAGE_BYTES, a chunk over FILE_CHUNK_MAX or a packet over
+    AUDIO_IN_MAX, 1002/1007 for a broken envelope, 1003 for another kind of message or
+    codec, 1008 for a bad field."""
     if len(data) > MAX_BINARY_MESSAGE_BYTES:
         raise ProtocolError(CLOSE_TOO_BIG, f"binary message of {len(data)} bytes is too big")
     header, payload = unpack_envelope(data)
+    if header.get("type") == "audio_in":
+        return _parse_audio_in(header, payload)
     if header.get("type") != "file_chunk":
         raise ProtocolError(CLOSE_UNSUPPORTED_DATA, "binary message is not a file chunk")
     if len(payload) > FILE_CHUNK_MAX:
@@ -772,6 +834,7 @@ class Config:
     # None when the stream serves no WebRTC.
     ice_servers: tuple[Mapping[str, Any], ...] | None = None
     webrtc: str | None = None  # WebSocket viewers: where the stream's WHEP is served
+    microphone: bool = False  # the stream takes the viewers' microphones (sent only when true)
 
     def as_dict(self) -> dict[str, Any]:
         msg: dict[str, Any] = {
@@ -797,6 +860,8 @@ class Config:
             msg["ice_servers"] = [dict(s) for s in self.ice_servers]
         if self.webrtc is not None:
             msg["webrtc"] = self.webrtc
+        if self.microphone:
+            msg["microphone"] = True
         return msg
 
     def encode(self) -> str:

@@ -16,6 +16,11 @@ describes the stream for them).
 * A receiver that is not there (nothing listens, it restarts) costs nothing but a line
   in the log, once, and another when it answers again: UDP needs no connection, and the
   next keyframe gives it a picture.
+* Sound (opt-in, ``audio_port=``): the stream's Opus packets (the very packets the
+  viewers get: no second encode) as RFC 7587 RTP to ``audio_port``, with an SSRC of their
+  own and a 48 kHz RTP clock, their timestamps from the same stream clock as the
+  video's, and a sender report for each track on the same wall clock, so that a receiver
+  lines them up (lip sync).
 * It never slows the viewers: sending is a non-blocking ``send`` per packet; a unit that
   finds the socket's buffer full is dropped whole, counted, and a keyframe asked for.
 """
@@ -33,10 +38,13 @@ from typing import TYPE_CHECKING, Any
 from . import protocol
 from .hub import ConsumerLink
 from .rtp import h264 as rtp_h264
+from .rtp import opus as rtp_opus
 from .session import EncodedUnit, Viewer
 from .session.links import LinkKind
 
 if TYPE_CHECKING:
+    from .audio_tap import AudioTap
+    from .session.audio import Packet
     from .stream import Stream, ViewerSession
 
 __all__ = ["RtpRelay", "parse_rtp_url"]
@@ -81,6 +89,10 @@ class RtpRelay:
         mtu: int = rtp_h264.DEFAULT_MTU,
         rtcp_port: int | None = None,
         ssrc: int | None = None,
+        audio_port: int | None = None,
+        audio_pt: int = rtp_opus.DEFAULT_PT,
+        audio_rtcp_port: int | None = None,
+        audio_ssrc: int | None = None,
     ) -> None:
         from .encoders.x264 import load_av
 
@@ -98,6 +110,23 @@ class RtpRelay:
             raise RuntimeError(
                 f"relay_rtp() before stream {stream.name!r} is served: start its server first"
             )
+        self.audio_port = self.audio_rtcp_port = None
+        if audio_port is not None:
+            from .encoders import EncoderUnavailable, opus
+
+            if (why := opus.unavailable_reason()) is not None:
+                raise EncoderUnavailable(why)
+            self.audio_port = int(audio_port)
+            rtcp = self.audio_port + 1 if audio_rtcp_port is None else int(audio_rtcp_port)
+            self.audio_rtcp_port = rtcp
+            for name, value in (("audio_port", self.audio_port), ("audio_rtcp_port", rtcp)):
+                if not 0 < value < 65536:
+                    raise ValueError(f"{name} must be 1..65535, got {value}")
+            if self.audio_port in (self.port, self.rtcp_port):
+                raise ValueError(
+                    f"audio_port {self.audio_port} is the video's (RTP {self.port},"
+                    f" RTCP {self.rtcp_port}): give the sound a port of its own"
+                )
         self._stream = stream
         self.rung = min(rung, len(stream.hub.ladder(protocol.CAP_H264)) - 1)
         self.packetizer = rtp_h264.H264Packetizer(
@@ -108,6 +137,24 @@ class RtpRelay:
         family, addr = _resolve(self.host, self.port)
         self._rtp = _udp(family, addr)
         self._rtcp = _udp(family, (addr[0], self.rtcp_port, *addr[2:]))
+        self.audio_packetizer: rtp_opus.OpusPacketizer | None = None
+        self._audio_sockets: tuple[socket.socket, socket.socket] | None = None
+        self._audio_tap: AudioTap | None = None
+        self._audio_base = random.getrandbits(32)
+        self.audio_packets_sent = 0
+        self.audio_packets_dropped = 0
+        if self.audio_port is not None:
+            assert self.audio_rtcp_port is not None
+            self.audio_packetizer = rtp_opus.OpusPacketizer(
+                random.getrandbits(32) if audio_ssrc is None else audio_ssrc, audio_pt,
+                random.getrandbits(16))  # fmt: skip
+            if self.audio_packetizer.ssrc == self.packetizer.ssrc:
+                self._close_sockets()
+                raise ValueError("audio_ssrc must differ from the video's ssrc")
+            self._audio_sockets = (
+                _udp(family, (addr[0], self.audio_port, *addr[2:])),
+                _udp(family, (addr[0], self.audio_rtcp_port, *addr[2:])),
+            )
         self.units_sent = 0
         self.packets_sent = 0
         self.units_dropped = 0
@@ -141,6 +188,12 @@ class RtpRelay:
         )  # fmt: skip
         self._viewer = self._session.viewer
         stream.relays.add(self)
+        if self._audio_sockets is not None:
+            from .audio_tap import AudioTap
+
+            loop.add_reader(self._audio_sockets[1].fileno(), self._drain, self._audio_sockets[1])
+            self._audio_tap = AudioTap(stream, "relay", self._take_audio)
+            self._audio_tap.open()
         self._send_report()
         log.info("rfb: relaying stream %r as RTP to %s:%d (RTCP %d)", stream.name, self.host,
                  self.port, self.rtcp_port)  # fmt: skip
@@ -161,6 +214,31 @@ class RtpRelay:
                 return
         self.units_sent += 1
         self.packets_sent += len(packets)
+
+    def _take_audio(self, packet: Packet) -> None:
+        """One Opus packet of the stream's sound (on the loop): one RTP packet, its
+        timestamp from the packet's time on the frames' clock."""
+        if self._stopped or self._audio_sockets is None or self.audio_packetizer is None:
+            return
+        rtp = self._audio_rtp_time(packet.timestamp_us)
+        if self._send(self._audio_sockets[0], self.audio_packetizer.packetize(packet.data, rtp)):
+            self.audio_packets_sent += 1
+        else:
+            self.audio_packets_dropped += 1
+
+    def _audio_rtp_time(self, timestamp_us: int) -> int:
+        """The sound's RTP timestamp (48 kHz, from a random origin) of a stream time."""
+        return (self._audio_base + timestamp_us * rtp_opus.RTP_CLOCK // 1_000_000) % 2**32
+
+    def _drain(self, sock: socket.socket) -> None:
+        """The sound's RTCP port: receiver reports come back; nothing to act on."""
+        while True:
+            try:
+                sock.recv(2048)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # an ICMP error for an earlier packet, or the socket closed
+                return
 
     def _send(self, sock: socket.socket, data: bytes) -> bool:
         try:
@@ -222,9 +300,15 @@ class RtpRelay:
         if self._stopped:
             return
         p = self.packetizer
-        rtp = self._rtp_time(self._stream.now_us())
-        self._send(self._rtcp, rtp_h264.sender_report(p.ssrc, time.time(), rtp, p.packets,
+        now_us, wall = self._stream.now_us(), time.time()
+        rtp = self._rtp_time(now_us)
+        self._send(self._rtcp, rtp_h264.sender_report(p.ssrc, wall, rtp, p.packets,
                                                       p.octets))  # fmt: skip
+        a = self.audio_packetizer
+        if a is not None and self._audio_sockets is not None and a.packets:
+            # The same instant on the sound's clock: the receiver maps both tracks to it.
+            self._send(self._audio_sockets[1], rtp_h264.sender_report(
+                a.ssrc, wall, self._audio_rtp_time(now_us), a.packets, a.octets))  # fmt: skip
         loop = asyncio.get_running_loop()
         self._report = loop.call_later(SENDER_REPORT_S, self._send_report)
 
@@ -234,8 +318,11 @@ class RtpRelay:
 
     def sdp(self, host: str | None = None) -> str:
         """An SDP file for a receiver of this relay at its address (or ``host``)."""
-        return rtp_h264.sdp(host or self.host, self.port, self.packetizer.pt,
-                            name=f"rfb {self._stream.name}")  # fmt: skip
+        sdp = rtp_h264.sdp(host or self.host, self.port, self.packetizer.pt,
+                           name=f"rfb {self._stream.name}")  # fmt: skip
+        if self.audio_port is not None and self.audio_packetizer is not None:
+            sdp += rtp_opus.sdp_media(self.audio_port, self.audio_packetizer.pt)
+        return sdp
 
     @property
     def relaying(self) -> bool:
@@ -251,6 +338,10 @@ class RtpRelay:
         loop = asyncio.get_running_loop()
         for sock in (self._rtp, self._rtcp):
             loop.remove_reader(sock.fileno())
+        if self._audio_tap is not None:
+            self._audio_tap.close()
+        if self._audio_sockets is not None:
+            loop.remove_reader(self._audio_sockets[1].fileno())
         closing = self._session.close() if self._session is not None else []
         self._stream.relays.discard(self)
         self._close_sockets()
@@ -271,7 +362,7 @@ class RtpRelay:
         asyncio.run_coroutine_threadsafe(self.stop(), loop).result(timeout)
 
     def _close_sockets(self) -> None:
-        for sock in (self._rtp, self._rtcp):
+        for sock in (self._rtp, self._rtcp, *(self._audio_sockets or ())):
             sock.close()
 
     def metrics(self) -> dict[str, Any]:
@@ -284,6 +375,9 @@ class RtpRelay:
             "keyframe_requests": self.keyframe_requests,
             "receiver_seen": self.receiver_seen,
             "loss": self.loss,
+            "audio_port": self.audio_port,
+            "audio_packets_sent": self.audio_packets_sent,
+            "audio_packets_dropped": self.audio_packets_dropped,
         }
 
     async def __aenter__(self) -> RtpRelay:

@@ -21,6 +21,7 @@ from typing import Any, Protocol, TypeVar, Unpack
 from . import encoders, protocol
 from .access import REFUSED_REASON, Access, AuthContext
 from .audio import StreamAudio
+from .audio_in import MicrophoneIn
 from .files import FileTransfers
 from .frames import Frame, as_pixels, same_pixels
 from .hub import Hub, ViewerLink
@@ -111,6 +112,7 @@ class ViewerSession:
         """The viewer said (later) which notices it understands (WebRTC's hello on its data
         channel): what it must be sent first."""
         self.stream.files.listen(self.viewer.id, send, features)
+        self.stream.audio_in.listen(self.viewer.id, send)
         return self.stream.notices.open(self.viewer.id, send, features)
 
     def close(self) -> list[asyncio.Task[None]]:
@@ -125,6 +127,7 @@ class ViewerSession:
         self.stream.notices.close(self.viewer.id)
         self.stream.files.close(self.viewer.id)  # uploads freed, downloads dropped
         self.stream.audio.close(self.viewer.id)
+        self.stream.audio_in.close(self.viewer.id)
         return closing
 
 
@@ -159,6 +162,9 @@ class Stream:
                                    video_busy=self._video_busy)  # fmt: skip
         # The program's sound (audio.py): nothing runs until audio is published to a listener.
         self.audio = StreamAudio(self.now_us, name)
+        # The viewers' microphones (audio_in.py): nothing runs until a packet is let in.
+        self.audio_in = MicrophoneIn(clock, self.now_us, enabled=options.microphone,
+                                     floor=self.floor)  # fmt: skip
         self.width, self.height = options.width, options.height
         self._lock = threading.Lock()
         self._frame_ids = 0
@@ -319,6 +325,8 @@ class Stream:
         if access is not None:
             self.files.open(viewer.id, access, link, notify, features)
         self.audio.open(viewer.id, link, features)
+        if access is not None:
+            self.audio_in.open(viewer.id, access, kind.value, notify)
         return ViewerSession(self, kind, viewer, access, first)
 
     # -- the control floor and presence ---------------------------------------------------
@@ -393,6 +401,15 @@ class Stream:
             elif not self._flush_scheduled:
                 self._flush_scheduled = True
                 loop.call_soon_threadsafe(self._flush_locked)
+
+    def binary_in(self, client_id: str, data: bytes | bytearray | memoryview) -> None:
+        """One binary message from a viewer: a file chunk (files.py) or a microphone
+        packet (audio_in.py). ProtocolError (closes that viewer) for anything else."""
+        msg = protocol.parse_client_binary(data)
+        if isinstance(msg, protocol.AudioIn):
+            self.audio_in.push(client_id, msg)
+        else:
+            self.files.chunk(client_id, msg)
 
     def publish_audio(self, samples: Any, sample_rate: int = 48000) -> None:
         """See Display.publish_audio: checks and copies on the caller's thread; the audio
@@ -494,6 +511,7 @@ class Stream:
         self.presence.close()
         self.files.shut()
         self.audio.shut()
+        self.audio_in.shut()
         self._closed_event.set()
 
     async def finish(self) -> None:
@@ -505,6 +523,7 @@ class Stream:
         self.presence.close()
         self.files.shut()
         self.audio.shut()
+        self.audio_in.shut()
         self._closed_event.set()
 
     def metrics(self) -> dict[str, Any]:
@@ -529,6 +548,7 @@ class Stream:
             "presence": self.presence.metrics(),
             "files": self.files.metrics(),
             "audio": self.audio.metrics(),
+            "audio_in": self.audio_in.metrics(),
             "refused": dict(self.refused),
             "protocol_errors": {str(k): v for k, v in self.protocol_errors.items()},
             "uptime_s": round(self._clock() - self._t0, 3),

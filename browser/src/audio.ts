@@ -23,6 +23,11 @@ export interface AudioStats {
   underruns: number;
   /** Drift corrections: single frames dropped or repeated. */
   adjusted: number;
+  /** "webrtc": the sound comes on the peer connection's audio track (the browser's own
+   * jitter buffer: `bufferMs` is its delay, `packets` and `lost` its RTP figures). */
+  transport?: "websocket" | "webrtc";
+  /** WebRTC: samples the decoder made up for lost or late packets. */
+  concealedSamples?: number;
 }
 
 /** Whether this browser can play the program's sound (hello's "audio" feature). */
@@ -49,6 +54,10 @@ export class AudioPlayer {
   private counts = { packets: 0, lost: 0, late: 0 };
   readonly button: HTMLButtonElement;
   private disposed = false;
+  // WebRTC: the remote audio track, its source node, and the getStats figures.
+  private trackSource: MediaStreamAudioSourceNode | null = null;
+  private trackElement: HTMLAudioElement | null = null;
+  private rtcFigures: { bufferMs: number | null; packets: number; lost: number; concealed: number } | null = null;
 
   constructor(
     private readonly canvas: HTMLCanvasElement,
@@ -86,6 +95,14 @@ export class AudioPlayer {
   }
 
   stats(): AudioStats {
+    const rtc = this.rtcFigures;
+    if (rtc && this.trackSource) {
+      return {
+        state: this.state, bufferMs: rtc.bufferMs === null ? null : Math.round(rtc.bufferMs * 10) / 10,
+        packets: rtc.packets, lost: rtc.lost, late: 0, underruns: 0, adjusted: 0,
+        transport: "webrtc", concealedSamples: rtc.concealed,
+      };
+    }
     return {
       state: this.state,
       bufferMs: this.report.bufferMs === null ? null : Math.round(this.report.bufferMs * 10) / 10,
@@ -118,6 +135,31 @@ export class AudioPlayer {
     const c = this.canvas;
     this.button.style.left = `${c.offsetLeft + 8}px`;
     this.button.style.top = `${c.offsetTop + Math.max(0, c.offsetHeight - 40)}px`;
+  }
+
+  /** WebRTC: play the peer connection's audio track through the same mute control (muted
+   * until the first gesture, like the WebSocket's sound); the browser decodes and buffers it
+   * and lip-syncs it with the video track of the same MediaStream. */
+  playTrack(track: MediaStreamTrack): void {
+    if (this.disposed) return;
+    this.start();
+    const ctx = this.ctx!;
+    this.trackSource?.disconnect();
+    const stream = new MediaStream([track]);
+    // Chromium pulls a remote track's samples only while a media element plays it: a muted
+    // one (the sound goes through the AudioContext, behind the mute).
+    const el = (this.trackElement ??= new Audio());
+    el.muted = true;
+    el.srcObject = stream;
+    void el.play().catch(() => undefined);
+    this.trackSource = ctx.createMediaStreamSource(stream);
+    if (this.gain) this.trackSource.connect(this.gain);
+    this.show();
+  }
+
+  /** WebRTC: the audio track's receiver figures (getStats), for stats(). */
+  trackFigures(f: { jitterBufferMs: number | null; packetsReceived: number; packetsLost: number; concealedSamples: number } | null): void {
+    this.rtcFigures = f && { bufferMs: f.jitterBufferMs, packets: f.packetsReceived, lost: f.packetsLost, concealed: f.concealedSamples };
   }
 
   /** One audio_chunk message (header and Opus packet) from the worker. */
@@ -173,6 +215,10 @@ export class AudioPlayer {
     if (this.ctx !== null || this.disposed) return;
     const ctx = (this.ctx = new AudioContext({ sampleRate: 48000, latencyHint: "interactive" }));
     ctx.onstatechange = () => this.show();
+    // What goes to the speakers, behind the mute: the worklet (WebSocket) or a track (WebRTC).
+    const gain = (this.gain = ctx.createGain());
+    gain.gain.value = this.userMuted ? 0 : 1;
+    gain.connect(ctx.destination);
     const url = URL.createObjectURL(new Blob([WORKLET_SOURCE], { type: "text/javascript" }));
     void ctx.audioWorklet
       .addModule(url)
@@ -187,11 +233,8 @@ export class AudioPlayer {
         node.port.onmessage = (e) => {
           if (e.data?.type === "report") this.report = e.data;
         };
-        const gain = ctx.createGain();
-        gain.gain.value = this.userMuted ? 0 : 1;
-        node.connect(gain).connect(ctx.destination);
+        node.connect(gain);
         this.node = node;
-        this.gain = gain;
       })
       .catch((e) => this.opts.log?.(`audio worklet: ${e}`));
   }
@@ -213,6 +256,8 @@ export class AudioPlayer {
     } catch {
       /* closing anyway */
     }
+    this.trackElement?.remove();
+    if (this.trackElement) this.trackElement.srcObject = null;
     void this.ctx?.close();
   }
 }

@@ -44,6 +44,8 @@ export const DEFAULTS = {
   saveFiles: true,
   /** Play the program's sound where the browser has WebCodecs' AudioDecoder. */
   audio: true,
+  /** Show the microphone button where the stream takes microphones (microphone=True). */
+  microphone: true,
 } as const satisfies Partial<RemoteFramebufferViewOptions>;
 
 /** The options DEFAULTS fills in. */

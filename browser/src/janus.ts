@@ -2,7 +2,9 @@
 // API, with no janus.js: create a session, attach the plugin, ask to "watch" a mountpoint
 // (Janus answers with an offer), answer, "start". A long poll brings Janus's events and
 // keeps the session alive; a session that ends (Janus restarted, the network went away)
-// is started again after a growing pause. View-only: input goes only over rfb's own
+// is started again after a growing pause. The mountpoint's sound (where the relay sends it:
+// relay_rtp(audio_port=...)) plays through `audio`, an element that starts muted (the
+// browser's autoplay rules) until the page unmutes it on a click. View-only: input goes only over rfb's own
 // transports (RemoteFramebufferView).
 import { ICE_GATHERING_MS, WEBRTC_RETRY } from "./defaults.js";
 import { Backoff } from "./flow.js";
@@ -51,6 +53,7 @@ export interface JanusWatchOptions {
   server: string; // Janus's HTTP API, e.g. http://host:8088/janus
   mountpoint: number; // the Streaming mountpoint id (docker/janus: 1)
   video: HTMLVideoElement;
+  audio?: HTMLAudioElement; // the sound's track plays here (else in `video`, muted)
   iceServers?: RTCIceServer[];
   onState?: (state: string, detail?: string) => void;
 }
@@ -70,6 +73,11 @@ export class JanusWatcher {
   private run = 0; // the current attempt; an old long poll that returns is ignored
 
   constructor(private readonly opts: JanusWatchOptions) {}
+
+  /** The current peer connection (getStats: inbound-rtp video and audio), or null. */
+  get peerConnection(): RTCPeerConnection | null {
+    return this.pc;
+  }
 
   start(): void {
     const run = ++this.run;
@@ -128,6 +136,12 @@ export class JanusWatcher {
     const pc = new RTCPeerConnection({ iceServers: this.opts.iceServers ?? [] });
     this.pc = pc;
     pc.ontrack = (e) => {
+      const a = this.opts.audio;
+      if (e.track.kind === "audio" && a) {
+        a.srcObject = new MediaStream([e.track]);
+        a.play().catch(() => {}); // muted until the user unmutes: allowed without a gesture
+        return;
+      }
       const v = this.opts.video;
       v.srcObject = e.streams[0] ?? new MediaStream([e.track]);
       v.play().catch(() => {});

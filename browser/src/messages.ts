@@ -101,6 +101,8 @@ export type ToWorker =
   /** Upload a file (files.ts): the worker reads it and sends it on its link. */
   | { type: "upload"; id: number; file: Blob; name: string; mime: string }
   | { type: "upload-cancel"; id: number }
+  /** One packed `audio_in` message (microphone.ts) for the WebSocket. */
+  | { type: "audio-in"; data: ArrayBuffer }
   | { type: "dispose" };
 
 export type FromWorker =
@@ -121,6 +123,10 @@ export type FromWorker =
   | { type: "first-frame" }
   /** An audio_chunk message (its header and Opus packet) for the main thread's player. */
   | { type: "audio"; header: Record<string, unknown>; data: ArrayBuffer }
+  /** The config said whether this viewer's microphone would be heard; the server's
+   * `audio_in_status` (a refusal). */
+  | { type: "microphone"; allowed: boolean }
+  | { type: "audio-in-status"; status: string; reason: string | null }
   /** What the application said (server -> viewer messages the worker passes on). */
   | { type: "app-message"; data: unknown }
   | { type: "cursor"; cursor: string; image?: string; hotspot?: [number, number] }

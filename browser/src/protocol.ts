@@ -81,6 +81,8 @@ export interface ConfigMessage {
   webrtc?: string;
   /** This viewer may only watch: the server drops its input, so none is sent. */
   view_only?: boolean;
+  /** rfb addition: the stream takes the viewers' microphones (`audio_in`). */
+  microphone?: boolean;
 }
 
 export interface StatsMessage {

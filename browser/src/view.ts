@@ -15,9 +15,11 @@ import { GamepadReader } from "./view-gamepad";
 import { TouchBar } from "./view-touch-bar";
 import { keyboardBarWanted } from "./touch-bar";
 import { WebRtcSession } from "./webrtc-session";
+import type { RtcAudioStats } from "./webrtc";
 import { ViewFiles } from "./view-files";
 import type { ReceivedFile, UploadStatus } from "./files";
 import { AudioPlayer, audioSupported } from "./audio";
+import { Microphone, microphoneSupported } from "./microphone";
 
 export type { Fit } from "./geometry";
 export type { ControlInfo, ViewerEntry } from "./presence";
@@ -97,10 +99,14 @@ export interface RemoteFramebufferViewOptions {
   /** Called as each upload goes: offered, sending (with the bytes the server took), then
    * done, refused or failed (with `reason` and a `message` for the user). */
   onUpload?: (status: UploadStatus) => void;
-  /** Play the program's sound (`display.publish_audio`, WebSocket only for now) where the
+  /** Play the program's sound (`display.publish_audio`; over WebRTC, an audio track) where the
    * browser has WebCodecs' AudioDecoder: it starts muted, behind an unmute button, as
    * autoplay rules ask (default {@link DEFAULTS.audio}). */
   audio?: boolean;
+  /** Offer the viewer's microphone where the stream takes it (`microphone=True`) and this
+   * viewer may drive: a microphone button over the view; the browser asks for the
+   * microphone only when it is clicked (default {@link DEFAULTS.microphone}). */
+  microphone?: boolean;
   onState?: (state: State, reason?: string) => void;
   onStats?: (stats: Stats) => void;
   onError?: (message: string) => void;
@@ -141,6 +147,7 @@ export class RemoteFramebufferView {
   private readonly keyBar: TouchBar | null = null;
   private readonly files: ViewFiles;
   private readonly audioPlayer: AudioPlayer | null = null;
+  private readonly mic: Microphone | null = null;
 
   constructor(target: HTMLCanvasElement | HTMLElement, options: RemoteFramebufferViewOptions = {}) {
     this.opts = resolveOptions(options, location);
@@ -166,6 +173,13 @@ export class RemoteFramebufferView {
     wopts.audio = this.opts.audio && audioSupported(); // hello says "audio" only then
     if (wopts.audio) this.audioPlayer = new AudioPlayer(canvas, { log: (m) => this.opts.debug && console.debug("rfb:", m) });
     this.post({ type: "init", canvas: offscreen, options: wopts, size: this.size }, [offscreen]);
+    if (this.opts.microphone && microphoneSupported()) {
+      this.mic = new Microphone(canvas, {
+        send: (data) => this.post({ type: "audio-in", data }, [data]),
+        transport: () => this.activeTransport,
+        log: (m) => this.opts.debug && console.debug("rfb:", m),
+      });
+    }
     if (wopts.mode === "webrtc") {
       this.rtc = new WebRtcSession(this.opts, {
         post: (msg, transfer) => this.post(msg, transfer),
@@ -173,6 +187,14 @@ export class RemoteFramebufferView {
           this.setState("error", reason);
           this.fail(reason);
         },
+        // The program's sound on an audio track, through the same player and unmute button.
+        ...(this.audioPlayer
+          ? {
+              audioTrack: (track: MediaStreamTrack) => this.audioPlayer?.playTrack(track),
+              audioFigures: (f: RtcAudioStats | null) => this.audioPlayer?.trackFigures(f),
+            }
+          : {}),
+        ...(this.mic ? { microphone: (sender: RTCRtpSender | null) => this.mic?.setSender(sender) } : {}),
       });
       void this.rtc.start();
     }
@@ -240,6 +262,13 @@ export class RemoteFramebufferView {
    * plays none (option `audio: false`, or a browser without AudioDecoder). */
   get audio(): AudioPlayer | null {
     return this.audioPlayer;
+  }
+
+  /** The viewer's microphone: `state`, `start()` (call from a user gesture) / `stop()`,
+   * `stats()`; null where the view offers none (option `microphone: false`, or no
+   * getUserMedia). Its button shows where the stream takes microphones from this viewer. */
+  get microphone(): Microphone | null {
+    return this.mic;
   }
 
   setFit(fit: Fit, background?: string): void {
@@ -345,6 +374,7 @@ export class RemoteFramebufferView {
     this.input.dispose();
     this.overlay.dispose();
     this.audioPlayer?.dispose();
+    this.mic?.dispose();
     this.files.dispose();
     this.post({ type: "dispose" });
     const worker = this.worker;
@@ -404,6 +434,12 @@ export class RemoteFramebufferView {
         break;
       case "audio":
         this.audioPlayer?.push(msg.header, msg.data);
+        break;
+      case "microphone":
+        this.mic?.setAllowed(msg.allowed);
+        break;
+      case "audio-in-status":
+        this.mic?.onStatus(msg.status, msg.reason);
         break;
       case "error":
         this.fail(msg.message);
@@ -483,6 +519,7 @@ export class RemoteFramebufferView {
     if (this.disposed) return;
     this.overlay.place();
     this.audioPlayer?.place();
+    this.mic?.place();
     const s = this.measure();
     const old = this.size;
     if (s.cssWidth === old.cssWidth && s.cssHeight === old.cssHeight && s.width === old.width && s.height === old.height) return;

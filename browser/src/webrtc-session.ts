@@ -7,13 +7,20 @@ import { WEBRTC_RETRY, type ResolvedOptions } from "./defaults";
 import { PartAssembler } from "./exact-still";
 import { Backoff } from "./flow";
 import type { Stats, ToWorker } from "./messages";
-import { WebRtcLink, WhepError, whepUrl, type RtcStats } from "./webrtc";
+import { WebRtcLink, WhepError, whepUrl, type RtcAudioStats, type RtcStats } from "./webrtc";
 
 export interface WebRtcSessionHost {
   /** Relay to the worker: frames, data-channel text, and what became of the link. */
   post(msg: ToWorker, transfer?: Transferable[]): void;
   /** WebRTC was refused for good (WHEP answered 4xx, not 429): retrying would not heal it. */
   failed(reason: string): void;
+  /** The program's sound: given, the offer receives audio and its track comes here. */
+  audioTrack?(track: MediaStreamTrack): void;
+  /** ...and its receiver figures, with each stats report. */
+  audioFigures?(figures: RtcAudioStats | null): void;
+  /** The viewer's microphone: given, the offer sends audio too; called with each link's
+   * microphone sender once it is up (null when the link goes). */
+  microphone?(sender: RTCRtpSender | null): void;
 }
 
 export type WebRtcSessionOptions = Pick<ResolvedOptions, "url" | "token" | "transport" | "autoFallbackMs" | "debug" | "chroma444">;
@@ -58,6 +65,8 @@ export class WebRtcSession {
       },
       onOpen: () => this.host.post({ type: "rtc-open" }),
       onClose: (reason) => this.onClosed(link, reason),
+      ...(this.host.audioTrack ? { onAudioTrack: (track: MediaStreamTrack) => this.host.audioTrack?.(track) } : {}),
+      ...(this.host.microphone ? { microphone: true } : {}),
     }, this.opts.chroma444);
     this.link = link;
     this.parts = new PartAssembler();
@@ -68,6 +77,7 @@ export class WebRtcSession {
     }
     try {
       await link.start();
+      this.host.microphone?.(link.micSender);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       if (this.auto) this.fallBack(message);
@@ -101,6 +111,7 @@ export class WebRtcSession {
     if (this._mode !== "webrtc" || !this.link) return stats;
     try {
       const rtc = await this.link.stats();
+      this.host.audioFigures?.(rtc?.audio ?? null);
       return rtc ? addReceiverStats(stats, rtc) : stats;
     } catch {
       return stats;

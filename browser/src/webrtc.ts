@@ -41,6 +41,18 @@ export interface RtcStats {
   bitrate: number;
   /** e.g. "H264 42e01f", from the negotiated codec. */
   codec: string | null;
+  /** The program's sound on its audio track, where there is one (null: none). */
+  audio?: RtcAudioStats | null;
+}
+
+/** The audio track's receiver figures (getStats' inbound-rtp of kind "audio"). */
+export interface RtcAudioStats {
+  /** The time a sample waited in the jitter buffer since the last report, ms (NetEq's delay). */
+  jitterBufferMs: number | null;
+  packetsReceived: number;
+  packetsLost: number;
+  /** Samples the decoder made up for lost or late packets. */
+  concealedSamples: number;
 }
 
 export interface WebRtcHandlers {
@@ -54,6 +66,11 @@ export interface WebRtcHandlers {
   onBinary?(data: ArrayBuffer): void;
   onOpen(): void;
   onClose(reason: string): void;
+  /** The program's sound (an audio track): given, the offer receives audio too. */
+  onAudioTrack?(track: MediaStreamTrack): void;
+  /** The viewer's microphone (microphone.ts): true, the offer also sends audio, on a
+   * transceiver of its own (`micSender`) whose track is set after the user's click. */
+  microphone?: boolean;
 }
 
 /** A stream's WHEP endpoint beside its WebSocket: ws://host/ -> http://host/whep,
@@ -127,7 +144,10 @@ export class WebRtcLink {
   private video: HTMLVideoElement | null = null;
   private readonly arrivals = new ArrivalTimes();
   private closed = false;
+  /** The microphone's sender (handlers.microphone), for replaceTrack. */
+  micSender: RTCRtpSender | null = null;
   private lastBytes: { bytes: number; at: number } | null = null;
+  private lastAudio: { delay: number; count: number } | null = null;
 
   constructor(
     private readonly endpoint: string,
@@ -154,6 +174,11 @@ export class WebRtcLink {
     this.pc = pc;
     const transceiver = pc.addTransceiver("video", { direction: "recvonly" });
     if (!this.chroma444) withoutHigh444(transceiver);
+    // The program's sound: the server answers with an Opus track in the video's MediaStream.
+    if (this.handlers.onAudioTrack) pc.addTransceiver("audio", { direction: "recvonly" });
+    // The microphone: after the program's sound (the server pairs the first audio section
+    // with its own track), send-only, no track until the user turns it on.
+    if (this.handlers.microphone) this.micSender = pc.addTransceiver("audio", { direction: "sendonly" }).sender;
     const channel = pc.createDataChannel("rfb", { ordered: true });
     this.channel = channel;
     channel.binaryType = "arraybuffer";
@@ -163,6 +188,10 @@ export class WebRtcLink {
     };
     channel.onopen = () => this.handlers.onOpen();
     pc.ontrack = (e) => {
+      if (e.track.kind === "audio") {
+        this.handlers.onAudioTrack?.(e.track);
+        return;
+      }
       // Render as soon as decoded: an interactive stream wants the smallest jitter buffer.
       const receiver = e.receiver as unknown as { jitterBufferTarget?: number | null; playoutDelayHint?: number };
       try {
@@ -244,10 +273,12 @@ export class WebRtcLink {
     if (!this.pc) return null;
     const report = await this.pc.getStats();
     let inbound: Record<string, number> | null = null;
+    let audioIn: Record<string, number> | null = null;
     let rtt: number | null = null;
     const codecs = new Map<string, Record<string, unknown>>();
     report.forEach((s: Record<string, unknown>) => {
       if (s.type === "inbound-rtp" && s.kind === "video") inbound = s as Record<string, number>;
+      if (s.type === "inbound-rtp" && s.kind === "audio") audioIn = s as Record<string, number>;
       if (s.type === "candidate-pair" && s.nominated && typeof s.currentRoundTripTime === "number") rtt = s.currentRoundTripTime * 1000;
       if (s.type === "codec") codecs.set(String(s.id), s);
     });
@@ -272,7 +303,14 @@ export class WebRtcLink {
       pliCount: i.pliCount ?? 0,
       rttMs: rtt,
       decodeMs: i.framesDecoded ? (1000 * (i.totalDecodeTime ?? 0)) / i.framesDecoded : null,
+      audio: this.audioStats(audioIn),
     };
+  }
+
+  private audioStats(a: Record<string, number> | null): RtcAudioStats | null {
+    const out = audioStatsOf(a, this.lastAudio);
+    if (a) this.lastAudio = { delay: a.jitterBufferDelay ?? 0, count: a.jitterBufferEmittedCount ?? 0 };
+    return out;
   }
 
   private finish(reason: string): void {
@@ -293,4 +331,19 @@ export class WebRtcLink {
     this.pc?.close();
     this.video?.remove();
   }
+}
+
+export function audioStatsOf(a: Record<string, number> | null, last: { delay: number; count: number } | null): RtcAudioStats | null {
+  if (!a) return null;
+  // The jitter buffer's delay since the last report (its running average hides a start-up
+  // high that NetEq takes seconds to come down from); over all time the first time.
+  const delay = a.jitterBufferDelay ?? 0;
+  const count = a.jitterBufferEmittedCount ?? 0;
+  const d = last && count > last.count ? { delay: delay - last.delay, count: count - last.count } : { delay, count };
+  return {
+    jitterBufferMs: d.count ? (1000 * d.delay) / d.count : null,
+    packetsReceived: a.packetsReceived ?? 0,
+    packetsLost: a.packetsLost ?? 0,
+    concealedSamples: a.concealedSamples ?? 0,
+  };
 }

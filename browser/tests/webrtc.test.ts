@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseIceLinks, whepUrl } from "../src/webrtc";
+import { audioStatsOf, parseIceLinks, whepUrl } from "../src/webrtc";
 
 describe("whepUrl", () => {
   it("puts a stream's WHEP endpoint beside its WebSocket path", () => {
@@ -20,5 +20,15 @@ describe("parseIceLinks", () => {
       { urls: "turn:t.example:3478?transport=udp", username: "u", credential: "p" },
     ]);
     expect(parseIceLinks(null)).toEqual([]);
+  });
+});
+
+describe("audioStatsOf", () => {
+  it("gives the jitter buffer's delay since the last report", () => {
+    const first = { jitterBufferDelay: 600, jitterBufferEmittedCount: 10000, packetsReceived: 50, packetsLost: 1, concealedSamples: 960 };
+    expect(audioStatsOf(first, null)).toEqual({ jitterBufferMs: 60, packetsReceived: 50, packetsLost: 1, concealedSamples: 960 });
+    const next = { ...first, jitterBufferDelay: 1000, jitterBufferEmittedCount: 20000 };
+    expect(audioStatsOf(next, { delay: 600, count: 10000 })?.jitterBufferMs).toBeCloseTo(40);
+    expect(audioStatsOf(null, null)).toBeNull();
   });
 });

@@ -16,6 +16,11 @@ private aiortc name is in this module, so an aiortc upgrade is checked in one pl
   its own peers only, and the paced transport writes them (rtp/ulpfec.py, rtp/header.py).
 * PLI/FIR: ``_send_keyframe`` only sets a flag for aiortc's own encoders; rfb replaces
   it with the group's keyframe request.
+* RTCP sender reports: ``_run_rtcp`` pairs the last packet's RTP timestamp with the NTP
+  time it was sent (``__rtp_timestamp``, ``__ntp_timestamp``) and sends them through
+  ``self._send_rtcp``, looked up on the instance: rfb's wrapper rewrites the pair to now
+  on the stream's clock (and ``__lsr`` to match), so the audio and video tracks map to
+  one clock (sync_sender_reports; transports/audio_track.py).
 * aioice (checked 0.9 - 0.13): a peer connection closed while its ICE checks are ending
   can have ``connect()`` resume after ``close()`` and start consent checks that never
   stop (``close()`` has emptied the pairs they would fail on): one task leaked per such
@@ -500,3 +505,105 @@ def install_pacer(
                            fec_layout, on_frame_end)  # fmt: skip
     sender._RTCRtpSender__transport = paced
     return paced
+
+
+def sync_sender_reports(sender: Any, report_rtp: Callable[[], int | None]) -> None:
+    """Make ``sender``'s RTCP sender reports pair NTP *now* with ``report_rtp()``, the wire
+    RTP timestamp of now on the stream's clock (transports/audio_track.py), instead of
+    aiortc's pair (the last packet's timestamp, the instant it was sent), so that every
+    track of a peer connection maps to one clock and the browser lip-syncs them.
+    ``RTCRtpSender._run_rtcp`` looks ``_send_rtcp`` up on the instance; the last-SR value
+    it keeps for round-trip times is set to match. Left as aiortc made it while
+    ``report_rtp()`` is None (the origin is not known yet)."""
+    from aiortc import clock as aiortc_clock
+    from aiortc.rtp import RtcpSrPacket
+
+    original: Callable[[list[Any]], Awaitable[None]] = sender._send_rtcp
+
+    async def send_rtcp(packets: list[Any]) -> None:
+        for packet in packets:
+            if isinstance(packet, RtcpSrPacket) and packet.ssrc == sender._ssrc:
+                rtp = report_rtp()
+                if rtp is not None:
+                    ntp = aiortc_clock.current_ntp_time()
+                    packet.sender_info.ntp_timestamp = ntp
+                    packet.sender_info.rtp_timestamp = rtp
+                    sender._RTCRtpSender__lsr = (ntp >> 16) & 0xFFFFFFFF
+        await original(packets)
+
+    sender._send_rtcp = send_rtcp
+
+
+def prefer_opus(transceiver: Any) -> None:
+    """Answer an audio section with Opus only (aiortc would also list PCMU/PCMA): rfb
+    sends the stream's Opus packets as they are."""
+    from aiortc import RTCRtpSender
+
+    caps = RTCRtpSender.getCapabilities("audio").codecs
+    transceiver.setCodecPreferences([c for c in caps if c.mimeType.lower() == "audio/opus"])
+
+
+def rebundle_receiver(pc: Any, transceiver: Any) -> bool:
+    """aiortc (1.16, bundlePolicy "balanced") gives a transceiver it creates for an
+    offered section (a viewer's microphone) the transport of the first transceiver of its
+    kind, marks it bundled, and then, when it moves the bundled transceivers onto the
+    BUNDLE group's transport, skips it: it keeps a transport aiortc stops at once, and
+    never receives. Call from the ``track`` event (after that move): puts it on the
+    transport its bundle peers use (all of rfb's sections are bundled). True when it was
+    moved."""
+    transports = [t.receiver.transport for t in pc.getTransceivers() if t is not transceiver]
+    mine = transceiver.receiver.transport
+    if not transports or mine in transports or not getattr(transceiver, "_bundled", False):
+        return False
+    primary = transports[0]  # the first section's: the BUNDLE group's (rfb's video)
+    transceiver.receiver.setTransport(primary)
+    transceiver.sender.setTransport(primary)
+    return True
+
+
+def adopt_audio_red(transceiver: Any, offer_sdp: str) -> int | None:
+    """Answer the offer's ``audio/red`` (RFC 2198 over our Opus, ``fmtp N/N``) after Opus,
+    with the offer's payload type; None where it is not offered. aiortc's sender still
+    sends its first codec (Opus); the RED packets are rfb's (transports/audio_red.py).
+    Call between setRemoteDescription and createAnswer."""
+    from aiortc.sdp import SessionDescription
+
+    audio = [m for m in SessionDescription.parse(offer_sdp).media if m.kind == "audio"]
+    opus_pt = negotiated_payload_type(transceiver, "audio/opus")
+    if not audio or opus_pt is None:
+        return None
+    for codec in audio[0].rtp.codecs:
+        params = codec.parameters or {}
+        red = codec.mimeType.lower() == "audio/red" and f"{opus_pt}/{opus_pt}" in params
+        if red and codec.payloadType is not None:
+            transceiver._codecs.append(codec)
+            return int(codec.payloadType)
+    return None
+
+
+class RedTransport:
+    """Stands in for the audio sender's DTLS transport: its Opus packets leave as RED
+    while ``packer.enabled`` (audio_red.RedPacker); everything else is forwarded."""
+
+    def __init__(self, inner: Any, packer: Any) -> None:
+        from aiortc.rtp import is_rtcp
+
+        self._inner = inner
+        self._is_rtcp = is_rtcp
+        self.packer = packer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def _send_rtp(self, data: bytes) -> None:
+        if not self._is_rtcp(data):
+            data = self.packer.rewrite(data)
+        await self._inner._send_rtp(data)
+
+
+def install_audio_red(sender: Any, packer: Any) -> RedTransport:
+    """Put a RedTransport between the audio ``sender`` and its DTLS transport (after
+    setRemoteDescription)."""
+    red = RedTransport(sender._RTCRtpSender__transport, packer)
+    sender._RTCRtpSender__transport = red
+    return red

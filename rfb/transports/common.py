@@ -89,6 +89,7 @@ def config_message(
             view_only=view_only,
             ice_servers=ice,
             webrtc=whep,
+            microphone=d.options.microphone,
         ).encode()
     w, h = convert.even_size(width, height)
     group = d.hub.group_of(viewer.id)
@@ -109,6 +110,7 @@ def config_message(
         view_only=view_only,
         ice_servers=ice,
         webrtc=whep,
+        microphone=d.options.microphone,
     ).encode()
 
 

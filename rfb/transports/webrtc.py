@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import protocol
 from ..access import Access
+from ..audio_in import answer_microphone
 from ..encoders.base import CHROMA_420, CHROMA_444
 from ..protocol import ProtocolError
 from ..rtp import header as rtp_header
@@ -30,6 +31,7 @@ from ..session.links import LinkKind
 from ..signaling import IceConfig, WhepError
 from . import aiortc_compat
 from .aiortc_compat import RtcpFeedback, WebRtcUnavailable, apply_ice_policy, load_aiortc
+from .audio_track import WebRtcAudioLink, offered_audio, sender_report_rtp
 from .common import StatsTicker, config_message, dispatch
 from .ice_policy import IcePolicy, filter_offer
 from .packet_track import packet_track_class
@@ -86,6 +88,8 @@ class WebRtcViewer:
         self.channel: Any = None
         self.track = packet_track_class()(self._taken)
         self.sender: Any = None  # the RTCRtpSender that packetises self.track
+        # The program's sound, where the offer has audio (transports/audio_track.py).
+        self.audio: WebRtcAudioLink | None = None
         # Paces the sender's packets (installed once the sender has its transport); the
         # hub sets its rate from this viewer's estimate every adaptation round.
         self.pacer = Pacer(PACE_START_BPS)
@@ -209,6 +213,13 @@ class WebRtcViewer:
             self.stream.hub.shown(self.viewer.id, sent.published_at, sent.taken_at, sent.nbytes,
                                   received_ms, sent.spread)  # fmt: skip
 
+    def report_rtp(self) -> int | None:
+        """For the video's RTCP sender reports: the wire RTP timestamp of now on the
+        stream's clock (audio_track.py: both tracks map to one clock)."""
+        if self._rtp_origin is None:
+            return None
+        return sender_report_rtp(self._rtp_origin, self.stream.now_us(), RTP_CLOCK)
+
     def set_pacing_rate(self, bps: float, now: float) -> None:
         self.pacer.set_rate(bps, now)
 
@@ -324,8 +335,9 @@ class WebRtcViewer:
                 return
             try:
                 if not isinstance(message, str):
-                    # Binary: only file chunks (rfb/files.py), each in one message.
-                    self.stream.files.chunk(self.viewer.id, bytes(message))
+                    # Binary: file chunks (rfb/files.py), each in one message (and
+                    # audio_in packets, though the microphone comes as a track here).
+                    self.stream.binary_in(self.viewer.id, bytes(message))
                     return
                 msg = protocol.parse_client_message(message)
                 if isinstance(msg, protocol.FrameShown):
@@ -375,6 +387,8 @@ class WebRtcViewer:
             self._spawn(self.close(exc.reason))
             return
         self.viewer = self.session.viewer
+        if self.audio is not None:  # its offer had audio: the stream's Opus packets go on it
+            self.stream.audio.open(self.viewer.id, self.audio, frozenset({protocol.FEATURE_AUDIO}))
         self.connected.set()
         if self.channel is not None:
             self._send_config(self.viewer)
@@ -410,6 +424,8 @@ class WebRtcViewer:
         if self.session is not None:
             self.session.close()
         self.track.stop()
+        if self.audio is not None:
+            self.audio.stop()
         await self.pc.close()
         current = asyncio.current_task()
         for t in list(self._tasks):
@@ -470,6 +486,23 @@ class WebRtcSessions:
                 and c.parameters.get("packetization-mode") == "1"
             ]
             transceiver.setCodecPreferences(h264 + [c for c in caps if c.name == "rtx"])
+            # The program's sound where the offer receives audio (Opus): the same packets as
+            # the WebSocket's, on a track of the same MediaStream as the video.
+            audio_dir = offered_audio(offer_sdp)
+            if audio_dir in ("recvonly", "sendrecv") and "opus/48000" in offer_sdp.lower():
+                link = peer.audio = WebRtcAudioLink()
+                direction = "sendonly" if audio_dir == "recvonly" else "sendrecv"
+                audio = pc.addTransceiver(link.track, direction=direction)
+                link.sender = audio.sender
+                aiortc_compat.prefer_opus(audio)
+                aiortc_compat.sync_sender_reports(
+                    audio.sender, lambda: link.report_rtp(self.stream.now_us())
+                )
+
+            @pc.on("track")
+            def on_track(track: Any) -> None:  # a viewer's microphone (rfb/audio_in.py)
+                answer_microphone(self.stream, peer, pc, track)
+
             try:
                 await pc.setRemoteDescription(
                     RTCSessionDescription(
@@ -487,6 +520,8 @@ class WebRtcSessions:
                 transceiver, offer_sdp, (ulpfec.RED_MIME, ulpfec.ULPFEC_MIME),
                 (rtp_header.PLAYOUT_DELAY_URI,),
             )  # fmt: skip
+            if peer.audio is not None and self.stream.options.fec:  # RED for the sound
+                peer.audio.use_red(audio, offer_sdp, self.stream.clock)
             # High 4:4:4 first where the viewer offers it and the chroma option allows.
             if self.stream.chroma_for(aiortc_compat.offers_h264_444(offer_sdp)) == CHROMA_444:
                 aiortc_compat.adopt_h264_444(transceiver, offer_sdp)
@@ -496,6 +531,7 @@ class WebRtcSessions:
             fec = self._fec_encoder(transceiver, sender)
             aiortc_compat.hook_rtcp(sender, peer.on_rtcp, fec.theirs if fec else None,
                                     peer.on_fec_nack)  # fmt: skip
+            aiortc_compat.sync_sender_reports(sender, peer.report_rtp)
             peer.paced = aiortc_compat.install_pacer(
                 sender, peer.pacer, self.stream.clock, peer.on_frame_start,
                 self._playout_delay(transceiver), fec, peer.fec_layout, peer.on_frame_end,

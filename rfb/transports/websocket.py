@@ -324,8 +324,8 @@ class WebSocketViewer:
                     dispatch(self.stream, viewer, msg)
                     if isinstance(msg, protocol.Ack):
                         self._sample_path_rate(viewer)
-                else:  # binary: only file chunks (rfb/files.py)
-                    self.stream.files.chunk(viewer.id, message)
+                else:  # binary: file chunks (rfb/files.py), microphone packets (audio_in.py)
+                    self.stream.binary_in(viewer.id, message)
                 handled += 1
                 if handled % YIELD_EVERY == 0:
                     # Messages already buffered are read without a pause: a storm from

@@ -208,6 +208,11 @@ def test_janus_profile_is_fed_by_the_relay_it_names(compose: dict) -> None:
     assert (settings["videoport"], settings["videortcpport"]) == (str(port), str(port + 1))
     assert settings["videopt"] == "96" and settings["videocodec"] == '"h264"'
     assert settings["videobufferkf"] == "true"
+    # And the sound, where the relay sends it (audio_port=5006): Opus, PT 111, RTCP next.
+    assert settings["audio"] == "true" and settings["audiopt"] == "111"
+    assert (settings["audioport"], settings["audiortcpport"]) == ("5006", "5007")
+    assert settings["audiocodec"] == '"opus"' and settings["audiortpmap"] == '"opus/48000/2"'
+    assert "5006/udp" in dockerfile and "RFB_RELAY_AUDIO_PORT" in compose["services"]["rfb"]["environment"]
     http = (context / "janus.transport.http.jcfg").read_text()
     assert "port = 8088" in http
     assert any(p.endswith(":8088:8088/tcp") for p in janus["ports"])
@@ -222,3 +227,5 @@ def test_relay_urls_come_from_the_environment_or_the_command_line() -> None:
     assert ast.literal_eval(out) == ["rtp://janus:5004", "rtp://janus-b:5004"]
     args = cli.build_parser().parse_args(["--relay-rtp", "rtp://a:6000", "--relay-rung", "2"])
     assert args.relay_rtp == ["rtp://a:6000"] and args.relay_rung == 2
+    assert args.relay_audio_port is None
+    assert cli.build_parser().parse_args(["--relay-audio-port", "5006"]).relay_audio_port == 5006

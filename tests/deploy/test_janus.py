@@ -4,7 +4,8 @@ docker/janus files, and headless Chromium pages watch it through rfb's Janus wat
 (rfb/static/janus.html), all in a network namespace of the test's own (Janus never
 gathers ICE candidates on a loopback interface: there 127.0.0.2 sits on a veth).
 
-Checks: every watcher's pixels and frame rate; one encode per frame whatever the number
+Checks: every watcher's pixels and frame rate; the stream's sound (a 440 Hz tone, relayed
+with audio_port=5006) reaching a watcher's page as an audio track; one encode per frame whatever the number
 of watchers; a late watcher's picture within one keyframe interval of its stream
 starting; Janus killed and restarted under the watchers, with a direct viewer that does
 not notice and a relay and watchers that recover."""
@@ -25,6 +26,7 @@ from rfb import client, patterns, protocol
 from support import janus_rig, netns
 from support.browser import ARGS, CHROMIUM
 from support.janus_rig import JANUS_HTTP, Janus, janus_config
+from support.tone import TonePublisher
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
 
@@ -84,7 +86,8 @@ async def rig(tmp_path_factory: pytest.TempPathFactory) -> Any:
             display = await rfb.serve(W, H, port=0, keyframe_interval_s=KEYFRAME_S)
             pub = asyncio.create_task(publishing(display, stop))
             await janus.start()
-            relay = display.relay_rtp("rtp://127.0.0.1:5004")
+            relay = display.relay_rtp("rtp://127.0.0.1:5004", audio_port=5006)
+            tone = TonePublisher(display, 440.0, chunk_ms=20)
             async with async_playwright() as p:
                 browser = await p.chromium.launch(
                     executable_path=str(ns.wrapper(CHROMIUM, tmp)), args=ARGS, headless=True
@@ -93,6 +96,7 @@ async def rig(tmp_path_factory: pytest.TempPathFactory) -> Any:
                 await browser.close()
             stop.set()
             await pub
+            await tone.stop()
             await display.aclose()
     finally:
         janus.kill()
@@ -189,3 +193,50 @@ async def test_janus_restarting_under_the_watchers_disturbs_no_direct_viewer(rig
     finally:
         for ctx, _ in views:
             await ctx.close()
+
+
+# The page's inbound RTP, by kind: packets received, and for audio the level it plays.
+INBOUND = """async () => { const pc = window.rfbJanus.watcher.peerConnection; if (!pc) return null;
+  const out = {}; (await pc.getStats()).forEach((r) => { if (r.type === 'inbound-rtp')
+    out[r.kind] = {packets: r.packetsReceived, codec: r.codecId, energy: r.totalAudioEnergy ?? null}; });
+  const codecs = {}; (await pc.getStats()).forEach((r) => { if (r.type === 'codec') codecs[r.id] = r.mimeType; });
+  for (const k in out) out[k].codec = codecs[out[k].codec] ?? null;
+  return out; }"""
+
+# The strongest frequency of the received sound (Web Audio, 32768-point FFT: 1.46 Hz bins).
+PEAK = """async () => { const ctx = new AudioContext(); await ctx.resume();
+  const src = ctx.createMediaStreamSource(window.rfbJanus.audio.srcObject);
+  const an = ctx.createAnalyser(); an.fftSize = 32768; an.smoothingTimeConstant = 0; src.connect(an);
+  await new Promise((r) => setTimeout(r, 1500));
+  const d = new Float32Array(an.frequencyBinCount); an.getFloatFrequencyData(d);
+  let k = 1; for (let i = 1; i < d.length; i++) if (d[i] > d[k]) k = i;
+  return {hz: k * ctx.sampleRate / an.fftSize, db: d[k], state: ctx.state}; }"""
+
+
+async def test_a_watcher_gets_the_relayed_sound_muted_until_unmuted(rig: Any) -> None:
+    display, browser, relay = rig["display"], rig["browser"], rig["relay"]
+    ctx, page = await watch(browser, display.port)
+    try:
+        await until_frames([page], 10, timeout=60)
+        async with asyncio.timeout(30):
+            while True:
+                got = await page.evaluate(INBOUND)
+                if got and got.get("audio", {}).get("packets", 0) > 25:
+                    break
+                await asyncio.sleep(0.2)
+        assert got["audio"]["codec"] == "audio/opus", got
+        assert got["video"]["packets"] > 0
+        assert relay.metrics()["audio_packets_sent"] > 25
+        # The sound plays through the page's audio element: muted (autoplay) until unmuted.
+        audio = await page.evaluate("""() => { const a = window.rfbJanus.audio;
+          return {tracks: a.srcObject ? a.srcObject.getAudioTracks().length : 0, muted: a.muted,
+                  button: !document.getElementById('sound').hidden}; }""")
+        assert audio == {"tracks": 1, "muted": True, "button": True}
+        await page.click("#sound")
+        assert await page.evaluate("window.rfbJanus.audio.muted") is False
+        assert await page.evaluate("document.getElementById('sound').textContent") == "Mute"
+        # And it is the tone: the received track through an AnalyserNode.
+        peak = await page.evaluate(PEAK)
+        assert abs(peak["hz"] - 440) <= 5 and peak["db"] > -60, peak
+    finally:
+        await ctx.close()

@@ -35,6 +35,7 @@ from support.fuzzing import (
     TOKEN,
     VIEW_TOKEN,
     T,
+    audio_ins,
     dumps,
     file_chunks,
     fuzz,
@@ -195,6 +196,8 @@ def expect_next(message: str | bytes, refused: set[int] | None = None) -> tuple[
         chunk = parse_binary(message)
         if isinstance(chunk, ProtocolError):
             return chunk.close_code, chunk.reason
+        if isinstance(chunk, protocol.AudioIn):
+            return ACCEPTED  # this stream takes no microphone: refused, dropped, counted
         if chunk.id in refused:
             return ACCEPTED
         return protocol.CLOSE_POLICY_VIOLATION, f"file_chunk for unknown upload {chunk.id}"
@@ -285,7 +288,7 @@ wire_text = st.one_of(
         ]
     ),
 )
-wire_message = wire_text | st.binary(max_size=64) | file_chunks()
+wire_message = wire_text | st.binary(max_size=64) | file_chunks() | audio_ins()
 
 
 @fuzz(80)

@@ -637,7 +637,36 @@ def file_chunks(draw: st.DrawFn) -> bytes:
     return protocol.pack_envelope(header, b"\x5a" * size)
 
 
-def parse_binary(data: bytes) -> protocol.FileChunk | ProtocolError:
+audio_in_headers = st.one_of(
+    st.fixed_dictionaries({"type": st.just("audio_in"), "seq": st.integers(0, 2**53 - 1),
+                           "timestamp_us": st.integers(-(2**53) + 1, 2**53 - 1),
+                           "duration_us": st.sampled_from([2_500, 10_000, 20_000, 60_000, 120_000]),
+                           "codec": st.just("opus"),
+                           "sample_rate": st.sampled_from(sorted(protocol.AUDIO_IN_RATES)),
+                           "channels": st.sampled_from([1, 2])}),
+    st.fixed_dictionaries({"type": st.just("audio_in"),
+                           "seq": st.sampled_from([-1, 2**53, 1.5, True, None, "0", 0]),
+                           "timestamp_us": st.sampled_from([0, 2**60, 0.5, None, "0"]),
+                           "duration_us": st.sampled_from([0, 2_499, 120_001, 20_000.0, 20_000]),
+                           "codec": st.sampled_from(["opus", "pcm", "", None, 1]),
+                           "sample_rate": st.sampled_from([48_000, 44_100, 0, -1, True, "48000"]),
+                           "channels": st.sampled_from([0, 1, 2, 3, True, 1.0])}),
+    st.dictionaries(st.sampled_from(["type", "seq", "timestamp_us", "duration_us", "codec",
+                                     "sample_rate", "channels"]), junk, max_size=7).map(
+        lambda d: {**d, "type": "audio_in"}),
+)  # fmt: skip
+
+
+@st.composite
+def audio_ins(draw: st.DrawFn) -> bytes:
+    """A viewer's binary ``audio_in`` (microphone) message: good or bad headers, empty,
+    small or oversized payloads."""
+    header = draw(audio_in_headers)
+    size = draw(st.sampled_from([0, 1, 80, protocol.AUDIO_IN_MAX, protocol.AUDIO_IN_MAX + 1]))
+    return protocol.pack_envelope(header, b"\xfc" * size)
+
+
+def parse_binary(data: bytes) -> protocol.FileChunk | protocol.AudioIn | ProtocolError:
     """parse_client_binary's outcome; anything but ProtocolError escapes (a failure)."""
     try:
         chunk = protocol.parse_client_binary(data)
@@ -646,6 +675,11 @@ def parse_binary(data: bytes) -> protocol.FileChunk | ProtocolError:
                           protocol.CLOSE_INVALID_PAYLOAD, protocol.CLOSE_POLICY_VIOLATION,
                           protocol.CLOSE_TOO_BIG})  # fmt: skip
         return exc
+    if isinstance(chunk, protocol.AudioIn):
+        assert is_int(chunk.seq, 0, 2**53) and is_int(chunk.duration_us, 2_500, 120_001)
+        assert chunk.sample_rate in protocol.AUDIO_IN_RATES and chunk.channels in (1, 2)
+        assert type(chunk.data) is bytes and 0 < len(chunk.data) <= protocol.AUDIO_IN_MAX
+        return chunk
     assert is_int(chunk.id, 0, protocol.MAX_FILE_ID + 1) and is_int(chunk.offset, 0, 2**53)
     assert type(chunk.data) is bytes and len(chunk.data) <= protocol.FILE_CHUNK_MAX
     assert len(data) <= protocol.MAX_BINARY_MESSAGE_BYTES

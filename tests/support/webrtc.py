@@ -34,6 +34,7 @@ class WhepViewer:
     frames: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(maxsize=256))
     rtp_timestamps: list[int] = field(default_factory=list)  # on the wire, of frames received
     texts: list[dict] = field(default_factory=list)
+    audio: list[Any] = field(default_factory=list)  # av.AudioFrames of the audio track (audio=True)
     opened: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task] = field(default_factory=list)
 
@@ -65,6 +66,7 @@ async def whep(
     headers: dict[str, str] | None = None,
     offer_edit: Any = None,
     ice: IceConfig | None = None,
+    audio: bool = False,
 ) -> AsyncIterator[WhepViewer]:
     """A WHEP player of ``display`` (or of the stream whose page is at this URL), an aiortc
     peer connection; ``offer_edit``: what the offer becomes before it is posted; ``ice``:
@@ -78,6 +80,8 @@ async def whep(
 
         aiortc_compat.use_ice_policy(pc, ice)
     pc.addTransceiver("video", direction="recvonly")
+    if audio:  # the program's sound: aiortc decodes its Opus
+        pc.addTransceiver("audio", direction="recvonly")
     channel = pc.createDataChannel("rfb")
     await pc.setLocalDescription(await pc.createOffer())
     async with aiohttp.ClientSession() as http, http.post(
@@ -93,6 +97,15 @@ async def whep(
 
     @pc.on("track")
     def on_track(track: Any) -> None:
+        if track.kind == "audio":
+
+            async def pump_audio() -> None:
+                with contextlib.suppress(Exception):
+                    while True:
+                        v.audio.append(await track.recv())
+
+            v.tasks.append(asyncio.create_task(pump_audio()))
+            return
         # aiortc's receiver numbers frames from its first RTP timestamp; add that back to
         # get the timestamp on the wire (what a browser's VideoFrame.metadata() reports).
         (receiver,) = [t.receiver for t in pc.getTransceivers() if t.receiver.track is track]

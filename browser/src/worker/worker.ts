@@ -205,6 +205,11 @@ class Session implements FrameSink {
     this.files.cancel(id);
   }
 
+  /** A microphone packet (microphone.ts): sent on the WebSocket once negotiated. */
+  audioIn(data: ArrayBuffer): void {
+    if (this.state === "negotiated" && this.link.kind === "websocket") this.link.sendBinary(new Uint8Array(data));
+  }
+
   /** auto: WebRTC gave no frame in time; continue on the WebSocket. */
   useWebSocket(): void {
     if (this.link.kind === "websocket") return;
@@ -251,6 +256,7 @@ class Session implements FrameSink {
       this.codec = c.codec ?? c.mime ?? null;
       this.viewOnly = c.view_only === true;
       this.clientId = typeof c.client_id === "string" ? c.client_id : null;
+      post({ type: "microphone", allowed: c.microphone === true && !this.viewOnly });
       this.link.healthy();
       this.setState("negotiated");
     } else if (msg.type === "stats") {
@@ -271,6 +277,8 @@ class Session implements FrameSink {
       post({ type: "cursor", cursor: m.cursor, image: typeof m.image === "string" ? m.image : undefined, hotspot });
     } else if (m.type === "clipboard" && typeof m.text === "string") {
       post({ type: "clipboard", text: m.text });
+    } else if (m.type === "audio_in_status" && typeof m.status === "string") {
+      post({ type: "audio-in-status", status: m.status, reason: typeof m.reason === "string" ? m.reason : null });
     } else if (m.type === "pointer_lock" && typeof m.lock === "boolean") {
       post({ type: "pointer-lock", lock: m.lock });
     } else if (m.type === "control") {
@@ -595,6 +603,9 @@ scope.onmessage = (e: MessageEvent<ToWorker>) => {
       break;
     case "upload-cancel":
       session?.uploadCancel(msg.id);
+      break;
+    case "audio-in":
+      session?.audioIn(msg.data);
       break;
     case "dispose":
       session?.dispose();
