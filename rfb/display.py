@@ -135,8 +135,9 @@ class Display:
         sample for sample (publish a steady producer's chunks as they are made). rfb cuts
         the sound into 20 ms blocks and encodes each once with Opus (PyAV, the ``audio``
         extra) for every viewer that announced ``audio`` in hello (the browser view does
-        where it has WebCodecs' AudioDecoder); WebSocket viewers only in this version. With
-        no such viewer nothing is encoded. Safe to call from any thread.
+        where it has WebCodecs' AudioDecoder, and a WebRTC page that asks for an audio
+        track), recordings and RTP relays alike. With no listener nothing is encoded. Safe
+        to call from any thread.
 
         TypeError / ValueError name what is expected for a wrong dtype, shape or rate.
         See docs/guides/audio.md.
