@@ -6,29 +6,14 @@ from __future__ import annotations
 
 import asyncio
 
-import av
 import numpy as np
 import pytest
 
 from rfb import client, protocol
 
-from support.tone import TonePublisher, peak_hz, tone
+from support.tone import TonePublisher, decode_opus, peak_hz, tone
 
 JPEG = (protocol.CAP_JPEG,)
-
-
-def decode_opus(packets: list[tuple[dict, bytes]]) -> np.ndarray:
-    channels = packets[0][0]["channels"]
-    ctx = av.CodecContext.create("opus", "r")
-    ctx.sample_rate = 48000
-    ctx.layout = "mono" if channels == 1 else "stereo"
-    out = []
-    for _, data in packets:
-        for frame in ctx.decode(av.Packet(data)):
-            a = frame.to_ndarray()
-            # planar (channels, n) or packed (1, n * channels)
-            out.append(a.T if frame.format.is_planar else a.reshape(-1, channels))
-    return np.concatenate(out).astype(np.float64)
 
 
 @pytest.mark.parametrize(("channels", "dtype", "rate"), [(1, np.float32, 48000),

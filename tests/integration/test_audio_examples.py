@@ -16,25 +16,9 @@ import numpy as np
 from rfb import client, protocol
 
 from support.paths import ROOT
-from support.tone import peak_hz, tone
+from support.tone import decode_opus, peak_hz, tone
 
 CAPS = [protocol.CAP_H264, protocol.CAP_JPEG, protocol.CAP_PNG]
-
-
-def decode_opus(packets: list[tuple[dict, bytes]]) -> np.ndarray:
-    """(n, channels) float64 from the audio_chunk messages' Opus packets."""
-    import av
-
-    channels = packets[0][0]["channels"]
-    ctx = av.CodecContext.create("opus", "r")
-    ctx.sample_rate = 48000
-    ctx.layout = "mono" if channels == 1 else "stereo"
-    out = []
-    for _, data in packets:
-        for frame in ctx.decode(av.Packet(data)):
-            a = frame.to_ndarray()  # planar (channels, n) or packed (1, n * channels)
-            out.append(a.T if frame.format.is_planar else a.reshape(-1, channels))
-    return np.concatenate(out).astype(np.float64)
 
 
 async def run_example(

@@ -33,6 +33,22 @@ def peak_hz(x: np.ndarray, rate: int = 48000) -> float:
     return float(k * rate / n)
 
 
+def decode_opus(packets: list[tuple[dict, bytes]]) -> np.ndarray:
+    """(n, channels) float64 from audio_chunk messages' (header, Opus packet) pairs."""
+    import av
+
+    channels = packets[0][0]["channels"]
+    ctx = av.CodecContext.create("opus", "r")
+    ctx.sample_rate = 48000
+    ctx.layout = "mono" if channels == 1 else "stereo"
+    out = []
+    for _, data in packets:
+        for frame in ctx.decode(av.Packet(data)):
+            a = frame.to_ndarray()  # planar (channels, n) or packed (1, n * channels)
+            out.append(a.T if frame.format.is_planar else a.reshape(-1, channels))
+    return np.concatenate(out).astype(np.float64)
+
+
 class TonePublisher:
     """Publishes a tone in real time, ``chunk_ms`` at a time, from its own task."""
 

@@ -20,16 +20,7 @@ from rfb.inputs import InputSink
 from rfb.protocol import FileAck, FileChunkHeader, FileOffer, ProtocolError
 from rfb.session.control import EXCLUSIVE, SHARED, Floor
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def us(self) -> int:
-        return round(self.now * 1e6)
+from support.clock import Clock
 
 
 class Link:

@@ -10,18 +10,8 @@ import asyncio
 from rfb.access import Access
 from rfb.inputs import MAX_QUEUED_EVENTS, InputSink
 
+from support.clock import Clock
 from support.events import CLICK, key, move, pad
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def us(self) -> int:
-        return round(self.now * 1e6)
 
 
 def sink(clock: Clock, rate: float | None = 10, record: bool = False) -> InputSink:

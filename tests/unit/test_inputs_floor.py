@@ -14,17 +14,7 @@ from rfb.access import Access
 from rfb.inputs import CONTROL_RATE, InputSink
 from rfb.session.control import EXCLUSIVE, Floor, Outcome
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def us(self) -> int:
-        return round(self.now * 1e6)
-
+from support.clock import Clock
 
 CLICK = {"type": "pointer_down", "x": 5, "y": 6, "button": 0}
 KEY = {"type": "key_down", "key": "a", "code": "KeyA"}
