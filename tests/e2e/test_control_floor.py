@@ -74,6 +74,13 @@ async def test_only_the_holder_drives_and_a_request_is_granted_on_release(browse
         await b.mouse.click(*SPOT)
         await a.mouse.click(*SPOT)
         assert await clicks(display) == [idb]
+        # The holder hands it on from the demo page's list of who is watching.
+        await wait_for(a, f"!document.querySelector('#people li[data-client-id=\"{ida}\"] button')")
+        button = f"#people li[data-client-id='{ida}'] button"
+        await wait_for(b, f"document.querySelector(\"{button}\")?.textContent === 'hand over'")
+        await b.click(button)
+        await holder_is(a, ida)
+        await wait_for(a, "document.getElementById('control').textContent === 'you'")
     finally:
         await ctx_a.close()
         await ctx_b.close()
