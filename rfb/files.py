@@ -39,6 +39,9 @@ from .session.control import Floor
 if TYPE_CHECKING:
     from .inputs import InputSink
 
+# Uploads in progress on one stream hold at most this many times max_upload_bytes.
+STREAM_UPLOAD_FACTOR = 4
+
 log = logging.getLogger("rfb")
 _POLL_BACKLOG_S = 0.005  # a download held back by the link's backlog looks again after this
 _POLL_ACKS_S = 0.01  # held upload acks look again at the video this often
@@ -203,7 +206,14 @@ class FileTransfers:
             return core.VIEW_ONLY
         if not self._floor.holds(client_id):  # uploads are input: the floor's holder only
             return core.CONTROL
-        return peer.uploads.refusal(offer)
+        if (why := peer.uploads.refusal(offer)) is not None:
+            return why
+        # The whole stream's uploads in memory at once: a bound whatever the number of
+        # viewers (each may have MAX_UPLOADS in progress).
+        reserved = sum(u.size for p in self._peers.values() for u in p.uploads.active.values())
+        if reserved + offer.size > STREAM_UPLOAD_FACTOR * self.max_upload_bytes:
+            return core.BUSY
+        return None
 
     def _offer(self, client_id: str, peer: _Peer, offer: protocol.FileOffer, now: float) -> None:
         reason = self._why_not(client_id, peer, offer)

@@ -142,3 +142,17 @@ async def test_downloads_go_to_viewers_that_take_files_paced_by_backlog_and_acks
     assert got == data
     files.message("a", FileAck(1, len(data)))
     files.shut()
+
+
+def test_the_streams_uploads_in_memory_are_bounded_whatever_the_viewers() -> None:
+    files, inputs, said, _ = setup(enabled=True, max_upload_bytes=100)
+    inputs.open("c", Access("carol"))
+    said["c"] = []
+    files.open("c", Access("carol"), Link(), lambda t: said["c"].append(json.loads(t)),
+               frozenset({"files"}))  # fmt: skip
+    for k in range(1, 4):  # a: three uploads of 100 bytes in progress
+        files.message("a", FileOffer(k, "x", 100))
+    files.message("c", FileOffer(1, "y", 100))  # 400 of 4 x 100: still fits
+    files.message("c", FileOffer(2, "y", 1))  # one byte over the stream's bound
+    statuses = [m.get("reason", m["status"]) for m in said["a"] + said["c"]]
+    assert statuses == ["accepted"] * 4 + ["busy"]
