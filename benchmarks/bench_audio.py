@@ -35,6 +35,7 @@ import numpy as np
 import rfb
 from rfb.bench import MachineLoad, percentile
 
+from support.av_sync import WATCH
 from support.browser import ARGS, CHROMIUM, wait_for
 from support.tone import TonePublisher
 
@@ -42,49 +43,6 @@ SW, SH = 160, 96
 SRV_IP, PORT = "10.99.0.1", 8767  # the delayed path's server (bench_loss.py's namespaces)
 PERIOD_TICKS = 60  # 10 ms ticks: a flash every 600 ms
 
-# The onset tap and the canvas watcher of tests/e2e/test_audio.py (WATCH).
-WATCH = """async () => {
-  const a = window.rfbView.audio;
-  const ctx = a.context;
-  const src = `class Onsets extends AudioWorkletProcessor {
-    constructor() { super(); this.quiet = 0; }
-    process(inputs) {
-      const x = inputs[0][0];
-      if (!x) return true;
-      for (let i = 0; i < x.length; i++) {
-        if (Math.abs(x[i]) > 0.2) {
-          if (this.quiet > 4800) this.port.postMessage(currentTime + i / sampleRate);
-          this.quiet = 0;
-        } else this.quiet++;
-      }
-      return true;
-    }
-  }
-  registerProcessor("onsets", Onsets);`;
-  await ctx.audioWorklet.addModule(URL.createObjectURL(new Blob([src], { type: "text/javascript" })));
-  const tap = new AudioWorkletNode(ctx, "onsets");
-  a.output.connect(tap);
-  tap.connect(ctx.destination);
-  window.clicks = [];
-  window.whites = [];
-  tap.port.onmessage = (e) => {
-    const ts = ctx.getOutputTimestamp();
-    window.clicks.push(ts.performanceTime + (e.data - ts.contextTime) * 1000);
-  };
-  let white = false;
-  window.watching = true;
-  (async () => {
-    while (window.watching) {
-      await new Promise((r) => setTimeout(r, 8));
-      const asked = performance.now();
-      const img = await window.rfbView.capture("imagedata");
-      const t = (asked + performance.now()) / 2;
-      const px = img.data[(img.width * (img.height >> 1) + (img.width >> 1)) * 4];
-      if (px > 200 && !white) window.whites.push(t);
-      white = px > 200;
-    }
-  })();
-}"""
 
 
 async def page_offset_ms(page: Any, n: int = 25) -> tuple[float, float]:

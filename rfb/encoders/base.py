@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 
 class EncoderUnavailable(RuntimeError):
     """An encoder backend cannot run here; the message says what to install."""
+
+
+_pyav_checked: set[str] = set()
+_pyav_lock = threading.Lock()
+
+
+def load_pyav(codec: str, needs: str, extra: str) -> Any:
+    """PyAV, imported on first use, with ``codec`` among its encoders; else
+    EncoderUnavailable naming the extra to install ("``needs`` needs PyAV: ...")."""
+    with _pyav_lock:
+        try:
+            import av
+        except ImportError as exc:
+            raise EncoderUnavailable(f"{needs} needs PyAV: pip install 'rfb[{extra}]'") from exc
+        if codec not in _pyav_checked:
+            if codec not in av.codecs_available:
+                raise EncoderUnavailable(f"this PyAV build has no {codec} encoder")
+            _pyav_checked.add(codec)
+    return av
 
 
 # x264's presets fast enough for live video, fastest first. ultrafast is the default:

@@ -4,34 +4,22 @@ on first use; a missing install names the extra to add."""
 
 from __future__ import annotations
 
-import threading
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
 from ..session.audio import BITRATE, FRAME_SAMPLES, SAMPLE_RATE
-from .base import EncoderUnavailable
+from .base import EncoderUnavailable, load_pyav
 
 __all__ = ["OpusEncoder", "Resampler", "load_av", "unavailable_reason"]
 
-_av: Any = None
-_lock = threading.Lock()
 _LAYOUT = {1: "mono", 2: "stereo"}
 
 
 def load_av() -> Any:
-    global _av
-    with _lock:
-        if _av is None:
-            try:
-                import av
-            except ImportError as exc:
-                raise EncoderUnavailable("audio needs PyAV: pip install 'rfb[audio]'") from exc
-            if "libopus" not in av.codecs_available:
-                raise EncoderUnavailable("this PyAV build has no libopus encoder")
-            _av = av
-    return _av
+    """PyAV with libopus, imported on first use; a missing install names the audio extra."""
+    return load_pyav("libopus", "audio", "audio")
 
 
 def unavailable_reason() -> str | None:

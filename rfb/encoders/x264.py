@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 from fractions import Fraction
 from typing import Any
 
@@ -17,9 +16,9 @@ from .base import (
     CHROMA_444,
     CHROMAS,
     EncoderSettings,
-    EncoderUnavailable,
     Picture,
     auto_bitrate,
+    load_pyav,
     scaled_size,
     target_bitrate,
     x264_threads,
@@ -38,23 +37,9 @@ _CHROMA = {
     CHROMA_444: ("yuv444p", "high444", "avc1.F4001F"),
 }
 
-_av: Any = None
-_av_lock = threading.Lock()
-
-
 def load_av() -> Any:
-    """Import PyAV on first use; a missing install names the extra to add."""
-    global _av
-    with _av_lock:
-        if _av is None:
-            try:
-                import av
-            except ImportError as exc:
-                raise EncoderUnavailable("H.264 needs PyAV: pip install 'rfb[h264]'") from exc
-            if "libx264" not in av.codecs_available:
-                raise EncoderUnavailable("this PyAV build has no libx264 encoder")
-            _av = av
-    return _av
+    """PyAV with libx264, imported on first use; a missing install names the h264 extra."""
+    return load_pyav("libx264", "H.264", "h264")
 
 
 class X264Encoder:
