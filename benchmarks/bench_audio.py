@@ -35,28 +35,13 @@ import numpy as np
 import rfb
 from rfb.bench import MachineLoad, percentile
 
-from support.av_sync import WATCH
+from support.av_sync import WATCH, page_offset_ms
 from support.browser import ARGS, CHROMIUM, wait_for
 from support.tone import TonePublisher
 
 SW, SH = 160, 96
 SRV_IP, PORT = "10.99.0.1", 8767  # the delayed path's server (bench_loss.py's namespaces)
 PERIOD_TICKS = 60  # 10 ms ticks: a flash every 600 ms
-
-
-
-async def page_offset_ms(page: Any, n: int = 25) -> tuple[float, float]:
-    """page performance.now() - time.monotonic()*1000, from the tightest round trip, and
-    that round trip (ms): the mapping's uncertainty is half of it."""
-    best = (float("inf"), 0.0)
-    for _ in range(n):
-        t0 = time.monotonic()
-        p = await page.evaluate("performance.now()")
-        t1 = time.monotonic()
-        rtt = (t1 - t0) * 1000
-        if rtt < best[0]:
-            best = (rtt, p - (t0 + t1) * 500)
-    return best[1], best[0]
 
 
 def dist(x: list[float] | np.ndarray) -> str:
@@ -121,7 +106,7 @@ async def flashes(browser: Any, transport: str, count: int, netns: bool = False)
                 await wait_for(page, "window.rfbView.stats.audio?.bufferMs < 80", timeout=30)
         await page.evaluate(WATCH)
         await asyncio.sleep(1.0)
-        off0, rtt0 = await page_offset_ms(page)
+        off0, rtt0 = await page_offset_ms(page, 25)
         load = MachineLoad()
         start.set()
         buffer_ms, video_ms = [], []
@@ -135,7 +120,7 @@ async def flashes(browser: Any, transport: str, count: int, netns: bool = False)
         await asyncio.sleep(0.6)
         busy = load.busy()
         await page.evaluate("window.watching = false")
-        off1, rtt1 = await page_offset_ms(page)
+        off1, rtt1 = await page_offset_ms(page, 25)
         clicks = np.array(await page.evaluate("window.clicks"))
         whites = np.array(await page.evaluate("window.whites"))
         lat = await page.evaluate("[window.rfbView.audio.context.baseLatency, "

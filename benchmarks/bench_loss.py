@@ -3,6 +3,7 @@
     sudo python benchmarks/bench_loss.py [--pattern scene] [--size 1280x720]
         [--rate-mbit 2] [--loss 0 5] [--delay-ms 20] [--seconds 12]
         [--step] [--json out.json] [--cdf out.png] [--step-plot out.png] [--first-frame]
+        [--audio [--transports]]
     python benchmarks/bench_loss.py --plot a.json b.json --cdf out.png
     python benchmarks/bench_loss.py --plot step.json --step-plot out.png
 
@@ -35,6 +36,20 @@ rung's bitrate and the estimate, the lift and the restore marked (matplotlib: pi
 'rfb[bench]'). ``--plot a.json ...`` redraws either from saved JSON. ``--first-frame``: also
 page load -> first WebRTC frame with the browser's mDNS candidates dropped (rfb's default)
 and resolved (--ice-keep-mdns).
+
+``--audio``: the sound section, after the video rows (``--transports`` with no names
+skips those). This process serves a 440 Hz tone (and a still picture) over WebRTC from
+the server's namespace; Chromium's page plays it. With the link's loss at the first
+``--loss`` rate over 0 (default 5 %), once with the stream's ``fec`` on (RED and Opus
+in-band FEC, which the browser's loss reports turn on), once with Opus's FEC alone (RED
+held off) and once with neither (``fec=False``), it prints how long after the loss began
+a receiver report turned them on (s), then over the next ``--seconds`` the 20 ms
+slots the page played: real audio (decoded, from the packet or rebuilt by RED / FEC)
+against concealed (``concealedSamples`` over ``totalSamplesReceived`` of the audio track's
+inbound-rtp stats over ``--seconds``), concealment events, packets lost, packets the
+server sent as RED and encoded with FEC, the listener's tier (it is held on the top rung
+of a ``--size`` picture, so on the normal tier, which has FEC), and the tone the page hears (peak frequency and RMS of 0.7 s at its speakers'
+node; a 0.5 sine is 0.354).
 
 All traffic stays inside the two namespaces; they are removed at exit. Needs root,
 iproute2 and nftables. Prints figures; asserts nothing.
@@ -492,6 +507,123 @@ def size(text: str) -> tuple[int, int]:
     return int(w), int(h)
 
 
+# The audio track's receiver figures (inbound-rtp), and what the speakers' node plays.
+RTC_AUDIO = """async () => {
+  const r = await window.rfbView.rtc.pc.getStats();
+  let o = null;
+  r.forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'audio') o = s; });
+  return o && { total: o.totalSamplesReceived, concealed: o.concealedSamples,
+                silent: o.silentConcealedSamples, events: o.concealmentEvents,
+                lost: o.packetsLost, received: o.packetsReceived };
+}"""
+LISTEN = """async (ms) => {
+  const a = window.rfbView.audio;
+  const an = a.context.createAnalyser();
+  an.fftSize = 32768;
+  a.output.connect(an);
+  await new Promise((r) => setTimeout(r, ms));
+  const buf = new Float32Array(an.fftSize);
+  an.getFloatTimeDomainData(buf);
+  a.output.disconnect(an);
+  return { samples: Array.from(buf.subarray(0, 32768)), rate: a.context.sampleRate };
+}"""
+
+
+async def audio_section(p: Any, args: argparse.Namespace, wrapper: Path) -> None:
+    """The tone over WebRTC at ``loss`` %, the stream's fec option on and off."""
+    import numpy as np
+
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    from tun_link import _setns
+
+    import rfb
+    from rfb.signaling import IceConfig
+
+    from support.tone import TonePublisher, peak_hz
+
+    loss = next((x for x in args.loss if x > 0), 5.0)
+    browser = await p.chromium.launch(executable_path=str(wrapper),
+                                      args=[*CHROMIUM_ARGS, "--autoplay-policy=no-user-gesture-required"])  # fmt: skip
+    home = os.open("/proc/self/ns/net", os.O_RDONLY)
+    srv = os.open(f"/var/run/netns/{SRV}", os.O_RDONLY)
+    # This thread (the event loop's: the server's sockets, aiortc's ICE) and the threads
+    # it starts from now on are in the server's namespace; Playwright talks over pipes.
+    _setns(srv)
+    print(f"\nsound over WebRTC at {loss:g} % loss each way (RTT {2 * args.delay_ms:g} ms), "
+          f"{args.seconds:g} s per row; slots: 20 ms of the track's samples", flush=True)
+    print(f"{'on':8} {'after':>5} {'tier':6} {'slots':>6} {'real %':>7} {'concealed %':>11} "
+          f"{'events':>6} {'lost':>5} {'RED tx':>6} {'FEC tx':>6} {'heard Hz':>8} {'RMS':>5} "
+          f"{'busy':>5}")  # fmt: skip
+    try:
+        for mode in ("RED+FEC", "FEC", "neither"):
+            fec = mode != "neither"
+            ice = IceConfig(host_addresses=(SRV_IP,), allowed_remote_networks=("10.99.0.0/24",))
+            w, h = args.size
+            display = await rfb.serve(w, h, host=SRV_IP, port=PORT, transport="webrtc",
+                                      ice=ice, fec=fec)  # fmt: skip
+            display.publish(np.full((h, w, 3), 96, np.uint8))
+            tone = TonePublisher(display, 440.0)
+            ctx = await browser.new_context(viewport={"width": w, "height": h})
+            try:
+                page = await ctx.new_page()
+                await page.goto(f"http://{SRV_IP}:{PORT}/?transport=webrtc&nooverlay")
+                for _ in range(300):
+                    if await page.evaluate("window.rfbView?.stats?.audio?.packets > 50"):
+                        break
+                    await asyncio.sleep(0.1)
+                # Held on the top rung: the loss would take its picture down the ladder,
+                # and its sound to the low tier, which has no FEC (docs/guides/audio.md).
+                hub = display.stream.hub
+                (viewer,) = hub.live_viewers()
+                hub.pin(viewer.id, hub.routing.entries[viewer.id].allowed[0])
+                (peer,) = display.stream.webrtc.sessions.values()
+                if mode == "FEC" and peer.audio.red is not None:
+                    from rfb.transports.audio_red import LossWatch
+
+                    peer.audio.red.watch = LossWatch()  # one no report reaches: RED stays off
+                set_loss(loss)
+                t_loss, on_after = time.monotonic(), None
+                # Chromium sends audio receiver reports every ~5 s (2.5 to 7.5): the first
+                # that shows loss turns RED / FEC on. Measured from then on.
+                while fec and time.monotonic() - t_loss < 30:
+                    if peer.audio.audio_lossy():
+                        on_after = time.monotonic() - t_loss
+                        break
+                    await asyncio.sleep(0.1)
+                await asyncio.sleep(1.0)  # the FEC encoder warms up and takes over
+                a0 = await page.evaluate(RTC_AUDIO)
+                enc0 = display.metrics()["display"]["audio"]["fec_packets"]
+                red0 = peer.audio.red.packets if peer.audio.red is not None else 0
+                machine = MachineLoad()
+                await asyncio.sleep(max(0.0, args.seconds - 0.7))
+                got = await page.evaluate(LISTEN, 700)
+                a1 = await page.evaluate(RTC_AUDIO)
+                busy = machine.busy()
+                enc1 = display.metrics()["display"]["audio"]["fec_packets"]
+                red = (peer.audio.red.packets if peer.audio.red is not None else 0) - red0
+                tier = display.stream.audio.tier_of(viewer.id)
+                set_loss(0)
+                x = np.asarray(got["samples"], np.float64)
+                hz, rms = peak_hz(x, int(got["rate"])), float(np.sqrt(np.mean(x**2)))
+                d = {k: a1[k] - a0[k] for k in a0}
+                slots = d["total"] / 960
+                concealed = 100 * d["concealed"] / max(1, d["total"])
+                after = "-" if on_after is None else f"{on_after:.1f}"
+                print(f"{mode:8} {after:>5} {tier or '-':6} {slots:6.0f} "
+                      f"{100 - concealed:7.2f} {concealed:11.2f} {d['events']:6d} {d['lost']:5d} "
+                      f"{red:6d} {enc1 - enc0:6d} {hz:8.1f} {rms:5.3f} {busy:5.2f}", flush=True)  # fmt: skip
+            finally:
+                set_loss(0)
+                await tone.stop()
+                await ctx.close()
+                await display.aclose()
+    finally:
+        _setns(home)
+        os.close(home)
+        os.close(srv)
+        await browser.close()
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--pattern", default="scene", help="the server's --pattern (default scene)")
@@ -513,6 +645,7 @@ async def main() -> None:
     ap.add_argument("--first-frame", action="store_true", help="also time the first WebRTC frame")
     ap.add_argument("--trace", action="store_true", help="print each second's figures")
     ap.add_argument("--server-arg", action="append", default=[], help="pass to rfb.server")
+    ap.add_argument("--audio", action="store_true", help="also the sound section (WebRTC)")
     args = ap.parse_args()
     if args.plot:
         saves = [json.loads(Path(f).read_text()) for f in args.plot]
@@ -572,6 +705,8 @@ async def main() -> None:
             if args.first_frame:
                 await first_frames(browser, args)
             await browser.close()
+            if args.audio:
+                await audio_section(p, args, wrapper)
     finally:
         netns_down()
     if args.json:

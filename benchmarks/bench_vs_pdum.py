@@ -3,6 +3,7 @@ latency and server CPU with H.264 viewers that decode every frame.
 
     python benchmarks/bench_vs_pdum.py [--seconds 10] [--viewers 1,8] [--size 1280x720]
         [--fps 30] [--runs 1] [--only rfb|pdum] [--bitrate BPS] [--preset ultrafast]
+        [--deflate]
 
 Each server runs in a process of its own (this script with a hidden ``--child``), so its
 CPU time is its own: it pre-renders 256 frames of the realistic ``scene`` pattern (one
@@ -19,7 +20,9 @@ frames later, so pdum.rfb's borrowed buffers are never written while in use).
 The viewers are ``rfb.client`` WebSocket viewers in this process, all in one asyncio
 loop (the protocol is pdum.rfb 0.x's, so the same viewer watches both): each asks for
 H.264, decodes every frame with PyAV to RGB, reads the timecode back (the centre pixel
-of each block against 128), takes ``time.time()`` and then acks the frame. Publisher and
+of each block against 128), takes ``time.time()`` and then acks the frame. ``--deflate``:
+their sockets offer permessage-deflate, as browsers' do (a server that takes it then
+deflates every frame; the row says what was negotiated). Publisher and
 viewers share the machine's clock, so the difference is publish -> decoded latency
 (1 ms resolution; readings below 0 or above 5 s are rejected and counted).
 
@@ -60,6 +63,7 @@ import tempfile
 import threading
 import time
 import zipfile
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -239,6 +243,7 @@ class ViewerStats:
     decoded: int = 0
     bytes: int = 0
     frames: int = 0
+    compress: int = 0  # the permessage-deflate window bits the socket got (0: none)
 
 
 _BLOCK = patterns.TIMECODE_BLOCK
@@ -258,10 +263,29 @@ def latency_ms(code: int, now_s: float) -> float:
     return d
 
 
-async def watch(url: str, window: Window, stats: ViewerStats) -> None:
+@contextlib.asynccontextmanager
+async def viewer(url: str, deflate: bool) -> AsyncIterator[Any]:
+    """An ``rfb.client`` viewer of H.264; ``deflate``: its socket offers permessage-deflate,
+    as browsers' do (rfb.client's own never does)."""
+    import aiohttp
+
     from rfb import client, protocol
 
-    async with client.connect(url, [protocol.CAP_H264, protocol.CAP_JPEG], auto_ack=False) as v:
+    caps = [protocol.CAP_H264, protocol.CAP_JPEG]
+    if not deflate:
+        async with client.connect(url, caps, auto_ack=False) as v:
+            yield v
+        return
+    async with aiohttp.ClientSession() as http, http.ws_connect(
+        url, max_msg_size=0, compress=15, autoping=True
+    ) as ws:  # fmt: skip
+        await ws.send_str(protocol.build_hello(caps))
+        yield client.Viewer(ws, auto_ack=False)
+
+
+async def watch(url: str, window: Window, stats: ViewerStats, deflate: bool = False) -> None:
+    async with viewer(url, deflate) as v:
+        stats.compress = v.ws.compress
         while True:
             f = await v.next_frame(decode=True, timeout=10)
             now = time.time()
@@ -298,6 +322,7 @@ class Row:
     bytes_per_frame: float
     published_fps: float
     busy: float
+    compress: int = 0  # window bits of the deflate the viewers' sockets got (0: none)
 
     def line(self) -> str:
         name = "rfb" if self.server == "rfb" else "pdum.rfb"
@@ -308,7 +333,8 @@ class Row:
                 f"viewers {self.viewer_cpu:.2f} CPU s/s  "
                 f"{self.bytes_per_frame / 1000:5.1f} kB/frame  "
                 f"published {self.published_fps:4.1f} fps  machine busy "
-                f"{100 * self.busy:3.0f}%")  # fmt: skip
+                f"{100 * self.busy:3.0f}%"
+                f"{f'  deflate {self.compress} bits' if self.compress else ''}")  # fmt: skip
 
 
 class Child:
@@ -386,7 +412,7 @@ async def measure_with(
         url = f"ws://127.0.0.1:{server.port}/"
         window = Window()
         stats = [ViewerStats() for _ in range(n)]
-        tasks = [asyncio.create_task(watch(url, window, s)) for s in stats]
+        tasks = [asyncio.create_task(watch(url, window, s, args.deflate)) for s in stats]
         try:
             deadline = time.monotonic() + 30
             while not all(s.first_frame.is_set() for s in stats):
@@ -432,6 +458,7 @@ async def measure_with(
         bytes_per_frame=sum(s.bytes for s in stats) / max(1, frames),
         published_fps=(p1[0] - p0[0]) / (p1[1] - p0[1]),
         busy=busy,
+        compress=max(s.compress for s in stats),
     )
 
 
@@ -469,7 +496,8 @@ async def bench(args: argparse.Namespace) -> None:
     print(f"rfb vs pdum.rfb on {os.cpu_count()} CPUs, Python {sys.version.split()[0]}: "
           f"{w}x{h} scene at {args.fps:g} fps, H.264 at {args.bitrate / 1e6:.2f} Mb/s for both "
           f"(rfb x264 {args.preset}), "
-          f"{args.seconds:g} s measured after {WARMUP_S:g} s, {args.runs} run(s)",
+          f"{args.seconds:g} s measured after {WARMUP_S:g} s, {args.runs} run(s)"
+          f"{', viewers offer permessage-deflate' if args.deflate else ''}",
           flush=True)  # fmt: skip
     rows: list[Row] = []
     for run in range(args.runs):
@@ -499,6 +527,8 @@ def main() -> None:
     ap.add_argument("--fps", type=float, default=30.0, help="publish rate")
     ap.add_argument("--runs", type=int, default=1, help="rounds of interleaved rows")
     ap.add_argument("--only", choices=SERVERS, help="measure one server only")
+    ap.add_argument("--deflate", action="store_true",
+                    help="the viewers offer permessage-deflate, as browsers do")  # fmt: skip
     ap.add_argument("--bitrate", type=int, default=0, help="bit/s for both (0: rfb's automatic)")
     ap.add_argument("--preset", default=DEFAULT_PRESET, choices=X264_PRESETS,
                     help="rfb's x264 preset (pdum.rfb's is always ultrafast)")  # fmt: skip

@@ -34,7 +34,9 @@ class AuthContext:
     ``cookies`` parsed from them. ``path`` with its query string, ``query`` parsed.
     ``remote``: the peer's (host, port) where known. ``hello``: the WebSocket hello as
     sent (None on WHEP). ``stream``: the stream's name (``"default"`` for ``serve()``).
-    ``transport``: ``"websocket"`` or ``"webrtc"``.
+    ``transport``: ``"websocket"`` or ``"webrtc"``; ``"metrics"`` for a request to read
+    the stream's figures (``/metrics``, ``/streams``: admitted as a driver, it may; see
+    metrics_access.py).
     """
 
     token: str | None = None

@@ -5,10 +5,12 @@ viewer's queue).
 ``publish()``'s twin: ``publish_audio`` (any thread) only checks and copies the samples
 and hands them to the stream's audio thread; the thread resamples them to 48 kHz where
 needed (PyAV), cuts them into 20 ms blocks on the stream's clock, waits for each block's
-time, encodes it once (encoders/opus.py) and hands the packet to the event loop, which
-gives the same bytes to every viewer that announced ``audio`` in hello (a link with
-``send_audio``, or ``send_audio_packet`` for a WebRTC audio track:
-transports/audio_track.py). Nothing runs for a stream nobody
+time, encodes it once per tier in use (encoders/opus.py; session/audio.py's TierPlan
+says which) and hands the packets to the event loop, which gives each viewer that
+announced ``audio`` in hello the packet of its tier (a link with ``send_audio``, or
+``send_audio_packet`` for a WebRTC audio track: transports/audio_track.py). A viewer's
+tier follows its rung of the quality ladder (read from the hub at each packet); a tap (a
+recording, a relay) is not on the ladder and takes the normal tier. Nothing runs for a stream nobody
 publishes audio to, and nothing is encoded while no viewer takes audio: chunks published
 then are dropped on the caller's thread (counted), and the thread idles.
 """
@@ -20,12 +22,15 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from . import protocol
 from .session import audio as core
+
+if TYPE_CHECKING:
+    from .hub import Hub
 
 log = logging.getLogger("rfb")
 
@@ -38,9 +43,13 @@ class AudioLink(Protocol):
 
 
 class StreamAudio:
-    def __init__(self, now_us: Callable[[], int], name: str = "default") -> None:
+    def __init__(self, now_us: Callable[[], int], name: str = "default",
+                 hub: Hub | None = None) -> None:  # fmt: skip
         self._now_us = now_us
         self._name = name
+        self._hub = hub  # where the viewers' rungs are (None: everyone on the normal tier)
+        self._plan = core.TierPlan()  # loop thread only
+        self._encode: frozenset[core.Variant] = frozenset({(core.NORMAL, False)})  # under _cond
         self._links: dict[str, AudioLink] = {}  # loop thread only
         self._cond = threading.Condition()
         self._chunks: deque[tuple[np.ndarray, int, int]] = deque()
@@ -56,6 +65,10 @@ class StreamAudio:
         self.bytes = 0
         self.channels: int | None = None
         self._encode_s = 0.0
+        self._retired_s = 0.0  # encoding time of encoders since closed
+        self.tier_packets: dict[str, int] = {}  # packets encoded, by tier name
+        self.tier_bytes: dict[str, int] = {}
+        self.fec_packets = 0  # encoded with in-band FEC
         self._framer_figures: tuple[int, int, int] = (0, 0, 0)
 
     # -- viewers (loop thread) ---------------------------------------------------------
@@ -64,11 +77,33 @@ class StreamAudio:
         """A viewer that announced ``audio`` and whose link can carry it listens."""
         if protocol.FEATURE_AUDIO in features and callable(getattr(link, "send_audio", None)):
             self._links[client_id] = link
+            self._plan.set(client_id, core.tier_for(self._rung(client_id)), _lossy(link))
+            self._plan_encoders()
             self._set_listening()
 
     def close(self, client_id: str) -> None:
         if self._links.pop(client_id, None) is not None:
+            self._plan.remove(client_id)
+            self._plan_encoders()
             self._set_listening()
+
+    def _rung(self, client_id: str) -> core.RungView | None:
+        """Where a viewer is on its ladder (None: a tap, or a viewer the hub lacks)."""
+        hub = self._hub
+        entry = None if hub is None else hub.routing.entries.get(client_id)
+        if hub is None or entry is None or entry.consumer or entry.rung not in entry.allowed:
+            return None
+        lad = hub.ladder(entry.capability)
+        bps = None
+        if lad.is_video and entry.settings is None:
+            bps = lad.bitrate(entry.rung, *hub.routing.frame_size())
+        return core.RungView(entry.allowed.index(entry.rung), len(entry.allowed), bps)
+
+    def _plan_encoders(self) -> None:
+        encode = self._plan.to_encode() or frozenset({(core.NORMAL, False)})
+        if encode != self._encode:
+            with self._cond:
+                self._encode = encode
 
     def _set_listening(self) -> None:
         listening = bool(self._links)
@@ -113,7 +148,7 @@ class StreamAudio:
         from .encoders import opus
 
         framer = core.Framer()
-        encoders: dict[int, opus.OpusEncoder] = {}
+        encoders: dict[tuple[core.Variant, int], opus.OpusEncoder] = {}
         resamplers: dict[tuple[int, int], opus.Resampler] = {}
         seq = 0
         try:
@@ -130,7 +165,7 @@ class StreamAudio:
                         return
                     chunks = list(self._chunks)
                     self._chunks.clear()
-                    listening, loop = self.listening, self._loop
+                    listening, loop, encode = self.listening, self._loop, self._encode
                 if not listening:
                     framer.reset()
                     resamplers.clear()
@@ -145,38 +180,67 @@ class StreamAudio:
                             resamplers[key] = opus.Resampler(rate, pcm.shape[1])
                         pcm = resamplers[key].resample(pcm)
                     framer.push(pcm, t_us)
+                for gone in [k for k in encoders if k[0] not in encode]:  # a tier left
+                    self._retired_s += encoders.pop(gone).encode_s
                 for block in framer.due(self._now_us()):
-                    enc = encoders.get(block.channels)
-                    if enc is None:
-                        enc = encoders[block.channels] = opus.OpusEncoder(block.channels)
-                    data = enc.encode(block.pcm)
-                    self._encode_s = sum(e.encode_s for e in encoders.values())
-                    packet = core.Packet(seq, block.timestamp_us, block.channels, data)
+                    packets: dict[core.Variant, core.Packet] = {}
+                    for variant in sorted(encode):  # once per tier in use
+                        enc = encoders.get((variant, block.channels))
+                        if enc is None:
+                            enc = opus.encoder_for(variant, block.channels)
+                            encoders[(variant, block.channels)] = enc
+                        data = enc.encode(block.pcm)
+                        packets[variant] = core.Packet(
+                            seq, block.timestamp_us, block.channels, data, tier=variant[0],
+                            fec=variant[1], warm=enc.encoded >= core.WARM_PACKETS,
+                        )  # fmt: skip
+                    self._encode_s = self._retired_s + sum(e.encode_s for e in encoders.values())
                     seq += 1
                     if loop is not None and not loop.is_closed():
-                        loop.call_soon_threadsafe(self._deliver, packet)
+                        loop.call_soon_threadsafe(self._deliver, packets)
                 self._framer_figures = (framer.dropped_ahead, framer.resyncs, framer.cut_us)
         except Exception:  # never silently: an audio thread that dies says why
             log.exception("rfb: the audio thread of stream %r failed", self._name)
 
     # -- packets out (loop thread) -------------------------------------------------------
 
-    def _deliver(self, packet: core.Packet) -> None:
-        if not self._links:
+    def _deliver(self, packets: dict[core.Variant, core.Packet]) -> None:
+        if not self._links or not packets:
             return
-        message = protocol.AudioChunkHeader(
-            seq=packet.seq, timestamp_us=packet.timestamp_us, duration_us=packet.duration_us,
-            channels=packet.channels,
-        ).pack(packet.data)  # fmt: skip
-        self.packets += 1
-        self.bytes += len(packet.data)
-        self.channels = packet.channels
-        for link in list(self._links.values()):
+        plan = self._plan
+        for client_id, link in self._links.items():  # rungs and losses as they are now
+            plan.set(client_id, core.tier_for(self._rung(client_id)), _lossy(link))
+        plan.block(packets)
+        messages: dict[core.Variant, bytes] = {}
+        for made in packets.values():
+            name = core.TIER_NAMES[made.tier]
+            self.tier_packets[name] = self.tier_packets.get(name, 0) + 1
+            self.tier_bytes[name] = self.tier_bytes.get(name, 0) + len(made.data)
+            self.fec_packets += made.fec
+            self.packets += 1
+            self.bytes += len(made.data)
+            self.channels = made.channels
+        for client_id, link in list(self._links.items()):
+            packet = plan.choose(client_id, packets)
+            if packet is None:
+                continue
             # A WebRTC audio track takes the packet itself (transports/audio_track.py).
             if callable(send_packet := getattr(link, "send_audio_packet", None)):
                 send_packet(packet)
-            else:
-                link.send_audio(message)
+                continue
+            message = messages.get(packet.variant)
+            if message is None:
+                message = messages[packet.variant] = protocol.AudioChunkHeader(
+                    seq=packet.seq, timestamp_us=packet.timestamp_us,
+                    duration_us=packet.duration_us, channels=packet.channels,
+                ).pack(packet.data)  # fmt: skip
+            link.send_audio(message)
+        self._plan_encoders()
+
+    def tier_of(self, client_id: str) -> str | None:
+        """The tier whose packets ``client_id`` gets now (None: not listening)."""
+        variant = self._plan.serving(client_id) or self._plan.wanted(client_id)
+        return None if variant is None else core.TIER_NAMES[variant[0]]
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -206,7 +270,23 @@ class StreamAudio:
             "bytes": self.bytes,
             "channels": self.channels,
             "encode_ms_total": round(1000 * self._encode_s, 3),
+            # by tier: packets and bytes encoded, and who is on it now
+            "tiers": {
+                name: {
+                    "packets": self.tier_packets.get(name, 0),
+                    "bytes": self.tier_bytes.get(name, 0),
+                    "listeners": sum(self.tier_of(c) == name for c in self._links),
+                }
+                for name in core.TIER_NAMES.values()
+            },
+            "fec_packets": self.fec_packets,
             "samples_dropped_ahead": dropped_ahead,
             "resyncs": resyncs,
             "cut_ms": cut_us // 1000,  # sound cut as late (a producer caught up after a stall)
         }
+
+
+def _lossy(link: Any) -> bool:
+    """A WebRTC listener whose browser reports loss (transports/audio_red.py's LossWatch)."""
+    lossy = getattr(link, "audio_lossy", None)
+    return bool(lossy()) if callable(lossy) else False

@@ -43,7 +43,7 @@ _STOP = object()
 
 
 class _Peer:
-    __slots__ = ("gate", "principal", "send", "transport")
+    __slots__ = ("gate", "principal", "send", "track_refused", "transport")
 
     def __init__(self, gate: MicGate, principal: Any, transport: str,
                  send: Callable[[str], None] | None) -> None:  # fmt: skip
@@ -51,6 +51,7 @@ class _Peer:
         self.principal = principal
         self.transport = transport
         self.send = send
+        self.track_refused: MicVerdict | None = None  # WebRTC: its mic track was refused
 
 
 class MicrophoneIn:
@@ -90,10 +91,29 @@ class MicrophoneIn:
         self._peers[client_id] = _Peer(gate, access.principal, transport, send)
 
     def listen(self, client_id: str, send: Callable[[str], None]) -> None:
-        """WebRTC: the data channel is there; refusals can be told."""
+        """WebRTC: the data channel is there; refusals can be told (a refused track's too)."""
         peer = self._peers.get(client_id)
         if peer is not None:
             peer.send = send
+            if peer.track_refused is not None:
+                self._tell(peer, peer.track_refused)
+
+    def refuse_track(self, client_id: str, reason: str) -> None:
+        """WebRTC: this viewer's microphone track was answered inactive (``reason``: a
+        MicVerdict value). It sends no packets to refuse, so it is told now, on its data
+        channel (or once that opens), as a WebSocket viewer is told at its first packet."""
+        peer = self._peers.get(client_id)
+        if peer is None:
+            return
+        peer.track_refused = MicVerdict(reason)
+        self._tell(peer, peer.track_refused)
+
+    @staticmethod
+    def _tell(peer: _Peer, verdict: MicVerdict) -> None:
+        """``audio_in_status`` refused, once per reason, where the viewer can be told."""
+        if peer.send is not None and peer.gate.tell(verdict):
+            with contextlib.suppress(Exception):
+                peer.send(status_message("refused", verdict.value))
 
     def close(self, client_id: str) -> None:
         self._peers.pop(client_id, None)
@@ -121,9 +141,8 @@ class MicrophoneIn:
             self.bytes += nbytes
             return peer
         self.refused[verdict.value] += 1
-        if verdict is not MicVerdict.RATE and peer.send is not None and peer.gate.tell(verdict):
-            with contextlib.suppress(Exception):
-                peer.send(status_message("refused", verdict.value))
+        if verdict is not MicVerdict.RATE:
+            self._tell(peer, verdict)
         return None
 
     def push(self, client_id: str, packet: protocol.AudioIn) -> None:
@@ -344,6 +363,15 @@ def answer_microphone(stream: Any, peer: Any, pc: Any, track: Any) -> None:
             transceiver.direction = "inactive"
         elif transceiver is not None and transceiver.direction == "sendrecv":
             transceiver.direction = "sendonly"  # the program's sound still goes out
+
+        async def tell() -> None:  # on its data channel, once it is a viewer
+            while peer.viewer is None:
+                if peer.closed.is_set() or mic._closed:
+                    return
+                await asyncio.sleep(0.05)
+            mic.refuse_track(peer.viewer.id, reason)
+
+        peer._spawn(tell())
         return
     if transceiver is not None:
         from .transports.aiortc_compat import rebundle_receiver

@@ -30,6 +30,17 @@ _O = TypeVar("_O", StreamOptions, ServerOptions)
 DEMO_SIZE = {"width": 1280, "height": 720}  # the demo's frame size, where no flag gives one
 
 
+def _rung_list(text: str) -> tuple[int, ...]:
+    """``--relay-rungs 0,2,4``: ladder rungs, 0 the top."""
+    try:
+        rungs = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"rungs are numbers like 0,2,4, got {text!r}") from None
+    if not rungs or min(rungs) < 0:
+        raise argparse.ArgumentTypeError(f"rungs are 0 (the top) or more, got {text!r}")
+    return rungs
+
+
 def demo_speed(data: object, current: float) -> float:
     """The pattern's speed a demo page's message asks for (0..4), else ``current``."""
     value = data.get("speed") if isinstance(data, dict) else None
@@ -154,6 +165,12 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
     )
     p.add_argument("--relay-rung", type=int, default=0,
                    help="the ladder rung the relays take (0: the top)")  # fmt: skip
+    p.add_argument("--relay-rungs", type=_rung_list, metavar="R,R,...", default=None,
+                   help="simulcast: the relays send these rungs at once, one SSRC and port "
+                   "each (Janus: videoport, videoport2, videoport3)")  # fmt: skip
+    p.add_argument("--relay-simulcast", action="store_true",
+                   help="simulcast: the relays send three rungs (the top, the lowest at the "
+                   "full frame rate, one between)")  # fmt: skip
     p.add_argument("--relay-audio-port", type=int, metavar="PORT",
                    default=int(environ["RFB_RELAY_AUDIO_PORT"])
                    if environ.get("RFB_RELAY_AUDIO_PORT") else None,
@@ -242,7 +259,11 @@ async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
             rec = display.record(args.record)
             print(f"rfb: recording to {rec.path}", flush=True)
         for url in args.relay_rtp or ():
-            display.relay_rtp(url, rung=args.relay_rung, audio_port=args.relay_audio_port)
+            if args.relay_rungs or args.relay_simulcast:
+                display.relay_rtp(url, rungs=args.relay_rungs, simulcast=args.relay_simulcast,
+                                  audio_port=args.relay_audio_port)  # fmt: skip
+            else:
+                display.relay_rtp(url, rung=args.relay_rung, audio_port=args.relay_audio_port)
             print(f"rfb: relaying RTP to {url}", flush=True)
         loop = asyncio.get_running_loop()
         period = 1.0 / args.fps

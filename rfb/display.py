@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -230,6 +230,9 @@ class Display:
         url: str,
         *,
         rung: int = 0,
+        rungs: Sequence[int] | None = None,
+        simulcast: bool = False,
+        ports: Sequence[int] | None = None,
         pt: int = 96,
         mtu: int = 1200,
         rtcp_port: int | None = None,
@@ -257,10 +260,20 @@ class Display:
         ``audio_pt``, a 48 kHz clock, an SSRC of its own) to that port on the same host,
         RTCP to ``audio_rtcp_port`` (default ``audio_port + 1``), timed on the pictures'
         clock. See docs/guides/audio.md.
+
+        Simulcast: ``rungs=(0, 2, 4)`` sends those rungs at once, or ``simulcast=True``
+        three of them (the top, the lowest at the full frame rate, one between): each a
+        substream with its own SSRC (``ssrc``, ``ssrc + 1``, ...) to its own port, the
+        lowest quality first: ``ports``, which starts with the URL's (default: ``port``,
+        ``port + 2``, ``port + 4``: Janus's ``videoport``, ``videoport2``, ``videoport3``;
+        repeat a port for a receiver that tells SSRCs apart). A rung that
+        viewers are on costs no encode; one nobody else uses is encoded for the relay.
+        See docs/guides/deployment.md (Janus simulcast, mediasoup, LiveKit).
         """
         from .relay import RtpRelay
 
-        return RtpRelay(self.stream, url, rung=rung, pt=pt, mtu=mtu, rtcp_port=rtcp_port,
+        return RtpRelay(self.stream, url, rung=rung, rungs=rungs, simulcast=simulcast,
+                        ports=ports, pt=pt, mtu=mtu, rtcp_port=rtcp_port,
                         ssrc=ssrc, audio_port=audio_port, audio_pt=audio_pt,
                         audio_rtcp_port=audio_rtcp_port, audio_ssrc=audio_ssrc)  # fmt: skip
 

@@ -17,6 +17,10 @@ such as ``/rfb`` inside someone else's app):
 - ``/health``; ``/metrics`` (JSON, or Prometheus text for a scraper); ``/recorded-events``
   and ``/<name>/recorded-events`` (with ``record_events``); ``/static/...``: the client.
 
+The figures (``/streams``, ``/metrics``, ``/<name>/metrics``) and recorded events of a
+stream with a token or an ``authenticate`` hook need a credential (metrics_access.py says
+which); ``/health`` is always open.
+
 Viewer connections (upgrades and WHEP) from web pages on origins the server does not
 allow get 403 before anything is sent (see origins.py).
 """
@@ -32,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import prometheus, protocol
+from . import metrics_access, prometheus, protocol
 from .access import Access, bearer_token
 from .http_messages import HttpReply, HttpRequest, json_reply, not_found, redirect, text
 from .origins import OriginPolicy
@@ -63,6 +67,7 @@ class Directory(Protocol):
 
     ice: IceConfig
     origins: OriginPolicy
+    metrics_token: str | None  # a scraper's credential for every stream's figures
 
     def get(self, name: str) -> Stream | None: ...
 
@@ -190,7 +195,7 @@ async def _route(d: Directory, request: HttpRequest) -> Answer:
                 endpoint = _whep_endpoint(d, name)
                 return await whep_respond(endpoint, request, session)
     if parts[0] == "recorded-events" or (len(parts) > 1 and parts[1] == "recorded-events"):
-        return _recorded(d, request, parts)
+        return await _recorded(d, request, parts)
     if request.method.upper() not in _GET:
         if request.upgrade:
             return RefuseViewer(protocol.CLOSE_UNKNOWN_PATH, f"unknown stream path {path}")
@@ -202,15 +207,19 @@ async def _route(d: Directory, request: HttpRequest) -> Answer:
         if head == "health":
             return text("ok")
         if head == "metrics":
-            return _all_metrics(d, request)
+            return await _all_metrics(d, request)
         if head == "streams":
-            return json_reply([s.info() for s in d.all()])
+            # A listing for pages (the demo's stream switcher) too: it leaves out what
+            # the request may not read, and never refuses.
+            shown = await _readable(d, request, list(d.all()), refuse=False)
+            assert not isinstance(shown, HttpReply)
+            return json_reply([s.info() for s in shown])
     if head == "static" and len(parts) > 1 and not request.upgrade:
         return _static(request, "/".join(parts[1:]))
     if head == "streams" and len(parts) == 3 and parts[2] == "metrics":
-        return _one_metrics(d, request, parts[1])
+        return await _one_metrics(d, request, parts[1])
     if len(parts) == 2 and parts[1] == "metrics" and not request.upgrade:
-        return _one_metrics(d, request, head)
+        return await _one_metrics(d, request, head)
     if head and (len(parts) == 1 or parts[1:] == [""]):
         return _viewer_or_page(d, request, head, head + ("/" if len(parts) == 2 else ""))
     if request.upgrade:
@@ -258,20 +267,47 @@ def _metrics_reply(streams: list[Stream], request: HttpRequest, body: Any) -> Ht
     return json_reply(body() if callable(body) else body, indent=1)
 
 
-def _one_metrics(d: Directory, request: HttpRequest, name: str) -> HttpReply:
+async def _readable(d: Directory, request: HttpRequest, streams: list[Stream], *,
+                    refuse: bool = True) -> list[Stream] | HttpReply:  # fmt: skip
+    """The streams whose figures ``request`` may read, or the 401 that refuses it (only
+    with ``refuse``)."""
+    bearer = bearer_token(request.headers.get("Authorization"))
+    verdicts: list[metrics_access.Verdict] = []
+    for stream in streams:
+        v = metrics_access.verdict(stream.access, d.metrics_token, bearer)
+        if v == "ask_hook":
+            ctx = auth_context(request, token=bearer, transport="metrics", stream=stream.name)
+            access = await stream.access.admit(ctx)
+            v = "granted" if access is not None and not access.view_only else "refused"
+        verdicts.append(v)
+    if refuse and metrics_access.refuse_listing(verdicts, bearer is not None):
+        # Nothing about the streams: not their names, not how many are closed.
+        challenge = metrics_access.challenge(bearer is not None)
+        return text("unauthorized\n", 401, headers={"WWW-Authenticate": challenge,
+                                                    "Cache-Control": "no-store"})  # fmt: skip
+    return [s for s, v in zip(streams, verdicts, strict=True) if v != "refused"]
+
+
+async def _one_metrics(d: Directory, request: HttpRequest, name: str) -> HttpReply:
     stream = d.get(name)
     if stream is None:
         return not_found(f"unknown stream {name!r}")
+    shown = await _readable(d, request, [stream])
+    if isinstance(shown, HttpReply):
+        return shown
     return _metrics_reply([stream], request, stream.metrics)
 
 
-def _all_metrics(d: Directory, request: HttpRequest) -> HttpReply:
-    every = list(d.all())
+async def _all_metrics(d: Directory, request: HttpRequest) -> HttpReply:
+    shown = await _readable(d, request, list(d.all()))
+    if isinstance(shown, HttpReply):
+        return shown
+    every = shown
 
     def body() -> dict[str, Any]:
         # The default stream's figures at the top (what one-stream tools read), and every
-        # stream's under "streams".
-        default = d.get(DEFAULT_STREAM)
+        # stream's under "streams" (those this request may read).
+        default = next((s for s in every if s.name == DEFAULT_STREAM), None)
         out: dict[str, Any] = default.metrics() if default is not None else {}
         out["streams"] = {s.name: (s.metrics() if s is not default else "(above)")
                           for s in every}  # fmt: skip
@@ -280,7 +316,7 @@ def _all_metrics(d: Directory, request: HttpRequest) -> HttpReply:
     return _metrics_reply(every, request, body)
 
 
-def _recorded(d: Directory, request: HttpRequest, parts: list[str]) -> HttpReply:
+async def _recorded(d: Directory, request: HttpRequest, parts: list[str]) -> HttpReply:
     at = parts.index("recorded-events")
     name = DEFAULT_STREAM if at == 0 else parts[0]
     rest = parts[at + 1 :]
@@ -289,6 +325,10 @@ def _recorded(d: Directory, request: HttpRequest, parts: list[str]) -> HttpReply
     stream = d.get(name)
     if stream is None or not stream.options.record_events:
         return not_found("start the stream with record_events=True")
+    # What the drivers typed: the same credential as the stream's figures.
+    shown = await _readable(d, request, [stream])
+    if isinstance(shown, HttpReply):
+        return shown
     if rest == ["reset"]:
         stream.inputs.recorded.clear()
         return json_reply({"ok": True})

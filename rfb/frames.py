@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import ctypes.util
 import functools
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,9 @@ class Frame:
     frame_id: int
     timestamp_us: int  # capture time, relative to the display's start
     published_at: float  # the display's clock (seconds) at publish, for latency figures
+    # Click-to-photon (session/photon.py): per viewer, the newest input number the program
+    # had taken at publish; cumulative, so a frame that is never encoded loses nothing.
+    inputs: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def height(self) -> int:

@@ -63,7 +63,8 @@ class ConsumerLink:
 class ViewerLink(Protocol):
     """What a transport gives the hub: a way to send one encoded unit, never blocking.
 
-    The transport calls ``Hub.written(viewer_id)`` once the unit has left (or was dropped).
+    The transport calls ``Hub.written(viewer_id)`` once the unit has left (or was dropped),
+    unless ``send_unit`` returned True: then it was written out at once.
     A link may also have ``backlog_bytes() -> int`` (bytes handed to it and not yet on the
     wire) and ``outstanding_since() -> float | None`` (the send time of the oldest unit
     the viewer has not confirmed), which adaptation reads, and
@@ -72,7 +73,7 @@ class ViewerLink(Protocol):
 
     kind: LinkKind
 
-    def send_unit(self, viewer: Viewer, seq: int, unit: EncodedUnit) -> None: ...
+    def send_unit(self, viewer: Viewer, seq: int, unit: EncodedUnit) -> bool | None: ...
 
 
 class Hub:
@@ -90,6 +91,8 @@ class Hub:
         self._adapt_task: asyncio.Task[None] | None = None
         self.totals = Totals()  # counts since start, for /metrics
         self.exact_stills = ExactStills()  # one lossless picture per resting frame, shared
+        self._viewer_count: int | None = None  # viewer_count, until the next attach or detach
+        self._credit_pending: dict[str, None] = {}  # acked since this loop turn began
 
     # -- the registry (session/routing.py) ---------------------------------------------
 
@@ -119,7 +122,10 @@ class Hub:
     @property
     def viewer_count(self) -> int:
         """Viewers on every transport; recordings are not viewers."""
-        return sum(not e.consumer for e in self._viewers.values())
+        # Counted again only after an attach or detach: every viewer's stats ask each second.
+        if self._viewer_count is None:
+            self._viewer_count = sum(not e.consumer for e in self._viewers.values())
+        return self._viewer_count
 
     @property
     def recording_count(self) -> int:
@@ -211,6 +217,7 @@ class Hub:
             # with every unit.
             self._links[entry.viewer.id] = link
         finally:
+            self._viewer_count = None
             self._carry_out()
         if entry.policy is not None:
             self._start_adapting()
@@ -222,6 +229,7 @@ class Hub:
         try:
             entry = self.routing.detach(viewer_id)
         finally:
+            self._viewer_count = None
             closing = self._carry_out()
         self._links.pop(viewer_id, None)
         if entry is None:
@@ -301,9 +309,10 @@ class Hub:
         link = self._links.get(viewer.id)
         if link is None:  # detached meanwhile (a consumer may detach from inside its link)
             return
-        viewer.backlog += 1
         viewer.estimator.on_sent(self._clock(), len(unit.data))
-        link.send_unit(viewer, seq, unit)
+        viewer.backlog += 1
+        if link.send_unit(viewer, seq, unit):  # written out at once: no written() follows
+            viewer.backlog -= 1
 
     def _deliver(self, group: EncoderGroup, unit: EncodedUnit) -> None:
         self.totals.observe_encode(unit.encode_ms)
@@ -332,8 +341,25 @@ class Hub:
             return None
         received = None if received_ms is None else received_ms / 1000.0
         latency = viewer.on_ack(seq, self._clock(), decode_queue_size, received)
-        self._credit_changed(viewer_id)
+        self._credit_soon(viewer_id)
         return latency
+
+    def _credit_soon(self, viewer_id: str) -> None:
+        """Every viewer acks every frame: what the credit acks return allows is looked at
+        once a loop turn, for all of them together (one round of effects, one wake of
+        each group's pump), not once an ack."""
+        if not self._credit_pending:
+            asyncio.get_running_loop().call_soon(self._credit_flush)
+        self._credit_pending[viewer_id] = None
+
+    def _credit_flush(self) -> None:
+        pending, self._credit_pending = self._credit_pending, {}
+        now = self._clock()
+        try:
+            for viewer_id in pending:
+                self.routing.credit_changed(viewer_id, now)
+        finally:
+            self._carry_out()
 
     def written(self, viewer_id: str) -> None:
         viewer = self.viewer(viewer_id)
@@ -402,5 +428,6 @@ class Hub:
         pumps = list(self._pumps.values())
         self._pumps.clear()
         self.routing.clear()
+        self._viewer_count = None
         self._links.clear()
         await asyncio.gather(*(p.aclose() for p in pumps), *self._closing_pumps)

@@ -14,12 +14,13 @@ import asyncio
 import threading
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .access import Access
 from .session.control import Floor, FloorState, Outcome
 from .session.input_gate import COALESCED, InputGate, Verdict
+from .session.photon import Photon
 
 MAX_QUEUED_EVENTS = 10_000
 MAX_RECORDED_EVENTS = 100_000
@@ -38,6 +39,9 @@ class InputEvent:
     principal: Any
     event: dict[str, Any]
     received_us: int  # on the display's clock, like frame timestamps
+    # The browser's number for this input (click-to-photon, session/photon.py); None from
+    # clients that send none and for events the stream makes.
+    input_seq: int | None = field(default=None, repr=False, compare=False)
 
     @property
     def type(self) -> str:
@@ -101,6 +105,8 @@ class InputSink:
         self._floor_timer: asyncio.TimerHandle | None = None
         self.control_refused: Counter[str] = Counter()  # control requests refused, by why
         self.control_changes = 0  # times the floor's holder changed
+        # Click-to-photon (session/photon.py): what the program took, per viewer.
+        self.photon = Photon(clock)
 
     def open(self, client_id: str, access: Access) -> None:
         """A transport admitted this viewer: its input carries ``access.principal`` and
@@ -119,9 +125,12 @@ class InputSink:
         self._viewers.pop(client_id, None)
         self._control_gates.pop(client_id, None)
         self._sizes.pop(client_id, None)
+        with self._lock:  # poll() records taken inputs under it
+            self.photon.close(client_id)
 
-    def push(self, client_id: str, event: dict[str, Any]) -> None:
-        """One validated input event from a viewer (loop thread)."""
+    def push(self, client_id: str, event: dict[str, Any], input_seq: int | None = None) -> None:
+        """One validated input event from a viewer (loop thread); ``input_seq``: the
+        browser's number for it, recorded once the program takes it."""
         entry = self._viewers.get(client_id)
         if entry is None:  # not admitted (or gone): nothing it sends reaches the app
             self.dropped["unknown_viewer"] += 1
@@ -136,7 +145,7 @@ class InputSink:
         if verdict in (Verdict.DROP_RATE, Verdict.DROP_VIEW_ONLY):
             self.dropped[verdict.value] += 1
             return
-        ev = InputEvent(client_id, access.principal, event, self._now_us())
+        ev = InputEvent(client_id, access.principal, event, self._now_us(), input_seq)
         with self._lock:
             if verdict is Verdict.COALESCE:
                 # Over the budget, a move (a pad's state) merges into this viewer's newest
@@ -215,20 +224,32 @@ class InputSink:
     def poll(self) -> list[InputEvent]:
         """Every event received since the last call, oldest first. Thread-safe."""
         with self._lock:
-            out = list(self._events)
-            self._events.clear()
-            self._events_base += len(out)
-            self._last_move.clear()
-            if self._held_move:
-                out += self._held_move.values()  # each its viewer's newest event
-                self.events_delivered += len(self._held_move)
-                self._held_move.clear()
+            out = self._take()
+            self.photon.taken.record((ev.client_id, ev.input_seq) for ev in out)
+        return out
+
+    def _take(self) -> list[InputEvent]:
+        """The queue's events and the held moves, emptied (under the lock)."""
+        out = list(self._events)
+        self._events.clear()
+        self._events_base += len(out)
+        self._last_move.clear()
+        if self._held_move:
+            out += self._held_move.values()  # each its viewer's newest event
+            self.events_delivered += len(self._held_move)
+            self._held_move.clear()
         return out
 
     async def stream(self) -> AsyncIterator[InputEvent]:
-        """Events as they arrive, until shut()."""
+        """Events as they arrive, until shut(). Each counts as taken (click-to-photon)
+        when it is yielded, not when its batch left the queue."""
         while not self._closed:
-            for ev in self.poll():
+            with self._lock:
+                batch = self._take()
+            for ev in batch:
+                if ev.input_seq is not None:
+                    with self._lock:
+                        self.photon.taken.record(((ev.client_id, ev.input_seq),))
                 yield ev
             self._signal.clear()
             if not self._events and not self._held_move and not self._closed:

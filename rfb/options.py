@@ -232,6 +232,12 @@ class ServerOptions:
         None, "WebRTC's STUN/TURN servers and the addresses ICE may use (CLI: --stun, --turn, "
         "...)", cli=False,
     )  # fmt: skip
+    metrics_token: str | None = option(
+        None, "a Bearer token that reads every stream's figures (/metrics, /streams), for a "
+        "scraper; once set, open streams' figures need it too",
+        check=lambda v: v is None or (v != "" and v == v.strip()),
+        must="a non-empty string without surrounding spaces, or None",
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         if isinstance(self.origins, str):  # tuple("https://a") would be its letters
@@ -286,6 +292,7 @@ class ListenKeywords(TypedDict, total=False):
     origins: Sequence[str]
     ssl_context: ssl.SSLContext | None
     ice: IceConfig | None
+    metrics_token: str | None
 
 
 class ServerKeywords(ListenKeywords, total=False):

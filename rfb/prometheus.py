@@ -120,6 +120,15 @@ class _Collector:
         latency = gauge("rfb_viewer_latency_p95_seconds",
                         "Publish -> display latency p95 over the viewer's recent frames",
                         *per_viewer)  # fmt: skip
+        # Click-to-photon (session/photon.py): input sent -> first frame drawn that shows it.
+        photon_s = HistogramMetricFamily(
+            "rfb_input_to_photon_seconds",
+            "Input sent by a viewer -> the first frame that reflects it drawn, as viewers report",
+            labels=["stream"],
+        )
+        photon_p95 = gauge("rfb_viewer_input_to_photon_p95_seconds",
+                           "Click-to-photon p95 over the viewer's recent samples",
+                           *per_viewer)  # fmt: skip
 
         for d in self.streams:
             n = d.name
@@ -158,6 +167,10 @@ class _Collector:
             bounds = [("+Inf" if b == float("inf") else f"{b / 1000:g}", c)
                       for b, c in h["buckets"]]  # fmt: skip
             encode_s.add_metric([n], bounds, sum_value=h["sum_ms"] / 1000)
+            ph = d.inputs.photon.samples.histogram()
+            photon_s.add_metric([n], [("+Inf" if b == float("inf") else f"{b:g}", c)
+                                      for b, c in ph["buckets"]],
+                                sum_value=ph["sum_s"])  # fmt: skip
 
             for reason in (*REFUSALS, *sorted(set(d.refused) - set(REFUSALS))):
                 refused.add_metric([n, reason], d.refused.get(reason, 0))
@@ -183,6 +196,9 @@ class _Collector:
                     viewer_near.add_metric(labels, vm["near_lossless_stills_sent"])
                     if vm["last_still"] is not None:
                         last_still.add_metric([*labels, vm["last_still"]], 1)
+                p95 = d.inputs.photon.samples.viewer(vid)["p95_ms"]
+                if p95 is not None:
+                    photon_p95.add_metric(labels, p95 / 1000)
                 if not a:
                     continue
                 rung.add_metric(labels, a["rung"])
@@ -205,4 +221,5 @@ class _Collector:
                     keyframes_sent, sent_bytes, skipped, requests, stills, exact_made,
                     exact_encoded, exact_sent, near_sent, encode_s, refused, errors, dropped,
                     delivered, rung, rung_bitrate, rung_width, estimate, queue, switches,
-                    viewer_exact, viewer_near, last_still, latency)  # fmt: skip
+                    viewer_exact, viewer_near, last_still, latency, photon_s,
+                    photon_p95)  # fmt: skip

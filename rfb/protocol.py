@@ -133,6 +133,9 @@ class ImageFrameHeader:
     # rfb addition, WebRTC only: the RTP timestamp (on the wire) of the video frame this
     # picture shows exactly; the client draws no video frame of that timestamp over it.
     rtp_timestamp: int | None = None
+    # rfb addition, per viewer (click-to-photon): the newest input number of this viewer
+    # that the frame reflects, sent only on the first frame that does (session/photon.py).
+    input_seq: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         header: dict[str, Any] = {
@@ -150,6 +153,8 @@ class ImageFrameHeader:
             header["exact"] = True
         if self.rtp_timestamp is not None:
             header["rtp_timestamp"] = self.rtp_timestamp
+        if self.input_seq is not None:
+            header["input_seq"] = self.input_seq
         return header
 
     def pack(self, payload: bytes | bytearray | memoryview) -> bytes:
@@ -172,6 +177,8 @@ class VideoChunkHeader:
     color: Mapping[str, Any] | None = None  # rfb sends it on keyframes
     # The frame's size when the picture is coded smaller (sent only when it differs).
     frame_size: tuple[int, int] | None = None
+    # rfb addition, per viewer (click-to-photon): as ImageFrameHeader.input_seq.
+    input_seq: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         header: dict[str, Any] = {
@@ -191,6 +198,8 @@ class VideoChunkHeader:
         if self.color:
             header["color"] = dict(self.color)
         _frame_size(header, self.width, self.height, self.frame_size)
+        if self.input_seq is not None:
+            header["input_seq"] = self.input_seq
         return header
 
     def pack(self, payload: bytes | bytearray | memoryview) -> bytes:
@@ -284,6 +293,35 @@ class SetViewport:
 @dataclass(frozen=True, slots=True)
 class InputEventMessage:
     event: dict[str, Any]
+    # rfb addition (click-to-photon): the viewer's number for this input, growing per
+    # connection; optional (pdum.rfb clients send none, and get no samples).
+    input_seq: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InputPhoton:
+    """rfb addition (click-to-photon): the viewer drew the first frame that reflects its
+    input ``input_seq``, ``ms`` after it sent that input (session/photon.py)."""
+
+    input_seq: int
+    ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class InputFrame:
+    """rfb addition, WebRTC, server -> viewer on the data channel (click-to-photon): the
+    video frame with this RTP timestamp (on the wire) is the first this viewer gets that
+    reflects its input ``input_seq``; later frames reflect it too."""
+
+    rtp_timestamp: int
+    input_seq: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"type": "input_frame", "rtp_timestamp": self.rtp_timestamp,
+                "input_seq": self.input_seq}  # fmt: skip
+
+    def encode(self) -> str:
+        return dumps(self.as_dict())
 
 
 @dataclass(frozen=True, slots=True)
@@ -483,7 +521,7 @@ def parse_client_binary(data: bytes | bytearray | memoryview) -> FileChunk | Aud
 ControlMessage = RequestControl | ReleaseControl | GiveControl
 ClientMessage = (
     Hello | Ack | RequestKeyframe | DecoderReset | SetViewport | InputEventMessage | FrameShown
-    | RequestControl | ReleaseControl | GiveControl | PresencePointer | FileMessage
+    | InputPhoton | RequestControl | ReleaseControl | GiveControl | PresencePointer | FileMessage
 )  # fmt: skip
 
 # Input event types of the renderview vocabulary (jupyter_rfb / rendercanvas).
@@ -657,6 +695,40 @@ def validate_input_event(event: Any) -> dict[str, Any]:
     return event
 
 
+MAX_PHOTON_MS = 600_000.0  # an input_photon sample longer than 10 minutes is nonsense
+
+
+def _input_seq(msg: dict[str, Any], where: str) -> int:
+    seq = _get(msg, "input_seq", int, where)
+    if not 0 <= seq < 2**53:
+        raise _bad(f"{where}: 'input_seq' out of range")
+    return int(seq)
+
+
+# The ack exactly as the browser (protocol.ts) and build_ack write it: parsed without the
+# JSON decoder, since every viewer sends one per frame. Anything else, or a value out of
+# range, takes the full path below (same result, same errors).
+_ACK_FAST = re.compile(
+    r'\{"type":"ack","seq":(0|[1-9][0-9]{0,15}),"decode_queue_size":(0|[1-9][0-9]{0,6}),'
+    r'"displayed":(true|false)(?:,"received_ms":(-?(?:0|[1-9][0-9]{0,15})(?:\.[0-9]{1,17})?))?\}'
+)
+
+
+def _fast_ack(text: str) -> Ack | None:
+    m = _ACK_FAST.fullmatch(text)
+    if m is None:
+        return None
+    seq, dq = int(m[1]), int(m[2])
+    received: float | None = None
+    if m[4] is not None:
+        received = float(m[4]) if "." in m[4] else int(m[4])
+        if not -1e15 <= received <= 1e15:
+            return None
+    if seq >= 2**53 or dq >= 1 << 20:
+        return None
+    return Ack(seq, dq, m[3] == "true", received)
+
+
 def parse_client_message(text: str | bytes) -> ClientMessage:
     """Parse and validate one text message from a viewer.
 
@@ -664,6 +736,10 @@ def parse_client_message(text: str | bytes) -> ClientMessage:
     Unknown extra fields are ignored (peers extend the protocol additively);
     unknown message types, missing fields, wrong types and out-of-range values are errors.
     """
+    if isinstance(text, str) and text.startswith('{"type":"ack",'):
+        ack = _fast_ack(text)
+        if ack is not None:
+            return ack
     # surrogatepass: a str holding a lone surrogate is measured, not a UnicodeEncodeError.
     size = len(text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text)
     if size > MAX_TEXT_MESSAGE_BYTES:
@@ -713,7 +789,14 @@ def parse_client_message(text: str | bytes) -> ClientMessage:
         ratio = _number(msg, "ratio", w, 0.01, 100)
         return SetViewport(width, height, int(pwidth), int(pheight), float(ratio))  # type: ignore[arg-type]
     if kind == "event":
-        return InputEventMessage(validate_input_event(msg.get("event")))
+        event = validate_input_event(msg.get("event"))
+        if "input_seq" not in msg:
+            return InputEventMessage(event)
+        return InputEventMessage(event, _input_seq(msg, "event"))
+    if kind == "input_photon":
+        seq = _input_seq(msg, "input_photon")
+        ms = _number(msg, "ms", "input_photon", 0, MAX_PHOTON_MS)
+        return InputPhoton(seq, float(ms))  # type: ignore[arg-type]
     if kind == "frame_shown":
         rtp = _get(msg, "rtp_timestamp", int, "frame_shown")
         if not 0 <= rtp < 2**32:
@@ -1273,7 +1356,7 @@ class AudioChunkHeader:
 
 
 Notice = AppMessage | Cursor | Clipboard | PointerLock | ControlState | Viewers | Pointers
-ServerMessage = Config | Stats | Close | Notice | FileStatus | FileOfferOut
+ServerMessage = Config | Stats | Close | Notice | FileStatus | FileOfferOut | InputFrame
 
 
 def encode_server_message(msg: ServerMessage) -> str:

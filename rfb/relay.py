@@ -1,18 +1,29 @@
-"""The stream's H.264 as plain RTP to one receiver: ``display.relay_rtp("rtp://host:port")``.
+"""The stream's H.264 as plain RTP to one receiver: ``display.relay_rtp("rtp://host:port")``,
+one rung or several as RTP simulcast.
 
 A relay is a consumer of the stream's H.264, not a second pipeline: like a recording it
 joins the hub as a viewer that is never short of credit, so it takes the access units
-the viewers get (no second encode) from the top rung, or from a lower rung of the
-adaptive ladder (``rung=``). They leave as RFC 6184 packets (``rtp/h264.py``)
-from a UDP socket of their own, for a media server that fans them out (Janus's Streaming
-plugin: docs/guides/deployment.md) or any RTP consumer (ffmpeg, GStreamer, MediaMTX; ``sdp()``
-describes the stream for them).
+the viewers get (no second encode) from the top rung, from a lower rung of the
+adaptive ladder (``rung=``), or from several (``rungs=``). They leave as RFC 6184
+packets (``rtp/h264.py``) from UDP sockets of their own, for a media server that fans
+them out (Janus's Streaming plugin: docs/guides/deployment.md) or any RTP consumer
+(ffmpeg, GStreamer, MediaMTX; ``sdp()`` describes the stream for them).
 
 * RTCP: a sender report each second, to the receiver's RTCP port (``port + 1`` unless
   told), from a second socket, where the receiver's feedback comes back: a PLI or FIR
   asks the group for a keyframe (under the group's own limit on forced keyframes), and
   the group's periodic keyframes let a receiver that joins late start within one
   keyframe interval.
+* Simulcast (``rungs=(0, 2, 4)`` or ``simulcast=True``): several rungs of the ladder at
+  once, each a substream with an SSRC and a port of its own, the lowest quality first
+  (Janus's mountpoint with ``videosimulcast = true``: ``videoport``, ``videoport2``,
+  ``videoport3``), for a media server that gives each watcher the one its path carries.
+  Each substream is one more consumer of an encoder group that exists already: a rung
+  that viewers use costs no encode; a rung nobody else is on is encoded for the relay
+  (``metrics()``'s ``shared_with`` says which). Every substream stands alone (its own
+  SPS/PPS and IDRs: the group's periodic keyframes, and one on request); Janus names
+  only the first substream's SSRC in the PLI it sends when a watcher switches, so a
+  request for that SSRC brings a keyframe on every substream (``keyframes_asked``).
 * A receiver that is not there (nothing listens, it restarts) costs nothing but a line
   in the log, once, and another when it answers again: UDP needs no connection, and the
   next keyframe gives it a picture.
@@ -33,6 +44,8 @@ import random
 import socket
 import time
 import urllib.parse
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import protocol
@@ -45,9 +58,11 @@ from .session.links import LinkKind
 if TYPE_CHECKING:
     from .audio_tap import AudioTap
     from .session.audio import Packet
+    from .session.ladder import Ladder
     from .stream import Stream, ViewerSession
 
-__all__ = ["RtpRelay", "parse_rtp_url"]
+__all__ = ["RtpRelay", "Substream", "keyframes_asked", "parse_rtp_url", "simulcast_rungs",
+           "substream_rungs"]
 
 log = logging.getLogger("rfb")
 
@@ -69,14 +84,68 @@ def parse_rtp_url(url: str) -> tuple[str, int]:
     return parts.hostname, port
 
 
+def simulcast_rungs(ladder: Ladder, count: int = 3) -> tuple[int, ...]:
+    """The rungs ``simulcast=True`` sends, top (0) first: the top, the lowest rung that
+    keeps the top's frame rate (a watcher on a poor link still sees motion), and
+    ``count - 2`` spread evenly between them. The ladder's bitrates fall geometrically,
+    so evenly by index is evenly by log bitrate. ``count`` 3 is what Janus takes."""
+    if count < 1:
+        raise ValueError(f"simulcast needs at least one rung, got {count}")
+    top_fps = ladder[0].fps
+    floor = max(i for i, r in enumerate(ladder.rungs) if r.fps >= top_fps)
+    if count == 1 or floor == 0:
+        return (0,)
+    return tuple(sorted({round(floor * k / (count - 1)) for k in range(count)}))
+
+
+def substream_rungs(rungs: Sequence[int], ladder_size: int) -> tuple[int, ...]:
+    """The rungs as substreams: each held to the ladder (its last rung, where there are
+    fewer), the same rung once, the lowest quality first (Janus's substream 0)."""
+    if not rungs:
+        raise ValueError("rungs= names at least one rung (0 is the top)")
+    for r in rungs:
+        if r < 0:
+            raise ValueError(f"rungs are 0 (the top) or more, got {r}")
+    return tuple(sorted({min(r, ladder_size - 1) for r in rungs}, reverse=True))
+
+
+@dataclass(eq=False)
+class Substream:
+    """One rung the relay sends: its own SSRC and sequence numbers (``packetizer``) to
+    its own port, from the consumer that takes its group's units. ``index`` 0 is the
+    lowest quality (Janus's substream 0, its mountpoint's ``videoport``)."""
+
+    index: int
+    rung: int
+    port: int
+    packetizer: rtp_h264.H264Packetizer
+    units_sent: int = 0
+    packets_sent: int = 0
+    units_dropped: int = 0
+    loss: float | None = None  # what the receiver's reports say of this SSRC
+    last_rtp: int | None = None
+    viewer: Viewer | None = None
+    session: ViewerSession | None = None
+
+    @property
+    def ssrc(self) -> int:
+        return self.packetizer.ssrc
+
+
 class RtpRelay:
     """One stream's H.264 being sent as RTP to ``url``. From ``display.relay_rtp()``.
 
+    One rung (``rung=``, the default: the top) or several as RTP simulcast (``rungs=``
+    or ``simulcast=True``): then each rung is a ``Substream`` with an SSRC of its own,
+    sent to a port of its own (``ports``, the lowest quality first: Janus's
+    ``videoport``, ``videoport2``, ``videoport3``; the same port for all suits a
+    receiver that tells them apart by SSRC, such as a mediasoup PlainTransport).
+
     ``await relay.stop()`` (or ``aclose()``, or leaving ``async with``) ends it;
     ``relay.close()`` does so from another thread. Closing the display ends its relays.
-    Figures: ``units_sent``, ``packets_sent``, ``units_dropped``, ``keyframe_requests``
-    (PLI/FIR received), ``receiver_seen`` (RTCP came back), ``loss`` (what its
-    receiver reports say).
+    Figures: ``units_sent``, ``packets_sent``, ``units_dropped`` (all substreams),
+    ``keyframe_requests`` (PLI/FIR received), ``receiver_seen`` (RTCP came back),
+    ``loss`` (the worst its receiver reports say); per substream in ``metrics()``.
     """
 
     def __init__(
@@ -85,6 +154,9 @@ class RtpRelay:
         url: str,
         *,
         rung: int = 0,
+        rungs: Sequence[int] | None = None,
+        simulcast: bool = False,
+        ports: Sequence[int] | None = None,
         pt: int = rtp_h264.DEFAULT_PT,
         mtu: int = rtp_h264.DEFAULT_MTU,
         rtcp_port: int | None = None,
@@ -104,12 +176,39 @@ class RtpRelay:
             raise ValueError(f"rtcp_port must be 1..65535, got {rtcp_port}")
         if rung < 0:
             raise ValueError(f"rung is 0 (the top) or more, got {rung}")
+        if (rungs is not None or simulcast) and rung != 0:
+            raise ValueError("relay_rtp() takes rung= (one rung) or rungs=/simulcast= "
+                             "(several), not both")  # fmt: skip
+        if rungs is not None and simulcast:
+            raise ValueError("relay_rtp() takes rungs= or simulcast=True, not both")
         if stream.closed:
             raise RuntimeError(f"relay_rtp() on a closed stream ({stream.name!r})")
         if stream.loop is None:
             raise RuntimeError(
                 f"relay_rtp() before stream {stream.name!r} is served: start its server first"
             )
+        ladder = stream.hub.ladder(protocol.CAP_H264)
+        if simulcast:
+            rungs = simulcast_rungs(ladder)
+        wanted = (rung,) if rungs is None else tuple(int(r) for r in rungs)
+        order = substream_rungs(wanted, len(ladder))
+        if len(order) < len(wanted):
+            log.warning("rfb: relay_rtp(rungs=%s): the ladder has %d rungs, so %d substreams "
+                        "(rungs %s)", wanted, len(ladder), len(order), order)  # fmt: skip
+        if ports is None:
+            port_list = [self.port + 2 * i for i in range(len(order))]  # RTCP keeps port + 1
+        else:
+            port_list = [int(p) for p in ports]
+            if len(port_list) != len(wanted):
+                raise ValueError(f"ports= gives one port per rung ({len(wanted)}), got "
+                                 f"{len(port_list)}")  # fmt: skip
+            if port_list[0] != self.port:
+                raise ValueError(f"ports= starts with the URL's port ({self.port}), the lowest "
+                                 f"quality's; got {port_list[0]}")  # fmt: skip
+            port_list = port_list[: len(order)]
+        for p in port_list:
+            if not 0 < p < 65536:
+                raise ValueError(f"ports must be 1..65535, got {p}")
         self.audio_port = self.audio_rtcp_port = None
         if audio_port is not None:
             from .encoders import EncoderUnavailable, opus
@@ -122,21 +221,31 @@ class RtpRelay:
             for name, value in (("audio_port", self.audio_port), ("audio_rtcp_port", rtcp)):
                 if not 0 < value < 65536:
                     raise ValueError(f"{name} must be 1..65535, got {value}")
-            if self.audio_port in (self.port, self.rtcp_port):
+            if self.audio_port in (*port_list, self.rtcp_port):
                 raise ValueError(
-                    f"audio_port {self.audio_port} is the video's (RTP {self.port},"
+                    f"audio_port {self.audio_port} is the video's (RTP {port_list},"
                     f" RTCP {self.rtcp_port}): give the sound a port of its own"
                 )
         self._stream = stream
-        self.rung = min(rung, len(stream.hub.ladder(protocol.CAP_H264)) - 1)
-        self.packetizer = rtp_h264.H264Packetizer(
-            random.getrandbits(32) if ssrc is None else ssrc, pt, mtu, random.getrandbits(16)
-        )
-        self._rtp_base = random.getrandbits(32)
-        self._last_rtp: int | None = None
+        first_ssrc = random.getrandbits(32) if ssrc is None else ssrc
+        self.substreams = [
+            Substream(i, r, p, rtp_h264.H264Packetizer((first_ssrc + i) & 0xFFFFFFFF, pt, mtu,
+                                                       random.getrandbits(16)))
+            for i, (r, p) in enumerate(zip(order, port_list, strict=True))
+        ]  # fmt: skip
+        self._rtp_base = random.getrandbits(32)  # one clock for every substream
         family, addr = _resolve(self.host, self.port)
-        self._rtp = _udp(family, addr)
-        self._rtcp = _udp(family, (addr[0], self.rtcp_port, *addr[2:]))
+        # One socket per receiving port: substreams to the same port share it, and so
+        # does RTCP where it goes to an RTP port (rtcp-mux), so a receiver that latches
+        # onto its sender's address (comedia) sees one address.
+        self._sockets: dict[int, socket.socket] = {}
+        try:
+            for p in (*port_list, self.rtcp_port):
+                if p not in self._sockets:
+                    self._sockets[p] = _udp(family, (addr[0], p, *addr[2:]))
+        except BaseException:
+            self._close_sockets()
+            raise
         self.audio_packetizer: rtp_opus.OpusPacketizer | None = None
         self._audio_sockets: tuple[socket.socket, socket.socket] | None = None
         self._audio_tap: AudioTap | None = None
@@ -148,22 +257,16 @@ class RtpRelay:
             self.audio_packetizer = rtp_opus.OpusPacketizer(
                 random.getrandbits(32) if audio_ssrc is None else audio_ssrc, audio_pt,
                 random.getrandbits(16))  # fmt: skip
-            if self.audio_packetizer.ssrc == self.packetizer.ssrc:
+            if self.audio_packetizer.ssrc in self.ssrcs:
                 self._close_sockets()
                 raise ValueError("audio_ssrc must differ from the video's ssrc")
             self._audio_sockets = (
                 _udp(family, (addr[0], self.audio_port, *addr[2:])),
                 _udp(family, (addr[0], self.audio_rtcp_port, *addr[2:])),
             )
-        self.units_sent = 0
-        self.packets_sent = 0
-        self.units_dropped = 0
         self.keyframe_requests = 0
         self.receiver_seen = False
-        self.loss: float | None = None
         self._refused = False  # said so in the log; said again when it answers
-        self._viewer: Viewer | None = None
-        self._session: ViewerSession | None = None
         self._report: asyncio.TimerHandle | None = None
         self._stopped = False
         try:
@@ -172,6 +275,56 @@ class RtpRelay:
             self._close_sockets()
             raise
 
+    # -- what it sends ---------------------------------------------------------------------
+
+    @property
+    def top(self) -> Substream:
+        """The highest-quality substream (the only one of a one-rung relay)."""
+        return self.substreams[-1]
+
+    @property
+    def rung(self) -> int:
+        """The top rung it sends (a one-rung relay's rung)."""
+        return self.top.rung
+
+    @property
+    def rungs(self) -> tuple[int, ...]:
+        """The rungs it sends, one per substream, the lowest quality first."""
+        return tuple(s.rung for s in self.substreams)
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return tuple(s.port for s in self.substreams)
+
+    @property
+    def ssrcs(self) -> tuple[int, ...]:
+        return tuple(s.ssrc for s in self.substreams)
+
+    @property
+    def packetizer(self) -> rtp_h264.H264Packetizer:
+        return self.top.packetizer
+
+    @property
+    def simulcast(self) -> bool:
+        return len(self.substreams) > 1
+
+    @property
+    def units_sent(self) -> int:
+        return sum(s.units_sent for s in self.substreams)
+
+    @property
+    def packets_sent(self) -> int:
+        return sum(s.packets_sent for s in self.substreams)
+
+    @property
+    def units_dropped(self) -> int:
+        return sum(s.units_dropped for s in self.substreams)
+
+    @property
+    def loss(self) -> float | None:
+        known = [s.loss for s in self.substreams if s.loss is not None]
+        return max(known) if known else None
+
     # -- on the event loop ----------------------------------------------------------------
 
     def _attach(self) -> None:
@@ -179,14 +332,26 @@ class RtpRelay:
         if stream.closed:
             raise RuntimeError(f"relay_rtp() on a closed stream ({stream.name!r})")
         loop = asyncio.get_running_loop()
-        for sock in (self._rtp, self._rtcp):
+        for sock in self._sockets.values():
             loop.add_reader(sock.fileno(), self._on_readable, sock)
-        self._session = stream.open_viewer(
-            LinkKind.RELAY, ConsumerLink(LinkKind.RELAY, stream.hub, self._take), None,
-            max_inflight=8, rung=self.rung,
-            takes_stills=self.rung == 0,  # a still is full size: only where the rung is
-        )  # fmt: skip
-        self._viewer = self._session.viewer
+        alone = []
+        try:
+            for sub in self.substreams:
+                link = ConsumerLink(LinkKind.RELAY, stream.hub, self._taker(sub))
+                sub.session = stream.open_viewer(
+                    LinkKind.RELAY, link, None, max_inflight=8, rung=sub.rung,
+                    takes_stills=sub.rung == 0,  # a still is full size: only where the rung is
+                )  # fmt: skip
+                sub.viewer = sub.session.viewer
+                if self._sharing(sub) == 0:
+                    alone.append(sub.rung)
+        except BaseException:  # none of it, then: the substreams opened so far go too
+            for sock in self._sockets.values():
+                loop.remove_reader(sock.fileno())
+            for sub in self.substreams:
+                if sub.session is not None:
+                    sub.session.close()  # its groups close in tasks of their own
+            raise
         stream.relays.add(self)
         if self._audio_sockets is not None:
             from .audio_tap import AudioTap
@@ -195,25 +360,46 @@ class RtpRelay:
             self._audio_tap = AudioTap(stream, "relay", self._take_audio)
             self._audio_tap.open()
         self._send_report()
-        log.info("rfb: relaying stream %r as RTP to %s:%d (RTCP %d)", stream.name, self.host,
-                 self.port, self.rtcp_port)  # fmt: skip
+        if self.simulcast:
+            log.info("rfb: relaying stream %r as RTP simulcast to %s: %s (RTCP %d); encoded "
+                     "for the relay alone, for now: %s", stream.name, self.host,
+                     ", ".join(f"rung {s.rung} -> {s.port} ssrc {s.ssrc}"
+                               for s in self.substreams), self.rtcp_port,
+                     ", ".join(f"rung {r}" for r in alone) or "none")  # fmt: skip
+        else:
+            log.info("rfb: relaying stream %r as RTP to %s:%d (RTCP %d)", stream.name,
+                     self.host, self.port, self.rtcp_port)  # fmt: skip
 
-    def _take(self, viewer: Viewer, seq: int, unit: EncodedUnit) -> None:
+    def _sharing(self, sub: Substream) -> int:
+        """How many others (viewers, recordings, relays) take this substream's encode."""
+        if sub.viewer is None:
+            return 0
+        group = self._stream.hub.group_of(sub.viewer.id)
+        return 0 if group is None else max(0, len(group.viewers) - 1)
+
+    def _taker(self, sub: Substream) -> Callable[[Viewer, int, EncodedUnit], None]:
+        def take(viewer: Viewer, seq: int, unit: EncodedUnit) -> None:
+            self._take(sub, unit)
+
+        return take
+
+    def _take(self, sub: Substream, unit: EncodedUnit) -> None:
         if self._stopped:
             return
         rtp = self._rtp_time(unit.timestamp_us)
-        if self._last_rtp is not None and rtp == self._last_rtp:
+        if sub.last_rtp is not None and rtp == sub.last_rtp:
             rtp = (rtp + 1) % 2**32  # a re-made IDR of the same frame: a new timestamp
-        self._last_rtp = rtp
-        packets = self.packetizer.packetize(unit.data, rtp)
+        sub.last_rtp = rtp
+        packets = sub.packetizer.packetize(unit.data, rtp)
+        sock = self._sockets[sub.port]
         for i, packet in enumerate(packets):
-            if not self._send(self._rtp, packet):
-                self.units_dropped += 1
+            if not self._send(sock, packet):
+                sub.units_dropped += 1
                 if i:  # the receiver has part of a frame: it needs a keyframe to go on
-                    self._ask_keyframe()
+                    self._ask_keyframe(sub)
                 return
-        self.units_sent += 1
-        self.packets_sent += len(packets)
+        sub.units_sent += 1
+        sub.packets_sent += len(packets)
 
     def _take_audio(self, packet: Packet) -> None:
         """One Opus packet of the stream's sound (on the loop): one RTP packet, its
@@ -257,6 +443,7 @@ class RtpRelay:
             return False
 
     def _on_readable(self, sock: socket.socket) -> None:
+        """RTCP from the receiver: on the RTCP port, or on an RTP port (rtcp-mux)."""
         while True:
             try:
                 data = sock.recv(2048)
@@ -277,33 +464,38 @@ class RtpRelay:
                         "it is back", self.host, self.port)  # fmt: skip
 
     def _on_rtcp(self, data: bytes) -> None:
-        fb = rtp_h264.feedback(data, self.packetizer.ssrc)
-        if not (fb.keyframe or fb.report):
+        said = [(sub, rtp_h264.feedback(data, sub.ssrc)) for sub in self.substreams]
+        if not any(fb.keyframe or fb.report for _, fb in said):
             return
         if not self.receiver_seen or self._refused:
             log.info("rfb: RTP relay to %s:%d: the receiver answers", self.host, self.port)
         self.receiver_seen, self._refused = True, False
-        if fb.loss is not None:
-            self.loss = fb.loss
-        if fb.keyframe:
+        for sub, fb in said:
+            if fb.loss is not None:
+                sub.loss = fb.loss
+        asked = keyframes_asked([sub.index for sub, fb in said if fb.keyframe],
+                                len(self.substreams))  # fmt: skip
+        if asked:
             self.keyframe_requests += 1
-            self._ask_keyframe()
+            for i in asked:
+                self._ask_keyframe(self.substreams[i])
 
-    def _ask_keyframe(self) -> None:
-        if self._viewer is None:
+    def _ask_keyframe(self, sub: Substream) -> None:
+        if sub.viewer is None:
             return
-        group = self._stream.hub.group_of(self._viewer.id)
+        group = self._stream.hub.group_of(sub.viewer.id)
         if group is not None:
             group.request_keyframe(self._stream.clock())
 
     def _send_report(self) -> None:
         if self._stopped:
             return
-        p = self.packetizer
         now_us, wall = self._stream.now_us(), time.time()
         rtp = self._rtp_time(now_us)
-        self._send(self._rtcp, rtp_h264.sender_report(p.ssrc, wall, rtp, p.packets,
-                                                      p.octets))  # fmt: skip
+        rtcp = self._sockets[self.rtcp_port]
+        for sub in self.substreams:  # one report per SSRC, all on the one RTCP port
+            p = sub.packetizer
+            self._send(rtcp, rtp_h264.sender_report(p.ssrc, wall, rtp, p.packets, p.octets))
         a = self.audio_packetizer
         if a is not None and self._audio_sockets is not None and a.packets:
             # The same instant on the sound's clock: the receiver maps both tracks to it.
@@ -317,9 +509,14 @@ class RtpRelay:
         return (self._rtp_base + timestamp_us * rtp_h264.RTP_CLOCK // 1_000_000) % 2**32
 
     def sdp(self, host: str | None = None) -> str:
-        """An SDP file for a receiver of this relay at its address (or ``host``)."""
-        sdp = rtp_h264.sdp(host or self.host, self.port, self.packetizer.pt,
-                           name=f"rfb {self._stream.name}")  # fmt: skip
+        """An SDP file for a receiver of this relay at its address (or ``host``): one
+        ``m=video`` section per substream (its port and SSRC), the lowest quality first."""
+        subs = self.substreams
+        sdp = rtp_h264.sdp(host or self.host, subs[0].port, subs[0].packetizer.pt,
+                           name=f"rfb {self._stream.name}",
+                           ssrc=subs[0].ssrc if self.simulcast else None)  # fmt: skip
+        for sub in subs[1:]:
+            sdp += rtp_h264.sdp_media(sub.port, sub.packetizer.pt, ssrc=sub.ssrc)
         if self.audio_port is not None and self.audio_packetizer is not None:
             sdp += rtp_opus.sdp_media(self.audio_port, self.audio_packetizer.pt)
         return sdp
@@ -336,13 +533,14 @@ class RtpRelay:
         if self._report is not None:
             self._report.cancel()
         loop = asyncio.get_running_loop()
-        for sock in (self._rtp, self._rtcp):
+        for sock in self._sockets.values():
             loop.remove_reader(sock.fileno())
         if self._audio_tap is not None:
             self._audio_tap.close()
         if self._audio_sockets is not None:
             loop.remove_reader(self._audio_sockets[1].fileno())
-        closing = self._session.close() if self._session is not None else []
+        closing = [c for sub in self.substreams if sub.session is not None
+                   for c in sub.session.close()]  # fmt: skip
         self._stream.relays.discard(self)
         self._close_sockets()
         await asyncio.gather(*closing, return_exceptions=True)
@@ -362,19 +560,37 @@ class RtpRelay:
         asyncio.run_coroutine_threadsafe(self.stop(), loop).result(timeout)
 
     def _close_sockets(self) -> None:
-        for sock in (self._rtp, self._rtcp, *(self._audio_sockets or ())):
+        for sock in (*self._sockets.values(), *(self._audio_sockets or ())):
             sock.close()
 
     def metrics(self) -> dict[str, Any]:
+        w, h = self._stream.hub.routing.frame_size()
+        ladder = self._stream.hub.ladder(protocol.CAP_H264)
         return {
             "url": self.url,
             "rung": self.rung,
+            "rungs": list(self.rungs),
             "units_sent": self.units_sent,
             "packets_sent": self.packets_sent,
             "units_dropped": self.units_dropped,
             "keyframe_requests": self.keyframe_requests,
             "receiver_seen": self.receiver_seen,
             "loss": self.loss,
+            "substreams": [
+                {
+                    "substream": s.index,
+                    "rung": s.rung,
+                    "port": s.port,
+                    "ssrc": s.ssrc,
+                    "size": list(ladder.coded_size(min(s.rung, len(ladder) - 1), w, h)),
+                    "bitrate": ladder.bitrate(min(s.rung, len(ladder) - 1), w, h),
+                    "units_sent": s.units_sent,
+                    "units_dropped": s.units_dropped,
+                    "loss": s.loss,
+                    "shared_with": self._sharing(s),  # 0: an encode for the relay alone
+                }
+                for s in self.substreams
+            ],
             "audio_port": self.audio_port,
             "audio_packets_sent": self.audio_packets_sent,
             "audio_packets_dropped": self.audio_packets_dropped,
@@ -388,7 +604,21 @@ class RtpRelay:
 
     def __repr__(self) -> str:
         state = "relaying" if self.relaying else "stopped"
-        return f"<rfb.RtpRelay {self.url} {state}, {self.units_sent} units>"
+        rungs = f" rungs {list(self.rungs)}" if self.simulcast else ""
+        return f"<rfb.RtpRelay {self.url}{rungs} {state}, {self.units_sent} units>"
+
+
+def keyframes_asked(named: Sequence[int], substreams: int) -> tuple[int, ...]:
+    """Which substreams a keyframe request is for, from those whose SSRC it names.
+
+    Janus's Streaming plugin always names the first substream's SSRC, whichever of them
+    its watcher switches to, so with simulcast a request naming substream 0 asks all
+    (a keyframe on each rung, each under its group's limit). A receiver that names the
+    substream it means (mediasoup) gets that one."""
+    asked = sorted(set(named))
+    if substreams > 1 and 0 in asked:
+        return tuple(range(substreams))
+    return tuple(asked)
 
 
 def _resolve(host: str, port: int) -> tuple[int, tuple[Any, ...]]:

@@ -161,7 +161,7 @@ class Stream:
                                    max_upload_bytes=options.max_upload_bytes,
                                    video_busy=self._video_busy)  # fmt: skip
         # The program's sound (audio.py): nothing runs until audio is published to a listener.
-        self.audio = StreamAudio(self.now_us, name)
+        self.audio = StreamAudio(self.now_us, name, hub=self.hub)  # tiers follow rungs
         # The viewers' microphones (audio_in.py): nothing runs until a packet is let in.
         self.audio_in = MicrophoneIn(clock, self.now_us, enabled=options.microphone,
                                      floor=self.floor)  # fmt: skip
@@ -393,9 +393,10 @@ class Stream:
         now = self._clock()
         with self._lock:
             self._frame_ids += 1
-            self._gate.offer(
-                Frame(pixels, self._frame_ids, int((now - self._t0) * 1e6), now), changed
-            )
+            # inputs: what the program had taken by now (click-to-photon, session/photon.py)
+            frame = Frame(pixels, self._frame_ids, int((now - self._t0) * 1e6), now,
+                          self.inputs.photon.taken.taken)  # fmt: skip
+            self._gate.offer(frame, changed)
             if threading.get_ident() == self._loop_thread:
                 self._flush_pending()
             elif not self._flush_scheduled:
@@ -528,6 +529,9 @@ class Stream:
 
     def metrics(self) -> dict[str, Any]:
         m = self.hub.metrics()
+        samples = self.inputs.photon.samples  # click-to-photon, as each viewer reported it
+        for v in m["viewers"]:
+            v["input_to_photon"] = samples.viewer(v["id"])
         m["display"] = {
             "name": self.name,
             "width": self.width,

@@ -85,6 +85,8 @@ export interface DrawMeta {
   exact?: boolean;
   /** WebRTC exact still: the RTP timestamp of the video frame it shows. */
   exactRtp?: number | null;
+  /** WebSocket: the unit's seq (click-to-photon matches frames by it, photon.ts). */
+  seq?: number;
 }
 
 /** Keeps an exact picture on the canvas: a later picture of the same frame (a repeated

@@ -47,6 +47,9 @@ export interface Stats {
   /** Adaptation, as the server reports it: this viewer's rung of the quality ladder
    * (0 = top, the full `bitrate`), out of `rungs`, and what that rung is. */
   adaptation: Adaptation | null;
+  /** Click-to-photon (photon.ts): this viewer's input sent -> the first frame that
+   * reflects it drawn, in ms (samples since the page started, p50/p95 of the newest). */
+  inputToPhoton?: import("./photon").PhotonFigures;
   /** The program's sound (audio.ts): state, jitter-buffer delay, losses; null where the
    * view plays none (option `audio: false`, or no AudioDecoder). */
   audio?: import("./audio").AudioStats | null;

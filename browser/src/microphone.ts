@@ -7,7 +7,10 @@
 //  - on WebRTC: the track is put on the peer connection's send-only audio transceiver
 //    (replaceTrack: no renegotiation); the browser encodes and sends it itself.
 // The server refuses a viewer that may not send (view-only, or not holding an exclusive
-// stream's floor) with an `audio_in_status` message: the button says so.
+// stream's floor) with an `audio_in_status` message: the button says so. On WebRTC a
+// view-only viewer's track is answered inactive, so it is told at once, on the data
+// channel, before any click: kept until start(), which is then refused without asking
+// the browser for the microphone (as the WebSocket's first packet would be).
 
 import { packEnvelope } from "./protocol";
 
@@ -68,6 +71,8 @@ export class Microphone {
   private seq = 0;
   private counts = { packets: 0, bytes: 0 };
   private disposed = false;
+  /** A refusal told before start() (WebRTC: the answer refused the track). */
+  private refusedAhead: string | null = null;
 
   constructor(
     private readonly canvas: HTMLCanvasElement,
@@ -117,6 +122,7 @@ export class Microphone {
   /** Ask for the microphone (call from a user gesture: the button's click, or the page's). */
   async start(): Promise<void> {
     if (this.disposed || this._state === "on" || this._state === "starting") return;
+    if (this.refusedAhead !== null) return this.set("refused", this.refusedAhead);
     if (!microphoneSupported()) return this.failed("error", "no getUserMedia in this browser");
     this.set("starting", null);
     try {
@@ -139,10 +145,13 @@ export class Microphone {
 
   /** The server's `audio_in_status`. */
   onStatus(status: string, reason: string | null): void {
-    if (status === "refused") {
-      this.release();
-      this.set("refused", reason);
+    if (status !== "refused") return;
+    if (this._state === "off" || this._state === "error") {
+      this.refusedAhead = reason ?? "refused"; // said before asking: shown when it is asked
+      return;
     }
+    this.release();
+    this.set("refused", reason);
   }
 
   place(): void {

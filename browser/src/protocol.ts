@@ -27,6 +27,9 @@ export interface ImageFrameHeader {
   exact?: boolean;
   /** rfb addition, WebRTC: the RTP timestamp of the video frame this picture shows exactly. */
   rtp_timestamp?: number;
+  /** rfb addition, click-to-photon: the newest of this viewer's inputs the frame reflects
+   * (only on the first frame that does; photon.ts). */
+  input_seq?: number;
 }
 
 export interface VideoChunkHeader {
@@ -44,6 +47,8 @@ export interface VideoChunkHeader {
   /** rfb addition: the frame's size when the picture is coded smaller (a lower rung). */
   frame_width?: number;
   frame_height?: number;
+  /** rfb addition, click-to-photon: as ImageFrameHeader.input_seq. */
+  input_seq?: number;
 }
 
 export interface ColorInfo {
@@ -264,8 +269,24 @@ export function setViewport(v: Viewport): string {
   return JSON.stringify({ type: "set_viewport", ...v });
 }
 
-export function event(ev: Record<string, unknown>): string {
-  return JSON.stringify({ type: "event", event: ev });
+/** An input event; `inputSeq` (rfb addition, click-to-photon): the page's number for it. */
+export function event(ev: Record<string, unknown>, inputSeq?: number): string {
+  return JSON.stringify(inputSeq === undefined ? { type: "event", event: ev } : { type: "event", event: ev, input_seq: inputSeq });
+}
+
+/** rfb addition (click-to-photon): input `inputSeq` took `ms` to show (photon.ts). */
+export function inputPhoton(inputSeq: number, ms: number): string {
+  return JSON.stringify({ type: "input_photon", input_seq: inputSeq, ms: Math.round(ms * 1000) / 1000 });
+}
+
+/** The server's `input_frame` note (WebRTC data channel, click-to-photon): the video frame
+ * with this RTP timestamp first reflects input `seq`. Null for anything malformed. */
+export function inputFrameOf(m: Record<string, unknown>): { rtp: number; seq: number } | null {
+  const rtp = m.rtp_timestamp;
+  const seq = m.input_seq;
+  if (typeof rtp !== "number" || !Number.isInteger(rtp) || rtp < 0 || rtp >= 2 ** 32) return null;
+  if (typeof seq !== "number" || !Number.isInteger(seq) || seq < 0) return null;
+  return { rtp, seq };
 }
 
 /** WebRTC: the frame with this RTP timestamp was drawn (rfb addition). */

@@ -28,6 +28,6 @@ describe("Janus HTTP API messages", () => {
     expect(readEvents({ janus: "hangup", sender: 8 }, 7).ended).toBeNull();
     expect(readEvents({ janus: "event", sender: 7, plugindata: { data: { error: "No such mountpoint/stream 3" } } }, 7).ended)
       .toBe("streaming plugin: No such mountpoint/stream 3");
-    for (const junk of [null, 3, "x", [null], {}]) expect(readEvents(junk, 7)).toEqual({ offer: null, ended: null, started: false });
+    for (const junk of [null, 3, "x", [null], {}]) expect(readEvents(junk, 7)).toEqual({ offer: null, ended: null, started: false, substream: null });
   });
 });

@@ -48,7 +48,7 @@ const integralFloat = /[:[,]-?\d+\.0(?=[,}\]])/;
 describe("server message golden vectors", () => {
   it("cover every server -> client message type", () => {
     expect(docs.map((d) => d.type).sort()).toEqual(
-      ["audio_chunk", "clipboard", "close", "config", "control", "cursor", "file_chunk", "file_offer", "file_status", "image_frame", "message", "pointer_lock", "pointers", "stats", "video_chunk", "viewers"],
+      ["audio_chunk", "clipboard", "close", "config", "control", "cursor", "file_chunk", "file_offer", "file_status", "image_frame", "input_frame", "message", "pointer_lock", "pointers", "stats", "video_chunk", "viewers"],
     );
     // Every feature a client can announce in hello has a message type here.
     const kinds: Record<string, string> = { messages: "message", cursor: "cursor", clipboard: "clipboard", pointer_lock: "pointer_lock", control: "control", presence: "viewers", files: "file_offer" };
@@ -148,11 +148,23 @@ describe("server messages as this client reads them", () => {
       "image_frame exact_still": [640, 480],
       "image_frame exact_still_webrtc": [640, 480],
       "image_frame jpeg": [1280, 720],
+      "image_frame jpeg_input_seq": [1280, 720],
       "image_frame pixel_ratio_same_size": [64, 64],
       "image_frame scaled_rung": [1280, 720],
       "video_chunk delta": [1280, 720],
+      "video_chunk delta_input_seq": [1280, 720],
       "video_chunk keyframe_scaled": [1280, 720],
       "video_chunk no_duration": [2, 2],
     });
+  });
+
+  it("frame headers and the input_frame note: the input a frame first reflects (click-to-photon)", () => {
+    const stamped = envelopes.filter((c) => typeof c.header.input_seq === "number");
+    expect(stamped.map((c) => [c.type, (P.unpackEnvelope(hex(c.packedHex)).header as unknown as P.FrameHeader).input_seq])).toEqual([
+      ["image_frame", 7],
+      ["video_chunk", 42],
+    ]);
+    const notes = byType("input_frame").map((m) => P.inputFrameOf(m as Record<string, unknown>));
+    expect(notes).toEqual([{ rtp: 3735928559, seq: 42 }]);
   });
 });

@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from ..session.audio import BITRATE, FRAME_SAMPLES, SAMPLE_RATE
+from ..session.audio import BITRATE, FRAME_SAMPLES, SAMPLE_RATE, Variant, bitrate
 from .base import EncoderUnavailable, load_pyav
 
-__all__ = ["OpusEncoder", "Resampler", "load_av", "unavailable_reason"]
+__all__ = ["OpusEncoder", "Resampler", "encoder_for", "load_av", "unavailable_reason"]
 
 _LAYOUT = {1: "mono", 2: "stereo"}
 
@@ -31,20 +31,27 @@ def unavailable_reason() -> str | None:
 
 
 class OpusEncoder:
-    """One Opus encoder (one per stream and channel count): ``encode(block)`` -> packet."""
+    """One Opus encoder (one per stream, tier and channel count): ``encode(block)`` ->
+    packet. ``fec_loss``: in-band FEC for this expected loss (percent), None: off."""
 
-    def __init__(self, channels: int, bitrate: int | None = None) -> None:
+    def __init__(self, channels: int, bitrate: int | None = None,
+                 fec_loss: int | None = None) -> None:  # fmt: skip
         av = load_av()
         self.channels = channels
         self.bitrate = bitrate or BITRATE[channels]
+        self.fec_loss = fec_loss
         ctx = av.CodecContext.create("libopus", "w")
         ctx.sample_rate = SAMPLE_RATE
         ctx.layout = _LAYOUT[channels]
         ctx.format = "flt"
         ctx.bit_rate = self.bitrate
         ctx.time_base = Fraction(1, SAMPLE_RATE)
-        # lowdelay: CELT only, 2.5 ms lookahead (not voip/audio's 6.5 ms).
+        # lowdelay: CELT only, 2.5 ms lookahead (not voip/audio's 6.5 ms). But in-band FEC
+        # (LBRR) is a SILK feature, which lowdelay rules out: with FEC, "audio" (hybrid).
         ctx.options = {"application": "lowdelay", "frame_duration": "20", "vbr": "on"}
+        if fec_loss is not None:
+            ctx.options = {"application": "audio", "frame_duration": "20", "vbr": "on",
+                           "fec": "1", "packet_loss": str(fec_loss)}  # fmt: skip
         ctx.open()
         self._ctx = ctx
         self._av = av
@@ -72,6 +79,15 @@ class OpusEncoder:
 
     def close(self) -> None:
         self._ctx = None
+
+
+def encoder_for(variant: Variant, channels: int) -> OpusEncoder:
+    """The encoder of one tier variant (session/audio.py: (tier, FEC on))."""
+    from ..session.audio import FEC_LOSS_PERCENT
+
+    tier, fec = variant
+    return OpusEncoder(channels, bitrate(tier, channels),
+                       FEC_LOSS_PERCENT.get(tier) if fec else None)  # fmt: skip
 
 
 class Resampler:

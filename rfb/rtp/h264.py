@@ -148,9 +148,9 @@ def feedback(datagram: bytes, ssrc: int) -> Feedback:
 
 
 def sdp(host: str, port: int, pt: int = DEFAULT_PT, *, name: str = "rfb",
-        profile_level_id: str = "42e01f") -> str:  # fmt: skip
+        profile_level_id: str = "42e01f", ssrc: int | None = None) -> str:  # fmt: skip
     """An SDP description of the relayed stream as received at ``host``:``port`` (what
-    ffmpeg, PyAV or GStreamer open to read it)."""
+    ffmpeg, PyAV or GStreamer open to read it); more sections: ``sdp_media``."""
     family = "IP6" if ":" in host else "IP4"
     return (
         "v=0\r\n"
@@ -158,8 +158,16 @@ def sdp(host: str, port: int, pt: int = DEFAULT_PT, *, name: str = "rfb",
         f"s={name}\r\n"
         f"c=IN {family} {host}\r\n"
         "t=0 0\r\n"
+    ) + sdp_media(port, pt, profile_level_id=profile_level_id, ssrc=ssrc)
+
+
+def sdp_media(port: int, pt: int = DEFAULT_PT, *, profile_level_id: str = "42e01f",
+              ssrc: int | None = None) -> str:  # fmt: skip
+    """One ``m=video`` section: a simulcast relay's substream has one each, with its SSRC."""
+    return (
         f"m=video {port} RTP/AVP {pt}\r\n"
         f"a=rtpmap:{pt} H264/{RTP_CLOCK}\r\n"
         f"a=fmtp:{pt} packetization-mode=1;profile-level-id={profile_level_id}\r\n"
-        "a=recvonly\r\n"
+        + (f"a=ssrc:{ssrc & 0xFFFFFFFF} cname:rfb\r\n" if ssrc is not None else "")
+        + "a=recvonly\r\n"
     )

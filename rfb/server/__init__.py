@@ -73,6 +73,7 @@ class Server:
         self.ssl_context = options.ssl_context
         self.ice = options.ice or IceConfig()
         self.origins = OriginPolicy(options.origins)
+        self.metrics_token = options.metrics_token  # endpoints.Directory: a scraper's
         self._streams: dict[str, Stream] = {}
         self._displays: dict[str, Display] = {}
         self._closing: set[asyncio.Task[None]] = set()

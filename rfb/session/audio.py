@@ -22,6 +22,21 @@ from then on) has the waiting sound cut, and the timeline starts again at its ca
 stays with the picture at the cost of one gap. A partial block that gets no more samples
 is padded and sent FLUSH_US after its end.
 
+Tiers (``tier_for``, ``TierPlan``). Each block is encoded once per *tier* in use, and
+every viewer on a tier shares that encode: the normal tier, and a low tier at half the
+bitrate for viewers whose video rung says the path is thin (``tier_for``: a video rung of
+LOW_TIER_VIDEO_BPS or less, or the bottom rung of a ladder). Both tiers have the same
+sample rate and channel count, so a viewer's decoder goes on as it was when it changes
+tier. A tier's encoder starts when a viewer wants that tier and a viewer moves to it at a
+packet boundary once the encoder is warm (WARM_PACKETS: a fresh encoder starts from
+silence, and its first packets do not follow on from another encoder's); until then it
+keeps the packets of the tier it was on. A
+tier nobody is on is not encoded. Where a WebRTC listener on a tier reports loss, that
+tier is encoded with Opus in-band FEC (``FEC_LOSS_PERCENT``): a new encoder, warmed up
+the same way, replaces the tier's old one (that switch is heard: FEC needs Opus's hybrid
+mode, whose look-ahead is 4 ms longer than the low-delay CELT mode's, so the sound steps
+by 4 ms once, when FEC turns on and when it turns off).
+
 Per viewer (``AudioOut``): packets wait in a short queue that the transport drains ahead
 of video (audio never waits behind frames); a packet older than MAX_WAIT_US by the time
 the link could take it, or beyond MAX_QUEUED, is dropped (late audio is worse than none),
@@ -50,7 +65,19 @@ MAX_QUEUED = 5  # packets (100 ms) waiting for one link
 MAX_WAIT_US = 100_000  # a packet that could not go within this is dropped (the browser
 # keeps at most 100 ms: it would drop it anyway)
 BACKLOG_BYTES = 512 * 1024  # a link with more than this unsent gets no audio
-BITRATE = {1: 32_000, 2: 64_000}  # Opus bit/s by channel count (fixed in this version)
+BITRATE = {1: 32_000, 2: 64_000}  # Opus bit/s by channel count: the normal tier
+LOW_BITRATE = {1: 16_000, 2: 32_000}  # ... the low tier: half
+# A viewer whose video rung aims at this or less gets the low tier. The default ladder
+# ends at 250 kbit/s (ladder.DEFAULT_MIN_BITRATE) in steps of 0.7, so these are its two
+# bottom rungs (250 and ~357 kbit/s): there the normal tier's 32 kbit/s is 9-13 % of the
+# picture's rate (stereo 64 kbit/s: 18-26 %), and half of it is worth a rung step's share.
+LOW_TIER_VIDEO_BPS = 400_000
+WARM_PACKETS = 4  # a tier's encoder serves viewers from its 4th packet (measured: from its
+# 2nd, the switch shows a 20-40 ms disturbance; from its 4th, none above codec noise)
+# In-band FEC (LBRR) needs Opus's SILK layer: the FEC encoder runs the "audio" application
+# (hybrid) with this expected loss. None: no FEC on that tier (at 16 kbit/s mono libopus
+# 1.6 carries LBRR only when told of >= 30 % loss, and then drops to narrowband SILK).
+FEC_LOSS_PERCENT: dict[int, int | None] = {0: 10, 1: None}
 
 EXPECTED = "samples must be (n,) or (n, 1|2) int16 or float32"
 
@@ -213,13 +240,130 @@ class Framer:
 
 @dataclass(frozen=True, slots=True)
 class Packet:
-    """One encoded 20 ms block, as every viewer gets it."""
+    """One encoded 20 ms block, as every viewer on its tier gets it. The tiers' packets of
+    one block share ``seq`` and ``timestamp_us``."""
 
     seq: int
     timestamp_us: int
     channels: int
     data: bytes
     duration_us: int = FRAME_US
+    tier: int = 0  # NORMAL or LOW
+    fec: bool = False  # encoded with in-band FEC
+    warm: bool = True  # its encoder had made a packet before (a viewer may switch to it)
+
+    @property
+    def variant(self) -> Variant:
+        return (self.tier, self.fec)
+
+
+# -- tiers ------------------------------------------------------------------------------
+
+NORMAL, LOW = 0, 1
+TIER_NAMES = {NORMAL: "normal", LOW: "low"}
+Variant = tuple[int, bool]  # (tier, FEC on): one encoder
+
+
+def bitrate(tier: int, channels: int) -> int:
+    """Opus bit/s of ``tier`` for this channel count."""
+    return (LOW_BITRATE if tier == LOW else BITRATE)[channels]
+
+
+@dataclass(frozen=True, slots=True)
+class RungView:
+    """Where a viewer is on its quality ladder: its rung's index among those it may use
+    (0 the top), how many it may use, and the rung's video bits/s (None: images)."""
+
+    index: int
+    rungs: int
+    video_bps: int | None = None
+
+
+def tier_for(rung: RungView | None) -> int:
+    """The audio tier for a viewer on ``rung`` (None: not a viewer of the ladder, e.g. a
+    recording or a relay: the normal tier)."""
+    if rung is None:
+        return NORMAL
+    if rung.video_bps is not None and rung.video_bps <= LOW_TIER_VIDEO_BPS:
+        return LOW
+    if rung.rungs > 1 and rung.index >= rung.rungs - 1:  # the bottom of an adaptive ladder
+        return LOW
+    return NORMAL
+
+
+@dataclass(slots=True)
+class _Listener:
+    tier: int = NORMAL  # the tier it should be on
+    lossy: bool = False  # a WebRTC listener whose browser reports loss
+    serving: Variant | None = None  # the encoder whose packets it gets now
+
+
+class TierPlan:
+    """Which encoders run and which packet each listener gets. Loop thread; no clock
+    needed (decisions happen at packet boundaries: ``choose`` per packet)."""
+
+    def __init__(self) -> None:
+        self._listeners: dict[str, _Listener] = {}
+        self._warm: set[Variant] = set()  # encoders whose last packet was warm
+
+    def __len__(self) -> int:
+        return len(self._listeners)
+
+    def set(self, client_id: str, tier: int, lossy: bool = False) -> None:
+        """What a listener needs now (read each packet from its rung and its link)."""
+        entry = self._listeners.setdefault(client_id, _Listener())
+        entry.tier, entry.lossy = tier, lossy
+
+    def remove(self, client_id: str) -> None:
+        self._listeners.pop(client_id, None)
+
+    def fec(self, tier: int) -> bool:
+        """In-band FEC on ``tier``: a listener on it reports loss, and the tier has FEC."""
+        if FEC_LOSS_PERCENT.get(tier) is None:
+            return False
+        return any(v.lossy for v in self._listeners.values() if v.tier == tier)
+
+    def wanted(self, client_id: str) -> Variant | None:
+        entry = self._listeners.get(client_id)
+        return None if entry is None else (entry.tier, self.fec(entry.tier))
+
+    def serving(self, client_id: str) -> Variant | None:
+        entry = self._listeners.get(client_id)
+        return None if entry is None else entry.serving
+
+    def to_encode(self) -> frozenset[Variant]:
+        """The encoders to run for the next block: every wanted one, and the one a
+        listener is still served by while its wanted one warms up."""
+        out: set[Variant] = set()
+        for client_id, entry in self._listeners.items():
+            want = self.wanted(client_id)
+            assert want is not None
+            out.add(want)
+            if want not in self._warm and entry.serving is not None:
+                out.add(entry.serving)
+        # An encoder left out stops (the shell drops it): started again, it is cold.
+        self._warm &= out
+        return frozenset(out)
+
+    def block(self, packets: dict[Variant, Packet]) -> None:
+        """A block's packets have come (one per encoder that ran): note which are warm."""
+        self._warm = {v for v, p in packets.items() if p.warm}
+
+    def choose(self, client_id: str, packets: dict[Variant, Packet]) -> Packet | None:
+        """The packet of this block that ``client_id`` gets: its wanted encoder's once that
+        is warm, else the one it was on, else (nothing else came) any, normal first."""
+        entry = self._listeners.get(client_id)
+        if entry is None or not packets:
+            return None
+        want = (entry.tier, self.fec(entry.tier))
+        packet = packets.get(want)
+        if packet is None or not packet.warm:
+            if entry.serving is not None and entry.serving in packets:
+                return packets[entry.serving]
+            if packet is None:
+                packet = packets[min(packets)]  # (NORMAL, False) sorts first
+        entry.serving = packet.variant
+        return packet
 
 
 class AudioOut:

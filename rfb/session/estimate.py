@@ -62,17 +62,16 @@ climb it lags below the new rate for a while, rising: that is not overuse).
 
 from __future__ import annotations
 
+import bisect
 from collections import deque
-from dataclasses import dataclass
 
-
-@dataclass(slots=True)
-class _Delivery:
-    arrived: float  # on our clock
-    queue: float  # seconds above the least path delay of the last base_span_s
-    nbytes: int
-    busy: float  # seconds the unit occupied the path
-    queued: bool  # it waited for the unit before it: the path was full all along
+# One delivery: (arrived: on our clock; queue: seconds above the least path delay of the
+# last base_span_s; nbytes; busy: seconds the unit occupied the path; queued: it waited for
+# the unit before it, the path was full all along). A plain tuple of numbers, not an object:
+# every viewer adds one per frame and keeps it for seconds, and the garbage collector stops
+# tracking such tuples, where each object would count towards its full collections.
+_Delivery = tuple[float, float, int, float, bool]
+_ARRIVED, _QUEUE, _NBYTES, _BUSY, _QUEUED = range(5)
 
 
 class BandwidthEstimator:
@@ -96,7 +95,9 @@ class BandwidthEstimator:
         self._paced_rates: deque[tuple[float, float]] = deque()  # pacer-limited units
         self._path_limited_at = float("-inf")  # the last large unit the path slowed
         self._backlog: deque[tuple[float, float]] = deque()
-        self._sent: deque[tuple[float, int]] = deque()
+        # (time, bytes, bytes sent up to and including it): sums over a span by bisection
+        self._sent: deque[tuple[float, int, int]] = deque()
+        self._sent_before = 0  # bytes of the sends trimmed off the front
         self._deliveries: deque[_Delivery] = deque()
         self._base: deque[tuple[float, float]] = deque()  # (time, delay), delay increasing
         self._arrival_base: deque[tuple[float, float]] = deque()  # the same, viewer's clock
@@ -170,7 +171,7 @@ class BandwidthEstimator:
         while self._paced_rates and acked_at - self._paced_rates[0][0] > self.window_s:
             self._paced_rates.popleft()
         queue = max(0.0, path_delay - arrival_base)
-        self._deliveries.append(_Delivery(acked_at, queue, nbytes, busy, queued))
+        self._deliveries.append((acked_at, queue, nbytes, busy, queued))
         self.samples += 1
         self._trim(acked_at)
 
@@ -191,21 +192,39 @@ class BandwidthEstimator:
         return int(self._backlog[0][1]) if self._backlog else 0
 
     def on_sent(self, now: float, nbytes: int) -> None:
-        self._sent.append((now, nbytes))
-        while self._sent and now - self._sent[0][0] > _SENT_SPAN_S:
-            self._sent.popleft()
+        sent = self._sent
+        sent.append((now, nbytes, (sent[-1][2] if sent else self._sent_before) + nbytes))
+        while sent and now - sent[0][0] > _SENT_SPAN_S:
+            self._sent_before = sent.popleft()[2]
 
     def inflight_bytes(self) -> int:
         """Bytes sent after the newest unit the viewer confirmed: on the way, queued
         somewhere, or lost. Unlike the delay of what arrives, which lags by the queue's
         own length, this falls as soon as a queue starts draining."""
         newest = self._newest_delivered_sent_at
-        return sum(n for t, n in self._sent if t > newest)
+        total = 0
+        for t, n, _ in reversed(self._sent):  # in send order: stop at the first confirmed
+            if t <= newest:
+                break
+            total += n
+        return total
 
     def sent_bps(self, now: float, span: float = 1.0, ago: float = 0.0) -> float:
         """Bits per second sent over ``span`` seconds ending ``ago`` seconds before now."""
         end = now - ago
-        return 8 * sum(n for t, n in self._sent if 0 <= end - t <= span) / span
+        sent = self._sent
+
+        def back(e: tuple[float, int, int]) -> float:
+            return -(end - e[0])  # ascending in time; exactly the test below, negated
+
+        # The sends with 0 <= end - t <= span, found by bisection (adaptation asks for
+        # every viewer each round), their bytes from the running total.
+        lo = bisect.bisect_left(sent, -span, key=back)
+        hi = bisect.bisect_right(sent, 0.0, key=back)
+        if hi <= lo:
+            return 0.0
+        total = sent[hi - 1][2] - (sent[lo - 1][2] if lo else self._sent_before)
+        return 8 * total / span
 
     def on_path_rate(self, now: float, bps: float, rtt_s: float) -> None:
         """A delivery-rate sample measured by the network stack (e.g. TCP's, per ACK),
@@ -245,25 +264,28 @@ class BandwidthEstimator:
     def capacity_bps(self, now: float) -> float | None:
         """What the path carries, capped by a fresh REMB; None until there are samples."""
         self._trim(now)
-        recent = [d for d in self._deliveries if now - d.arrived <= self.window_s]
-        queued = [d for d in recent if d.queued]
+        if self.queue_window_s <= self.window_s:  # _trim kept only the window's
+            recent = list(self._deliveries)
+        else:
+            recent = [d for d in self._deliveries if now - d[_ARRIVED] <= self.window_s]
+        queued = [d for d in recent if d[_QUEUED]]
         # Queued units stand for the path only while it keeps filling: when the last of
         # them is a second old, the bottleneck has lifted (or the rung dropped well below
         # it) and the fit over all units says more.
-        fresh = bool(queued) and now - queued[-1].arrived <= _QUEUED_FRESH_S
+        fresh = bool(queued) and now - queued[-1][_ARRIVED] <= _QUEUED_FRESH_S
         if len(queued) >= _MIN_QUEUED and fresh:
             # Units that waited for the one before them left a full path: no burst allowance
             # helped them, so their bytes over their busy time is the path's rate.
-            busy = max(self.min_busy_s * len(queued), sum(d.busy for d in queued))
-            own: float | None = 8 * sum(d.nbytes for d in queued) / busy
+            busy = max(self.min_busy_s * len(queued), sum(d[_BUSY] for d in queued))
+            own: float | None = 8 * sum(d[_NBYTES] for d in queued) / busy
         else:
             if queued and not fresh:
                 # What arrived since the path last filled says more than what came before.
                 # Only where they include a unit as large as any before (a keyframe): small
                 # units alone pass within a bottleneck's burst allowance and read high.
-                since = [d for d in recent if d.arrived > queued[-1].arrived]
-                largest = max(d.nbytes for d in recent)
-                if len(since) >= _MIN_FIT and max(d.nbytes for d in since) >= 0.5 * largest:
+                since = [d for d in recent if d[_ARRIVED] > queued[-1][_ARRIVED]]
+                largest = max(d[_NBYTES] for d in recent)
+                if len(since) >= _MIN_FIT and max(d[_NBYTES] for d in since) >= 0.5 * largest:
                     recent = since
             own = _fit_capacity(recent, self.min_busy_s) if recent else None
         for floor in (self.path_rate_bps(now), self.paced_rate_bps(now)):
@@ -295,12 +317,16 @@ class BandwidthEstimator:
         base = self.base_delay
         if base is None:
             return None
-        recent = [d.queue for d in self._deliveries if now - d.arrived <= self.queue_window_s]
+        recent = []
+        for d in reversed(self._deliveries):  # in arrival order: read back to the window's start
+            if now - d[_ARRIVED] > self.queue_window_s:
+                break
+            recent.append(d[_QUEUE])
         if len(recent) < _MIN_QUEUE_SAMPLES:
             # Too few units for "every sample" to mean anything: at rest, a still is the
             # only unit for a while, and its delay is its own size crossing the path, not
             # a queue. Its neighbours before it (up to window_s old) say whether one stands.
-            recent = [d.queue for d in self._deliveries][-_MIN_QUEUE_SAMPLES:]
+            recent = [d[_QUEUE] for d in self._deliveries][-_MIN_QUEUE_SAMPLES:]
         # The least, not the median: a keyframe delays the few frames behind it, and that
         # passes; a queue that stays in every sample means more is sent than carried.
         standing = min(recent) if recent else 0.0
@@ -314,7 +340,7 @@ class BandwidthEstimator:
 
     def delivered_bps(self, now: float, span: float = 1.0) -> float:
         """Bits per second that arrived over the last ``span`` seconds."""
-        return 8 * sum(d.nbytes for d in self._deliveries if now - d.arrived <= span) / span
+        return 8 * sum(d[_NBYTES] for d in self._deliveries if now - d[_ARRIVED] <= span) / span
 
     def loss(self, now: float) -> float:
         loss = self.loss_fraction
@@ -325,7 +351,7 @@ class BandwidthEstimator:
     def _trim(self, now: float) -> None:
         keep = max(self.window_s, self.queue_window_s)
         d = self._deliveries
-        while d and now - d[0].arrived > keep:
+        while d and now - d[0][_ARRIVED] > keep:
             d.popleft()
 
 
@@ -378,8 +404,8 @@ def _fit_capacity(recent: list[_Delivery], min_busy_s: float) -> float:
     """Bits per second: 8 / slope of busy seconds against bytes (least squares), or
     total bytes over total busy time when the sizes are too alike."""
     n = len(recent)
-    xs = [float(d.nbytes) for d in recent]
-    ys = [d.busy for d in recent]
+    xs = [float(d[_NBYTES]) for d in recent]
+    ys = [d[_BUSY] for d in recent]
     total = 8 * sum(xs) / max(min_busy_s * n, sum(ys))
     if n < 4 or not _spread_enough(xs):
         return min(_MAX_BPS, total)

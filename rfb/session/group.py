@@ -339,6 +339,7 @@ class EncoderGroup:
             frame_height=frame.height,
             still=still,
             exact=exact,
+            inputs=frame.inputs,
         )
         self._next_index += 1
         return unit

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from ..encoders.base import EncoderSettings
 from ..frames import Frame
@@ -48,6 +49,8 @@ class EncodedUnit:
     # The resting frame bit-exact (a full-size PNG, drawn over the video: it leaves a
     # decoder's sync alone). Always a still.
     exact: bool = False
+    # Click-to-photon: its frame's Frame.inputs (per viewer, the newest input it reflects).
+    inputs: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def scaled(self) -> bool:

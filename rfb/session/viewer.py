@@ -25,6 +25,20 @@ EXACT_STILL_BUDGET_S = 1.0
 _MIN_RTT_SPAN_S = 10.0  # the path's round trip: the least send -> ack over this span
 
 
+def _since(
+    entries: deque[tuple[float, float, int]] | deque[tuple[float, float]], start: float
+) -> list[Any]:
+    """The entries (time first, in time order) from ``start`` on, read from the newest back:
+    the figures ask each second, and the deques hold far more than a second."""
+    out = []
+    for entry in reversed(entries):
+        if entry[0] < start:
+            break
+        out.append(entry)
+    out.reverse()
+    return out
+
+
 @dataclass(slots=True)
 class _Inflight:
     sent_at: float
@@ -275,31 +289,40 @@ class Viewer:
         self.last_unit_index = -1
         self.exact_frame_id = None  # its picture is gone too: the exact one may come again
 
+    # ``inflight`` is in send order (a dict keeps insertion order, and units are sent as
+    # time goes on), so its first entry is the oldest: the group asks these of every
+    # viewer each time its pump wakes.
+
     def expire(self, now: float) -> bool:
         """Forget units unacked for INFLIGHT_TIMEOUT_S; True if any were forgotten."""
-        stale = [s for s, e in self.inflight.items() if now - e.sent_at >= INFLIGHT_TIMEOUT_S]
-        for s in stale:
-            del self.inflight[s]
+        inflight = self.inflight
+        stale = 0
+        while inflight:
+            seq, entry = next(iter(inflight.items()))
+            if now - entry.sent_at < INFLIGHT_TIMEOUT_S:
+                break
+            del inflight[seq]
+            stale += 1
         if stale:
-            self.stats.frames_expired += len(stale)
+            self.stats.frames_expired += stale
             self.synced = False
         return bool(stale)
 
     def oldest_unacked_at(self) -> float | None:
         """When the oldest unit still waiting for its ack was sent."""
-        return min((e.sent_at for e in self.inflight.values()), default=None)
+        return next(iter(self.inflight.values())).sent_at if self.inflight else None
 
     def next_expiry(self) -> float | None:
         if not self.inflight:
             return None
-        return min(e.sent_at for e in self.inflight.values()) + INFLIGHT_TIMEOUT_S
+        return next(iter(self.inflight.values())).sent_at + INFLIGHT_TIMEOUT_S
 
     # -- figures -------------------------------------------------------------------
 
     def window(self, now: float, span: float = _WINDOW_S) -> dict[str, Any]:
         """Acked fps, bitrate and publish -> ack latency over the last ``span`` seconds."""
-        recent = [r for r in self.stats.recent if now - r[0] <= span]
-        shown = [r[1] for r in self.stats.shown if now - r[0] <= span]
+        recent = _since(self.stats.recent, now - span)
+        shown = [r[1] for r in _since(self.stats.shown, now - span)]
         lat = sorted(shown or [r[1] for r in recent])
         return {
             # what the latency counts up to: the browser's frame_shown reports, or acks

@@ -6,7 +6,8 @@ DTLS transport.
 
 It is on only while the browser reports loss (receiver reports of the audio stream): a
 clean path pays nothing (RED about doubles the audio's 32 kbit/s). It turns on at the
-first report of loss over ON_LOSS and off after QUIET_S without any.
+first report of loss over ON_LOSS and off after QUIET_S without any (``LossWatch``; the
+same decision turns Opus in-band FEC on for the listener's tier: session/audio.py).
 """
 
 from __future__ import annotations
@@ -43,19 +44,14 @@ def red_payload(primary: bytes, primary_pt: int, previous: tuple[int, bytes] | N
     return header + bytes([primary_pt & 0x7F]) + data + primary
 
 
-class RedPacker:
-    """Rewrites one sender's Opus RTP packets as RED packets while ``enabled``."""
+class LossWatch:
+    """Whether the browser reports loss on one audio stream (RTCP receiver reports):
+    ``lossy`` from a report with over ON_LOSS lost, until QUIET_S without one."""
 
-    def __init__(self, red_pt: int, ssrc: int) -> None:
-        self.red_pt = red_pt
-        self.ssrc = ssrc
-        self.enabled = False
-        self._previous: tuple[int, bytes] | None = None  # (RTP timestamp, Opus packet)
+    def __init__(self) -> None:
+        self.lossy = False
         self._loss_at: float | None = None
         self._report: tuple[int, int] | None = None  # (lost, highest sequence) last seen
-        self.packets = 0  # sent as RED
-
-    # -- loss (RTCP receiver reports) --------------------------------------------------
 
     def on_report(self, now: float, packets_lost: int, highest_sequence: int) -> None:
         last, self._report = self._report, (packets_lost, highest_sequence)
@@ -66,9 +62,34 @@ class RedPacker:
             lossy = expected > 0 and (packets_lost - last[0]) / expected > ON_LOSS
         if lossy:
             self._loss_at = now
-            self.enabled = True
+            self.lossy = True
         elif self._loss_at is not None and now - self._loss_at > QUIET_S:
-            self.enabled = False
+            self.lossy = False
+
+
+class RedPacker:
+    """Rewrites one sender's Opus RTP packets as RED packets while ``enabled`` (while its
+    LossWatch says lossy)."""
+
+    def __init__(self, red_pt: int, ssrc: int, watch: LossWatch | None = None) -> None:
+        self.red_pt = red_pt
+        self.ssrc = ssrc
+        self.watch = watch or LossWatch()
+        self._previous: tuple[int, bytes] | None = None  # (RTP timestamp, Opus packet)
+        self.packets = 0  # sent as RED
+
+    @property
+    def enabled(self) -> bool:
+        return self.watch.lossy
+
+    @enabled.setter
+    def enabled(self, on: bool) -> None:  # until the next report says otherwise
+        self.watch.lossy = on
+
+    # -- loss (RTCP receiver reports) --------------------------------------------------
+
+    def on_report(self, now: float, packets_lost: int, highest_sequence: int) -> None:
+        self.watch.on_report(now, packets_lost, highest_sequence)
 
     # -- packets ---------------------------------------------------------------------------
 

@@ -125,6 +125,7 @@ class WebRtcAudioLink:
         self.clock = AudioRtpClock()
         self.origin: int | None = None  # aiortc's random origin, once learnt
         self.red: Any = None  # audio_red.RedPacker, where RED was negotiated
+        self.loss: Any = None  # audio_red.LossWatch: the browser's receiver reports
 
     def send_audio_packet(self, packet: Any) -> None:
         """One encoded block (session/audio.py's Packet), the same bytes every viewer gets."""
@@ -137,6 +138,11 @@ class WebRtcAudioLink:
 
     def audio_figures(self) -> tuple[int, int]:
         return self.track.sent, self.track.dropped
+
+    def audio_lossy(self) -> bool:
+        """The browser reports loss: the stream's audio turns in-band FEC on for this
+        listener's tier (session/audio.py's TierPlan)."""
+        return bool(self.loss is not None and self.loss.lossy)
 
     def _taken(self) -> None:
         # aiortc asks for the next packet only after sending the previous one, whose wire
@@ -156,23 +162,27 @@ class WebRtcAudioLink:
         return sender_report_rtp(self.origin, now_us, AUDIO_RTP_CLOCK)
 
     def use_red(self, transceiver: Any, offer_sdp: str, clock: Any) -> bool:
-        """RED (audio_red.py) where the offer has ``audio/red`` over Opus: answered, and
-        sent while the browser reports loss on this track. Call between
-        setRemoteDescription and createAnswer."""
+        """Loss protection: the browser's receiver reports watched (a lossy path turns on
+        in-band FEC for this listener's tier), and RED (audio_red.py) where the offer has
+        ``audio/red`` over Opus: answered, and sent while the reports say lossy. Call
+        between setRemoteDescription and createAnswer. True: RED was answered."""
         from . import aiortc_compat
-        from .audio_red import RedPacker
+        from .audio_red import LossWatch, RedPacker
 
-        red_pt = aiortc_compat.adopt_audio_red(transceiver, offer_sdp)
-        if red_pt is None or self.sender is None:
+        if self.sender is None:
             return False
-        packer = self.red = RedPacker(red_pt, self.sender._ssrc)
+        watch = self.loss = LossWatch()
 
         def on_feedback(fb: Any) -> None:
             if fb.packets_lost is not None and fb.highest_sequence is not None:
-                packer.on_report(clock(), fb.packets_lost, fb.highest_sequence)
+                watch.on_report(clock(), fb.packets_lost, fb.highest_sequence)
 
-        aiortc_compat.install_audio_red(self.sender, packer)
         aiortc_compat.hook_rtcp(self.sender, on_feedback)
+        red_pt = aiortc_compat.adopt_audio_red(transceiver, offer_sdp)
+        if red_pt is None:
+            return False
+        self.red = RedPacker(red_pt, self.sender._ssrc, watch)
+        aiortc_compat.install_audio_red(self.sender, self.red)
         return True
 
     def stop(self) -> None:

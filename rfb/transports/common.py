@@ -21,7 +21,9 @@ def dispatch(stream: Stream, viewer: Viewer, msg: protocol.ClientMessage) -> Non
     if isinstance(msg, protocol.Ack):
         hub.ack(viewer.id, msg.seq, msg.decode_queue_size, msg.received_ms)
     elif isinstance(msg, protocol.InputEventMessage):
-        stream.inputs.push(viewer.id, msg.event)
+        stream.inputs.push(viewer.id, msg.event, msg.input_seq)
+    elif isinstance(msg, protocol.InputPhoton):  # click-to-photon (session/photon.py)
+        stream.inputs.photon.samples.add(viewer.id, msg.input_seq, msg.ms)
     elif isinstance(msg, protocol.SetViewport):
         stream.inputs.push(viewer.id, msg.as_resize_event())
     elif isinstance(msg, (protocol.RequestKeyframe, protocol.DecoderReset)):

@@ -106,6 +106,9 @@ class WebRtcViewer:
         self._prev_taken_rtp: int | None = None
         self._frame_rtp: tuple[int, int] | None = None  # (frame id, our RTP ts) of the last unit
         self._exact_ids = 0  # data-channel message ids of exact stills
+        # Click-to-photon: (our RTP ts, input_seq) of units that first reflect an input,
+        # told to the page (protocol.InputFrame) once the wire timestamp is known.
+        self._input_notes: deque[tuple[int, int]] = deque(maxlen=64)
         import av  # present wherever aiortc is
 
         self._av = av
@@ -131,6 +134,8 @@ class WebRtcViewer:
             self._frame_rtp = (unit.frame_id, rtp)
         packet.pts = rtp
         packet.time_base = Fraction(1, RTP_CLOCK)
+        if (stamp := self.stream.inputs.photon.stamps.stamp(viewer.id, unit.inputs)) is not None:
+            self._input_notes.append((rtp, stamp))
         self._sent[rtp % 2**32] = _SentUnit(unit.published_at, len(unit.data))
         while len(self._sent) > _SHOWN_WINDOW:
             self._sent.popitem(last=False)
@@ -204,6 +209,16 @@ class WebRtcViewer:
             if isinstance(wire, int):
                 self._rtp_origin = (wire - self._prev_taken_rtp) % 2**32
         self._prev_taken_rtp = rtp
+        self._send_input_notes(rtp)
+
+    def _send_input_notes(self, taken_rtp: int) -> None:
+        """Click-to-photon: tell the page which wire RTP timestamp first reflects each of
+        its inputs, for the units taken so far (the first one waits for the origin; the
+        page matches a note that comes after its frame was drawn, too)."""
+        origin = self._rtp_origin
+        while self._input_notes and origin is not None and self._input_notes[0][0] <= taken_rtp:
+            ours, seq = self._input_notes.popleft()
+            self.send_text(protocol.InputFrame((ours + origin) % 2**32, seq).encode())
 
     def on_frame_shown(self, wire_rtp: int, received_ms: float | None = None) -> None:
         """The browser drew the frame with this RTP timestamp: publish -> display latency."""

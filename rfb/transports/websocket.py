@@ -10,9 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import socket
+import struct
+import threading
 from collections import deque
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import protocol
 from ..encoders import convert
@@ -37,13 +41,31 @@ PENDING_GRACE_S = 1.0  # a connection this young is mid-handshake: never evicted
 YIELD_EVERY = 32  # messages handled before letting other viewers run (an input storm)
 
 
+def per_viewer_fields(viewer: Viewer, seq: int, unit: EncodedUnit) -> dict[str, int]:
+    """The frame header's fields that differ between the viewers of one unit: ``seq``, each
+    viewer's own count. The rest of the message is the unit's, built once (UnitMessage):
+    a field added here must be an int and go through ``header_for``'s ``fields``."""
+    return {"seq": seq}
+
+
 def unit_header(viewer: Viewer, seq: int, unit: EncodedUnit, fps: float) -> protocol.FrameHeader:
+    return header_for(viewer.is_video, unit, fps, per_viewer_fields(viewer, seq, unit))
+
+
+def header_for(
+    is_video: bool, unit: EncodedUnit, fps: float, fields: Mapping[str, int]
+) -> protocol.FrameHeader:
+    """The header of ``unit`` for a viewer of video (or images) with these per-viewer
+    ``fields`` (per_viewer_fields)."""
+    seq = fields["seq"]
+    input_seq = fields.get("input_seq")  # click-to-photon (session/photon.py), where set
     frame_size = (unit.frame_width, unit.frame_height) if unit.scaled else None
     if unit.exact:  # the resting frame as a lossless picture, to video viewers too
         return protocol.ImageFrameHeader(seq=seq, timestamp_us=unit.timestamp_us,
                                          width=unit.width, height=unit.height, mime=unit.codec,
-                                         frame_size=frame_size, exact=True)  # fmt: skip
-    if viewer.is_video:
+                                         frame_size=frame_size, exact=True,
+                                         input_seq=input_seq)  # fmt: skip
+    if is_video:
         return protocol.VideoChunkHeader(
             seq=seq,
             timestamp_us=unit.timestamp_us,
@@ -54,6 +76,7 @@ def unit_header(viewer: Viewer, seq: int, unit: EncodedUnit, fps: float) -> prot
             duration_us=round(1e6 / fps),
             color=convert.WEBCODECS_COLOR if unit.keyframe else None,
             frame_size=frame_size,
+            input_seq=input_seq,
         )
     return protocol.ImageFrameHeader(
         seq=seq,
@@ -62,7 +85,104 @@ def unit_header(viewer: Viewer, seq: int, unit: EncodedUnit, fps: float) -> prot
         height=unit.height,
         mime=unit.codec,
         frame_size=frame_size,
+        input_seq=input_seq,
     )
+
+
+# Stand-ins for the per-viewer values while a unit's header is serialised once: far above
+# any seq, time or size a header carries, so they cannot occur in it by chance.
+_MARK = 7_777_777_777_777_777_777_700
+_WS_LEN1, _WS_LEN2, _WS_LEN3 = struct.Struct("!BB"), struct.Struct("!BBH"), struct.Struct("!BBQ")
+_ENVELOPE_LEN = struct.Struct("<I")
+
+
+def ws_binary_head(n: int) -> bytes:
+    """The head of a final, unmasked, uncompressed WebSocket binary frame of ``n`` bytes."""
+    if n < 126:
+        return _WS_LEN1.pack(0x82, n)
+    if n < 65536:
+        return _WS_LEN2.pack(0x82, 126, n)
+    return _WS_LEN3.pack(0x82, 127, n)
+
+
+class UnitMessage:
+    """One unit's binary message, built once for every viewer of its group.
+
+    The header's compact JSON is split around the per-viewer values (per_viewer_fields),
+    so ``message(fields)`` is byte for byte ``header_for(..., fields).pack(unit.data)``
+    while only the digits of those values are made per viewer. ``ws_frame(fields)`` is the
+    same message as a WebSocket frame: server -> client frames are unmasked, so without
+    compression a viewer's frame differs from another's only in those digits and the
+    lengths."""
+
+    __slots__ = ("_literals", "_names", "_payload")
+
+    def __init__(self, is_video: bool, unit: EncodedUnit, fps: float, names: tuple[str, ...]):
+        marks = {name: _MARK + i for i, name in enumerate(names)}
+        header = header_for(is_video, unit, fps, marks)
+        head = protocol.pack_envelope(header.as_dict(), b"")[_ENVELOPE_LEN.size :]
+        pieces = re.split(b"(" + b"|".join(b"%d" % m for m in marks.values()) + b")", head)
+        found = tuple(names[int(m) - _MARK] for m in pieces[1::2])
+        if sorted(found) != sorted(names):
+            raise ValueError(f"per-viewer fields {names} not each once in the header: {found}")
+        self._names = found  # in the order they appear
+        self._literals = pieces[0::2]
+        self._payload = unit.data
+
+    def _head(self, fields: Mapping[str, int]) -> bytes:
+        lit = self._literals
+        if len(lit) == 2:  # seq alone: the usual case, without a loop
+            return b"%b%d%b" % (lit[0], fields[self._names[0]], lit[1])
+        out = [lit[0]]
+        for name, after in zip(self._names, lit[1:], strict=True):
+            out += (b"%d" % fields[name], after)
+        return b"".join(out)
+
+    def message(self, fields: Mapping[str, int]) -> bytes:
+        """The envelope: length-prefixed header JSON, then the unit's bytes."""
+        head = self._head(fields)
+        return b"".join((_ENVELOPE_LEN.pack(len(head)), head, self._payload))
+
+    def ws_frame(self, fields: Mapping[str, int]) -> bytes:
+        """``message(fields)`` as an unmasked, uncompressed WebSocket binary frame."""
+        head = self._head(fields)
+        n = _ENVELOPE_LEN.size + len(head) + len(self._payload)
+        return b"".join((ws_binary_head(n), _ENVELOPE_LEN.pack(len(head)), head, self._payload))
+
+
+class UnitMessages:
+    """The UnitMessage of the last few units: the hub hands one unit to every viewer of its
+    group in a row, so a handful covers the groups of a loop. One per thread (each event
+    loop has its own units)."""
+
+    SIZE = 8
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def get(
+        self, is_video: bool, unit: EncodedUnit, fps: float, names: tuple[str, ...]
+    ) -> UnitMessage | None:
+        """None where the header cannot be split (the caller builds it per viewer)."""
+        cache: dict[tuple[Any, ...], tuple[EncodedUnit, UnitMessage | None]] | None
+        cache = getattr(self._local, "cache", None)
+        if cache is None:
+            cache = self._local.cache = {}
+        key = (id(unit), is_video, fps, names)
+        hit = cache.get(key)
+        if hit is not None and hit[0] is unit:  # is: an id may be reused once a unit is gone
+            return hit[1]
+        try:
+            made: UnitMessage | None = UnitMessage(is_video, unit, fps, names)
+        except ValueError:
+            made = None
+        cache[key] = (unit, made)
+        while len(cache) > self.SIZE:
+            del cache[next(iter(cache))]
+        return made
+
+
+UNIT_MESSAGES = UnitMessages()
 
 
 class _FileBytes:
@@ -112,6 +232,19 @@ class ViewerSocket(Protocol):
         """The TCP socket, for its delivery-rate samples (None where not reachable)."""
         ...
 
+    def tap_text(self, tap: Callable[[str], bool] | None) -> bool:
+        """Offer each text message that has nothing queued ahead of it to ``tap`` as it
+        arrives (True: handled, not queued for ``receive``); False where this socket
+        cannot, and every message comes through ``receive``."""
+        ...
+
+    def frame_writer(self) -> asyncio.WriteTransport | None:
+        """Where a whole unmasked, uncompressed binary frame (UnitMessage.ws_frame) may be
+        written right now, between messages, without waiting: the connection's transport
+        while it is open, uncompressed and has nothing buffered; else None, and frames go
+        through ``send_bytes``."""
+        ...
+
 
 class WebSocketViewer:
     """One viewer connection: hello, config, then frames out and control messages in."""
@@ -135,22 +268,44 @@ class WebSocketViewer:
         self._out_bytes = 0  # frame bytes queued here, not yet handed to the socket
         self._file_bytes = 0  # file chunks queued here (rfb/files.py)
         self._out_signal = asyncio.Event()
+        self._sending = False  # the sender is between taking an item and handing it over
         self._closing = False
         self.opened_at = stream.clock()
         self._evicted: asyncio.Task[None] | None = None
         self._audio = AudioOut()  # audio_chunk messages: sent ahead of frames, late ones dropped
         # hello first, once, in time (greeted: the hook may still be deciding)
         self.hello_state = protocol.ConnectionState(self.opened_at, HELLO_TIMEOUT_S)
+        self._tapped = YIELD_EVERY  # acks the tap may still take before the pump has run
+        self._tap_error: ProtocolError | None = None
 
     # -- outgoing -----------------------------------------------------------------------
 
-    def send_unit(self, viewer: Viewer, seq: int, unit: EncodedUnit) -> None:
-        """ViewerLink: queue one frame; the viewer's credit bounds how many wait here."""
-        header = unit_header(viewer, seq, unit, self.stream.options.fps)
-        message = header.pack(unit.data)
+    def send_unit(self, viewer: Viewer, seq: int, unit: EncodedUnit) -> bool:
+        """ViewerLink: one frame. Written to the socket at once where nothing is queued
+        before it and the socket takes it (True: written, no ``Hub.written`` follows);
+        else queued for the sender, and the viewer's credit bounds how many wait here."""
+        fields = per_viewer_fields(viewer, seq, unit)
+        # Click-to-photon: on the first frame this viewer gets that reflects its newest input.
+        if (stamp := self.stream.inputs.photon.stamps.stamp(viewer.id, unit.inputs)) is not None:
+            fields["input_seq"] = stamp
+        fps = self.stream.options.fps
+        built = UNIT_MESSAGES.get(viewer.is_video, unit, fps, tuple(fields))
+        # self.viewer is set once open_viewer returns, just before the config is queued:
+        # a frame sent from within open_viewer must queue behind that config.
+        if (self.viewer is not None and not self._out and not self._sending
+                and not len(self._audio) and not self._closing):
+            transport = self.ws.frame_writer()
+            if transport is not None and built is not None:
+                transport.write(built.ws_frame(fields))
+                return True
+        if built is not None:
+            message = built.message(fields)
+        else:
+            message = header_for(viewer.is_video, unit, fps, fields).pack(unit.data)
         self._out.append(message)
         self._out_bytes += len(message)
         self._out_signal.set()
+        return False
 
     def backlog_bytes(self) -> int:
         """Frame bytes not on the wire yet: queued here and in the socket's write buffer."""
@@ -201,8 +356,12 @@ class WebSocketViewer:
         ws = self.ws
         while not ws.closed:
             if len(self._audio):  # sound first: it is small, and late is useless
-                if not await self._send_audio():
-                    return
+                self._sending = True
+                try:
+                    if not await self._send_audio():
+                        return
+                finally:
+                    self._sending = False
                 continue
             if not self._out:
                 self._out_signal.clear()
@@ -213,6 +372,7 @@ class WebSocketViewer:
                 self._out_bytes -= len(item)
             elif isinstance(item, _FileBytes):
                 self._file_bytes -= len(item.data)
+            self._sending = True  # no frame may be written past this item meanwhile
             try:
                 async with asyncio.timeout(SEND_TIMEOUT_S):
                     if isinstance(item, _FileBytes):
@@ -227,6 +387,7 @@ class WebSocketViewer:
             except (ConnectionError, RuntimeError):
                 return
             finally:
+                self._sending = False
                 if isinstance(item, bytes) and self.viewer is not None:
                     self.stream.hub.written(self.viewer.id)
 
@@ -269,6 +430,33 @@ class WebSocketViewer:
             viewer.estimator.on_path_rate(self.stream.clock(), *sample)
 
     # -- incoming -----------------------------------------------------------------------
+
+    def _on_text(self, text: str) -> bool:
+        """The socket's tap (tap_text): an ack in the browser's exact shape, handled as it
+        arrives, as the pump would (True); anything else is left to the pump (False). After
+        YIELD_EVERY acks without the pump running, they go to the pump too, which yields: a
+        storm of acks does not hold the loop."""
+        viewer = self.viewer
+        if (
+            viewer is None
+            or self._tap_error is not None
+            or self._tapped <= 0
+            or not text.startswith('{"type":"ack",')
+        ):
+            return False
+        try:
+            msg = protocol.parse_client_message(text)
+        except ProtocolError:
+            return False  # the pump parses it again, and closes with this error
+        self._tapped -= 1
+        try:
+            self.hello_state.receive(msg, self.stream.clock())
+            dispatch(self.stream, viewer, msg)
+        except ProtocolError as exc:
+            self._tap_error = exc  # raised by the pump, woken by this message
+            return False
+        self._sample_path_rate(viewer)
+        return True
 
     async def _receive_text(self, timeout: float | None = None) -> str | None:
         """The next text message; None when the peer closed. Raises ProtocolError."""
@@ -317,7 +505,11 @@ class WebSocketViewer:
                 asyncio.create_task(self._stats(), name=f"rfb-stats-{viewer.id}"),
             ]
             handled = 0
+            self.ws.tap_text(self._on_text)
             while (message := await self.ws.receive()) is not None:
+                self._tapped = YIELD_EVERY
+                if self._tap_error is not None:
+                    raise self._tap_error
                 if isinstance(message, str):
                     msg = protocol.parse_client_message(message)
                     self.hello_state.receive(msg, self.stream.clock())  # a second hello: 1002
@@ -336,6 +528,7 @@ class WebSocketViewer:
             self.stream.closed_for(exc)
             close_code, close_reason = exc.close_code, exc.reason
         finally:
+            self.ws.tap_text(None)
             # Stop serving this viewer first; the close handshake can take its time.
             if self.session is not None:
                 self.session.close()

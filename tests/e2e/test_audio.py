@@ -15,7 +15,7 @@ import pytest_asyncio
 
 import rfb
 
-from support.av_sync import WATCH
+from support.av_sync import WATCH, Publisher, page_offset_ms, pair
 from support.browser import ARGS, CHROMIUM, H, Stream, W, open_page, wait_for
 from support.tone import TonePublisher, peak_hz
 
@@ -173,14 +173,21 @@ async def test_audio_false_asks_for_none(browser) -> None:
 # -- sound and picture in sync -----------------------------------------------------------
 
 SW, SH = 160, 96  # a small frame: the page reads its canvas back every few ms
+MAX_FLASHES = 41  # a starved page gets this many tries at 20 timed flashes
 
 
 
 @pytest.mark.parametrize("transport", ["websocket", "webrtc"])
 async def test_sound_and_picture_stay_in_sync(autoplay_browser, transport) -> None:
     """A frame flashes white at the instant a click is published; the page measures the
-    click's onset in the played sound against the white frame on the canvas, 20 times:
-    audio ahead by at most 45 ms, behind by at most 125 ms (ITU-R BT.1359)."""
+    click's onset in the played sound against the white frame on the canvas, over 20
+    flashes: audio ahead by at most 45 ms, behind by at most 125 ms (ITU-R BT.1359).
+    A flash the page could not time (its main thread or worker stalled around the white
+    frame), or whose click's stamp is not known against its frame's (a publisher stall
+    restarted the sound's timeline), is left out and reported; over WebRTC the offset is
+    corrected by how far a late publisher stamped the click before its frame
+    (tests/support/av_sync.py). More flashes are run, up to MAX_FLASHES, until 20 were
+    timed."""
     import time
 
     from support.webrtc import LOOPBACK
@@ -192,22 +199,27 @@ async def test_sound_and_picture_stay_in_sync(autoplay_browser, transport) -> No
     t = np.arange(480) / 48000
     click = (0.8 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)
     silence = np.zeros(480, np.float32)
-    flashes: list[float] = []
     start = asyncio.Event()
+    publisher = Publisher(time.monotonic(), 0.01)
+    flashes = publisher.flashes
 
     async def run() -> None:
-        # 10 ms of sound every 10 ms, a frame every 30 ms; from `start`, a flash (a white
-        # frame and the click, published together) every 600 ms.
-        t0, tick, flash_at = time.monotonic(), 0, None
+        # 10 ms of sound every 10 ms, a frame every 30 ms. At `start`, 100 ms without sound:
+        # the sound's timeline starts again at a tick whose lateness is known (av_sync's
+        # Publisher: how far each click is stamped from its frame); from 1 s after, a
+        # flash (a white frame and the click, published together) every 600 ms.
+        t0, tick, flash_at, quiet = publisher.t0, 0, None, range(0)
         while True:
             now = time.monotonic()
             if start.is_set() and flash_at is None:
-                flash_at = tick + 10
+                quiet, flash_at = range(tick, tick + 10), tick + 110
             flash = flash_at is not None and tick >= flash_at and (tick - flash_at) % 60 == 0
-            if flash:
+            publisher.tick(tick, now, flash, restart=tick == quiet.stop)
+            if tick in quiet:
+                pass
+            elif flash:
                 display.publish(white)
                 display.publish_audio(click)
-                flashes.append(now)
             else:
                 if tick % 3 == 0:
                     is_white = flash_at is not None and 0 < (tick - flash_at) % 60 < 6
@@ -230,26 +242,32 @@ async def test_sound_and_picture_stay_in_sync(autoplay_browser, transport) -> No
             await wait_for(page, "window.rfbView.stats.audio?.bufferMs < 80", timeout=30)
         await page.evaluate(WATCH)
         await asyncio.sleep(1.0)
+        offset0, _ = await page_offset_ms(page)
         start.set()
-        while len(flashes) < 21:
-            await asyncio.sleep(0.2)
-        await asyncio.sleep(0.5)
+        wanted, result = 21, None
+        while True:
+            while len(flashes) < wanted:
+                await asyncio.sleep(0.2)
+            await asyncio.sleep(0.5)  # the last flash's click and white frame come
+            offset1, _ = await page_offset_ms(page)
+            seen = await page.evaluate("[window.clicks, window.whites, window.whiteSpans, "
+                                       "window.longTasks]")  # fmt: skip
+            # The first flash can catch the watch starting up: measured from the second.
+            result = pair(flashes[1:wanted], *seen, (offset0 + offset1) / 2,
+                          correct_lead=transport == "webrtc")  # fmt: skip
+            if len(result.offsets) >= 20 or wanted >= MAX_FLASHES:
+                break
+            wanted = min(MAX_FLASHES, wanted + 20 - len(result.offsets) + 2)
         await page.evaluate("window.watching = false")
-        clicks = np.array(await page.evaluate("window.clicks"))
-        whites = np.array(await page.evaluate("window.whites"))
         stats = await page.evaluate("window.rfbView.stats")
-        # Pair each white frame with the click nearest it (flashes are 600 ms apart).
-        offsets = []
-        for w in whites:
-            if len(clicks):
-                c = clicks[np.argmin(np.abs(clicks - w))]
-                if abs(c - w) < 300:
-                    offsets.append(c - w)  # > 0: the sound behind the picture
-        offsets = np.array(offsets)
-        print(f"{transport}: A/V offset ms (sound behind > 0) over {len(offsets)} flashes: "
+        offsets = np.array(result.offsets)  # > 0: the sound behind the picture
+        print(f"{transport}: A/V offset ms (sound behind > 0) over {result.summary()}: "
               f"min {offsets.min():.1f} p50 {np.median(offsets):.1f} max {offsets.max():.1f}; "
               f"video latency {stats['latencyMs']} ms; audio {stats['audio']}")  # fmt: skip
-        assert len(offsets) >= 20, (len(whites), len(clicks))
+        for note in result.notes:
+            print("  left out:", note)
+        # Never a silent skip: a machine too starved to time 20 of MAX_FLASHES flashes fails.
+        assert len(offsets) >= 20, (result.summary(), result.notes)
         assert offsets.min() >= -45, offsets
         assert offsets.max() <= 125, offsets
     finally:
@@ -326,9 +344,9 @@ async def test_a_webrtc_viewer_without_audio_gets_no_track(browser) -> None:
 
 
 async def test_webrtc_sound_keeps_playing_at_5_percent_loss(autoplay_browser) -> None:
-    """5 % of the audio track's RTP packets lost on the way: the server turns RED on (the
-    browser offers it and reports the loss), Chromium conceals what RED does not rebuild,
-    and the tone plays on."""
+    """5 % of the audio track's RTP packets lost on the way: the server turns RED and Opus
+    in-band FEC on (the browser offers RED and reports the loss), Chromium conceals what
+    they do not rebuild, and the tone plays on."""
     import random
 
     from support.webrtc import LOOPBACK
@@ -371,6 +389,9 @@ async def test_webrtc_sound_keeps_playing_at_5_percent_loss(autoplay_browser) ->
         assert rms > 0.2, rms
         assert s["state"] == "playing", s
         assert peer.audio.red.enabled and peer.audio.red.packets > 20
+        # The same loss reports turned Opus in-band FEC on for the viewer's tier.
+        audio = stream.display.metrics()["display"]["audio"]
+        assert peer.audio.audio_lossy() and audio["fec_packets"] > 20, audio
         # Chromium takes the RED packets (a lost one is rebuilt from the next where its
         # jitter buffer still waits for it, concealed otherwise) and the sound plays on.
         assert concealed_per_loss < 2 * 960, concealed_per_loss

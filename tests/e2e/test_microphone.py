@@ -151,3 +151,42 @@ async def test_a_view_only_viewers_microphone_is_refused(mic_browser) -> None:
     finally:
         await ctx.close()
         await stream.close()
+
+
+async def test_a_view_only_webrtc_viewer_is_told_its_microphone_is_refused(mic_browser) -> None:
+    """On WebRTC the answer refuses a view-only viewer's microphone track (inactive), so no
+    packet ever comes to refuse: the server tells the page on its data channel, and the
+    view shows the refusal as it does on the WebSocket."""
+
+    def authenticate(ctx: rfb.AuthContext) -> Any:
+        return {"guest": rfb.ViewOnly("guest")}.get(ctx.token or "")
+
+    stream = Stream(await rfb.serve(W, H, port=0, microphone=True, authenticate=authenticate,
+                                    transport="webrtc", ice=LOOPBACK))  # fmt: skip
+    display = stream.display
+    ctx, page = await open_page(mic_browser, display.url + "?nooverlay&transport=webrtc&token=guest")
+    try:
+        assert (await page.evaluate("window.rfbView.activeTransport")) == "webrtc"
+        assert (await page.evaluate("window.rfbView.stats"))["viewOnly"] is True
+        # Its offer had a microphone track; the answer refused it (counted)...
+        async with asyncio.timeout(10):
+            while not display.metrics()["display"]["audio_in"]["refused"].get("view_only"):
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+        assert not await page.locator("button.rfb-microphone").is_visible()
+        # ...and the page, told on its data channel, refuses its own start() with the reason.
+        await page.evaluate("window.rfbView.microphone.start()")
+        await wait_for(page, "window.rfbView.microphone.state === 'refused'")
+        stats = await page.evaluate("window.rfbView.microphone.stats()")
+        assert stats["reason"] == "view_only", stats
+        assert stats["transport"] is None, stats  # the track never went on the connection
+        button = page.locator("button.rfb-microphone")
+        assert await button.is_visible()  # says so
+        assert "refused" in (await button.get_attribute("title") or "")
+        await asyncio.sleep(0.5)
+        assert display.poll_audio_in() == []
+        m = display.metrics()["display"]["audio_in"]
+        assert m["packets"] == 0 and m["tracks"] == 0, m
+    finally:
+        await ctx.close()
+        await stream.close()

@@ -41,7 +41,11 @@ async def test_fastapi_app_serves_its_routes_and_rfb_over_websocket() -> None:
                 assert await r.json() == {"app": "the app's own route"}
             async with http.post(base + "/login/ada") as r:
                 cookie = r.cookies["session"].value
+            # cam's figures are for whom its hook admits (the app's session), depth's for all.
+            session = {"Cookie": f"session={cookie}"}
             async with http.get(base + "/rfb/streams") as r:
+                assert [s["name"] for s in await r.json()] == ["depth"]
+            async with http.get(base + "/rfb/streams", headers=session) as r:
                 assert [s["name"] for s in await r.json()] == ["cam", "depth"]
             async with http.get(base + "/rfb/cam/") as r:
                 page = await r.text()
@@ -57,6 +61,8 @@ async def test_fastapi_app_serves_its_routes_and_rfb_over_websocket() -> None:
             async with http.get(base + "/rfb/nope/") as r:
                 assert r.status == 404
             async with http.get(base + "/rfb/cam/metrics") as r:
+                assert r.status == 401 and r.headers["WWW-Authenticate"] == 'Bearer realm="rfb"'
+            async with http.get(base + "/rfb/cam/metrics", headers=session) as r:
                 assert (await r.json())["display"]["name"] == "cam"
             async with http.get(base + "/rfb/metrics?format=prometheus") as r:
                 assert 'stream="depth"' in await r.text()
@@ -83,8 +89,10 @@ async def test_fastapi_app_serves_its_routes_and_rfb_over_websocket() -> None:
                 with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
                     await http.ws_connect(ws, headers={"Origin": "https://evil.example"})
                 assert refused.value.status == 403
-        ctx = seen[0]
-        assert ctx.path == "/rfb/cam" and ctx.stream == "cam" and ctx.transport == "websocket"
+        # The figures asked the hook first (transport "metrics"), then the viewer did.
+        assert [c.transport for c in seen[:3]] == ["metrics"] * 3
+        ctx = next(c for c in seen if c.transport == "websocket")
+        assert ctx.path == "/rfb/cam" and ctx.stream == "cam"
         assert ctx.headers is not None and ctx.headers.get("host") == f"127.0.0.1:{port}"
         assert ctx.remote is not None and ctx.remote[0] == "127.0.0.1"
         assert cam.stream.refused["origin"] == 1

@@ -18,9 +18,13 @@ SCRAPER_ACCEPT = (
 CLICK = {"type": "pointer_down", "x": 5, "y": 6, "button": 1, "buttons": [1], "modifiers": []}
 
 
-async def scrape(url: str, accept: str = "text/plain;version=0.0.4") -> dict[Any, float]:
+async def scrape(url: str, accept: str = "text/plain;version=0.0.4",
+                 token: str | None = None) -> dict[Any, float]:  # fmt: skip
+    headers = {"Accept": accept}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
     async with aiohttp.ClientSession() as http, http.get(
-        url + "metrics", headers={"Accept": accept}
+        url + "metrics", headers=headers
     ) as r:  # fmt: skip
         assert r.status == 200
         text = await r.text()
@@ -69,7 +73,7 @@ async def test_prometheus_scrape_counts_viewers_frames_refusals_and_dropped_inpu
             async with asyncio.timeout(5):
                 while display.stream.inputs.events_delivered < 1 or not display.stream.inputs.dropped:
                     await asyncio.sleep(0.02)
-            live = await scrape(display.url)
+            live = await scrape(display.url, token="drive")
         assert value(live, "rfb_viewers", transport="websocket") == 2
         # Per viewer: its rung and what adaptation works from, one series per connection.
         ids = [dict(k[1])["viewer"] for k in live if k[0] == "rfb_viewer_rung"]
@@ -95,7 +99,7 @@ async def test_prometheus_scrape_counts_viewers_frames_refusals_and_dropped_inpu
     async with asyncio.timeout(5):
         while display.client_count:
             await asyncio.sleep(0.02)
-    after = await scrape(display.url, SCRAPER_ACCEPT)  # the scraper's own Accept header
+    after = await scrape(display.url, SCRAPER_ACCEPT, "drive")  # the scraper's own Accept
     # Viewers left and their groups closed; what they counted stays counted.
     assert value(after, "rfb_viewers", transport="websocket") == 0
     assert value(after, "rfb_encoder_groups") == 0

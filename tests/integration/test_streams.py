@@ -198,7 +198,9 @@ async def test_mounted_in_an_aiohttp_app_under_a_prefix() -> None:
         async with aiohttp.ClientSession() as http:
             async with http.get(base + "/") as r:
                 assert await r.text() == "the app's own route"
-            async with http.get(base + "/rfb/streams") as r:
+            async with http.get(base + "/rfb/streams") as r:  # cam's hook refuses: not listed
+                assert await r.json() == []
+            async with http.get(base + "/rfb/streams", headers={"Cookie": "user=bob"}) as r:
                 assert [s["name"] for s in await r.json()] == ["cam"]
             async with http.get(base + "/rfb/cam/") as r:
                 page = await r.text()
@@ -225,5 +227,6 @@ async def test_mounted_in_an_aiohttp_app_under_a_prefix() -> None:
             for missing in ("/rfb/other", "/rfb"):  # "/rfb": the default stream, absent here
                 async with client.connect(f"ws://127.0.0.1:{port}{missing}", JPEG) as v:
                     assert (await v.wait_closed())[0] == 4404
-        assert seen[0].path == "/rfb/cam" and seen[0].stream == "cam"
+        assert [(c.transport, c.path) for c in seen[:2]] == [("metrics", "/rfb/streams")] * 2
+        assert seen[2].path == "/rfb/cam" and seen[2].stream == "cam"
     assert cam.closed and server.closed

@@ -18,3 +18,10 @@ def test_cli_gpu_without_cupy_names_the_extra() -> None:
     r = subprocess.run([sys.executable, "-m", "rfb.server", "--gpu", "--port", "0"],
                        capture_output=True, text=True, timeout=60)  # fmt: skip
     assert r.returncode == 2 and "rfb[gpu]" in r.stderr
+
+
+def test_cli_refuses_relay_rungs_that_are_not_rungs() -> None:
+    r = subprocess.run([sys.executable, "-m", "rfb.server", "--port", "0",
+                        "--relay-rtp", "rtp://127.0.0.1:5004", "--relay-rungs", "0,x"],
+                       capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert r.returncode == 2 and "rungs are numbers like 0,2,4" in r.stderr

@@ -28,6 +28,7 @@ class Directory:
         self.streams = {s.name: s for s in streams}
         self.ice = IceConfig()
         self.origins = OriginPolicy(origins)
+        self.metrics_token: str | None = None
         self.refused_for: list[Stream | None] = []
 
     def get(self, name: str) -> Stream | None:

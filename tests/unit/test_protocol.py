@@ -417,6 +417,8 @@ SERVER_MESSAGES: dict[tuple[str, str], object] = {
         5, 1233333, 640, 480, "image/png", exact=True),
     ("image_frame", "exact_still_webrtc"): protocol.ImageFrameHeader(
         6, 1233333, 640, 480, "image/png", exact=True, rtp_timestamp=3735928559),
+    ("image_frame", "jpeg_input_seq"): protocol.ImageFrameHeader(
+        4, 133333, 1280, 720, "image/jpeg", input_seq=7),
     ("video_chunk", "keyframe_scaled"): protocol.VideoChunkHeader(
         1, 33333, 640, 360, "avc1.42C01E", True, duration_us=33333, color=COLOR,
         frame_size=(1280, 720)),
@@ -424,6 +426,9 @@ SERVER_MESSAGES: dict[tuple[str, str], object] = {
         2, 66666, 1280, 720, "avc1.42C01F", False, duration_us=33333),
     ("video_chunk", "no_duration"): protocol.VideoChunkHeader(
         0, 0, 2, 2, "avc1.42C00A", True),
+    ("video_chunk", "delta_input_seq"): protocol.VideoChunkHeader(
+        3, 99999, 1280, 720, "avc1.42C01F", False, duration_us=33333, input_seq=42),
+    ("input_frame", "note"): protocol.InputFrame(3735928559, 42),
     ("audio_chunk", "mono"): protocol.AudioChunkHeader(0, 1233333, 20000, 1),
     ("audio_chunk", "stereo"): protocol.AudioChunkHeader(41, 2053333, 20000, 2),
 }  # fmt: skip
@@ -444,7 +449,8 @@ def test_every_server_message_type_has_golden_vectors() -> None:
     kinds = {kind for kind, _ in got}
     assert kinds == {"config", "stats", "message", "cursor", "clipboard", "pointer_lock",
                      "close", "image_frame", "video_chunk", "audio_chunk", "control", "viewers",
-                     "pointers", "file_offer", "file_status", "file_chunk"}  # fmt: skip
+                     "pointers", "file_offer", "file_status", "file_chunk",
+                     "input_frame"}  # fmt: skip
 
 
 @pytest.mark.parametrize(

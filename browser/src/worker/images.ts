@@ -53,6 +53,7 @@ export class ImagePipe {
         const rtp = cur.header.rtp_timestamp;
         this.sink.draw(bitmap, cur.frameW, cur.frameH, () => bitmap.close(), {
           timestampUs: cur.header.timestamp_us,
+          seq: cur.header.seq,
           exact,
           exactRtp: typeof rtp === "number" && Number.isFinite(rtp) ? rtp >>> 0 : null,
         });

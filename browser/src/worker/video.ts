@@ -111,7 +111,7 @@ export class VideoPipe {
     const seq = frame.timestamp;
     const chunk = this.chunks.take(seq);
     this.sink.draw(frame, chunk?.frameW || frame.displayWidth, chunk?.frameH || frame.displayHeight, () => frame.close(),
-      chunk ? { timestampUs: chunk.timestampUs } : undefined);
+      chunk ? { timestampUs: chunk.timestampUs, seq } : { seq });
     if (chunk) this.sink.decoded(performance.now() - chunk.submittedAt);
     this.sink.send(P.ack(seq, this.decoder?.decodeQueueSize ?? 0, true, chunk?.submittedAt));
   }

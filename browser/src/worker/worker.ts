@@ -12,6 +12,7 @@ import { charEvents, clipboardText, keyEvent, pointerEvent, type KeyInput, type 
 import { FrameCanvas } from "./canvas";
 import { WorkerFiles } from "./files";
 import { ImagePipe } from "./images";
+import { PhotonMatcher } from "../photon";
 import { RelayedLink, WebSocketLink, type Link, type LinkEnd } from "./link";
 import type { FrameSink } from "./sink";
 import { StatsWindow } from "./stats";
@@ -72,6 +73,7 @@ class Session implements FrameSink {
   private readonly video: VideoPipe;
   private readonly stats = new StatsWindow();
   private readonly exactHold = new ExactHold(); // an exact still on the canvas is not drawn over
+  private readonly photon = new PhotonMatcher(); // click-to-photon: input sent -> its frame drawn
   // Files both ways (files.ts): uploads read here and sent on the link, downloads gathered.
   private readonly files = new WorkerFiles({
     sendText: (text) => this.link.send(text),
@@ -215,6 +217,7 @@ class Session implements FrameSink {
     if (this.link.kind === "websocket") return;
     this.opts.mode = "websocket";
     this.firstFrameSent = false;
+    this.photon.reset();
     const link = this.webSocketLink();
     this.link = link;
     link.start();
@@ -235,6 +238,17 @@ class Session implements FrameSink {
 
   send(text: string): void {
     this.link.send(text);
+  }
+
+  /** An input event, numbered for click-to-photon (photon.ts). */
+  private sendInput(ev: Record<string, unknown>): void {
+    this.send(P.event(ev, this.photon.sent(epochMs())));
+  }
+
+  /** A frame `key` first reflects input `seq`: a sample now if it was drawn already. */
+  private photonNote(key: number, seq: number): void {
+    const s = this.photon.note(key, seq);
+    if (s) this.send(P.inputPhoton(s.seq, s.ms));
   }
 
   private sendViewport(): void {
@@ -261,6 +275,10 @@ class Session implements FrameSink {
       this.setState("negotiated");
     } else if (msg.type === "stats") {
       this.stats.server = msg as P.StatsMessage;
+    } else if (msg.type === "input_frame") {
+      // WebRTC: which RTP timestamp first reflects one of our inputs (click-to-photon).
+      const note = P.inputFrameOf(msg as Record<string, unknown>);
+      if (note && this.link.kind === "webrtc") this.photonNote(note.rtp, note.seq);
     } else {
       this.onNotice(msg as Record<string, unknown>);
     }
@@ -319,6 +337,8 @@ class Session implements FrameSink {
     if (!P.isFrameHeader(header)) return;
     const receivedAt = performance.now();
     this.stats.received(data.byteLength);
+    const inputSeq = (header as P.FrameHeader).input_seq;
+    if (typeof inputSeq === "number" && this.link.kind === "websocket") this.photonNote((header.seq as number) >>> 0, inputSeq);
     if (header.type === "image_frame") {
       const h = header as P.ImageFrameHeader;
       this.codec = h.mime;
@@ -331,6 +351,7 @@ class Session implements FrameSink {
   }
 
   private resetStream(): void {
+    this.photon.reset();
     this.video.reset();
     this.images.reset();
     this.exactHold.clear();
@@ -361,6 +382,11 @@ class Session implements FrameSink {
       if (ms !== null) this.stats.timecodeLatency(ms);
     }
     this.stats.drawn(this.opts.timecode);
+    // Click-to-photon: frames are keyed by their seq (WebSocket) or RTP timestamp (WebRTC).
+    const key = this.link.kind === "websocket" ? meta?.seq : meta?.rtp;
+    if (typeof key === "number") {
+      for (const s of this.photon.drawnFrame(key >>> 0, epochMs())) this.send(P.inputPhoton(s.seq, s.ms));
+    }
     if (!this.firstFrameSent) {
       this.firstFrameSent = true;
       post({ type: "first-frame" });
@@ -456,7 +482,7 @@ class Session implements FrameSink {
       this.sharePointer(Number(ev.x), Number(ev.y), ev.inside !== false && kind !== "pointer_leave");
     }
     if (this.viewOnly || !this.floorLets(kind, `b${String(ev.button ?? 0)}`)) return;
-    this.send(P.event(ev));
+    this.sendInput(ev);
   }
 
   /** The floor lets this input go (presence.ts mayDrive); a release goes only if its press
@@ -474,12 +500,12 @@ class Session implements FrameSink {
   key(input: KeyInput): void {
     if (this.state !== "negotiated" || this.viewOnly) return;
     const ev = keyEvent(input);
-    if (ev && this.floorLets(String(ev.type), `k${String(ev.code ?? ev.key)}`)) this.send(P.event(ev));
+    if (ev && this.floorLets(String(ev.type), `k${String(ev.code ?? ev.key)}`)) this.sendInput(ev);
   }
 
   text(input: TextInput): void {
     if (!this.drives) return;
-    for (const ev of charEvents(input)) this.send(P.event(ev));
+    for (const ev of charEvents(input)) this.sendInput(ev);
   }
 
   /** An application message the view built (`view.send`). */
@@ -489,12 +515,12 @@ class Session implements FrameSink {
 
   clipboardPaste(text: string): void {
     if (!this.drives || !text) return;
-    this.send(P.event({ type: "clipboard", text: clipboardText(text, P.MAX_CLIPBOARD, P.MAX_APP_MESSAGE_BYTES), timestamp: Date.now() / 1000 }));
+    this.sendInput({ type: "clipboard", text: clipboardText(text, P.MAX_CLIPBOARD, P.MAX_APP_MESSAGE_BYTES), timestamp: Date.now() / 1000 });
   }
 
   /** A gamepad's state (view-gamepad.ts sends one per pad per frame at most, on change). */
   gamepad(ev: Record<string, unknown>): void {
-    if (this.drives) this.send(P.event(ev));
+    if (this.drives) this.sendInput(ev);
   }
 
   // -- capture and stats -----------------------------------------------------------------
@@ -522,6 +548,7 @@ class Session implements FrameSink {
       latencyMeasuredByAcks: this.link.kind === "websocket",
       timecode: this.opts.timecode,
     });
+    stats.inputToPhoton = this.photon.figures();
     post({ type: "stats", stats });
   }
 
@@ -614,6 +641,12 @@ scope.onmessage = (e: MessageEvent<ToWorker>) => {
       break;
   }
 };
+
+/** Now in ms since the epoch at high resolution: one clock with the main thread's (tools map
+ * click-to-photon draw times with it). */
+function epochMs(): number {
+  return performance.timeOrigin + performance.now();
+}
 
 /** The RTP timestamp of a WebRTC frame (VideoFrame.metadata(), Chromium), else null. */
 function rtpTimestampOf(frame: VideoFrame): number | null {
