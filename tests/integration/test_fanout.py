@@ -34,6 +34,13 @@ class Check:
         self.bad: list[str] = []
 
     def on_frame(self, header: dict[str, Any], payload: bytes) -> None:
+        if header.get("type") == "image_frame" and header.get("exact") is True:
+            # The resting frame, exact (these viewers list exact_still as the browser
+            # does): a publisher stalled on a busy machine makes one. A PNG, in seq.
+            if header.get("mime") != "image/png" or not payload.startswith(b"\x89PNG"):
+                self.bad.append(f"bad exact still: {header}")
+            self.seqs.append(header["seq"])
+            return
         if header.get("type") != "video_chunk":
             self.bad.append(f"not H.264: {header.get('type')}")
             return
