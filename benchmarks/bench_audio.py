@@ -189,38 +189,17 @@ async def cpu(seconds: float) -> None:
 async def delayed(p: Any, args: argparse.Namespace) -> dict[str, Any]:
     """The flashes again with Chromium in one network namespace and this process's server
     in another, joined by tun_link.py's delay line (bench_loss.py sets them up)."""
-    import os
-    import tempfile
-
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import bench_loss
-    from tun_link import _setns
 
-    assert (bench_loss.SRV_IP, bench_loss.CLI) and bench_loss.SRV_IP == SRV_IP
-    wrapper = Path(tempfile.mkdtemp()) / "chromium-in-netns"
-    wrapper.write_text(f'#!/bin/sh\nexec ip netns exec {bench_loss.CLI} {CHROMIUM} "$@"\n')
-    wrapper.chmod(0o755)
-    home = os.open("/proc/self/ns/net", os.O_RDONLY)
-    bench_loss.netns_up(args.delay_ms)
+    assert bench_loss.SRV_IP == SRV_IP
     out: dict[str, Any] = {}
-    try:
-        browser = await p.chromium.launch(
-            executable_path=str(wrapper), headless=True,
-            args=[*ARGS, "--autoplay-policy=no-user-gesture-required",
-                  f"--unsafely-treat-insecure-origin-as-secure=http://{SRV_IP}:{PORT}"])  # fmt: skip
-        srv = os.open(f"/var/run/netns/{bench_loss.SRV}", os.O_RDONLY)
-        _setns(srv)  # this thread (the event loop's) and the threads it starts from now
-        try:
-            for transport in args.transports.split(","):
-                rtt = f"{2 * args.delay_ms:g} ms RTT"
-                out[f"{transport}, {rtt}"] = await flashes(browser, transport, args.flashes, True)
-        finally:
-            _setns(home)
-            os.close(srv)
-            await browser.close()
-    finally:
-        bench_loss.netns_down()
-        os.close(home)
+    flags = [*ARGS, "--autoplay-policy=no-user-gesture-required",
+              f"--unsafely-treat-insecure-origin-as-secure=http://{SRV_IP}:{PORT}"]
+    async with bench_loss.delayed_chromium(p, args.delay_ms, flags, CHROMIUM) as browser:
+        for transport in args.transports.split(","):
+            rtt = f"{2 * args.delay_ms:g} ms RTT"
+            out[f"{transport}, {rtt}"] = await flashes(browser, transport, args.flashes, True)
     return out
 
 

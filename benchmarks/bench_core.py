@@ -21,9 +21,11 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import aiohttp
+import numpy as np
 
 from rfb import client, encoders, patterns, protocol
 from rfb.bench import MachineLoad, cpu_seconds, nearest_rank
@@ -40,6 +42,26 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+async def publish_timecoded(display: Any, frames: Sequence[np.ndarray], fps: float,
+                            published: list[int]) -> None:  # fmt: skip
+    """Publish ``frames`` in a loop at ``fps`` until cancelled, counting in ``published[0]``.
+    The timecode is written in place: a ring buffer is published again only ``len(frames)``
+    frames later, so a server that borrows the buffer is never written under. A loop that
+    falls more than 0.5 s behind carries on at the rate rather than bursting."""
+    loop = asyncio.get_running_loop()
+    t0, i = loop.time(), 0
+    while True:
+        img = frames[i % len(frames)]
+        patterns.stamp_timecode(img, int(time.time() * 1000))
+        display.publish(img)
+        published[0] += 1
+        i += 1
+        delay = t0 + i / fps - loop.time()
+        if delay < -0.5:
+            t0, delay = loop.time() - i / fps, 0.0
+        await asyncio.sleep(max(0.0, delay))
 
 
 @contextlib.asynccontextmanager

@@ -59,7 +59,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 if os.environ.get("FANOUT_SERVER_RFB"):  # --server-rfb: this server process measures that rfb
     sys.path.insert(0, os.environ["FANOUT_SERVER_RFB"])
 
-from bench_core import free_port  # noqa: E402
+from bench_core import free_port, publish_timecoded  # noqa: E402
 from bench_vs_pdum import MAX_LATENCY_MS, latency_ms, read_timecode  # noqa: E402
 
 from rfb import patterns  # noqa: E402
@@ -146,18 +146,8 @@ async def serve_and_publish(port: int, transport: str, max_viewers: int) -> None
 
     threading.Thread(target=answer, daemon=True).start()
     print(f"ready {Path(rfb.__file__).parent}", flush=True)
-    t0, i = loop.time(), 0
     try:
-        while True:
-            img = frames[i % RING]
-            patterns.stamp_timecode(img, int(time.time() * 1000))
-            display.publish(img)
-            published[0] += 1
-            i += 1
-            delay = t0 + i / FPS - loop.time()
-            if delay < -0.5:  # fell far behind: carry on at the rate, do not burst
-                t0, delay = loop.time() - i / FPS, 0.0
-            await asyncio.sleep(max(0.0, delay))
+        await publish_timecoded(display, frames, FPS, published)
     except asyncio.CancelledError:
         pass
     finally:

@@ -68,6 +68,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +128,49 @@ def netns_up(delay_ms: float) -> None:
         sh("ip", "-n", ns, "link", "set", dev, "up")
         # A default route inside the link only, so Chromium finds a "default" interface.
         sh("ip", "-n", ns, "route", "add", "default", "dev", dev)
+
+
+def chromium_wrapper(chromium: str = "/usr/bin/chromium") -> Path:
+    """A launcher that runs Chromium in the client's namespace (CLI)."""
+    wrapper = Path(tempfile.mkdtemp()) / "chromium-in-netns"
+    wrapper.write_text(f'#!/bin/sh\nexec ip netns exec {CLI} {chromium} "$@"\n')
+    wrapper.chmod(0o755)
+    return wrapper
+
+
+@contextlib.contextmanager
+def in_server_netns() -> Iterator[None]:
+    """This thread (the event loop's: the server's sockets, aiortc's ICE) and the threads
+    it starts meanwhile are in the server's namespace; Playwright talks over pipes."""
+    from tun_link import _setns
+
+    home = os.open("/proc/self/ns/net", os.O_RDONLY)
+    srv = os.open(f"/var/run/netns/{SRV}", os.O_RDONLY)
+    _setns(srv)
+    try:
+        yield
+    finally:
+        _setns(home)
+        os.close(home)
+        os.close(srv)
+
+
+@contextlib.asynccontextmanager
+async def delayed_chromium(pw: Any, delay_ms: float, args: list[str],
+                           chromium: str = "/usr/bin/chromium") -> AsyncIterator[Any]:  # fmt: skip
+    """The namespaces up, joined by the delay line; Chromium launched in the client's and
+    this thread in the server's while the block runs; all taken down after."""
+    netns_up(delay_ms)
+    try:
+        browser = await pw.chromium.launch(executable_path=str(chromium_wrapper(chromium)),
+                                           headless=True, args=args)  # fmt: skip
+        try:
+            with in_server_netns():
+                yield browser
+        finally:
+            await browser.close()
+    finally:
+        netns_down()
 
 
 def netns_down() -> None:
@@ -534,8 +578,6 @@ async def audio_section(p: Any, args: argparse.Namespace, wrapper: Path) -> None
     import numpy as np
 
     sys.path.insert(0, str(HERE.parent / "tests"))
-    from tun_link import _setns
-
     import rfb
     from rfb.signaling import IceConfig
 
@@ -544,83 +586,76 @@ async def audio_section(p: Any, args: argparse.Namespace, wrapper: Path) -> None
     loss = next((x for x in args.loss if x > 0), 5.0)
     browser = await p.chromium.launch(executable_path=str(wrapper),
                                       args=[*CHROMIUM_ARGS, "--autoplay-policy=no-user-gesture-required"])  # fmt: skip
-    home = os.open("/proc/self/ns/net", os.O_RDONLY)
-    srv = os.open(f"/var/run/netns/{SRV}", os.O_RDONLY)
-    # This thread (the event loop's: the server's sockets, aiortc's ICE) and the threads
-    # it starts from now on are in the server's namespace; Playwright talks over pipes.
-    _setns(srv)
-    print(f"\nsound over WebRTC at {loss:g} % loss each way (RTT {2 * args.delay_ms:g} ms), "
-          f"{args.seconds:g} s per row; slots: 20 ms of the track's samples", flush=True)
-    print(f"{'on':8} {'after':>5} {'tier':6} {'slots':>6} {'real %':>7} {'concealed %':>11} "
-          f"{'events':>6} {'lost':>5} {'RED tx':>6} {'FEC tx':>6} {'heard Hz':>8} {'RMS':>5} "
-          f"{'busy':>5}")  # fmt: skip
     try:
-        for mode in ("RED+FEC", "FEC", "neither"):
-            fec = mode != "neither"
-            ice = IceConfig(host_addresses=(SRV_IP,), allowed_remote_networks=("10.99.0.0/24",))
-            w, h = args.size
-            display = await rfb.serve(w, h, host=SRV_IP, port=PORT, transport="webrtc",
-                                      ice=ice, fec=fec)  # fmt: skip
-            display.publish(np.full((h, w, 3), 96, np.uint8))
-            tone = TonePublisher(display, 440.0)
-            ctx = await browser.new_context(viewport={"width": w, "height": h})
-            try:
-                page = await ctx.new_page()
-                await page.goto(f"http://{SRV_IP}:{PORT}/?transport=webrtc&nooverlay")
-                for _ in range(300):
-                    if await page.evaluate("window.rfbView?.stats?.audio?.packets > 50"):
-                        break
-                    await asyncio.sleep(0.1)
-                # Held on the top rung: the loss would take its picture down the ladder,
-                # and its sound to the low tier, which has no FEC (docs/guides/audio.md).
-                hub = display.stream.hub
-                (viewer,) = hub.live_viewers()
-                hub.pin(viewer.id, hub.routing.entries[viewer.id].allowed[0])
-                (peer,) = display.stream.webrtc.sessions.values()
-                if mode == "FEC" and peer.audio.red is not None:
-                    from rfb.transports.audio_red import LossWatch
+        with in_server_netns():
+            print(f"\nsound over WebRTC at {loss:g} % loss each way (RTT {2 * args.delay_ms:g} ms), "
+                  f"{args.seconds:g} s per row; slots: 20 ms of the track's samples", flush=True)
+            print(f"{'on':8} {'after':>5} {'tier':6} {'slots':>6} {'real %':>7} {'concealed %':>11} "
+                  f"{'events':>6} {'lost':>5} {'RED tx':>6} {'FEC tx':>6} {'heard Hz':>8} {'RMS':>5} "
+                  f"{'busy':>5}")  # fmt: skip
+            for mode in ("RED+FEC", "FEC", "neither"):
+                fec = mode != "neither"
+                ice = IceConfig(host_addresses=(SRV_IP,), allowed_remote_networks=("10.99.0.0/24",))
+                w, h = args.size
+                display = await rfb.serve(w, h, host=SRV_IP, port=PORT, transport="webrtc",
+                                          ice=ice, fec=fec)  # fmt: skip
+                display.publish(np.full((h, w, 3), 96, np.uint8))
+                tone = TonePublisher(display, 440.0)
+                ctx = await browser.new_context(viewport={"width": w, "height": h})
+                try:
+                    page = await ctx.new_page()
+                    await page.goto(f"http://{SRV_IP}:{PORT}/?transport=webrtc&nooverlay")
+                    for _ in range(300):
+                        if await page.evaluate("window.rfbView?.stats?.audio?.packets > 50"):
+                            break
+                        await asyncio.sleep(0.1)
+                    # Held on the top rung: the loss would take its picture down the ladder,
+                    # and its sound to the low tier, which has no FEC (docs/guides/audio.md).
+                    hub = display.stream.hub
+                    (viewer,) = hub.live_viewers()
+                    hub.pin(viewer.id, hub.routing.entries[viewer.id].allowed[0])
+                    (peer,) = display.stream.webrtc.sessions.values()
+                    if mode == "FEC" and peer.audio.red is not None:
+                        from rfb.transports.audio_red import LossWatch
 
-                    peer.audio.red.watch = LossWatch()  # one no report reaches: RED stays off
-                set_loss(loss)
-                t_loss, on_after = time.monotonic(), None
-                # Chromium sends audio receiver reports every ~5 s (2.5 to 7.5): the first
-                # that shows loss turns RED / FEC on. Measured from then on.
-                while fec and time.monotonic() - t_loss < 30:
-                    if peer.audio.audio_lossy():
-                        on_after = time.monotonic() - t_loss
-                        break
-                    await asyncio.sleep(0.1)
-                await asyncio.sleep(1.0)  # the FEC encoder warms up and takes over
-                a0 = await page.evaluate(RTC_AUDIO)
-                enc0 = display.metrics()["display"]["audio"]["fec_packets"]
-                red0 = peer.audio.red.packets if peer.audio.red is not None else 0
-                machine = MachineLoad()
-                await asyncio.sleep(max(0.0, args.seconds - 0.7))
-                got = await page.evaluate(LISTEN, 700)
-                a1 = await page.evaluate(RTC_AUDIO)
-                busy = machine.busy()
-                enc1 = display.metrics()["display"]["audio"]["fec_packets"]
-                red = (peer.audio.red.packets if peer.audio.red is not None else 0) - red0
-                tier = display.stream.audio.tier_of(viewer.id)
-                set_loss(0)
-                x = np.asarray(got["samples"], np.float64)
-                hz, rms = peak_hz(x, int(got["rate"])), float(np.sqrt(np.mean(x**2)))
-                d = {k: a1[k] - a0[k] for k in a0}
-                slots = d["total"] / 960
-                concealed = 100 * d["concealed"] / max(1, d["total"])
-                after = "-" if on_after is None else f"{on_after:.1f}"
-                print(f"{mode:8} {after:>5} {tier or '-':6} {slots:6.0f} "
-                      f"{100 - concealed:7.2f} {concealed:11.2f} {d['events']:6d} {d['lost']:5d} "
-                      f"{red:6d} {enc1 - enc0:6d} {hz:8.1f} {rms:5.3f} {busy:5.2f}", flush=True)  # fmt: skip
-            finally:
-                set_loss(0)
-                await tone.stop()
-                await ctx.close()
-                await display.aclose()
+                        peer.audio.red.watch = LossWatch()  # one no report reaches: RED stays off
+                    set_loss(loss)
+                    t_loss, on_after = time.monotonic(), None
+                    # Chromium sends audio receiver reports every ~5 s (2.5 to 7.5): the first
+                    # that shows loss turns RED / FEC on. Measured from then on.
+                    while fec and time.monotonic() - t_loss < 30:
+                        if peer.audio.audio_lossy():
+                            on_after = time.monotonic() - t_loss
+                            break
+                        await asyncio.sleep(0.1)
+                    await asyncio.sleep(1.0)  # the FEC encoder warms up and takes over
+                    a0 = await page.evaluate(RTC_AUDIO)
+                    enc0 = display.metrics()["display"]["audio"]["fec_packets"]
+                    red0 = peer.audio.red.packets if peer.audio.red is not None else 0
+                    machine = MachineLoad()
+                    await asyncio.sleep(max(0.0, args.seconds - 0.7))
+                    got = await page.evaluate(LISTEN, 700)
+                    a1 = await page.evaluate(RTC_AUDIO)
+                    busy = machine.busy()
+                    enc1 = display.metrics()["display"]["audio"]["fec_packets"]
+                    red = (peer.audio.red.packets if peer.audio.red is not None else 0) - red0
+                    tier = display.stream.audio.tier_of(viewer.id)
+                    set_loss(0)
+                    x = np.asarray(got["samples"], np.float64)
+                    hz, rms = peak_hz(x, int(got["rate"])), float(np.sqrt(np.mean(x**2)))
+                    d = {k: a1[k] - a0[k] for k in a0}
+                    slots = d["total"] / 960
+                    concealed = 100 * d["concealed"] / max(1, d["total"])
+                    after = "-" if on_after is None else f"{on_after:.1f}"
+                    print(f"{mode:8} {after:>5} {tier or '-':6} {slots:6.0f} "
+                          f"{100 - concealed:7.2f} {concealed:11.2f} {d['events']:6d} {d['lost']:5d} "
+                          f"{red:6d} {enc1 - enc0:6d} {hz:8.1f} {rms:5.3f} {busy:5.2f}", flush=True)  # fmt: skip
+                finally:
+                    set_loss(0)
+                    await tone.stop()
+                    await ctx.close()
+                    await display.aclose()
     finally:
-        _setns(home)
-        os.close(home)
-        os.close(srv)
         await browser.close()
 
 
@@ -663,9 +698,7 @@ async def main() -> None:
         sys.exit("--step needs --rate-mbit")
     from playwright.async_api import async_playwright
 
-    wrapper = Path(tempfile.mkdtemp()) / "chromium-in-netns"
-    wrapper.write_text(f'#!/bin/sh\nexec ip netns exec {CLI} /usr/bin/chromium "$@"\n')
-    wrapper.chmod(0o755)
+    wrapper = chromium_wrapper()
     netns_up(args.delay_ms)
     if args.rate_mbit:
         set_rate(args.rate_mbit)

@@ -76,7 +76,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
-from bench_core import free_port  # noqa: E402
+from bench_core import free_port, publish_timecoded  # noqa: E402
 
 from rfb import patterns  # noqa: E402
 from rfb.bench import MachineLoad, cpu_seconds, nearest_rank  # noqa: E402
@@ -198,18 +198,8 @@ async def serve_and_publish(
     published = [0]
     threading.Thread(target=answer_parent, args=(loop, main, published), daemon=True).start()
     print(f"ready {encoder}", flush=True)
-    t0, i = loop.time(), 0
     try:
-        while True:
-            img = frames[i % RING]
-            patterns.stamp_timecode(img, int(time.time() * 1000))
-            display.publish(img)
-            published[0] += 1
-            i += 1
-            delay = t0 + i / fps - loop.time()
-            if delay < -0.5:  # fell far behind: carry on at the rate, do not burst
-                t0, delay = loop.time() - i / fps, 0.0
-            await asyncio.sleep(max(0.0, delay))
+        await publish_timecoded(display, frames, fps, published)
     except asyncio.CancelledError:
         pass
     finally:
