@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import MISSING
 from typing import Any, TypeVar
 
-from . import patterns
+from . import event_loop, patterns
 from .api import serve_options, tls_context
 from .frames import CudaUnavailable
 from .options import ServerOptions, Spec, StreamOptions, env_name, flag_name, spec_of
@@ -307,7 +307,7 @@ def main(argv: list[str] | None = None) -> None:
         await run(args, stop)
 
     try:
-        asyncio.run(amain())
+        event_loop.run(amain(), args.event_loop)
     except (ImportError, CudaUnavailable) as exc:  # --gpu, webrtc without their extras
         print(f"rfb: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -166,9 +166,10 @@ class Hub:
             self._pumps[group] = GroupPump(group, clock=self._clock, on_unit=self._deliver,
                                            exact=self.exact_stills)  # fmt: skip
         closing = [task for group in fx.closed if (task := self._close(group)) is not None]
-        for viewer, seq, unit in fx.sends:
-            self._send(viewer, seq, unit)
-        for group in fx.woken:
+        if fx.sends:
+            self._send_all(fx.sends)
+        # Every viewer's credit wakes its group: each pump once.
+        for group in dict.fromkeys(fx.woken) if len(fx.woken) > 1 else fx.woken:
             pump = self._pumps.get(group)
             if pump is not None:  # a group woken and then closed in one call has none
                 pump.wake()
@@ -305,14 +306,19 @@ class Hub:
         finally:
             self._carry_out()
 
-    def _send(self, viewer: Viewer, seq: int, unit: EncodedUnit) -> None:
-        link = self._links.get(viewer.id)
-        if link is None:  # detached meanwhile (a consumer may detach from inside its link)
-            return
-        viewer.estimator.on_sent(self._clock(), len(unit.data))
-        viewer.backlog += 1
-        if link.send_unit(viewer, seq, unit):  # written out at once: no written() follows
-            viewer.backlog -= 1
+    def _send_all(self, sends: list[tuple[Viewer, int, EncodedUnit]]) -> None:
+        """Hand each (viewer, seq, unit) to the viewer's link (every viewer, every frame:
+        one loop, one clock reading)."""
+        now = self._clock()
+        links = self._links
+        for viewer, seq, unit in sends:
+            link = links.get(viewer.id)
+            if link is None:  # detached meanwhile (a consumer may detach from inside its link)
+                continue
+            viewer.estimator.on_sent(now, len(unit.data))
+            viewer.backlog += 1
+            if link.send_unit(viewer, seq, unit):  # written out at once: no written() follows
+                viewer.backlog -= 1
 
     def _deliver(self, group: EncoderGroup, unit: EncodedUnit) -> None:
         self.totals.observe_encode(unit.encode_ms)
@@ -336,12 +342,15 @@ class Hub:
         decode_queue_size: int = 0,
         received_ms: float | None = None,
     ) -> float | None:
-        viewer = self.viewer(viewer_id)
-        if viewer is None:
+        entry = self.routing.entries.get(viewer_id)
+        if entry is None:
             return None
         received = None if received_ms is None else received_ms / 1000.0
-        latency = viewer.on_ack(seq, self._clock(), decode_queue_size, received)
-        self._credit_soon(viewer_id)
+        latency = entry.viewer.on_ack(seq, self._clock(), decode_queue_size, received)
+        pending = self._credit_pending  # _credit_soon, inline: every viewer, every frame
+        if not pending:
+            asyncio.get_running_loop().call_soon(self._credit_flush)
+        pending[viewer_id] = None
         return latency
 
     def _credit_soon(self, viewer_id: str) -> None:

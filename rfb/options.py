@@ -239,6 +239,12 @@ class ServerOptions:
         must="a non-empty string without surrounding spaces, or None",
     )  # fmt: skip
 
+    event_loop: str = option(
+        "auto", "the event loop rfb runs when it runs its own (serve_in_thread, the command "
+        "line): uvloop (pip install 'rfb[fast]'; fewer µs per viewer), asyncio, or auto: "
+        "uvloop where installed", choices=("auto", "uvloop", "asyncio"),
+    )  # fmt: skip
+
     def __post_init__(self) -> None:
         if isinstance(self.origins, str):  # tuple("https://a") would be its letters
             raise ValueError("origins is a list of origins, e.g. ['https://app.example']")
@@ -293,6 +299,7 @@ class ListenKeywords(TypedDict, total=False):
     ssl_context: ssl.SSLContext | None
     ice: IceConfig | None
     metrics_token: str | None
+    event_loop: str
 
 
 class ServerKeywords(ListenKeywords, total=False):

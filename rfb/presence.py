@@ -14,12 +14,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import islice
 
 from . import protocol
 from .access import Access
 from .notices import Notices
 from .session.control import Floor, Outcome
 from .session.presence import POINTER_HZ, Pointers
+
+MAX_LISTED = 256  # viewers named in ``viewers`` (as many as the page lists: presence.ts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,16 +58,30 @@ class Presence:
         self._pointers.left(client_id)
         self.announce()
 
-    def viewers(self) -> list[protocol.ViewerInfo]:
-        """Every viewer, in the order they joined."""
+    def viewers(self, limit: int | None = None) -> list[protocol.ViewerInfo]:
+        """Every viewer (the first ``limit``), in the order they joined."""
         floor = self._floor
         return [
             protocol.ViewerInfo(
                 cid, m.name, m.transport, "view" if m.view_only else "drive",
                 not m.view_only and (not floor.exclusive or floor.holder == cid),
             )
-            for cid, m in self._members.items()
+            for cid, m in islice(self._members.items(), limit)
         ]  # fmt: skip
+
+    def _viewers_message(self) -> tuple[protocol.Viewers, str]:
+        """``viewers`` with the first MAX_LISTED viewers (and the total where that is not
+        all of them), shortened further until it fits a message: with hundreds of viewers
+        the whole list would outgrow it, and be rebuilt at every join."""
+        total = len(self._members)
+        listed = self.viewers(MAX_LISTED)
+        while True:
+            msg = protocol.Viewers(tuple(listed), self.pointers_shared,
+                                   None if len(listed) == total else total)  # fmt: skip
+            try:
+                return msg, msg.encode()
+            except ValueError:  # over the size of a message (long names)
+                listed = listed[: len(listed) // 2]
 
     def control_state(self, refused: str | None = None) -> protocol.ControlState:
         f = self._floor
@@ -76,9 +93,8 @@ class Presence:
 
     def announce(self) -> None:
         """Tell the viewers how things are now (only what changed is sent)."""
-        for msg in (self.control_state(),
-                    protocol.Viewers(tuple(self.viewers()), self.pointers_shared)):  # fmt: skip
-            text = msg.encode()
+        state = self.control_state()
+        for msg, text in ((state, state.encode()), self._viewers_message()):
             kind = msg.as_dict()["type"]
             if self._last.get(kind) != text:
                 self._last[kind] = text

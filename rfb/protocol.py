@@ -714,7 +714,10 @@ _ACK_FAST = re.compile(
 )
 
 
-def _fast_ack(text: str) -> Ack | None:
+def fast_ack(text: str) -> tuple[int, int, bool, float | None] | None:
+    """An ack in the browser's exact shape, as (seq, decode_queue_size, displayed,
+    received_ms): what ``parse_client_message`` would make of it. None for any other text
+    (which parse_client_message then parses, or refuses, in full)."""
     m = _ACK_FAST.fullmatch(text)
     if m is None:
         return None
@@ -726,7 +729,12 @@ def _fast_ack(text: str) -> Ack | None:
             return None
     if seq >= 2**53 or dq >= 1 << 20:
         return None
-    return Ack(seq, dq, m[3] == "true", received)
+    return seq, dq, m[3] == "true", received
+
+
+def _fast_ack(text: str) -> Ack | None:
+    fields = fast_ack(text)
+    return None if fields is None else Ack(*fields)
 
 
 def parse_client_message(text: str | bytes) -> ClientMessage:
@@ -1243,10 +1251,14 @@ class Viewers:
     feature: ClassVar[str] = "presence"
     viewers: tuple[ViewerInfo, ...]
     pointers: bool = False
+    total: int | None = None  # how many watch, where ``viewers`` names only the first
 
     def as_dict(self) -> dict[str, Any]:
-        return {"type": "viewers", "viewers": [v.as_dict() for v in self.viewers],
-                "pointers": self.pointers}  # fmt: skip
+        d: dict[str, Any] = {"type": "viewers", "viewers": [v.as_dict() for v in self.viewers],
+                             "pointers": self.pointers}  # fmt: skip
+        if self.total is not None:
+            d["total"] = self.total
+        return d
 
     def encode(self) -> str:
         return _dumps_notice(self.as_dict())

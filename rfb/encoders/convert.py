@@ -14,6 +14,7 @@ against.
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
 
 import numpy as np
@@ -89,8 +90,9 @@ def resize_area(rgb: Any, width: int, height: int, xp: Any = np) -> Any:
 # RGB -> yuv420p on the CPU, measured on the 720p scene (python -m rfb.bench shows the
 # same on any machine): swscale's rgb24 path 3.3 ms on one thread, 2.4-2.7 ms sliced over
 # two; a copy to bgr24 (3.4 ms) to reach swscale's unscaled bgr24 path (1.7 ms) costs
-# more than it saves; OpenCV (opencv_i420, when cv2 imports) 1.6-1.8 ms. Below
-# SWSCALE_THREADS_MIN_PIXELS a second slice costs more than it gains.
+# more than it saves; OpenCV (opencv_i420, when cv2 imports) 0.7 ms on one thread
+# (benchmarks/bench_convert.py). Below SWSCALE_THREADS_MIN_PIXELS a second slice costs
+# more than it gains.
 SWSCALE_THREADS = 2
 SWSCALE_THREADS_MIN_PIXELS = 640 * 480
 
@@ -115,22 +117,63 @@ def load_cv2() -> Any:
     return _cv2
 
 
+# Limited-range BT.601 chroma of an RGB pixel: [Cb, Cr, 0] rows for cv2.transform, offsets
+# in the last column. Three output channels because that is the transform OpenCV
+# vectorises for 8-bit (10-bit fixed-point coefficients); one or two outputs, or an RGBA
+# input, fall back to its scalar loop, 5-15x slower.
+_CHROMA_TRANSFORM = np.zeros((3, 4), np.float32)
+_CHROMA_TRANSFORM[:2, :3] = RGB_TO_YUV[1:]
+_CHROMA_TRANSFORM[:2, 3] = YUV_OFFSETS[1:]
+
+_scratch = threading.local()
+
+
+def _scratch_array(name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """A uint8 array of the calling thread's, reused from call to call (by shape).
+
+    For temporaries that never leave the function: fresh ones of a megabyte or more were
+    handed out by glibc as memory it had just given back, and page-faulted on every frame
+    (1.6 ms instead of 0.6 at 720p in a process allocating nothing else). One per thread,
+    so encoder threads converting at once never share one."""
+    buf: np.ndarray | None = getattr(_scratch, name, None)
+    if buf is None or buf.shape != shape:
+        buf = np.empty(shape, np.uint8)
+        setattr(_scratch, name, buf)
+    return buf
+
+
 def opencv_i420(cv2: Any, rgb: np.ndarray) -> np.ndarray:
     """RGB(A) -> I420 packed as PyAV's yuv420p (H*3/2, W), BT.601 limited, box chroma.
 
     OpenCV's RGB2YUV_I420 has the right matrix and range but point-samples chroma (the
-    top-left pixel of each 2x2 block). So luma is its, and chroma comes from a second
-    conversion of the 2x2 box average (INTER_AREA at half size) blown back up by
-    repeating each pixel, whose top-left sample is the average. Within one level of the
-    reference (tests/unit/encoders/test_convert.py), twice as fast as swscale.
+    top-left pixel of each 2x2 block). So luma is its, and its chroma planes are
+    overwritten with the chroma of the 2x2 box average (INTER_AREA at half size, which
+    rounds each mean to uint8), converted at quarter size by one cv2.transform and split
+    straight into the planes. Within one level of the reference, whatever the pixels:
+    the rounded mean is off by <= 0.44 in chroma, the transform by <= 0.60 (checked on
+    all 2^24 colours), so the sum stays under the 1.5 a rounded reference allows
+    (tests/unit/encoders/test_convert.py). The returned array is new on every call (a
+    VideoFrame may wrap it); only the quarter-size temporaries are reused.
     """
     rgb = pad_to_even(rgb)
     h, w, c = rgb.shape
     code = cv2.COLOR_RGB2YUV_I420 if c == 3 else cv2.COLOR_RGBA2YUV_I420
     out = cv2.cvtColor(rgb, code)
-    avg = cv2.resize(rgb, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
-    blocks = cv2.resize(avg, (w, h), interpolation=cv2.INTER_NEAREST)
-    out[h:] = cv2.cvtColor(blocks, code)[h:]
+    half = (h // 2, w // 2)
+    avg = cv2.resize(rgb, (w // 2, h // 2), dst=_scratch_array(f"avg{c}", (*half, c)),
+                     interpolation=cv2.INTER_AREA)  # fmt: skip
+    if c == 4:  # alpha out at quarter size: the 3-channel transform is the fast one
+        avg = cv2.cvtColor(avg, cv2.COLOR_RGBA2RGB, dst=_scratch_array("avg3", (*half, 3)))
+    cbcr = cv2.transform(avg, _CHROMA_TRANSFORM, dst=_scratch_array("cbcr", (*half, 3)))
+    q = half[0] * half[1]
+    planes = out[h:].reshape(-1)
+    u = planes[:q].reshape(half)
+    v = planes[q:].reshape(half)
+    unused = avg.reshape(-1)[:q].reshape(half)  # avg is read; its memory is free
+    got = cv2.split(cbcr, [u, v, unused])
+    if got[0] is not u or got[1] is not v:  # a binding that did not write in place
+        np.copyto(u, got[0])
+        np.copyto(v, got[1])
     return out
 
 

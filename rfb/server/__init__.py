@@ -23,6 +23,7 @@ from collections.abc import (
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, Unpack
 
 from ..display import Display
+from ..event_loop import loop_factory
 from ..options import (
     POSITIONAL,
     ServerKeywords,
@@ -376,8 +377,10 @@ class Server:
             raise RuntimeError("this Server is already started")
         started: concurrent.futures.Future[None] = concurrent.futures.Future()
 
+        new_loop = loop_factory(self.options.event_loop)  # a missing uvloop: raised here
+
         def run() -> None:
-            loop = asyncio.new_event_loop()
+            loop = new_loop()
             asyncio.set_event_loop(loop)
             try:
                 try:

@@ -23,8 +23,11 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from operator import itemgetter
 
 from .estimate import BandwidthEstimator
+
+_SECOND = itemgetter(1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +77,11 @@ class RungPolicy:
         self.last: Decision | None = None
 
     def congested(self, est: BandwidthEstimator, now: float, cost: float) -> bool:
+        return self._congested(est, now, cost, est.queue_delay(now))
+
+    def _congested(self, est: BandwidthEstimator, now: float, cost: float, q: float | None) -> bool:
+        """congested(), given the estimate's queue_delay(now)."""
         c = self.config
-        q = est.queue_delay(now)
         if q is not None and q > c.queue_high_s:
             return True
         if est.stalled_s() > c.stall_s:
@@ -98,8 +104,8 @@ class RungPolicy:
         self.rung = min(self.rung, self.rungs - 1)
         cur = self.rung
         capacity = self._smoothed(est.capacity_bps(now), now)
-        congested = self.congested(est, now, costs[cur])
-        queue = est.queue_delay(now)
+        queue = est.queue_delay(now)  # once: it reads a window of deliveries
+        congested = self._congested(est, now, costs[cur], queue)
         if resting:
             self._over_since = None
             self._fits_since.clear()
@@ -188,7 +194,7 @@ class RungPolicy:
         r.append((now, reading))
         while r and now - r[0][0] > self.config.smooth_s:
             r.popleft()
-        values = sorted(v for _, v in r)
+        values = sorted(map(_SECOND, r))
         return values[len(values) // 2]
 
     def _keep(self, capacity: float | None, queue: float | None, congested: bool,

@@ -63,7 +63,11 @@ climb it lags below the new rate for a while, rising: that is not overuse).
 from __future__ import annotations
 
 import bisect
+import math
 from collections import deque
+from collections.abc import Iterable
+from itertools import islice
+from operator import itemgetter
 
 # One delivery: (arrived: on our clock; queue: seconds above the least path delay of the
 # last base_span_s; nbytes; busy: seconds the unit occupied the path; queued: it waited for
@@ -99,6 +103,19 @@ class BandwidthEstimator:
         self._sent: deque[tuple[float, int, int]] = deque()
         self._sent_before = 0  # bytes of the sends trimmed off the front
         self._deliveries: deque[_Delivery] = deque()
+        # Every viewer is decided every adaptation round: what the estimate reads is kept
+        # as deliveries come and go, not recomputed from the whole window each time.
+        self._queued: deque[_Delivery] = deque()  # those of _deliveries that queued
+        # The fit's sums over _deliveries: they catch up with it when the fit is asked for
+        # (deliveries since, and those trimmed off since), which most rounds are not on a
+        # path near its limit (the queued units say what it carries).
+        self._sums = _WindowSums()
+        self._delivered = 0  # deliveries ever kept
+        self._trimmed: list[_Delivery] = []  # trimmed off since the sums last caught up
+        self._arrival_descents = 0  # deliveries kept that arrived before the one before
+        self._path_rate_descents = 0  # samples older than the one before (a clock's: none)
+        self._sent_bps_cache: dict[tuple[float, float], float] = {}  # until the next send
+        self._sent_descents = 0  # sends older than the one before (a clock's: none)
         self._base: deque[tuple[float, float]] = deque()  # (time, delay), delay increasing
         self._arrival_base: deque[tuple[float, float]] = deque()  # the same, viewer's clock
         self._last_arrival: float | None = None
@@ -171,7 +188,14 @@ class BandwidthEstimator:
         while self._paced_rates and acked_at - self._paced_rates[0][0] > self.window_s:
             self._paced_rates.popleft()
         queue = max(0.0, path_delay - arrival_base)
-        self._deliveries.append((acked_at, queue, nbytes, busy, queued))
+        d = self._deliveries
+        if d and not d[-1][_ARRIVED] <= acked_at:
+            self._arrival_descents += 1
+        delivery = (acked_at, queue, nbytes, busy, queued)
+        d.append(delivery)
+        self._delivered += 1
+        if queued:
+            self._queued.append(delivery)
         self.samples += 1
         self._trim(acked_at)
 
@@ -192,10 +216,16 @@ class BandwidthEstimator:
         return int(self._backlog[0][1]) if self._backlog else 0
 
     def on_sent(self, now: float, nbytes: int) -> None:
+        if self._sent_bps_cache:
+            self._sent_bps_cache.clear()
         sent = self._sent
+        if sent and not sent[-1][0] <= now:
+            self._sent_descents += 1
         sent.append((now, nbytes, (sent[-1][2] if sent else self._sent_before) + nbytes))
         while sent and now - sent[0][0] > _SENT_SPAN_S:
-            self._sent_before = sent.popleft()[2]
+            t, _, self._sent_before = sent.popleft()
+            if sent and not t <= sent[0][0]:
+                self._sent_descents -= 1
 
     def inflight_bytes(self) -> int:
         """Bytes sent after the newest unit the viewer confirmed: on the way, queued
@@ -212,19 +242,31 @@ class BandwidthEstimator:
     def sent_bps(self, now: float, span: float = 1.0, ago: float = 0.0) -> float:
         """Bits per second sent over ``span`` seconds ending ``ago`` seconds before now."""
         end = now - ago
+        # Asked twice a round with the same ``now`` (the capacity's REMB check, then the
+        # decision); nothing was sent in between.
+        cached = self._sent_bps_cache.get((end, span))
+        if cached is not None:
+            return cached
         sent = self._sent
+        # The sends with 0 <= end - t <= span, found by bisection (adaptation asks for every
+        # viewer each round), their bytes from the running total.
+        if not self._sent_descents:  # times ascend (a clock's do): on the times alone
+            lo = _first_within(sent, end, span)
+            hi = len(sent)  # the first sent after ``end`` (mostly none: ``end`` is now)
+            if sent and sent[-1][0] > end:
+                hi = bisect.bisect_right(sent, (end, math.inf))
+        else:
 
-        def back(e: tuple[float, int, int]) -> float:
-            return -(end - e[0])  # ascending in time; exactly the test below, negated
+            def back(e: tuple[float, int, int]) -> float:
+                return -(end - e[0])  # ascending in time; exactly the test above, negated
 
-        # The sends with 0 <= end - t <= span, found by bisection (adaptation asks for
-        # every viewer each round), their bytes from the running total.
-        lo = bisect.bisect_left(sent, -span, key=back)
-        hi = bisect.bisect_right(sent, 0.0, key=back)
+            lo = bisect.bisect_left(sent, -span, key=back)
+            hi = bisect.bisect_right(sent, 0.0, key=back)
         if hi <= lo:
             return 0.0
         total = sent[hi - 1][2] - (sent[lo - 1][2] if lo else self._sent_before)
-        return 8 * total / span
+        bps = self._sent_bps_cache[(end, span)] = 8 * total / span
+        return bps
 
     def on_path_rate(self, now: float, bps: float, rtt_s: float) -> None:
         """A delivery-rate sample measured by the network stack (e.g. TCP's, per ACK),
@@ -232,14 +274,28 @@ class BandwidthEstimator:
         base = self.base_delay
         if base is None or rtt_s < PATH_RTT_SHARE * base:
             return  # not known yet whom TCP talks to, or a proxy nearby
-        self._path_rates.append((now, float(bps)))
-        while now - self._path_rates[0][0] > self.path_rate_span_s:
-            self._path_rates.popleft()
+        rates = self._path_rates
+        if rates and not rates[-1][0] <= now:
+            self._path_rate_descents += 1
+        rates.append((now, float(bps)))
+        while now - rates[0][0] > self.path_rate_span_s:
+            t = rates.popleft()[0]
+            if rates and not t <= rates[0][0]:
+                self._path_rate_descents -= 1
 
     def path_rate_bps(self, now: float) -> float | None:
         """The median of the recent path-rate samples (at least three), or None."""
-        rates = sorted(b for t, b in self._path_rates if now - t <= self.path_rate_span_s)
-        return rates[len(rates) // 2] if len(rates) >= _MIN_PATH_RATES else None
+        rates = self._path_rates
+        span = self.path_rate_span_s
+        if not self._path_rate_descents:
+            # Times ascend: the recent ones follow the few too old at the front.
+            old = _first_within(rates, now, span)
+            if len(rates) - old < _MIN_PATH_RATES:
+                return None
+            recent = sorted(map(_SECOND, islice(rates, old, None)))
+            return recent[len(recent) // 2]
+        recent = sorted(b for t, b in rates if now - t <= span)
+        return recent[len(recent) // 2] if len(recent) >= _MIN_PATH_RATES else None
 
     def paced_rate_bps(self, now: float) -> float | None:
         """The fastest recent unit that arrived as fast as the pacer sent it (a lower
@@ -264,46 +320,29 @@ class BandwidthEstimator:
     def capacity_bps(self, now: float) -> float | None:
         """What the path carries, capped by a fresh REMB; None until there are samples."""
         self._trim(now)
-        if self.queue_window_s <= self.window_s:  # _trim kept only the window's
-            recent = list(self._deliveries)
+        if self.queue_window_s <= self.window_s:
+            # _trim kept only the window's: the running sums are the window's
+            own = self._own_capacity(now)
         else:
-            recent = [d for d in self._deliveries if now - d[_ARRIVED] <= self.window_s]
-        queued = [d for d in recent if d[_QUEUED]]
-        # Queued units stand for the path only while it keeps filling: when the last of
-        # them is a second old, the bottleneck has lifted (or the rung dropped well below
-        # it) and the fit over all units says more.
-        fresh = bool(queued) and now - queued[-1][_ARRIVED] <= _QUEUED_FRESH_S
-        if len(queued) >= _MIN_QUEUED and fresh:
-            # Units that waited for the one before them left a full path: no burst allowance
-            # helped them, so their bytes over their busy time is the path's rate.
-            busy = max(self.min_busy_s * len(queued), sum(d[_BUSY] for d in queued))
-            own: float | None = 8 * sum(d[_NBYTES] for d in queued) / busy
-        else:
-            if queued and not fresh:
-                # What arrived since the path last filled says more than what came before.
-                # Only where they include a unit as large as any before (a keyframe): small
-                # units alone pass within a bottleneck's burst allowance and read high.
-                since = [d for d in recent if d[_ARRIVED] > queued[-1][_ARRIVED]]
-                largest = max(d[_NBYTES] for d in recent)
-                if len(since) >= _MIN_FIT and max(d[_NBYTES] for d in since) >= 0.5 * largest:
-                    recent = since
-            own = _fit_capacity(recent, self.min_busy_s) if recent else None
+            own = self._own_capacity_scan(now)
         for floor in (self.path_rate_bps(now), self.paced_rate_bps(now)):
             if floor is not None:
                 own = floor if own is None else max(own, floor)
         remb = self.remb_bps if self.remb_bps is not None and now - self._remb_at < 3.0 else None
+        if remb is None:  # none fresh (a WebSocket viewer's path): nothing to weigh
+            return own
         # The rate REMB speaks of is the one that arrived a moment ago: after a climb it
         # lags the new rate for a second or so, which is not overuse.
         sent = min(self.sent_bps(now), self.sent_bps(now, ago=1.0))
         # After a climb REMB lags for a few seconds (Chromium raises it by some 8 % a
         # second), rising all the while; overuse makes it fall.
-        fell = bool(self._remb_peak) and (remb or 0.0) < REMB_FALL * self._remb_peak[0][1]
+        fell = bool(self._remb_peak) and remb < REMB_FALL * self._remb_peak[0][1]
         # A unit the path just slowed measured the path itself, and made the queue REMB
         # falls for (a probing keyframe): REMB then has nothing to add.
         measured = now - self._path_limited_at <= REMB_PEAK_SPAN_S
-        if remb is not None and (remb >= REMB_OVERUSE * sent or not fell or measured):
+        if remb >= REMB_OVERUSE * sent or not fell or measured:
             remb = None  # not a sign of overuse: it cannot see past what we send
-        elif remb is not None:
+        else:
             # On overuse Chromium sets its estimate to 0.85x what arrived, and what
             # arrived through a full path is its capacity.
             remb /= REMB_BACKOFF
@@ -317,19 +356,28 @@ class BandwidthEstimator:
         base = self.base_delay
         if base is None:
             return None
-        recent = []
-        for d in reversed(self._deliveries):  # in arrival order: read back to the window's start
-            if now - d[_ARRIVED] > self.queue_window_s:
-                break
-            recent.append(d[_QUEUE])
-        if len(recent) < _MIN_QUEUE_SAMPLES:
-            # Too few units for "every sample" to mean anything: at rest, a still is the
-            # only unit for a while, and its delay is its own size crossing the path, not
-            # a queue. Its neighbours before it (up to window_s old) say whether one stands.
-            recent = [d[_QUEUE] for d in self._deliveries][-_MIN_QUEUE_SAMPLES:]
-        # The least, not the median: a keyframe delays the few frames behind it, and that
-        # passes; a queue that stays in every sample means more is sent than carried.
-        standing = min(recent) if recent else 0.0
+        d = self._deliveries
+        qw = self.queue_window_s
+        if not self._arrival_descents:
+            # Arrival times ascend: the window is the units from the first recent one on
+            # (or the last few, see below); every adaptation round asks for every viewer.
+            n = len(d)
+            count = max(n - _first_within(d, now, qw), min(n, _MIN_QUEUE_SAMPLES))
+            standing = min(map(_SECOND, islice(reversed(d), count)), default=0.0)
+        else:
+            recent = []
+            for u in reversed(d):  # in arrival order: read back to the window's start
+                if now - u[_ARRIVED] > qw:
+                    break
+                recent.append(u[_QUEUE])
+            if len(recent) < _MIN_QUEUE_SAMPLES:
+                # Too few units for "every sample" to mean anything: at rest, a still is the
+                # only unit for a while, and its delay is its own size crossing the path, not
+                # a queue. Its neighbours before it (up to window_s old) say whether one stands.
+                recent = [u[_QUEUE] for u in d][-_MIN_QUEUE_SAMPLES:]
+            # The least, not the median: a keyframe delays the few frames behind it, and that
+            # passes; a queue that stays in every sample means more is sent than carried.
+            standing = min(recent) if recent else 0.0
         return max(0.0, standing)
 
     def stalled_s(self) -> float:
@@ -348,11 +396,70 @@ class BandwidthEstimator:
 
     # -- internals -----------------------------------------------------------------------
 
+    def _own_capacity(self, now: float) -> float | None:
+        """The capacity from delivery times alone (see the module docstring), from the
+        queued units and the running sums: every delivery kept is the window's."""
+        queued = self._queued
+        # Queued units stand for the path only while it keeps filling: when the last of
+        # them is a second old, the bottleneck has lifted (or the rung dropped well below
+        # it) and the fit over all units says more.
+        fresh = bool(queued) and now - queued[-1][_ARRIVED] <= _QUEUED_FRESH_S
+        if len(queued) >= _MIN_QUEUED and fresh:
+            # Units that waited for the one before them left a full path: no burst allowance
+            # helped them, so their bytes over their busy time is the path's rate.
+            busy = max(self.min_busy_s * len(queued), sum(d[_BUSY] for d in queued))
+            return 8 * sum(d[_NBYTES] for d in queued) / busy
+        recent = self._deliveries
+        if queued and not fresh:
+            # What arrived since the path last filled says more than what came before.
+            # Only where they include a unit as large as any before (a keyframe): small
+            # units alone pass within a bottleneck's burst allowance and read high.
+            last = queued[-1][_ARRIVED]
+            since = [d for d in recent if d[_ARRIVED] > last]
+            largest = max(d[_NBYTES] for d in recent)
+            if len(since) >= _MIN_FIT and max(d[_NBYTES] for d in since) >= 0.5 * largest:
+                return _fit_capacity(since, self.min_busy_s)
+        if not recent:
+            return None
+        sums = self._sums
+        sums.catch_up(recent, self._delivered, self._trimmed)
+        if sums.exotic:  # a unit the sums cannot hold exactly: one by one
+            return _fit_capacity(list(recent), self.min_busy_s)
+        return sums.fit(self.min_busy_s)
+
+    def _own_capacity_scan(self, now: float) -> float | None:
+        """_own_capacity read from the deliveries one by one, where those kept are not
+        all the window's (a queue window longer than it)."""
+        if self.queue_window_s <= self.window_s:  # _trim kept only the window's
+            recent = list(self._deliveries)
+        else:
+            recent = [d for d in self._deliveries if now - d[_ARRIVED] <= self.window_s]
+        queued = [d for d in recent if d[_QUEUED]]
+        fresh = bool(queued) and now - queued[-1][_ARRIVED] <= _QUEUED_FRESH_S
+        if len(queued) >= _MIN_QUEUED and fresh:
+            busy = max(self.min_busy_s * len(queued), sum(d[_BUSY] for d in queued))
+            return 8 * sum(d[_NBYTES] for d in queued) / busy
+        if queued and not fresh:
+            since = [d for d in recent if d[_ARRIVED] > queued[-1][_ARRIVED]]
+            largest = max(d[_NBYTES] for d in recent)
+            if len(since) >= _MIN_FIT and max(d[_NBYTES] for d in since) >= 0.5 * largest:
+                recent = since
+        return _fit_capacity(recent, self.min_busy_s) if recent else None
+
     def _trim(self, now: float) -> None:
         keep = max(self.window_s, self.queue_window_s)
         d = self._deliveries
+        trimmed = self._trimmed
         while d and now - d[0][_ARRIVED] > keep:
-            d.popleft()
+            gone = d.popleft()
+            trimmed.append(gone)  # for the sums to take out when next asked
+            if d and not gone[_ARRIVED] <= d[0][_ARRIVED]:
+                self._arrival_descents -= 1
+            if gone[_QUEUED]:
+                self._queued.popleft()
+        if len(trimmed) > _MAX_TRIMMED:  # the fit was not asked for a while
+            trimmed.clear()
+            self._sums.lost = True
 
 
 def _note_max(window: deque[tuple[float, float]], now: float, value: float, span: float) -> None:
@@ -415,3 +522,136 @@ def _fit_capacity(recent: list[_Delivery], min_busy_s: float) -> float:
     if sxy <= 0:  # busy time does not grow with size: nothing on the way limits it
         return _MAX_BPS
     return min(_MAX_BPS, 8 * sxx / sxy)
+
+
+_SECOND = itemgetter(1)
+# The fit's sums count busy times in units of 2**-_SCALE_BITS s, exactly: a difference of
+# two clock readings (seconds) is a multiple of 2**-52 x the larger, far coarser.
+_SCALE_BITS = 96
+_SCALE = float(2**_SCALE_BITS)
+# Deliveries trimmed off and not yet taken out of the fit's sums; beyond this many, the
+# sums start afresh when next asked.
+_MAX_TRIMMED = 256
+_MAX_BUSY_S = 2.0**64  # longer busy times are exotic (their sums would not fit a float)
+_MAX_BPS_INT = int(_MAX_BPS)
+
+
+def _first_within(window: deque[_Delivery] | deque[tuple[float, int, int]]
+                  | deque[tuple[float, float]], end: float, span: float) -> int:  # fmt: skip
+    """The index of the first entry with ``end - time <= span`` (times ascend): as a
+    scan would decide, in float arithmetic, found by bisection on the times."""
+    i = bisect.bisect_left(window, (end - span,))  # the first at or after end - span...
+    # ...which rounding can put an entry or so away from where the test above changes.
+    while i > 0 and end - window[i - 1][0] <= span:
+        i -= 1
+    n = len(window)
+    while i < n and not end - window[i][0] <= span:
+        i += 1
+    return i
+
+
+class _WindowSums:
+    """What the capacity fit needs of the deliveries kept: their count and the sums of
+    sizes x, busy times y, x*x and x*y, and the least and largest size (monotonic deques).
+    They catch up when asked (catch_up): the units delivered since come in, those trimmed
+    off since go out. Each unit costs a few additions twice, not a pass over the whole
+    window every adaptation round.
+
+    Exact, so that a unit trimmed off takes back exactly what it added (no drift over
+    hours of deliveries): sizes are ints, and each busy time an integer in units of
+    2**-_SCALE_BITS seconds. A unit whose busy time is finer (or not finite) or whose size
+    is not an int is "exotic": while one is in, the fit is read one unit at a time.
+    The fit is computed exactly and rounded once; the straightforward float sums
+    (_fit_capacity) differ from it by their own rounding only."""
+
+    __slots__ = ("_maxs", "_mins", "added", "exotic", "lost", "n", "removed", "sx", "sxx",
+                 "sxy", "sy")  # fmt: skip
+
+    def __init__(self) -> None:
+        self.added = self.removed = 0  # units taken in, taken out (their indices: in order)
+        self.lost = False  # units were trimmed off unrecorded: start afresh
+        self._reset()
+
+    def _reset(self) -> None:
+        self.n = self.sx = self.sxx = self.sy = self.sxy = 0
+        self._mins: deque[tuple[int, int]] = deque()  # (index, size), sizes ascending
+        self._maxs: deque[tuple[int, int]] = deque()  # (index, size), sizes descending
+        self.exotic = 0  # exotic units in
+
+    def catch_up(self, kept: deque[_Delivery], delivered: int, trimmed: list[_Delivery]) -> None:
+        """Take in the units delivered since (the last of ``kept``; ``delivered`` ever
+        kept), then take out ``trimmed`` (off its front since), and empty it."""
+        new = delivered - self.added
+        if new > len(kept) or self.lost:  # some came and went unseen: afresh, from kept
+            self._reset()
+            self.lost = False
+            self.added = self.removed = delivered - len(kept)
+            new = len(kept)
+            trimmed.clear()
+        if new:
+            self._take_in(islice(kept, len(kept) - new, None))
+        if trimmed:
+            self._take_out(trimmed)
+            trimmed.clear()
+
+    def _take_in(self, units: Iterable[_Delivery]) -> None:
+        n, sx, sxx, sy, sxy = self.n, self.sx, self.sxx, self.sy, self.sxy
+        mins, maxs = self._mins, self._maxs
+        index = self.added
+        for _, _, x, busy, _ in units:
+            index += 1
+            scaled = busy * _SCALE  # exact: a power of two
+            if type(x) is not int or not 0.0 <= busy < _MAX_BUSY_S or (y := int(scaled)) != scaled:
+                self.exotic += 1
+                continue
+            n += 1
+            sx += x
+            sxx += x * x
+            sy += y
+            sxy += x * y
+            while mins and mins[-1][1] >= x:
+                mins.pop()
+            mins.append((index, x))
+            while maxs and maxs[-1][1] <= x:
+                maxs.pop()
+            maxs.append((index, x))
+        self.n, self.sx, self.sxx, self.sy, self.sxy = n, sx, sxx, sy, sxy
+        self.added = index
+
+    def _take_out(self, units: list[_Delivery]) -> None:
+        n, sx, sxx, sy, sxy = self.n, self.sx, self.sxx, self.sy, self.sxy
+        mins, maxs = self._mins, self._maxs
+        index = self.removed
+        for _, _, x, busy, _ in units:
+            index += 1
+            scaled = busy * _SCALE  # as _take_in did
+            if type(x) is not int or not 0.0 <= busy < _MAX_BUSY_S or (y := int(scaled)) != scaled:
+                self.exotic -= 1
+                continue
+            n -= 1
+            sx -= x
+            sxx -= x * x
+            sy -= y
+            sxy -= x * y
+            if mins[0][0] == index:
+                mins.popleft()
+            if maxs[0][0] == index:
+                maxs.popleft()
+        self.n, self.sx, self.sxx, self.sy, self.sxy = n, sx, sxx, sy, sxy
+        self.removed = index
+
+    def fit(self, min_busy_s: float) -> float:
+        """_fit_capacity over the units in (at least one, none exotic), computed exactly."""
+        n, sx, sxx, sy, sxy = self.n, self.sx, self.sxx, self.sy, self.sxy
+        total = 8 * float(sx) / max(min_busy_s * n, sy / _SCALE)
+        largest, least = self._maxs[0][1], self._mins[0][1]
+        if n < 4 or not largest >= _MIN_SIZE_SPREAD * max(1.0, least):
+            return min(_MAX_BPS, total)
+        # n x the sums of products about the means (the y ones in 2**-_SCALE_BITS s)
+        cov = n * sxy - sx * sy
+        if cov <= 0:  # busy time does not grow with size: nothing on the way limits it
+            return _MAX_BPS
+        var = (8 * (n * sxx - sx * sx)) << _SCALE_BITS
+        if var >= _MAX_BPS_INT * cov:
+            return _MAX_BPS
+        return var / cov

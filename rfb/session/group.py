@@ -43,13 +43,14 @@ frame, else the near-lossless one.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from typing import Any
 
 from ..encoders.base import Picture
 from ..frames import Frame
 from .units import EncodedUnit, EncodeJob, GroupKey
-from .viewer import Viewer
+from .viewer import INFLIGHT_TIMEOUT_S, Viewer
 
 # Clock readings this close count as equal (a 30 fps tick sums to 0.99999 s after 30 frames).
 _EPSILON_S = 1e-3
@@ -116,11 +117,15 @@ class EncoderGroup:
         self.exact_stills = 0
         self.encode_ms: deque[float] = deque(maxlen=120)
         self.unit_bytes: deque[int] = deque(maxlen=30)  # recent units, stills left out
+        # No viewer's unit expires before this (-inf: not known, look). The pump asks at
+        # every wake, and there are many viewers: they are looked at once it is due.
+        self._expiry_floor = -math.inf
 
     # -- membership and input --------------------------------------------------
 
     def add(self, viewer: Viewer, now: float) -> None:
         self.viewers[viewer.id] = viewer
+        self._expiry_floor = -math.inf  # it may bring older units in flight
         if self.is_video:
             self.request_keyframe(now)
 
@@ -156,8 +161,20 @@ class EncoderGroup:
             self.keyframe_due_at = due
 
     def expire(self, now: float) -> None:
+        """Forget every viewer's units unacked for too long (Viewer.expire)."""
+        if now < self._expiry_floor:
+            return  # none is due yet
+        floor = math.inf
         for v in self.viewers.values():
             v.expire(now)
+            t = v.next_expiry()
+            if t is not None and t < floor:
+                floor = t
+        self._expiry_floor = floor
+
+    def _sent_at(self, now: float) -> None:
+        """A viewer took a unit sent now: it expires no sooner than INFLIGHT_TIMEOUT_S on."""
+        self._expiry_floor = min(self._expiry_floor, now + INFLIGHT_TIMEOUT_S)
 
     # -- what to encode ----------------------------------------------------------
 
@@ -402,6 +419,7 @@ class EncoderGroup:
                 seq = v.offer_exact(unit, now, rate)
                 if seq is not None:
                     out.append((v, seq))
+            self._sent_at(now)
             return out
         for v in self.viewers.values():
             seq = v.offer(unit, now)
@@ -413,8 +431,10 @@ class EncoderGroup:
                 if seq is not None:
                     del self.candidates[v.id]
                     self.viewers[v.id] = v
+                    self._expiry_floor = -math.inf  # its units from its old rung's group
                     self._joined.append(v)
                     out.append((v, seq))
+        self._sent_at(now)
         return out
 
     def catch_up(self, viewer: Viewer, now: float) -> int | None:
@@ -428,6 +448,7 @@ class EncoderGroup:
             return None
         if self.is_video and not unit.still and not (unit.keyframe and viewer.wants_keyframe):
             return None
+        self._sent_at(now)
         return viewer.offer(unit, now)
 
     def catch_up_exact(self, viewer: Viewer, now: float) -> tuple[int, EncodedUnit] | None:
@@ -437,11 +458,16 @@ class EncoderGroup:
         if unit is None or self.frame is None or unit.frame_id != self.frame.frame_id:
             return None
         seq = viewer.offer_exact(unit, now, self.fallback_bps())
+        self._sent_at(now)
         return None if seq is None else (seq, unit)
 
     def next_deadline(self, now: float) -> float | None:
         """When a decision could change without any new event (a timer for the pump)."""
-        times = [t for v in self.viewers.values() if (t := v.next_expiry()) is not None]
+        if self._expiry_floor == -math.inf:
+            expiries = (v.next_expiry() for v in self.viewers.values())
+            self._expiry_floor = min((t for t in expiries if t is not None), default=math.inf)
+        # The floor: no unit expires before it (it may be early, never late).
+        times = [self._expiry_floor] if self._expiry_floor < math.inf else []
         if self.keyframe_due_at is not None and self._wants_keyframe():
             times.append(self.keyframe_due_at)
         fresh = self.frame is not None and self.frame.frame_id != self.encoded_frame_id

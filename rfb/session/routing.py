@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 MIN_UNITS_FOR_COST = 3
 
 
+# Video rung costs are kept for at most this many (rungs, frame size) pairs.
+_MAX_COST_KEYS = 64
+
 # The scene is at rest once nothing new was published for still_after (or this long,
 # where there are no stills): rungs are held then (RungPolicy.decide's ``resting``).
 REST_S = 0.5
@@ -198,6 +201,11 @@ class Routing:
         self.groups: dict[GroupKey, EncoderGroup] = {}
         self.latest: Frame | None = None
         self._ladders: dict[str, ladders.Ladder] = {}
+        self._rung_keys: dict[tuple[str, int, str], GroupKey] = {}
+        # (capability, allowed rungs, frame size) -> its ladder and the video rungs' costs
+        self._video_costs: dict[
+            tuple[str, tuple[int, ...], tuple[int, int]], tuple[ladders.Ladder, list[float]]
+        ] = {}
         self._fx = Effects()
 
     def take_effects(self) -> Effects:
@@ -235,11 +243,34 @@ class Routing:
         """Bits per second each of the entry's rungs needs; None while unknown (images:
         until its group has made a few pictures)."""
         lad = self.ladder(entry.capability)
-        group = None if lad.is_video else self.groups.get(self._entry_key(entry, entry.rung))
+        if lad.is_video:
+            # The same for every viewer with the same rungs: priced once per frame size,
+            # not for each viewer every adaptation round.
+            key = (entry.capability, entry.allowed, self.frame_size())
+            cached = self._video_costs.get(key)
+            if cached is None or cached[0] is not lad:
+                if len(self._video_costs) >= _MAX_COST_KEYS:  # a stream resized many times
+                    self._video_costs.clear()
+                costs = rung_costs(lad, entry.allowed, entry.rung, key[2], fps=self.options.fps)
+                assert costs is not None  # video rungs are always priced
+                cached = self._video_costs[key] = (lad, costs)
+            return list(cached[1])
+        group = self.groups.get(self._entry_key(entry, entry.rung))
         return rung_costs(lad, entry.allowed, entry.rung, self.frame_size(), fps=self.options.fps,
                           unit_bytes=() if group is None else group.unit_bytes)  # fmt: skip
 
     def _entry_key(self, entry: Entry, rung: int) -> GroupKey:
+        if entry.settings is not None:
+            return self._make_key(entry, rung)
+        # Asked for each viewer's credit and each unit: a ladder rung's key is made once
+        # (a capability's ladder never changes once built).
+        cache = (entry.capability, rung, entry.chroma)
+        key = self._rung_keys.get(cache)
+        if key is None:
+            key = self._rung_keys[cache] = self._make_key(entry, rung)
+        return key
+
+    def _make_key(self, entry: Entry, rung: int) -> GroupKey:
         settings = entry.settings or self.ladder(entry.capability)[rung]
         if entry.chroma != settings.chroma and self.ladder(entry.capability).is_video:
             settings = dataclasses.replace(settings, chroma=entry.chroma)
@@ -423,7 +454,7 @@ class Routing:
                 continue
             old, entry.rung, entry.target = entry.rung, group.rung, None
             self._leave(entry, old)
-        self._fx.sends.extend((viewer, seq, unit) for viewer, seq in sent)
+        self._fx.sends += [(viewer, seq, unit) for viewer, seq in sent]
 
     def credit_changed(self, viewer_id: str, now: float) -> None:
         """The viewer may take more: its group may catch it up, and both its groups'

@@ -15,6 +15,15 @@ class GroupKey:
 
     capability: str
     settings: EncoderSettings
+    # Looked up for every viewer's credit and every unit: the settings' hash (a dozen
+    # fields) is computed once, not at each lookup.
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.capability, self.settings)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
 
 @dataclass(frozen=True, slots=True, eq=False)

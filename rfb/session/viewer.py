@@ -39,11 +39,12 @@ def _since(
     return out
 
 
-@dataclass(slots=True)
-class _Inflight:
-    sent_at: float
-    published_at: float
-    nbytes: int
+# A unit in flight: (sent at, published at, bytes). A plain tuple of numbers, not an
+# object: every viewer adds one per frame, and on a loaded server it may live long enough
+# to reach the collector's oldest generation, where each object brings a full collection
+# nearer; the collector stops tracking such tuples the first time it sees them.
+_Inflight = tuple[float, float, int]
+_SENT_AT = 0
 
 
 @dataclass(slots=True)
@@ -191,7 +192,7 @@ class Viewer:
         seq = self.next_seq
         self.next_seq += 1
         self.exact_frame_id = unit.frame_id
-        self.inflight[seq] = _Inflight(now, unit.published_at, len(unit.data))
+        self.inflight[seq] = (now, unit.published_at, len(unit.data))
         st = self.stats
         st.frames_sent += 1
         st.bytes_sent += len(unit.data)
@@ -211,7 +212,7 @@ class Viewer:
         self.next_seq += 1
         self.last_unit_index = unit.index
         self.synced = True
-        self.inflight[seq] = _Inflight(now, unit.published_at, len(unit.data))
+        self.inflight[seq] = (now, unit.published_at, len(unit.data))
         st = self.stats
         st.frames_sent += 1
         st.bytes_sent += len(unit.data)
@@ -235,15 +236,16 @@ class Viewer:
             return None
         st = self.stats
         st.frames_acked += 1
-        rtt = now - entry.sent_at
+        sent_at, published_at, nbytes = entry
+        rtt = now - sent_at
         rtt_ms = rtt * 1000.0
         st.rtt_ms = rtt_ms if st.rtt_ms is None else 0.8 * st.rtt_ms + 0.2 * rtt_ms
         self._note_rtt(rtt, now)
-        latency = now - entry.published_at
+        latency = now - published_at
         st.latencies.append(latency)
-        st.recent.append((now, latency, entry.nbytes))
+        st.recent.append((now, latency, nbytes))
         if self.acks_measure_path:
-            self.estimator.on_delivery(entry.sent_at, now, entry.nbytes, received_at)
+            self.estimator.on_delivery(sent_at, now, nbytes, received_at)
         return latency
 
     def _note_rtt(self, rtt: float, now: float) -> None:
@@ -299,7 +301,7 @@ class Viewer:
         stale = 0
         while inflight:
             seq, entry = next(iter(inflight.items()))
-            if now - entry.sent_at < INFLIGHT_TIMEOUT_S:
+            if now - entry[_SENT_AT] < INFLIGHT_TIMEOUT_S:
                 break
             del inflight[seq]
             stale += 1
@@ -310,12 +312,12 @@ class Viewer:
 
     def oldest_unacked_at(self) -> float | None:
         """When the oldest unit still waiting for its ack was sent."""
-        return next(iter(self.inflight.values())).sent_at if self.inflight else None
+        return next(iter(self.inflight.values()))[_SENT_AT] if self.inflight else None
 
     def next_expiry(self) -> float | None:
         if not self.inflight:
             return None
-        return next(iter(self.inflight.values())).sent_at + INFLIGHT_TIMEOUT_S
+        return next(iter(self.inflight.values()))[_SENT_AT] + INFLIGHT_TIMEOUT_S
 
     # -- figures -------------------------------------------------------------------
 

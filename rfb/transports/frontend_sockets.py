@@ -18,6 +18,7 @@ HEARTBEAT_S = 20.0
 MAX_REASON_BYTES = 123  # what a close frame has room for
 
 TextTap = Callable[[str], bool]
+_TEXT = WSMsgType.TEXT
 
 
 def _reason(reason: str) -> str:
@@ -46,12 +47,7 @@ def _make_tap_queue_class() -> type[Any] | None:
             def feed_data(self, data: Any, size: int) -> None:
                 self.heard += 1
                 tap = self.tap
-                if (
-                    tap is not None
-                    and not self._buffer
-                    and data[0] is WSMsgType.TEXT
-                    and tap(data[1])
-                ):
+                if tap is not None and not self._buffer and data[0] is _TEXT and tap(data[1]):
                     return
                 super().feed_data(data, size)
 

@@ -39,6 +39,7 @@ STATS_INTERVAL_S = 1.0
 HEARTBEAT_S = 20.0
 PENDING_GRACE_S = 1.0  # a connection this young is mid-handshake: never evicted for another
 YIELD_EVERY = 32  # messages handled before letting other viewers run (an input storm)
+PATH_SAMPLE_GAP_S = 0.1  # TCP delivery-rate samples: at most this often per viewer
 
 
 def per_viewer_fields(viewer: Viewer, seq: int, unit: EncodedUnit) -> dict[str, int]:
@@ -46,6 +47,9 @@ def per_viewer_fields(viewer: Viewer, seq: int, unit: EncodedUnit) -> dict[str, 
     viewer's own count. The rest of the message is the unit's, built once (UnitMessage):
     a field added here must be an int and go through ``header_for``'s ``fields``."""
     return {"seq": seq}
+
+
+_SEQ_ONLY = ("seq",)  # per_viewer_fields' names, without an input_seq
 
 
 def unit_header(viewer: Viewer, seq: int, unit: EncodedUnit, fps: float) -> protocol.FrameHeader:
@@ -96,13 +100,14 @@ _WS_LEN1, _WS_LEN2, _WS_LEN3 = struct.Struct("!BB"), struct.Struct("!BBH"), stru
 _ENVELOPE_LEN = struct.Struct("<I")
 
 
-def ws_binary_head(n: int) -> bytes:
-    """The head of a final, unmasked, uncompressed WebSocket binary frame of ``n`` bytes."""
+def ws_binary_head(n: int, first: int = 0x82) -> bytes:
+    """The head of a final, unmasked, uncompressed WebSocket binary frame of ``n`` bytes
+    (``first=0x81``: a text frame)."""
     if n < 126:
-        return _WS_LEN1.pack(0x82, n)
+        return _WS_LEN1.pack(first, n)
     if n < 65536:
-        return _WS_LEN2.pack(0x82, 126, n)
-    return _WS_LEN3.pack(0x82, 127, n)
+        return _WS_LEN2.pack(first, 126, n)
+    return _WS_LEN3.pack(first, 127, n)
 
 
 class UnitMessage:
@@ -115,7 +120,7 @@ class UnitMessage:
     compression a viewer's frame differs from another's only in those digits and the
     lengths."""
 
-    __slots__ = ("_literals", "_names", "_payload")
+    __slots__ = ("_frame_starts", "_literals", "_names", "_payload")
 
     def __init__(self, is_video: bool, unit: EncodedUnit, fps: float, names: tuple[str, ...]):
         marks = {name: _MARK + i for i, name in enumerate(names)}
@@ -128,6 +133,7 @@ class UnitMessage:
         self._names = found  # in the order they appear
         self._literals = pieces[0::2]
         self._payload = unit.data
+        self._frame_starts: dict[int, bytes] = {}  # header length -> what comes before it
 
     def _head(self, fields: Mapping[str, int]) -> bytes:
         lit = self._literals
@@ -143,11 +149,20 @@ class UnitMessage:
         head = self._head(fields)
         return b"".join((_ENVELOPE_LEN.pack(len(head)), head, self._payload))
 
-    def ws_frame(self, fields: Mapping[str, int]) -> bytes:
-        """``message(fields)`` as an unmasked, uncompressed WebSocket binary frame."""
+    def ws_frame(self, fields: Mapping[str, int]) -> tuple[bytes, bytes]:
+        """``message(fields)`` as an unmasked, uncompressed WebSocket binary frame, in two
+        parts for ``writelines``: what differs between viewers, then the unit's bytes,
+        shared (uvloop, and asyncio from Python 3.12, write them with one writev/sendmsg
+        without joining them)."""
         head = self._head(fields)
-        n = _ENVELOPE_LEN.size + len(head) + len(self._payload)
-        return b"".join((ws_binary_head(n), _ENVELOPE_LEN.pack(len(head)), head, self._payload))
+        # The frame's head and the envelope's length prefix depend only on the header's
+        # length: the viewers of a unit share a few (the digits of their seqs).
+        start = self._frame_starts.get(len(head))
+        if start is None:
+            n = _ENVELOPE_LEN.size + len(head) + len(self._payload)
+            start = ws_binary_head(n) + _ENVELOPE_LEN.pack(len(head))
+            self._frame_starts[len(head)] = start
+        return start + head, self._payload
 
 
 class UnitMessages:
@@ -164,13 +179,18 @@ class UnitMessages:
         self, is_video: bool, unit: EncodedUnit, fps: float, names: tuple[str, ...]
     ) -> UnitMessage | None:
         """None where the header cannot be split (the caller builds it per viewer)."""
+        local = self._local
+        last = getattr(local, "last", None)  # the viewers of one unit come in a row
+        if last is not None and last[0] is unit and last[1] == (is_video, fps, names):
+            return last[2]  # type: ignore[no-any-return]
         cache: dict[tuple[Any, ...], tuple[EncodedUnit, UnitMessage | None]] | None
-        cache = getattr(self._local, "cache", None)
+        cache = getattr(local, "cache", None)
         if cache is None:
-            cache = self._local.cache = {}
+            cache = local.cache = {}
         key = (id(unit), is_video, fps, names)
         hit = cache.get(key)
         if hit is not None and hit[0] is unit:  # is: an id may be reused once a unit is gone
+            local.last = (unit, (is_video, fps, names), hit[1])
             return hit[1]
         try:
             made: UnitMessage | None = UnitMessage(is_video, unit, fps, names)
@@ -179,6 +199,7 @@ class UnitMessages:
         cache[key] = (unit, made)
         while len(cache) > self.SIZE:
             del cache[next(iter(cache))]
+        local.last = (unit, (is_video, fps, names), made)
         return made
 
 
@@ -276,6 +297,10 @@ class WebSocketViewer:
         # hello first, once, in time (greeted: the hook may still be deciding)
         self.hello_state = protocol.ConnectionState(self.opened_at, HELLO_TIMEOUT_S)
         self._tapped = YIELD_EVERY  # acks the tap may still take before the pump has run
+        self._raw_socket: Any = None  # the TCP socket, once asked for
+        self._stamps = stream.inputs.photon.stamps
+        self._fps = stream.options.fps
+        self._path_sample_after = float("-inf")
         self._tap_error: ProtocolError | None = None
 
     # -- outgoing -----------------------------------------------------------------------
@@ -285,19 +310,16 @@ class WebSocketViewer:
         before it and the socket takes it (True: written, no ``Hub.written`` follows);
         else queued for the sender, and the viewer's credit bounds how many wait here."""
         fields = per_viewer_fields(viewer, seq, unit)
+        names: tuple[str, ...] = _SEQ_ONLY
         # Click-to-photon: on the first frame this viewer gets that reflects its newest input.
-        if (stamp := self.stream.inputs.photon.stamps.stamp(viewer.id, unit.inputs)) is not None:
+        if unit.inputs and (stamp := self._stamps.stamp(viewer.id, unit.inputs)) is not None:
             fields["input_seq"] = stamp
-        fps = self.stream.options.fps
-        built = UNIT_MESSAGES.get(viewer.is_video, unit, fps, tuple(fields))
-        # self.viewer is set once open_viewer returns, just before the config is queued:
-        # a frame sent from within open_viewer must queue behind that config.
-        if (self.viewer is not None and not self._out and not self._sending
-                and not len(self._audio) and not self._closing):
-            transport = self.ws.frame_writer()
-            if transport is not None and built is not None:
-                transport.write(built.ws_frame(fields))
-                return True
+            names = tuple(fields)
+        fps = self._fps
+        built = UNIT_MESSAGES.get(viewer.is_video, unit, fps, names)
+        if built is not None and (transport := self._direct()) is not None:
+            transport.writelines(built.ws_frame(fields))
+            return True
         if built is not None:
             message = built.message(fields)
         else:
@@ -349,8 +371,23 @@ class WebSocketViewer:
     def send_text(self, text: str) -> None:
         if len(self._out) > 64:  # control messages only pile up if the socket is stuck
             return
+        transport = self._direct()
+        if transport is not None:  # as send_unit: written at once where nothing waits
+            data = text.encode()
+            transport.write(ws_binary_head(len(data), 0x81) + data)
+            return
         self._out.append(text)
         self._out_signal.set()
+
+    def _direct(self) -> asyncio.WriteTransport | None:
+        """The transport, where a frame may be written to it now: nothing queued or being
+        sent before it, and the socket allows it (ViewerSocket.frame_writer)."""
+        # self.viewer is set once open_viewer returns, just before the config is queued:
+        # a frame sent from within open_viewer must queue behind that config.
+        if (self.viewer is None or self._out or self._sending or len(self._audio)
+                or self._closing):  # fmt: skip
+            return None
+        return self.ws.frame_writer()
 
     async def _sender(self) -> None:
         ws = self.ws
@@ -424,10 +461,19 @@ class WebSocketViewer:
 
     def _sample_path_rate(self, viewer: Viewer) -> None:
         """An ack came: TCP has just had the ACKs for that frame; its latest delivery-rate
-        sample says how fast the network carried it."""
-        sample = delivery_rate(self.ws.raw_socket())
+        sample says how fast the network carried it. At most one a PATH_SAMPLE_GAP_S (a
+        syscall each: the estimate takes the median of a second's)."""
+        now = self.stream.clock()
+        if now < self._path_sample_after:
+            return
+        self._path_sample_after = now + PATH_SAMPLE_GAP_S
+        if self.ws.closed:
+            return  # its descriptor may be another connection's by now
+        if self._raw_socket is None:
+            self._raw_socket = self.ws.raw_socket()
+        sample = delivery_rate(self._raw_socket)
         if sample is not None:
-            viewer.estimator.on_path_rate(self.stream.clock(), *sample)
+            viewer.estimator.on_path_rate(now, *sample)
 
     # -- incoming -----------------------------------------------------------------------
 
@@ -437,24 +483,15 @@ class WebSocketViewer:
         YIELD_EVERY acks without the pump running, they go to the pump too, which yields: a
         storm of acks does not hold the loop."""
         viewer = self.viewer
-        if (
-            viewer is None
-            or self._tap_error is not None
-            or self._tapped <= 0
-            or not text.startswith('{"type":"ack",')
-        ):
+        if viewer is None or self._tap_error is not None or self._tapped <= 0:
             return False
-        try:
-            msg = protocol.parse_client_message(text)
-        except ProtocolError:
-            return False  # the pump parses it again, and closes with this error
+        ack = protocol.fast_ack(text)
+        if ack is None:
+            return False  # not an ack in the browser's shape: the pump parses it in full
         self._tapped -= 1
-        try:
-            self.hello_state.receive(msg, self.stream.clock())
-            dispatch(self.stream, viewer, msg)
-        except ProtocolError as exc:
-            self._tap_error = exc  # raised by the pump, woken by this message
-            return False
+        # What parse, hello_state.receive and dispatch do with an ack, without the detours:
+        # the viewer is past hello (self.viewer is set after it), so an ack is in order.
+        self.stream.hub.ack(viewer.id, ack[0], ack[1], ack[3])
         self._sample_path_rate(viewer)
         return True
 

@@ -13,10 +13,14 @@ import rfb
 from rfb import client, patterns, protocol
 
 
-def test_a_synchronous_program_streams_and_gets_input() -> None:
-    display = rfb.serve_in_thread(160, 120, port=0)
+@pytest.mark.parametrize("event_loop", ["uvloop", "asyncio"])
+def test_a_synchronous_program_streams_and_gets_input(event_loop: str) -> None:
+    """On either event loop rfb's own thread may run (rfb[fast] brings uvloop)."""
+    display = rfb.serve_in_thread(160, 120, port=0, event_loop=event_loop)
     try:
         assert display.server._thread is not None and display.server._thread.is_alive()
+        loop = display.server._loop
+        assert loop is not None and type(loop).__module__.startswith(event_loop)
         card = patterns.test_card(160, 120, 1)
         display.publish(card)  # from this thread, which runs no event loop
 

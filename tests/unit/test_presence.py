@@ -83,3 +83,28 @@ def test_pointers_are_shared_only_where_the_stream_says_so() -> None:
     assert m["pointers_coalesced"] == 49 and m["pointers_ignored"] == 1
     sent, m = asyncio.run(main(False))
     assert sent == [] and m["pointers_ignored"] == 51
+
+
+def test_a_thousand_viewers_are_counted_and_the_first_named_in_one_message() -> None:
+    """With more viewers than a page lists (and long names), ``viewers`` names the first
+    of them, says how many watch in all, and always fits a message: a newcomer is never
+    refused for the size of the list."""
+    from rfb.presence import MAX_LISTED
+    from rfb.protocol import MAX_TEXT_MESSAGE_BYTES
+
+    p, notices, floor, seen = setup()
+    listen(notices, seen, "watcher")
+    for i in range(1000):
+        floor.join(f"v{i}")
+        p.join(f"v{i}", Access({"name": f"viewer {i} " + "é" * 200}), "websocket")
+    last = seen["watcher"][-1]
+    assert last["type"] == "viewers" and last["total"] == 1000
+    assert 0 < len(last["viewers"]) <= MAX_LISTED
+    assert last["viewers"][0]["client_id"] == "v0"  # the first to join, first
+    text = json.dumps(last, ensure_ascii=False, separators=(",", ":"))  # as it was sent
+    assert len(text.encode()) <= MAX_TEXT_MESSAGE_BYTES
+    for i in range(1000 - 3):
+        p.leave(f"v{i}")
+    last = seen["watcher"][-1]
+    assert [v["client_id"] for v in last["viewers"]] == ["v997", "v998", "v999"]
+    assert "total" not in last  # all of them are named

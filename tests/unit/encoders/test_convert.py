@@ -64,6 +64,70 @@ def test_fast_conversion_paths_match_the_reference(
         assert np.abs(got.astype(int) - want).max() <= 1
 
 
+@pytest.mark.parametrize("channels", [3, 4])
+def test_opencv_chroma_is_within_one_level_for_every_colour_and_block_mean(channels: int) -> None:
+    """OpenCV's chroma comes from the 2x2 mean rounded to uint8 and a fixed-point
+    transform: both errors together must stay within one level of the reference. Every
+    colour of a 5-level lattice (the extremes included), each as four 2x2 blocks whose
+    pixels differ by one level, so that each channel's mean falls a quarter (rounded
+    down) or half (rounded up) between levels, in the four ways that push Cb or Cr
+    furthest up or down; alpha must not count. (Chroma from full-range YCrCb mapped to
+    limited range by a table, one rounding more, is 2 levels off here.)"""
+    import cv2
+
+    levels = np.arange(0, 256, 5)  # 52 levels, 0 and 255 among them
+    n = len(levels)
+    r, g, b = np.meshgrid(levels, levels, levels, indexing="ij")
+    base = np.stack([r, g, b], axis=-1).reshape(-1, 1, 1, 3)
+    # Pixels of a block one level off, per channel: 2 of 4 (mean +.5, rounds up), 1 of 4
+    # (+.25, rounds down); rows: Cb up, Cb down, Cr up, Cr down.
+    off = np.array([[1, 1, 2], [2, 2, 1], [2, 1, 1], [1, 2, 2]])[None, :, None, :]
+    sign = np.where(base == 255, -1, 1)
+    blocks = base + sign * (off > np.arange(4)[None, None, :, None])  # (colour, way, px, 3)
+    blocks = blocks.reshape(n * n, n * 4, 2, 2, 3).transpose(0, 2, 1, 3, 4)
+    img = blocks.reshape(n * n * 2, n * 4 * 2, 3).astype(np.uint8)
+    if channels == 4:
+        alpha = np.random.default_rng(7).integers(0, 256, (*img.shape[:2], 1), np.uint8)
+        img = np.concatenate([img, alpha], axis=2)
+    packed = convert.opencv_i420(cv2, img)
+    h, w = img.shape[:2]
+    q = w * h // 4
+    chroma = packed[h:].reshape(-1)
+    ref = convert.rgb_to_i420_reference(img)
+    got = [packed[:h], chroma[:q].reshape(h // 2, w // 2), chroma[q:].reshape(h // 2, w // 2)]
+    for plane, want in zip(got, ref, strict=True):
+        assert np.abs(plane.astype(int) - want).max() <= 1
+
+
+def test_opencv_frames_converted_at_once_on_two_threads_keep_their_own_pixels() -> None:
+    """Two encoder threads converting different frames (as two groups' pumps do), RGB
+    and RGBA: each result is its own frame's, and an earlier result is never written
+    over by a later conversion (a VideoFrame may still wrap it)."""
+    import threading
+
+    import cv2
+
+    rng = np.random.default_rng(3)
+    frames = [rng.integers(0, 256, (96, 128, c), np.uint8) for c in (3, 4, 3, 4)]
+    want = [convert.opencv_i420(cv2, f) for f in frames]
+    kept = [w.copy() for w in want]
+    bad: list[int] = []
+
+    def convert_many(k: int) -> None:
+        for i in range(200):
+            j = (k + 2 * i) % 4
+            if not np.array_equal(convert.opencv_i420(cv2, frames[j]), want[j]):
+                bad.append(j)
+
+    threads = [threading.Thread(target=convert_many, args=(k,)) for k in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert bad == []
+    assert all(np.array_equal(w, k) for w, k in zip(want, kept, strict=True))
+
+
 def test_reference_conversion_round_trips() -> None:
     img = np.repeat(np.repeat(np.array(patterns.TEST_CARD_COLOURS, np.uint8)[None], 2, 0), 2, 1)
     img = img.reshape(2, 8, 3)[:, :8]

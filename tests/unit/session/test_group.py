@@ -305,6 +305,35 @@ def test_unacked_frames_expire_after_two_seconds() -> None:
     assert v.stats.frames_expired == 2
 
 
+def test_every_viewers_units_expire_on_time_however_acks_and_joins_interleave() -> None:
+    """The group looks at its viewers' expiry times only when the earliest may be due (a
+    floor): units still expire exactly INFLIGHT_TIMEOUT_S after they were sent, whoever
+    acked what meanwhile, and a viewer that joins with older units in flight (from its
+    old rung's group) has them expired on time too."""
+    sim = Sim(video=False)
+    viewers = [sim.join(name, max_inflight=3) for name in "abcd"]
+    rng = random.Random(7)
+    for _ in range(60):
+        sim.tick(0.05)
+        sim.publish()
+        sim.step()
+        for v in viewers[:2]:  # a and b ack at random; c and d never do
+            if rng.random() < 0.5:
+                sim.ack_all(v)
+    # A viewer from another group, with a unit sent long ago that it never acked.
+    other = Viewer("e", JPEG, is_video=False, max_inflight=3)
+    other.inflight[99] = (sim.now - INFLIGHT_TIMEOUT_S + 0.01, 0.0, 100)
+    sim.group.add(other, sim.now)
+    deadline = sim.group.next_deadline(sim.now)
+    assert deadline is not None and deadline <= sim.now + 0.01 + 1e-9
+    sim.tick(0.02)
+    sim.group.expire(sim.now)
+    assert 99 not in other.inflight and other.stats.frames_expired == 1
+    for v in viewers:  # nothing older than the timeout is left anywhere
+        assert all(sim.now - t < INFLIGHT_TIMEOUT_S for t, _, _ in v.inflight.values())
+    assert viewers[2].stats.frames_expired > 0 and viewers[3].stats.frames_expired > 0
+
+
 def test_image_viewer_catches_up_with_newest_unseen_image() -> None:
     sim = Sim(video=False)
     a = sim.join("a", max_inflight=1)

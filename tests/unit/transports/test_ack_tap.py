@@ -23,6 +23,8 @@ from rfb.transports import frontend_sockets
 from rfb.transports.frontend_sockets import AiohttpSocket
 from rfb.transports.websocket import WebSocketViewer
 
+from support.memory_socket import MemorySocket
+
 
 async def _wait_for(cond: Callable[[], bool]) -> None:
     async with asyncio.timeout(5):
@@ -164,51 +166,9 @@ def test_aiohttp_here_can_be_tapped() -> None:
     assert asyncio.run(check()) is not None
 
 
-class TapSocket:
-    """Just enough of a ViewerSocket for the pump: the test feeds the tap and the queue."""
-
-    def __init__(self) -> None:
-        self.incoming: asyncio.Queue[str | None] = asyncio.Queue()
-        self.tap: Callable[[str], bool] | None = None
-        self.closed = False
-        self.close_code: int | None = None
-
-    def tap_text(self, tap: Callable[[str], bool] | None) -> bool:
-        self.tap = tap
-        return True
-
-    async def receive_text(self, timeout: float | None = None) -> str | None:
-        return await self.incoming.get()
-
-    async def receive(self, timeout: float | None = None) -> str | bytes | None:
-        return await self.incoming.get()
-
-    async def send_bytes(self, data: bytes) -> None:
-        pass
-
-    async def send_text(self, text: str) -> None:
-        pass
-
-    async def close(self, code: int, reason: str) -> None:
-        self.closed = True
-        self.close_code = code
-
-    def abort(self) -> None:
-        self.closed = True
-
-    def write_buffer_size(self) -> int:
-        return 0
-
-    def raw_socket(self) -> None:
-        return None
-
-    def frame_writer(self) -> None:
-        return None
-
-
 async def test_the_pump_taps_only_well_formed_acks_and_a_bad_one_closes_with_its_code() -> None:
     stream = Stream("cam", StreamOptions(width=64, height=48, fps=30, still_after=None))
-    sock = TapSocket()
+    sock = MemorySocket()
     conn = WebSocketViewer(sock, stream)  # type: ignore[arg-type]
     run = asyncio.create_task(conn.run())
     sock.incoming.put_nowait(protocol.build_hello([protocol.CAP_H264]))

@@ -89,7 +89,8 @@ def test_a_second_per_viewer_field_is_patched_as_well(case: str) -> None:
 def test_a_units_websocket_frame_is_its_message_in_one_unmasked_binary_frame(size: int) -> None:
     u = unit(keyframe=True, size=size)
     built = UnitMessage(True, u, FPS, ("seq",))
-    assert ws_frames(built.ws_frame({"seq": 41})) == [(2, built.message({"seq": 41}))]
+    frame = b"".join(built.ws_frame({"seq": 41}))
+    assert ws_frames(frame) == [(2, built.message({"seq": 41}))]
 
 
 def _golden(kind: str) -> dict[str, dict[str, Any]]:
@@ -141,6 +142,9 @@ class FakeTransport:
 
     def write(self, data: bytes) -> None:
         self.data += data
+
+    def writelines(self, parts: tuple[bytes, ...]) -> None:
+        self.data += b"".join(parts)
 
     def is_closing(self) -> bool:
         return False
@@ -256,7 +260,9 @@ async def test_a_frame_goes_behind_what_is_queued_for_the_viewer() -> None:
     viewer = stream.open_viewer(websocket.LinkKind.WEBSOCKET, conn, Access(),
                                 supported=(protocol.CAP_H264,)).viewer  # fmt: skip
     conn.viewer = viewer
-    conn.send_text('{"type":"cursor","cursor":"default"}')  # queued: the sender is not running
+    sock.transport.buffered = 1  # the socket is backed up: the text queues for the sender
+    conn.send_text('{"type":"cursor","cursor":"default"}')
+    sock.transport.buffered = 0  # drained, but the text still waits (the sender is not running)
     u = unit(keyframe=True, width=64, height=48, frame_width=64, frame_height=48)
     seq = viewer.offer(u, stream.clock())
     assert seq == 0
@@ -271,6 +277,8 @@ async def test_a_frame_goes_behind_what_is_queued_for_the_viewer() -> None:
     seq2 = viewer.offer(u2, stream.clock())
     assert seq2 == 1 and conn.send_unit(viewer, seq2, u2) is True  # nothing queued: at once
     assert ws_frames(bytes(sock.transport.data))[-1] == (2, header_for(True, u2, FPS, {"seq": 1}).pack(u2.data))
+    conn.send_text('{"type":"cursor","cursor":"wait"}')  # nothing queued: at once, in order
+    assert ws_frames(bytes(sock.transport.data))[-1] == (1, b'{"type":"cursor","cursor":"wait"}')
     sender.cancel()
     await asyncio.gather(sender, return_exceptions=True)
     await stream.aclose(1.0)
