@@ -347,19 +347,14 @@ class Hub:
             return None
         received = None if received_ms is None else received_ms / 1000.0
         latency = entry.viewer.on_ack(seq, self._clock(), decode_queue_size, received)
-        pending = self._credit_pending  # _credit_soon, inline: every viewer, every frame
+        # Every viewer acks every frame: what the credit acks return allows is looked at
+        # once a loop turn, for all of them together (one round of effects, one wake of
+        # each group's pump), not once an ack.
+        pending = self._credit_pending
         if not pending:
             asyncio.get_running_loop().call_soon(self._credit_flush)
         pending[viewer_id] = None
         return latency
-
-    def _credit_soon(self, viewer_id: str) -> None:
-        """Every viewer acks every frame: what the credit acks return allows is looked at
-        once a loop turn, for all of them together (one round of effects, one wake of
-        each group's pump), not once an ack."""
-        if not self._credit_pending:
-            asyncio.get_running_loop().call_soon(self._credit_flush)
-        self._credit_pending[viewer_id] = None
 
     def _credit_flush(self) -> None:
         pending, self._credit_pending = self._credit_pending, {}

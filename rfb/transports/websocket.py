@@ -49,7 +49,7 @@ def per_viewer_fields(viewer: Viewer, seq: int, unit: EncodedUnit) -> dict[str, 
     return {"seq": seq}
 
 
-_SEQ_ONLY = ("seq",)  # per_viewer_fields' names, without an input_seq
+_SEQ_ONLY = ("seq",)  # per_viewer_fields' names where seq is the only one
 
 
 def unit_header(viewer: Viewer, seq: int, unit: EncodedUnit, fps: float) -> protocol.FrameHeader:
@@ -100,7 +100,7 @@ _WS_LEN1, _WS_LEN2, _WS_LEN3 = struct.Struct("!BB"), struct.Struct("!BBH"), stru
 _ENVELOPE_LEN = struct.Struct("<I")
 
 
-def ws_binary_head(n: int, first: int = 0x82) -> bytes:
+def ws_frame_head(n: int, first: int = 0x82) -> bytes:
     """The head of a final, unmasked, uncompressed WebSocket binary frame of ``n`` bytes
     (``first=0x81``: a text frame)."""
     if n < 126:
@@ -160,7 +160,7 @@ class UnitMessage:
         start = self._frame_starts.get(len(head))
         if start is None:
             n = _ENVELOPE_LEN.size + len(head) + len(self._payload)
-            start = ws_binary_head(n) + _ENVELOPE_LEN.pack(len(head))
+            start = ws_frame_head(n) + _ENVELOPE_LEN.pack(len(head))
             self._frame_starts[len(head)] = start
         return start + head, self._payload
 
@@ -310,11 +310,10 @@ class WebSocketViewer:
         before it and the socket takes it (True: written, no ``Hub.written`` follows);
         else queued for the sender, and the viewer's credit bounds how many wait here."""
         fields = per_viewer_fields(viewer, seq, unit)
-        names: tuple[str, ...] = _SEQ_ONLY
         # Click-to-photon: on the first frame this viewer gets that reflects its newest input.
         if unit.inputs and (stamp := self._stamps.stamp(viewer.id, unit.inputs)) is not None:
             fields["input_seq"] = stamp
-            names = tuple(fields)
+        names = _SEQ_ONLY if len(fields) == 1 else tuple(fields)
         fps = self._fps
         built = UNIT_MESSAGES.get(viewer.is_video, unit, fps, names)
         if built is not None and (transport := self._direct()) is not None:
@@ -374,7 +373,7 @@ class WebSocketViewer:
         transport = self._direct()
         if transport is not None:  # as send_unit: written at once where nothing waits
             data = text.encode()
-            transport.write(ws_binary_head(len(data), 0x81) + data)
+            transport.write(ws_frame_head(len(data), 0x81) + data)
             return
         self._out.append(text)
         self._out_signal.set()
