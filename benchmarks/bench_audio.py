@@ -53,18 +53,11 @@ def dist(x: list[float] | np.ndarray) -> str:
 
 
 async def flashes(browser: Any, transport: str, count: int, netns: bool = False) -> dict[str, Any]:
-    from support.webrtc import LOOPBACK
+    from bench_loss import serve_where
 
-    if netns:  # the delayed link: this process serves from the server's namespace
-        from rfb.signaling import IceConfig
-
-        ice = IceConfig(host_addresses=(SRV_IP,), allowed_remote_networks=("10.99.0.0/24",))
-        where: dict[str, Any] = {"host": SRV_IP, "port": PORT}
-    else:
-        ice, where = LOOPBACK, {"port": 0}
-    rtc = {"transport": "webrtc", "ice": ice} if transport == "webrtc" else {}
-    display = await rfb.serve(SW, SH, **where, **rtc)
-    url = f"http://{SRV_IP}:{PORT}/" if netns else display.url
+    where, url = serve_where(netns, transport, PORT)
+    display = await rfb.serve(SW, SH, **where)
+    url = url or display.url
     black = np.zeros((SH, SW, 3), np.uint8)
     white = np.full((SH, SW, 3), 255, np.uint8)
     t = np.arange(480) / 48000

@@ -66,19 +66,12 @@ async def press(page: Any, rng: random.Random, w: int, h: int) -> None:
 async def run(
     browser: Any, transport: str, args: argparse.Namespace, netns: bool
 ) -> dict[str, Any]:
-    from support.webrtc import LOOPBACK
+    from bench_loss import serve_where
 
-    if netns:  # the delayed link: this process serves from the server's namespace
-        from rfb.signaling import IceConfig
-
-        ice = IceConfig(host_addresses=(SRV_IP,), allowed_remote_networks=("10.99.0.0/24",))
-        where: dict[str, Any] = {"host": SRV_IP, "port": PORT}
-    else:
-        ice, where = LOOPBACK, {"port": 0}
-    rtc = {"transport": "webrtc", "ice": ice} if transport == "webrtc" else {}
+    where, url = serve_where(netns, transport, PORT)
     w, h = args.width, args.height
-    display = await rfb.serve(w, h, fps=args.fps, **where, **rtc)
-    url = f"http://{SRV_IP}:{PORT}/" if netns else display.url
+    display = await rfb.serve(w, h, fps=args.fps, **where)
+    url = url or display.url
     program = MarkerProgram(display, fps=args.fps)
     view_w, view_h = min(w, 960), min(h, 540)
     ctx = await browser.new_context(viewport={"width": view_w, "height": view_h})

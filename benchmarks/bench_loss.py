@@ -138,6 +138,24 @@ def chromium_wrapper(chromium: str = "/usr/bin/chromium") -> Path:
     return wrapper
 
 
+def serve_where(netns: bool, transport: str, port: int) -> tuple[dict[str, Any], str | None]:
+    """``rfb.serve()`` keywords for a benchmark's server, and the URL the browser opens:
+    on the delayed path, in the server's namespace on ``port`` (the caller runs inside
+    ``in_server_netns()``); else on loopback (None: the display's own URL)."""
+    from rfb.signaling import IceConfig
+
+    from support.webrtc import LOOPBACK
+
+    if netns:
+        ice = IceConfig(host_addresses=(SRV_IP,), allowed_remote_networks=("10.99.0.0/24",))
+        where: dict[str, Any] = {"host": SRV_IP, "port": port}
+    else:
+        ice, where = LOOPBACK, {"port": 0}
+    if transport == "webrtc":
+        where.update(transport="webrtc", ice=ice)
+    return where, f"http://{SRV_IP}:{port}/" if netns else None
+
+
 @contextlib.contextmanager
 def in_server_netns() -> Iterator[None]:
     """This thread (the event loop's: the server's sockets, aiortc's ICE) and the threads
@@ -560,19 +578,6 @@ RTC_AUDIO = """async () => {
                 silent: o.silentConcealedSamples, events: o.concealmentEvents,
                 lost: o.packetsLost, received: o.packetsReceived };
 }"""
-LISTEN = """async (ms) => {
-  const a = window.rfbView.audio;
-  const an = a.context.createAnalyser();
-  an.fftSize = 32768;
-  a.output.connect(an);
-  await new Promise((r) => setTimeout(r, ms));
-  const buf = new Float32Array(an.fftSize);
-  an.getFloatTimeDomainData(buf);
-  a.output.disconnect(an);
-  return { samples: Array.from(buf.subarray(0, 32768)), rate: a.context.sampleRate };
-}"""
-
-
 async def audio_section(p: Any, args: argparse.Namespace, wrapper: Path) -> None:
     """The tone over WebRTC at ``loss`` %, the stream's fec option on and off."""
     import numpy as np
@@ -581,7 +586,7 @@ async def audio_section(p: Any, args: argparse.Namespace, wrapper: Path) -> None
     import rfb
     from rfb.signaling import IceConfig
 
-    from support.tone import TonePublisher, peak_hz
+    from support.tone import TonePublisher, heard
 
     loss = next((x for x in args.loss if x > 0), 5.0)
     browser = await p.chromium.launch(executable_path=str(wrapper),
@@ -634,15 +639,13 @@ async def audio_section(p: Any, args: argparse.Namespace, wrapper: Path) -> None
                     red0 = peer.audio.red.packets if peer.audio.red is not None else 0
                     machine = MachineLoad()
                     await asyncio.sleep(max(0.0, args.seconds - 0.7))
-                    got = await page.evaluate(LISTEN, 700)
+                    hz, rms = await heard(page, 700)
                     a1 = await page.evaluate(RTC_AUDIO)
                     busy = machine.busy()
                     enc1 = display.metrics()["display"]["audio"]["fec_packets"]
                     red = (peer.audio.red.packets if peer.audio.red is not None else 0) - red0
                     tier = display.stream.audio.tier_of(viewer.id)
                     set_loss(0)
-                    x = np.asarray(got["samples"], np.float64)
-                    hz, rms = peak_hz(x, int(got["rate"])), float(np.sqrt(np.mean(x**2)))
                     d = {k: a1[k] - a0[k] for k in a0}
                     slots = d["total"] / 960
                     concealed = 100 * d["concealed"] / max(1, d["total"])

@@ -364,26 +364,25 @@ def answer_microphone(stream: Any, peer: Any, pc: Any, track: Any) -> None:
         elif transceiver is not None and transceiver.direction == "sendrecv":
             transceiver.direction = "sendonly"  # the program's sound still goes out
 
-        async def tell() -> None:  # on its data channel, once it is a viewer
-            while peer.viewer is None:
-                if peer.closed.is_set() or mic._closed:
-                    return
-                await asyncio.sleep(0.05)
-            mic.refuse_track(peer.viewer.id, reason)
-
-        peer._spawn(tell())
+        told = reason  # on its data channel, once it is a viewer
+        _once_a_viewer(peer, mic, lambda viewer_id: mic.refuse_track(viewer_id, told))
         return
     if transceiver is not None:
         from .transports.aiortc_compat import rebundle_receiver
 
         rebundle_receiver(pc, transceiver)
+    _once_a_viewer(peer, mic, lambda viewer_id: mic.track(viewer_id, track))
 
-    async def attach() -> None:
-        # The viewer exists once the connection is up (WebRtcViewer.on_connected).
+
+def _once_a_viewer(peer: Any, mic: MicrophoneIn, act: Callable[[str], None]) -> None:
+    """``act(viewer id)`` once the connection is a viewer (WebRtcViewer.on_connected), unless
+    it or the microphone closes first."""
+
+    async def wait() -> None:
         while peer.viewer is None:
             if peer.closed.is_set() or mic._closed:
                 return
             await asyncio.sleep(0.05)
-        mic.track(peer.viewer.id, track)
+        act(peer.viewer.id)
 
-    peer._spawn(attach())
+    peer._spawn(wait())

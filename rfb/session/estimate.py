@@ -550,6 +550,15 @@ def _first_within(window: deque[_Delivery] | deque[tuple[float, int, int]]
     return i
 
 
+def _exact_busy(nbytes: int, busy: float) -> int | None:
+    """A unit's busy time in units of 2**-_SCALE_BITS s, exactly; None for an exotic unit
+    (a busy time finer than that, or not finite; a size that is not an int)."""
+    scaled = busy * _SCALE  # exact: a power of two
+    if type(nbytes) is not int or not 0.0 <= busy < _MAX_BUSY_S or (y := int(scaled)) != scaled:
+        return None
+    return y
+
+
 class _WindowSums:
     """What the capacity fit needs of the deliveries kept: their count and the sums of
     sizes x, busy times y, x*x and x*y, and the least and largest size (monotonic deques).
@@ -600,8 +609,7 @@ class _WindowSums:
         index = self.added
         for _, _, x, busy, _ in units:
             index += 1
-            scaled = busy * _SCALE  # exact: a power of two
-            if type(x) is not int or not 0.0 <= busy < _MAX_BUSY_S or (y := int(scaled)) != scaled:
+            if (y := _exact_busy(x, busy)) is None:
                 self.exotic += 1
                 continue
             n += 1
@@ -624,8 +632,7 @@ class _WindowSums:
         index = self.removed
         for _, _, x, busy, _ in units:
             index += 1
-            scaled = busy * _SCALE  # as _take_in did
-            if type(x) is not int or not 0.0 <= busy < _MAX_BUSY_S or (y := int(scaled)) != scaled:
+            if (y := _exact_busy(x, busy)) is None:
                 self.exotic -= 1
                 continue
             n -= 1

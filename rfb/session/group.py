@@ -448,8 +448,10 @@ class EncoderGroup:
             return None
         if self.is_video and not unit.still and not (unit.keyframe and viewer.wants_keyframe):
             return None
-        self._sent_at(now)
-        return viewer.offer(unit, now)
+        seq = viewer.offer(unit, now)
+        if seq is not None:
+            self._sent_at(now)
+        return seq
 
     def catch_up_exact(self, viewer: Viewer, now: float) -> tuple[int, EncodedUnit] | None:
         """A viewer regained credit: the exact still (with its seq), while it shows the
@@ -458,8 +460,10 @@ class EncoderGroup:
         if unit is None or self.frame is None or unit.frame_id != self.frame.frame_id:
             return None
         seq = viewer.offer_exact(unit, now, self.fallback_bps())
+        if seq is None:
+            return None
         self._sent_at(now)
-        return None if seq is None else (seq, unit)
+        return seq, unit
 
     def next_deadline(self, now: float) -> float | None:
         """When a decision could change without any new event (a timer for the pump)."""

@@ -5,7 +5,6 @@ speakers), and the unmute button is what starts it under the default autoplay po
 from __future__ import annotations
 
 import asyncio
-import base64
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,26 +16,11 @@ import rfb
 
 from support.av_sync import WATCH, Publisher, page_offset_ms, pair
 from support.browser import ARGS, CHROMIUM, H, Stream, W, open_page, wait_for
-from support.tone import TonePublisher, peak_hz
+from support.tone import TonePublisher, heard
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-# What the page hears: `ms` of what goes to the speakers, as time-domain samples.
-LISTEN = """async (ms) => {
-  const a = window.rfbView.audio;
-  const an = a.context.createAnalyser();
-  an.fftSize = 32768;
-  a.output.connect(an);
-  await new Promise((r) => setTimeout(r, ms));
-  const buf = new Float32Array(an.fftSize);
-  an.getFloatTimeDomainData(buf);
-  a.output.disconnect(an);
-  // base64 of the float32 bytes: cheap, where a 32k-number JSON array stalls the main thread
-  const bytes = new Uint8Array(buf.buffer);
-  let s = "";
-  for (let k = 0; k < bytes.length; k += 0x8000) s += String.fromCharCode.apply(null, bytes.subarray(k, k + 0x8000));
-  return { samples: btoa(s), rate: a.context.sampleRate };
-}"""
+
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -49,12 +33,6 @@ async def autoplay_browser() -> AsyncIterator[Any]:
                                     args=[*ARGS, "--autoplay-policy=no-user-gesture-required"])  # fmt: skip
         yield b
         await b.close()
-
-
-async def heard(page: Any, ms: int = 1000) -> tuple[float, float]:
-    got = await page.evaluate(LISTEN, ms)
-    x = np.frombuffer(base64.b64decode(got["samples"]), np.float32).astype(np.float64)
-    return peak_hz(x, int(got["rate"])), float(np.sqrt(np.mean(x**2)))
 
 
 async def test_the_page_hears_the_tone(autoplay_browser) -> None:

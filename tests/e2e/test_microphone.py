@@ -82,6 +82,18 @@ def check_tone(chunks: list[Any]) -> float:
     return hz
 
 
+async def start_is_refused(page: Any, reason: str) -> dict[str, Any]:
+    """No microphone button at first; the page's own start() ends ``refused`` with
+    ``reason``. Returns the microphone's stats."""
+    await asyncio.sleep(0.3)
+    assert not await page.locator("button.rfb-microphone").is_visible()
+    await page.evaluate("window.rfbView.microphone.start()")
+    await wait_for(page, "window.rfbView.microphone.state === 'refused'")
+    stats: dict[str, Any] = await page.evaluate("window.rfbView.microphone.stats()")
+    assert stats["reason"] == reason, stats
+    return stats
+
+
 @pytest.mark.parametrize("transport", ["websocket", "webrtc"])
 async def test_the_program_hears_the_viewers_microphone(mic_browser, transport: str) -> None:
     kw: dict[str, Any] = {"transport": "webrtc", "ice": LOOPBACK} if transport == "webrtc" else {}
@@ -127,13 +139,8 @@ async def test_a_view_only_viewers_microphone_is_refused(mic_browser) -> None:
     try:
         assert (await page.evaluate("window.rfbView.stats"))["viewOnly"] is True
         # No button for a viewer that may not send...
-        await asyncio.sleep(0.3)
-        assert not await page.locator("button.rfb-microphone").is_visible()
         # ...and the page's own start() is refused by the server: nothing reaches the app.
-        await page.evaluate("window.rfbView.microphone.start()")
-        await wait_for(page, "window.rfbView.microphone.state === 'refused'")
-        stats = await page.evaluate("window.rfbView.microphone.stats()")
-        assert stats["reason"] == "view_only", stats
+        await start_is_refused(page, "view_only")
         assert await page.locator("button.rfb-microphone").is_visible()  # says so
         await asyncio.sleep(0.5)
         assert display.poll_audio_in() == []
@@ -172,13 +179,8 @@ async def test_a_view_only_webrtc_viewer_is_told_its_microphone_is_refused(mic_b
         async with asyncio.timeout(10):
             while not display.metrics()["display"]["audio_in"]["refused"].get("view_only"):
                 await asyncio.sleep(0.05)
-        await asyncio.sleep(0.3)
-        assert not await page.locator("button.rfb-microphone").is_visible()
         # ...and the page, told on its data channel, refuses its own start() with the reason.
-        await page.evaluate("window.rfbView.microphone.start()")
-        await wait_for(page, "window.rfbView.microphone.state === 'refused'")
-        stats = await page.evaluate("window.rfbView.microphone.stats()")
-        assert stats["reason"] == "view_only", stats
+        stats = await start_is_refused(page, "view_only")
         assert stats["transport"] is None, stats  # the track never went on the connection
         button = page.locator("button.rfb-microphone")
         assert await button.is_visible()  # says so

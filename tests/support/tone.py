@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import time
 from typing import Any
@@ -137,3 +138,27 @@ class LibOpus:
             self._lib.opus_decoder_destroy.argtypes = [self._ct.c_void_p]
             self._lib.opus_decoder_destroy(self._dec)
             self._dec = None
+
+
+# What the page hears: `ms` of what goes to the speakers, as time-domain samples.
+LISTEN = """async (ms) => {
+  const a = window.rfbView.audio;
+  const an = a.context.createAnalyser();
+  an.fftSize = 32768;
+  a.output.connect(an);
+  await new Promise((r) => setTimeout(r, ms));
+  const buf = new Float32Array(an.fftSize);
+  an.getFloatTimeDomainData(buf);
+  a.output.disconnect(an);
+  // base64 of the float32 bytes: cheap, where a 32k-number JSON array stalls the main thread
+  const bytes = new Uint8Array(buf.buffer);
+  let s = "";
+  for (let k = 0; k < bytes.length; k += 0x8000) s += String.fromCharCode.apply(null, bytes.subarray(k, k + 0x8000));
+  return { samples: btoa(s), rate: a.context.sampleRate };
+}"""
+
+async def heard(page: Any, ms: int = 1000) -> tuple[float, float]:
+    """The loudest frequency (Hz) and the RMS level of ``ms`` of what the page plays."""
+    got = await page.evaluate(LISTEN, ms)
+    x = np.frombuffer(base64.b64decode(got["samples"]), np.float32).astype(np.float64)
+    return peak_hz(x, int(got["rate"])), float(np.sqrt(np.mean(x**2)))
