@@ -3,6 +3,7 @@
     python benchmarks/bench_convert.py                       # 1280x720 and 1920x1080, scene
     python benchmarks/bench_convert.py --content scene,noise --frames 300
     python benchmarks/bench_convert.py --sizes 1280x720 --channels 3 --no-cold
+    python benchmarks/bench_convert.py --paced               # at 30 fps: OpenCV's spin
 
 Rows, for each size, RGB and RGBA, and each content ("scene": rfb.patterns' realistic
 scene, 8 frames of its pan; "noise": uniform random bytes):
@@ -24,6 +25,12 @@ arrays out as memory it has just returned to the system, and they page-fault; "o
 fresh temporaries" is rfb's path with its reused quarter-size temporaries made new on
 every call instead. Prints the machine's busy fraction over the run (run
 it under ``flock /tmp/rfb-heavy.lock`` on a shared machine). Asserts nothing.
+
+``--paced``: instead, as a stream converts, one frame every 1/30 s (PACED_FRAMES of them,
+1280x720 RGB scene, cycling DISTINCT frames), each setting in a fresh process: OpenCV's
+default threads with its workers spinning between calls (OpenCV's own default), with the
+spin off (what rfb sets when it loads OpenCV: convert._NO_ACTIVE_WAIT), and on one thread.
+CPU ms per frame counts the spin, which a back-to-back loop never shows.
 """
 
 from __future__ import annotations
@@ -162,6 +169,53 @@ def cold_rows() -> None:
             print(f"  {name:32s} {float(got[0]):.2f} CPU ms/frame, {got[1]} minor faults/frame")
 
 
+PACED_FRAMES = 300
+PACED = {
+    "default threads, workers spin": ("spin", -1),
+    "default threads, no spin (rfb)": ("rfb", -1),
+    "one thread": ("rfb", 1),
+}
+
+
+def paced_child(spin: str, threads: int) -> None:
+    import os
+
+    for name in convert._NO_ACTIVE_WAIT:
+        if spin == "spin":
+            os.environ.pop(name, None)  # OpenCV's own defaults
+    if spin == "spin":
+        import cv2  # before rfb does: rfb then leaves the settings alone
+    cv2 = convert.load_cv2()
+    if threads > 0:
+        cv2.setNumThreads(threads)
+    av = load_av()
+    frames = sources("scene", 1280, 720, 3)
+    walls = []
+    c0, t0 = time.process_time(), time.perf_counter()
+    for i in range(PACED_FRAMES):
+        t = time.perf_counter()
+        convert.cpu_i420(av, frames[i % len(frames)], 1280, 720)
+        walls.append(time.perf_counter() - t)
+        time.sleep(max(0.0, t0 + (i + 1) / 30 - time.perf_counter()))
+    cpu = 1000 * (time.process_time() - c0) / PACED_FRAMES
+    walls.sort()
+    print(f"{cpu:.3f} {1000 * walls[len(walls) // 2]:.3f} {cv2.getNumThreads()}")
+
+
+def paced_rows() -> None:
+    load = MachineLoad()
+    print(f"paced: 1280x720 RGB scene converted at 30 frames a second, {PACED_FRAMES} frames, "
+          "each setting in a fresh process")  # fmt: skip
+    print("| OpenCV | threads | CPU ms/frame | wall ms/frame (median) |\n|---|---|---|---|")
+    for label, (spin, threads) in PACED.items():
+        got = subprocess.run(
+            [sys.executable, __file__, "--paced-child", spin, "--paced-threads", str(threads)],
+            capture_output=True, text=True, check=True,
+        ).stdout.split()  # fmt: skip
+        print(f"| {label} | {got[2]} | {float(got[0]):.2f} | {float(got[1]):.2f} |")
+    print(f"\nmachine busy {load.busy():.0%} over the run")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--sizes", default="1280x720,1920x1080")
@@ -172,7 +226,16 @@ def main() -> None:
     ap.add_argument("--no-cold", action="store_true", help="skip the fresh-process rows")
     ap.add_argument("--cold-child", help=argparse.SUPPRESS)
     ap.add_argument("--cold-source", help=argparse.SUPPRESS)
+    ap.add_argument("--paced", action="store_true", help="30 fps rows: OpenCV's spin counted")
+    ap.add_argument("--paced-child", help=argparse.SUPPRESS)
+    ap.add_argument("--paced-threads", type=int, default=-1, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.paced_child:
+        paced_child(args.paced_child, args.paced_threads)
+        return
+    if args.paced:
+        paced_rows()
+        return
     if args.cold_child:
         cold_child(args.cold_child, args.cold_source)
         return

@@ -30,7 +30,11 @@ N x frames published), each viewer's frames per second (min and median), the pro
 latency, frames published per second and the machine's busy fraction (/proc/stat). A row
 whose clients and server together keep the machine near 100 % busy is limited by the
 machine, not the server alone: read the busy fraction and the clients' CPU with it.
-``--plot PATH`` writes server CPU against N (matplotlib). Loopback only; asserts nothing.
+``--plot PATH`` writes server CPU against N (matplotlib). ``--nice-clients N`` runs the
+ack-only client processes at niceness N, so that the server (and the probe) get the cores
+first, as they would with the viewers on other machines: where the default rows and these
+differ, the clients sharing the 2 cores are part of the limit. Loopback only; asserts
+nothing.
 """
 
 from __future__ import annotations
@@ -333,12 +337,13 @@ async def run_probe(port: int) -> None:
 
 
 class Proc:
-    def __init__(self, *args: str, rfb_path: str | None = None) -> None:
+    def __init__(self, *args: str, rfb_path: str | None = None, nice: int = 0) -> None:
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]))
         if rfb_path:
             env["FANOUT_SERVER_RFB"] = rfb_path
         self.p = subprocess.Popen([sys.executable, __file__, *args], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, text=True, env=env)  # fmt: skip
+                                  stdout=subprocess.PIPE, text=True, env=env,
+                                  preexec_fn=(lambda: os.nice(nice)) if nice else None)  # fmt: skip
 
     def say(self, line: str) -> None:
         assert self.p.stdin is not None
@@ -406,8 +411,8 @@ HEADER = ("    N  server  µs/v/f  fps min/med   probe p50  p95   fps  publ. cli
 
 def measure(server: Proc, port: int, n: int, args: argparse.Namespace) -> Row:
     per = [n // args.clients + (i < n % args.clients) for i in range(args.clients)]
-    clients = [Proc("--client", str(k), "--port", str(port), "--transport", args.transport)
-               for k in per if k]  # fmt: skip
+    clients = [Proc("--client", str(k), "--port", str(port), "--transport", args.transport,
+                    nice=args.nice_clients) for k in per if k]  # fmt: skip
     probe = Proc("--probe", "--port", str(port))
     everyone = [*clients, probe]
     try:
@@ -502,7 +507,8 @@ def bench(args: argparse.Namespace) -> None:
         if not ready.startswith("ready "):
             raise RuntimeError("the server did not start")
         print(f"rfb fan-out on {os.cpu_count()} CPUs: {W}x{H} scene at {FPS:g} fps, H.264, "
-              f"{args.transport} viewers over {args.clients} client processes, "
+              f"{args.transport} viewers over {args.clients} client processes"
+              f"{f' at niceness {args.nice_clients}' if args.nice_clients else ''}, "
               f"{args.seconds:g} s measured per row after {WARMUP_S:g} s; the server's rfb: "
               f"{ready.split(maxsplit=1)[1]}", flush=True)  # fmt: skip
         print(HEADER, flush=True)
@@ -571,6 +577,9 @@ def main() -> None:
     ap.add_argument("--loop", choices=("auto", "uvloop", "asyncio"), default="auto",
                     help="the server's event loop, as rfb's own event_loop option (auto: "
                     "uvloop where installed)")
+    ap.add_argument("--nice-clients", type=int, default=0, metavar="N",
+                    help="run the ack-only clients at this niceness (the probe and server at "
+                    "0): the server gets the cores first, as with its viewers on other machines")
     ap.add_argument("--server", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--client", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)

@@ -5,9 +5,11 @@ The decisions are sans I/O in session/routing.py (``Routing``): who is in which 
 ladders, rung costs, start rungs, rung moves, adaptation rounds. The hub carries them out:
 it keeps each viewer's link and each group's GroupPump (pump.py), starts a pump for every
 new group and closes the pump of every group nobody is in, hands units to links, wakes
-pumps when frames come and credit returns, and runs the adaptation timer: every
-``ADAPT_INTERVAL_S`` a round of ``Routing.adapt``, fed what the links say, after which
-paced links get their new rate (rtp/pacer.py's pacing_rate, chosen by the routing).
+pumps when frames come and credit returns, and runs the adaptation timer: every viewer
+has a round of ``Routing.adapt`` every ``ADAPT_INTERVAL_S``, fed what its link says, after
+which paced links get their new rate (rtp/pacer.py's pacing_rate, chosen by the routing).
+A large audience is decided a slice of ``ADAPT_SLICE`` viewers at a time, spread over the
+interval: one round for 500 viewers held the loop for 20-30 ms, every frame behind it.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("rfb")
 
 ADAPT_INTERVAL_S = 0.2
+ADAPT_SLICE = 50  # viewers decided in one turn of the loop
 
 
 def _bps(x: float | None) -> str:
@@ -204,9 +207,7 @@ class Hub:
 
     # -- viewers ----------------------------------------------------------------------
 
-    def attach(
-        self, capability: str, link: ViewerLink, **options: Unpack[AttachOptions]
-    ) -> Viewer:
+    def attach(self, capability: str, link: ViewerLink, **options: Unpack[AttachOptions]) -> Viewer:
         """A new viewer of ``capability``, sent its units through ``link``; ``options``:
         session.routing.AttachOptions (scaled frames, start bitrate, own settings, a fixed
         rung, ...)."""
@@ -267,18 +268,23 @@ class Hub:
 
     async def _adapt_loop(self) -> None:
         while True:
-            await asyncio.sleep(ADAPT_INTERVAL_S)
-            try:
-                self.adapt()
-            except Exception:  # a bug in one round must not end adaptation for everyone
-                log.exception("rfb: adaptation round failed")
+            ids = [e.viewer.id for e in self.routing.adapting()]
+            parts = max(1, -(-len(ids) // ADAPT_SLICE))
+            for part in range(parts):
+                await asyncio.sleep(ADAPT_INTERVAL_S / parts)
+                try:
+                    self.adapt(ids[part::parts])
+                except Exception:  # a bug in one round must not end adaptation for everyone
+                    log.exception("rfb: adaptation round failed")
 
-    def adapt(self) -> None:
-        """One round of rung decisions (the loop runs it every ADAPT_INTERVAL_S)."""
+    def adapt(self, viewer_ids: list[str] | None = None) -> None:
+        """One round of rung decisions for ``viewer_ids`` (None: every adapting viewer).
+        The loop runs one for each viewer every ADAPT_INTERVAL_S."""
         now = self._clock()
-        readings = {e.viewer.id: self._reading(e.viewer) for e in self.routing.adapting()}
+        adapting = self.routing.adapting(viewer_ids)
+        readings = {e.viewer.id: self._reading(e.viewer) for e in adapting}
         try:
-            self.routing.adapt(now, readings)
+            self.routing.adapt(now, readings, adapting)
         finally:
             self._carry_out(now)
 

@@ -3,8 +3,9 @@
 session/control.py's floor and session/presence.py's pointers.
 
 Viewers that announced the ``control`` feature are told who holds the floor (``control``),
-those that announced ``presence`` who is watching (``viewers``, on every join, leave and
-floor change) and the others' pointers (``pointers``, at most 15 a second). Both are
+those that announced ``presence`` who is watching (``viewers``, after joins, leaves and
+floor changes: at once, or with a crowd coming and going, paced by
+session/presence.RosterPace) and the others' pointers (``pointers``, at most 15 a second). Both are
 state: a viewer that starts listening gets the current ones first (notices.py). pdum.rfb
 0.x clients announce neither and are sent none of it. Loop thread only.
 """
@@ -20,7 +21,7 @@ from . import protocol
 from .access import Access
 from .notices import Notices
 from .session.control import Floor, Outcome
-from .session.presence import POINTER_HZ, Pointers
+from .session.presence import POINTER_HZ, Pointers, RosterPace
 
 MAX_LISTED = 256  # viewers named in ``viewers`` (as many as the page lists: presence.ts)
 
@@ -42,6 +43,8 @@ class Presence:
         self._pointers = Pointers(hz)
         self._members: dict[str, _Member] = {}
         self._timer: asyncio.TimerHandle | None = None
+        self._roster = RosterPace()
+        self._roster_timer: asyncio.TimerHandle | None = None
         self._last: dict[str, str] = {}  # what was last announced, by message type
         self.pointers_ignored = 0  # positions sent to a stream that does not share them
         self.announce()
@@ -92,13 +95,36 @@ class Presence:
         )  # fmt: skip
 
     def announce(self) -> None:
-        """Tell the viewers how things are now (only what changed is sent)."""
+        """Tell the viewers how things are (only what changed is sent): the floor at once,
+        the roster at once or at the end of its gap (RosterPace)."""
         state = self.control_state()
-        for msg, text in ((state, state.encode()), self._viewers_message()):
-            kind = msg.as_dict()["type"]
-            if self._last.get(kind) != text:
-                self._last[kind] = text
-                self._notices.set_state(msg)
+        self._tell(state, state.encode())
+        self._roster.changed()
+        self._tell_roster()
+
+    def _tell(self, msg: protocol.Notice, text: str) -> None:
+        kind = msg.as_dict()["type"]
+        if self._last.get(kind) != text:
+            self._last[kind] = text
+            self._notices.set_state(msg)
+
+    def _tell_roster(self) -> None:
+        now = self._clock()
+        if self._roster.take(now, len(self._members)):
+            if self._roster_timer is not None:
+                self._roster_timer.cancel()
+                self._roster_timer = None
+            self._tell(*self._viewers_message())
+            return
+        due = self._roster.due()
+        if due is not None and self._roster_timer is None:
+            self._roster_timer = asyncio.get_running_loop().call_later(
+                max(0.0, due - now), self._roster_due
+            )
+
+    def _roster_due(self) -> None:
+        self._roster_timer = None
+        self._tell_roster()
 
     def refused(self, client_id: str, outcome: Outcome) -> None:
         """Tell a viewer why its request was refused (with the floor as it is)."""
@@ -134,9 +160,10 @@ class Presence:
             self._arm()
 
     def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        for timer in (self._timer, self._roster_timer):
+            if timer is not None:
+                timer.cancel()
+        self._timer = self._roster_timer = None
 
     def metrics(self) -> dict[str, int]:
         return {
@@ -144,4 +171,5 @@ class Presence:
             "pointer_messages": self._pointers.sent,
             "pointers_coalesced": self._pointers.coalesced,
             "pointers_ignored": self.pointers_ignored,
+            "roster_changes_coalesced": self._roster.coalesced,
         }

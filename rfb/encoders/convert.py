@@ -99,6 +99,17 @@ SWSCALE_THREADS_MIN_PIXELS = 640 * 480
 _cv2: Any = None
 _cv2_tried = False
 
+# OpenCV's worker threads spin for a while after each parallel call, waiting for the next
+# one: at 30 frames a second that spin is most of what they cost (720p conversion 1.7 ms of
+# CPU a frame on two threads, 1.2 ms without the spin, the same wall time; python
+# benchmarks/bench_convert.py --paced). Unless the program set them, or loaded OpenCV before
+# rfb did, rfb has them wait on a condition instead.
+_NO_ACTIVE_WAIT = (
+    "OPENCV_THREAD_POOL_ACTIVE_WAIT_PAUSE_LIMIT",
+    "OPENCV_THREAD_POOL_ACTIVE_WAIT_WORKER",
+    "OPENCV_THREAD_POOL_ACTIVE_WAIT_MAIN",
+)
+
 
 def load_cv2() -> Any:
     """OpenCV if it imports (``pip install 'rfb[fast]'``, or any opencv-python), else None.
@@ -108,6 +119,8 @@ def load_cv2() -> Any:
     if not _cv2_tried:
         _cv2_tried = True
         if not os.environ.get("RFB_NO_OPENCV"):
+            for name in _NO_ACTIVE_WAIT:  # read once, when OpenCV loads
+                os.environ.setdefault(name, "0")
             try:
                 import cv2
 

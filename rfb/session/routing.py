@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
@@ -494,24 +494,36 @@ class Routing:
 
     # -- adaptation ---------------------------------------------------------------------
 
-    def adapting(self) -> list[Entry]:
-        """The entries an adaptation round decides for (the others are held)."""
-        return [e for e in self.entries.values() if e.policy is not None]
+    def adapting(self, viewer_ids: Iterable[str] | None = None) -> list[Entry]:
+        """The entries an adaptation round decides for (the others are held): of every
+        viewer, or of ``viewer_ids`` (those gone meanwhile left out)."""
+        if viewer_ids is None:
+            entries: Iterable[Entry | None] = self.entries.values()
+        else:
+            entries = map(self.entries.get, viewer_ids)
+        return [e for e in entries if e is not None and e.policy is not None]
 
-    def adapt(self, now: float, readings: Mapping[str, LinkReading] | None = None) -> None:
-        """One round of rung decisions: each adapting viewer's policy reads its estimate
-        (fed ``readings`` of its link first; without one, its own unconfirmed units) and
-        the viewer moves where it says; a paced link gets a rate for the rung it is on."""
+    def adapt(
+        self,
+        now: float,
+        readings: Mapping[str, LinkReading] | None = None,
+        entries: list[Entry] | None = None,
+    ) -> None:
+        """One round of rung decisions for ``entries`` (from ``adapting()``; None: every
+        adapting viewer): each policy reads its viewer's estimate (fed ``readings`` of its
+        link first; without one, its own unconfirmed units) and the viewer moves where it
+        says; a paced link gets a rate for the rung it is on."""
         readings = readings or {}
         latest = self.latest
         # At rest from when its still is made: the still is the one large unit then.
         rest_after = self.options.still_after or REST_S
         resting = latest is not None and now - latest.published_at >= rest_after
-        for viewer_id, entry in list(self.entries.items()):
+        for entry in self.adapting() if entries is None else entries:
             policy = entry.policy
-            if policy is None:
-                continue
+            if policy is None or self.entries.get(entry.viewer.id) is not entry:
+                continue  # held, or gone (a move's effects may detach a viewer)
             viewer = entry.viewer
+            viewer_id = viewer.id
             reading = readings.get(viewer_id)
             if reading is None:
                 reading = LinkReading(outstanding_since=viewer.oldest_unacked_at())

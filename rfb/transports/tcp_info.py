@@ -38,3 +38,46 @@ def delivery_rate(sock: Any) -> tuple[float, float] | None:
         return None
     min_rtt_us, rate = _MIN_RTT_AND_RATE.unpack_from(info, _MIN_RTT_AT)
     return (8.0 * rate, min_rtt_us / 1e6) if rate > 0 else None
+
+
+class BorrowedSocket:
+    """A socket object over a connection's descriptor, made once and never closing it.
+
+    uvloop's transports hand out a stand-in socket whose every ``getsockopt`` builds a
+    socket object and drops it again (4 % of the loop's time at 500 viewers sampled ten
+    times a second); this one is built once per viewer. ``release()`` (or its collection)
+    lets go of the descriptor without closing it: the transport owns it."""
+
+    __slots__ = ("_sock",)
+
+    def __init__(self, fd: int) -> None:
+        self._sock: socket.socket | None = socket.socket(fileno=fd)
+
+    def getsockopt(self, level: int, option: int, buflen: int) -> bytes:
+        if self._sock is None:
+            raise OSError("released")
+        return self._sock.getsockopt(level, option, buflen)
+
+    def release(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.detach()
+
+    def __del__(self) -> None:
+        self.release()
+
+
+def borrow(sock: Any) -> Any:
+    """``sock`` as delivery_rate() reads it cheaply: uvloop's stand-in replaced by a
+    BorrowedSocket (release() it with the connection), anything else as it is."""
+    if sock is None or type(sock).__name__ != "PseudoSocket":
+        return sock
+    try:
+        return BorrowedSocket(sock.fileno())
+    except OSError:
+        return sock
+
+
+def release(sock: Any) -> None:
+    if isinstance(sock, BorrowedSocket):
+        sock.release()

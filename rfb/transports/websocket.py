@@ -25,6 +25,7 @@ from ..protocol import ProtocolError
 from ..session import EncodedUnit, Viewer
 from ..session.audio import AudioOut
 from ..session.links import LinkKind
+from . import tcp_info
 from .common import StatsTicker, auth_context, config_message, dispatch
 from .tcp_info import delivery_rate
 
@@ -469,7 +470,7 @@ class WebSocketViewer:
         if self.ws.closed:
             return  # its descriptor may be another connection's by now
         if self._raw_socket is None:
-            self._raw_socket = self.ws.raw_socket()
+            self._raw_socket = tcp_info.borrow(self.ws.raw_socket())
         sample = delivery_rate(self._raw_socket)
         if sample is not None:
             viewer.estimator.on_path_rate(now, *sample)
@@ -565,6 +566,7 @@ class WebSocketViewer:
             close_code, close_reason = exc.close_code, exc.reason
         finally:
             self.ws.tap_text(None)
+            tcp_info.release(self._raw_socket)
             # Stop serving this viewer first; the close handshake can take its time.
             if self.session is not None:
                 self.session.close()

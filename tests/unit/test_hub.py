@@ -163,3 +163,36 @@ async def test_a_link_can_be_sent_to_before_attach_returns() -> None:
     v2 = hub.attach(protocol.CAP_JPEG, late)
     assert late.sent and late.sent[0][0] is v2 and late.sent[0][1] == 0  # inside attach()
     await hub.aclose()
+
+
+async def test_a_large_audience_is_adapted_a_slice_at_a_time_each_viewer_every_interval(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """120 viewers: rounds of at most ADAPT_SLICE, spread over ADAPT_INTERVAL_S, so the
+    loop is never held for everyone at once; yet each viewer is decided every interval,
+    and one that leaves is decided no more."""
+    from rfb import hub as hub_module
+
+    clock = Clock()
+    h = hub(clock)
+    rounds: list[list[str]] = []
+    decide = h.routing.adapt
+
+    def recording(now, readings=None, entries=None):  # type: ignore[no-untyped-def]
+        rounds.append([e.viewer.id for e in entries or []])
+        decide(now, readings, entries)
+
+    monkeypatch.setattr(h.routing, "adapt", recording)
+    monkeypatch.setattr(hub_module, "ADAPT_INTERVAL_S", 0.06)
+    viewers = [h.attach(protocol.CAP_JPEG, KeepingLink()) for _ in range(120)]
+    await until(lambda: len(rounds) >= 6)  # two intervals, three slices each
+    assert all(0 < len(r) <= hub_module.ADAPT_SLICE for r in rounds[:6])
+    for interval in (rounds[:3], rounds[3:6]):
+        decided = [vid for r in interval for vid in r]
+        assert sorted(decided) == sorted(v.id for v in viewers)  # each once an interval
+    gone = viewers[0].id
+    await closed(h.detach(gone))
+    start = len(rounds)
+    await until(lambda: len(rounds) >= start + 6)
+    assert all(gone not in r for r in rounds[start:])  # not even in the cycle it left in
+    await h.aclose()

@@ -6,16 +6,35 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+from collections.abc import Callable
 
 from rfb.access import Access
 from rfb.notices import Notices
 from rfb.presence import Presence
 from rfb.session.control import EXCLUSIVE, Floor, Outcome
+from rfb.session.presence import ROSTER_MAX_GAP_S
 
 
-def setup(pointers: bool = False) -> tuple[Presence, Notices, Floor, dict[str, list[dict]]]:
+class Clock:
+    """A fake clock; ``later()`` lets the roster's gap pass, so the next change is told at
+    once (RosterPace)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def later(self) -> None:
+        self.now += ROSTER_MAX_GAP_S
+
+
+def setup(
+    pointers: bool = False, clock: Callable[[], float] | None = None
+) -> tuple[Presence, Notices, Floor, dict[str, list[dict]]]:
     notices, floor = Notices(), Floor(EXCLUSIVE)
-    p = Presence(notices, floor, lambda: 0.0, pointers=pointers)
+    p = Presence(notices, floor, clock or Clock(), pointers=pointers)
     seen: dict[str, list[dict]] = {}
     return p, notices, floor, seen
 
@@ -28,14 +47,17 @@ def listen(notices: Notices, seen: dict[str, list[dict]], cid: str,
 
 
 def test_viewers_are_listed_with_names_roles_and_the_floor() -> None:
-    p, notices, floor, seen = setup()
+    clock = Clock()
+    p, notices, floor, seen = setup(clock=clock)
     floor.join("a")
     p.join("a", Access({"name": "Alice"}), "websocket")
     listen(notices, seen, "a")
     assert [m["type"] for m in seen["a"]] == ["control", "viewers"]  # the state, first
     floor.join("v", may_drive=False)
+    clock.later()
     p.join("v", Access("Vera", view_only=True), "webrtc")
     floor.request("a", 0.0)
+    clock.later()
     p.announce()
     assert [v.as_dict() for v in p.viewers()] == [
         {"client_id": "a", "name": "Alice", "transport": "websocket", "role": "drive",
@@ -46,15 +68,19 @@ def test_viewers_are_listed_with_names_roles_and_the_floor() -> None:
     control = [m for m in seen["a"] if m["type"] == "control"][-1]
     assert (control["holder"], control["name"], control["reason"]) == ("a", "Alice", "request")
     before = len(seen["a"])
+    clock.later()
     p.announce()  # nothing changed: nothing sent
     assert len(seen["a"]) == before
+    clock.later()
     p.leave("v")
     assert [v["client_id"] for v in seen["a"][-1]["viewers"]] == ["a"]
 
 
 def test_a_refusal_is_told_to_the_viewer_that_asked_only() -> None:
-    p, notices, floor, seen = setup()
+    clock = Clock()
+    p, notices, floor, seen = setup(clock=clock)
     for cid in ("a", "b"):
+        clock.later()
         floor.join(cid)
         p.join(cid, Access(), "websocket")
         listen(notices, seen, cid)
@@ -92,10 +118,12 @@ def test_a_thousand_viewers_are_counted_and_the_first_named_in_one_message() -> 
     from rfb.presence import MAX_LISTED
     from rfb.protocol import MAX_TEXT_MESSAGE_BYTES
 
-    p, notices, floor, seen = setup()
+    clock = Clock()
+    p, notices, floor, seen = setup(clock=clock)
     listen(notices, seen, "watcher")
     for i in range(1000):
         floor.join(f"v{i}")
+        clock.later()  # each join told at once: every size of the list is tried
         p.join(f"v{i}", Access({"name": f"viewer {i} " + "é" * 200}), "websocket")
     last = seen["watcher"][-1]
     assert last["type"] == "viewers" and last["total"] == 1000
@@ -104,7 +132,42 @@ def test_a_thousand_viewers_are_counted_and_the_first_named_in_one_message() -> 
     text = json.dumps(last, ensure_ascii=False, separators=(",", ":"))  # as it was sent
     assert len(text.encode()) <= MAX_TEXT_MESSAGE_BYTES
     for i in range(1000 - 3):
+        clock.later()
         p.leave(f"v{i}")
     last = seen["watcher"][-1]
     assert [v["client_id"] for v in last["viewers"]] == ["v997", "v998", "v999"]
     assert "total" not in last  # all of them are named
+
+
+def test_a_crowd_arriving_at_once_is_told_together() -> None:
+    """500 viewers joining in one go: the roster is not sent to everyone at every join
+    (250,000 messages) but at once to the first and, after a gap that grows with the
+    audience, once more with everyone; a viewer that leaves later is told within the gap."""
+
+    async def main() -> tuple[list[dict], list[dict], float]:
+        p, notices, floor, seen = setup(clock=time.monotonic)
+        listen(notices, seen, "watcher")
+        t0 = time.monotonic()
+        for i in range(500):
+            floor.join(f"v{i}")
+            p.join(f"v{i}", Access(), "websocket")
+            listen(notices, seen, f"v{i}")
+        told_during = [m for m in seen["watcher"] if m["type"] == "viewers"]
+        while seen["watcher"][-1].get("total") != 500:
+            await asyncio.sleep(0.01)
+            assert time.monotonic() - t0 < 3.0, "the crowd was never told"
+        waited = time.monotonic() - t0
+        p.leave("v0")
+        while seen["watcher"][-1].get("total") != 499:
+            await asyncio.sleep(0.01)
+        p.close()
+        # Besides the state each gets on listening (its first two messages): a few rounds
+        # of the roster to everyone there, where unpaced it was 125,000 messages.
+        told = sum(sum(m["type"] == "viewers" for m in got[2:]) for got in seen.values())
+        assert told <= 4 * 501, told
+        return told_during, seen["v499"], waited
+
+    told_during, last_joiner, waited = asyncio.run(main())
+    assert 1 <= len(told_during) <= 3  # at once, then only as the gap allows
+    assert waited < 1.5  # within the gap for 500 (1 s), plus the loop's slack
+    assert last_joiner[-1]["total"] == 499  # and everyone hears it, the last to come too
