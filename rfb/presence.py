@@ -5,9 +5,10 @@ session/control.py's floor and session/presence.py's pointers.
 Viewers that announced the ``control`` feature are told who holds the floor (``control``),
 those that announced ``presence`` who is watching (``viewers``, after joins, leaves and
 floor changes: at once, or with a crowd coming and going, paced by
-session/presence.RosterPace) and the others' pointers (``pointers``, at most 15 a second). Both are
-state: a viewer that starts listening gets the current ones first (notices.py). pdum.rfb
-0.x clients announce neither and are sent none of it. Loop thread only.
+session/presence.RosterPace) and the others' pointers (``pointers``, at most 15 a
+second). Both are state: a viewer that starts listening gets the current ones first
+(notices.py). pdum.rfb 0.x clients announce neither and are sent none of it. Loop thread
+only.
 """
 
 from __future__ import annotations
