@@ -5,9 +5,7 @@ Real pumps and encoders on small frames, a clock the test moves; no sockets."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
-import numpy as np
 import pytest
 
 from rfb import encoders, patterns, protocol
@@ -18,19 +16,11 @@ from rfb.rtp.pacer import pacing_rate
 from rfb.session import EncodedUnit
 from rfb.session.links import LinkKind
 
+from support.clock import Clock
 from support.links import KeepingLink
-
-W, H = 64, 48
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
+from support.small_hub import H, W, until
+from support.small_hub import small_frame as frame
+from support.small_hub import small_hub as hub
 
 
 class PacedLink(KeepingLink):
@@ -42,21 +32,6 @@ class PacedLink(KeepingLink):
 
     def set_pacing_rate(self, bps: float, now: float) -> None:
         self.rates.append((bps, now))
-
-
-def hub(clock: Clock, **options: object) -> Hub:
-    return Hub(StreamOptions(width=W, height=H, still_after=None, **options), clock)  # type: ignore[arg-type]
-
-
-def frame(i: int, clock: Clock) -> Frame:
-    pixels = np.full((H, W, 3), i * 10 % 256, np.uint8)
-    return Frame(pixels, i, round(clock.now * 1e6), clock.now)
-
-
-async def until(done: Callable[[], bool], seconds: float = 5.0) -> None:
-    async with asyncio.timeout(seconds):
-        while not done():
-            await asyncio.sleep(0.005)
 
 
 async def closed(tasks: list[asyncio.Task[None]]) -> None:

@@ -15,16 +15,12 @@ from rfb.presence import Presence
 from rfb.session.control import EXCLUSIVE, Floor, Outcome
 from rfb.session.presence import ROSTER_MAX_GAP_S
 
+import support.clock
 
-class Clock:
-    """A fake clock; ``later()`` lets the roster's gap pass, so the next change is told at
-    once (RosterPace)."""
 
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+class Clock(support.clock.Clock):
+    """``later()`` lets the roster's gap pass, so the next change is told at once
+    (RosterPace)."""
 
     def later(self) -> None:
         self.now += ROSTER_MAX_GAP_S

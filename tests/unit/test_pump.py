@@ -11,36 +11,13 @@ import threading
 import time
 from typing import Any
 
-import numpy as np
 import pytest
 
 from rfb import encoders, protocol
-from rfb.frames import Frame
-from rfb.hub import Hub
-from rfb.options import StreamOptions
 
+from support.clock import Clock
 from support.links import KeepingLink
-
-W, H = 64, 48
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def frame(i: int, clock: Clock) -> Frame:
-    pixels = np.full((H, W, 3), i * 10 % 256, np.uint8)
-    return Frame(pixels, i, round(clock.now * 1e6), clock.now)
-
-
-async def until(done: Any, seconds: float = 5.0) -> None:
-    async with asyncio.timeout(seconds):
-        while not done():
-            await asyncio.sleep(0.002)
+from support.small_hub import small_frame, small_hub, until
 
 
 class Flaky:
@@ -80,21 +57,17 @@ def flaky(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     return log
 
 
-def hub(clock: Clock) -> Hub:
-    return Hub(StreamOptions(width=W, height=H, still_after=None, adaptive=False), clock)
-
-
 async def test_an_encode_that_raises_costs_that_frame_and_the_next_comes_from_a_new_encoder(
     flaky: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
     clock = Clock()
-    h = hub(clock)
+    h = small_hub(clock, adaptive=False)
     link = KeepingLink()
     h.attach(protocol.CAP_JPEG, link, max_inflight=8)
     flaky["fail_on"] = {2}
     for i in range(1, 4):
         clock.now += 0.1
-        h.publish(frame(i, clock))
+        h.publish(small_frame(i, clock))
         await until(lambda n=i: flaky["encodes"] >= n)
         if i == 2:
             await asyncio.sleep(0.3)  # the pump's back-off after a failure
@@ -110,17 +83,17 @@ async def test_a_wake_is_answered_at_once_and_closing_waits_for_the_encode(
     flaky: dict[str, Any],
 ) -> None:
     clock = Clock()
-    h = hub(clock)
+    h = small_hub(clock, adaptive=False)
     link = KeepingLink()
     h.attach(protocol.CAP_JPEG, link, max_inflight=8)
     clock.now += 0.1
-    h.publish(frame(1, clock))
+    h.publish(small_frame(1, clock))
     await until(lambda: len(link.got) == 1)
     await asyncio.sleep(0.05)  # the pump asleep, nothing due
     flaky["slow_s"] = 0.2
     clock.now += 0.1
     assert h._pumps and next(iter(h._pumps.values()))._waiter is not None  # asleep, no timer due
-    h.publish(frame(2, clock))  # only the wake can start this encode
+    h.publish(small_frame(2, clock))  # only the wake can start this encode
     await until(lambda: flaky["encodes"] == 2)
     assert flaky["finished"] == 1  # frame 2 still encoding
     (pump,) = h._pumps.values()
