@@ -27,7 +27,9 @@ window is measured: the server's CPU seconds per second (utime + stime from
 /proc/<pid>/stat), the clients' (all client processes, the probe included), µs of server
 CPU per viewer per frame (the CPU over the row with N = 0, only the probe, divided by
 N x frames published), each viewer's frames per second (min and median), the probe's
-latency, frames published per second and the machine's busy fraction (/proc/stat). A row
+latency, frames published per second, the machine's busy fraction (/proc/stat), and the
+server's full garbage collections in the window (how many, and the longest: each holds the
+event loop, and every viewer's frame with it). A row
 whose clients and server together keep the machine near 100 % busy is limited by the
 machine, not the server alone: read the busy fraction and the clients' CPU with it.
 ``--plot PATH`` writes server CPU against N (matplotlib). ``--nice-clients N`` runs the
@@ -104,6 +106,7 @@ async def serve_and_publish(port: int, transport: str, max_viewers: int) -> None
     published = [0]
     lags: list[float] = []
     gc_time = [0.0, 0.0, 0.0]  # s in the collector, in full collections, this one's start
+    full_pauses: list[float] = []  # each full collection's length (s): the loop stands still
 
     def on_gc(phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
@@ -113,6 +116,7 @@ async def serve_and_publish(port: int, transport: str, max_viewers: int) -> None
             gc_time[0] += took
             if info["generation"] == 2:
                 gc_time[1] += took
+                full_pauses.append(took)
 
     gc.callbacks.append(on_gc)
 
@@ -133,6 +137,7 @@ async def serve_and_publish(port: int, transport: str, max_viewers: int) -> None
                            "viewers": hub.viewer_count,
                            "lag_p95_ms": 1000 * late[int(0.95 * (len(late) - 1))],
                            "gc_s": gc_time[0], "gc2_s": gc_time[1],
+                           "full_pauses": list(full_pauses),
                            "tracked": len(gc.get_objects())})  # fmt: skip
 
     def answer() -> None:
@@ -387,6 +392,8 @@ class Row:
     lag_p95: float  # ms the server's loop ran a 10 ms timer late, p95
     groups: int  # encoder groups (rungs in use)
     gc: float  # s/s the server spent in Python's garbage collector
+    full_gcs: int = 0  # full collections in the window (each holds the loop)
+    full_gc_ms: float = 0.0  # the longest of them
     us_per_viewer: float | None = None
 
     @property
@@ -401,12 +408,12 @@ class Row:
                 f"  {self.published_fps:5.1f}  {self.client_cpu:5.2f}  {self.others:5.2f}"
                 f"  {100 * self.busy:4.0f}%"
                 f"  {self.gaps:4d} {self.bad_first:3d}  {self.skipped:6d} {self.lag_p95:6.1f}"
-                f" {self.groups:3d} {self.gc:5.3f}")  # fmt: skip
+                f" {self.groups:3d} {self.gc:5.3f} {self.full_gcs:3d} {self.full_gc_ms:5.0f}")  # fmt: skip
 
 
 HEADER = ("    N  server  µs/v/f  fps min/med   probe p50  p95   fps  publ. clients others  busy"
-          "  gaps bad1st skipped lag95 groups gc\n       CPU s/s                          ms     ms              "
-          "CPU s/s CPU s/s                     ms       s/s")
+          "  gaps bad1st skipped lag95 groups gc  full gc\n       CPU s/s                          ms     ms              "
+          "CPU s/s CPU s/s                     ms       s/s   n    ms")
 
 
 def measure(server: Proc, port: int, n: int, args: argparse.Namespace) -> Row:
@@ -452,6 +459,7 @@ def measure(server: Proc, port: int, n: int, args: argparse.Namespace) -> Row:
             c.stop()
     fps = sorted(f for r in reports for f in r["fps"]) or [float("nan")]
     lat = probed["latencies"] or [float("nan")]
+    full = f1["full_pauses"][len(f0["full_pauses"]):]
     return Row(n=n, server_cpu=(c1 - c0) / (t1 - t0), client_cpu=(k1 - k0) / (t1 - t0),
                fps_min=fps[0], fps_median=statistics.median(fps),
                probe_p50=nearest_rank(lat, 50), probe_p95=nearest_rank(lat, 95),
@@ -459,7 +467,8 @@ def measure(server: Proc, port: int, n: int, args: argparse.Namespace) -> Row:
                busy=busy, gaps=sum(r["gaps"] for r in reports),
                bad_first=sum(r["bad_first"] for r in reports),
                skipped=f1["skipped"] - f0["skipped"], lag_p95=f1["lag_p95_ms"],
-               groups=f1["groups"], gc=(f1["gc_s"] - f0["gc_s"]) / (t1 - t0))  # fmt: skip
+               groups=f1["groups"], gc=(f1["gc_s"] - f0["gc_s"]) / (t1 - t0),
+               full_gcs=len(full), full_gc_ms=1000 * max(full, default=0.0))  # fmt: skip
 
 
 def plot(rows: list[Row], path: str, transport: str, baseline: list[Row] | None = None) -> None:

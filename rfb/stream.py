@@ -37,6 +37,7 @@ from .session.links import LinkKind
 from .session.routing import AttachOptions
 from .session.unchanged import FrameGate, Verdict
 from .signaling import IceConfig
+from .stats_timer import StatsTimer
 
 _T = TypeVar("_T")
 SHUTDOWN_TIMEOUT_S = 5.0  # closing a server or a stream: viewers that do not answer are cut off
@@ -156,6 +157,8 @@ class Stream:
         self.notices = Notices()  # what the app says to viewers (messages, cursor, ...)
         # Who is watching, who holds the floor, where their pointers are (presence.py).
         self.presence = Presence(self.notices, self.floor, clock, pointers=options.presence)
+        # Every viewer's stats message, once a second, from one timer (stats_timer.py).
+        self.stats_timer = StatsTimer(clock)
         # Files both ways (files.py): viewers' uploads, the application's send_file.
         self.files = FileTransfers(clock, self.inputs, self.floor, enabled=options.uploads,
                                    max_upload_bytes=options.max_upload_bytes,
@@ -510,6 +513,7 @@ class Stream:
         self._gate.clear()
         self.inputs.shut()
         self.presence.close()
+        self.stats_timer.close()
         self.files.shut()
         self.audio.shut()
         self.audio_in.shut()
@@ -522,6 +526,7 @@ class Stream:
             self._gate.clear()
         self.inputs.shut()
         self.presence.close()
+        self.stats_timer.close()
         self.files.shut()
         self.audio.shut()
         self.audio_in.shut()

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .estimate import BandwidthEstimator
+from .samples import SampleRing
 from .units import EncodedUnit
 
 DEFAULT_MAX_INFLIGHT = 2  # units unacknowledged: one on the wire, one being decoded
@@ -23,20 +24,7 @@ MAX_WINDOW = 8  # frames in flight, whatever the path
 # (its bytes over the viewer's estimated rate; before any estimate, its rung's rate).
 EXACT_STILL_BUDGET_S = 1.0
 _MIN_RTT_SPAN_S = 10.0  # the path's round trip: the least send -> ack over this span
-
-
-def _since(
-    entries: deque[tuple[float, float, int]] | deque[tuple[float, float]], start: float
-) -> list[Any]:
-    """The entries (time first, in time order) from ``start`` on, read from the newest back:
-    the figures ask each second, and the deques hold far more than a second."""
-    out = []
-    for entry in reversed(entries):
-        if entry[0] < start:
-            break
-        out.append(entry)
-    out.reverse()
-    return out
+_SAMPLES = 4096  # acks (and frame_shown reports) kept for the latency figures
 
 
 # A unit in flight: (sent at, published at, bytes). A plain tuple of numbers, not an
@@ -62,13 +50,13 @@ class ViewerStats:
     exact_stills_sent: int = 0  # lossless pictures of a resting frame
     near_lossless_stills_sent: int = 0  # the still encoder's (CRF IDR, high-quality JPEG)
     last_still: str | None = None  # "exact" | "near_lossless"
-    # (ack time, publish -> ack seconds, bytes) of recent acks, for windowed figures.
-    recent: deque[tuple[float, float, int]] = field(default_factory=lambda: deque(maxlen=512))
-    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=4096))
+    # (ack time, publish -> ack seconds, bytes) of the last acks, for the figures: in
+    # arrays, out of the garbage collector's way (session/samples.py).
+    acked: SampleRing = field(default_factory=lambda: SampleRing(_SAMPLES))
     # WebRTC: (report time, publish -> drawn seconds) from the browser's frame_shown
     # reports. Where there are any, they are the latency figure (an "ack" there only
     # means handed to the RTP sender).
-    shown: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=4096))
+    shown: SampleRing = field(default_factory=lambda: SampleRing(_SAMPLES))
 
 
 class Viewer:
@@ -242,8 +230,7 @@ class Viewer:
         st.rtt_ms = rtt_ms if st.rtt_ms is None else 0.8 * st.rtt_ms + 0.2 * rtt_ms
         self._note_rtt(rtt, now)
         latency = now - published_at
-        st.latencies.append(latency)
-        st.recent.append((now, latency, nbytes))
+        st.acked.append(now, latency, nbytes)
         if self.acks_measure_path:
             self.estimator.on_delivery(sent_at, now, nbytes, received_at)
         return latency
@@ -274,7 +261,7 @@ class Viewer:
         transport at ``sent_at``, ``nbytes`` long, leaving over ``send_spread`` seconds,
         received at ``received_at`` on the browser's clock); returns the latency."""
         latency = now - published_at
-        self.stats.shown.append((now, latency))
+        self.stats.shown.append(now, latency)
         self.stats.frames_shown += 1
         if sent_at is not None and nbytes and not self.acks_measure_path:
             self.estimator.on_delivery(sent_at, now, nbytes, received_at, send_spread)
@@ -323,21 +310,22 @@ class Viewer:
 
     def window(self, now: float, span: float = _WINDOW_S) -> dict[str, Any]:
         """Acked fps, bitrate and publish -> ack latency over the last ``span`` seconds."""
-        recent = _since(self.stats.recent, now - span)
-        shown = [r[1] for r in _since(self.stats.shown, now - span)]
-        lat = sorted(shown or [r[1] for r in recent])
+        st = self.stats
+        acked = st.acked.since(now - span)
+        shown = st.shown.values(st.shown.since(now - span))
+        lat = sorted(shown or st.acked.values(acked))
         return {
             # what the latency counts up to: the browser's frame_shown reports, or acks
-            "latency_source": "shown" if shown else ("ack" if recent else None),
-            "fps_acked": len(recent) / span,
-            "bitrate_bps": 8 * sum(r[2] for r in recent) / span,
+            "latency_source": "shown" if shown else ("ack" if acked else None),
+            "fps_acked": acked / span,
+            "bitrate_bps": 8 * sum(st.acked.sizes(acked)) / span,
             "latency_ms": 1000 * lat[len(lat) // 2] if lat else None,
             "latency_p95_ms": 1000 * lat[min(len(lat) - 1, int(0.95 * len(lat)))] if lat else None,
         }
 
     def metrics(self) -> dict[str, Any]:
         st = self.stats
-        lat = sorted([x for _, x in st.shown] or st.latencies)
+        lat = sorted(st.shown.values() or st.acked.values())
         return {
             "id": self.id,
             "codec": self.capability,

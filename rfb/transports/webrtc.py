@@ -14,6 +14,7 @@ import contextlib
 import logging
 import secrets
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("rfb")
 
 CONNECT_TIMEOUT_S = 20.0
-STATS_INTERVAL_S = 1.0
 RTP_CLOCK = 90_000
 _SHOWN_WINDOW = 512  # units remembered for frame_shown (~17 s at 30 fps)
 CHANNEL_LABEL = "rfb"
@@ -407,14 +407,15 @@ class WebRtcViewer:
         self.connected.set()
         if self.channel is not None:
             self._send_config(self.viewer)
-        self._spawn(self._stats())
+        self.stream.stats_timer.add(self.viewer.id, self._stats_sender(self.viewer))
 
-    async def _stats(self) -> None:
-        assert self.viewer is not None
-        ticker = StatsTicker(self.stream, self.viewer)
-        est = self.viewer.estimator
-        while not self.closed.is_set():
-            await asyncio.sleep(STATS_INTERVAL_S)
+    def _stats_sender(self, viewer: Viewer) -> Callable[[], None]:
+        ticker = StatsTicker(self.stream, viewer)
+        est = viewer.estimator
+
+        def send() -> None:
+            if self.closed.is_set():
+                return
             self.send_text(
                 ticker.message(
                     protocol.StatsWebRtc(
@@ -426,6 +427,8 @@ class WebRtcViewer:
                 )
             )
 
+        return send
+
     async def close(self, reason: str | None = None) -> None:
         if self.closed.is_set():
             return
@@ -436,6 +439,8 @@ class WebRtcViewer:
                     while self.channel is not None and self.channel.bufferedAmount > 0:
                         await asyncio.sleep(0.01)
         self.closed.set()
+        if self.viewer is not None:
+            self.stream.stats_timer.discard(self.viewer.id)
         if self.session is not None:
             self.session.close()
         self.track.stop()

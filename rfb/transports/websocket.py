@@ -36,10 +36,12 @@ log = logging.getLogger("rfb")
 
 HELLO_TIMEOUT_S = protocol.HELLO_TIMEOUT_S
 SEND_TIMEOUT_S = 20.0  # a socket that takes longer than this to drain one message is dropped
-STATS_INTERVAL_S = 1.0
 HEARTBEAT_S = 20.0
 PENDING_GRACE_S = 1.0  # a connection this young is mid-handshake: never evicted for another
 YIELD_EVERY = 32  # messages handled before letting other viewers run (an input storm)
+# The ack tap takes at most YIELD_EVERY acks within this span (a viewer acks each frame:
+# tens a second; more within a millisecond is a storm, left to the pump, which yields).
+TAP_SPAN_S = 0.001
 PATH_SAMPLE_GAP_S = 0.1  # TCP delivery-rate samples: at most this often per viewer
 
 
@@ -297,7 +299,8 @@ class WebSocketViewer:
         self._audio = AudioOut()  # audio_chunk messages: sent ahead of frames, late ones dropped
         # hello first, once, in time (greeted: the hook may still be deciding)
         self.hello_state = protocol.ConnectionState(self.opened_at, HELLO_TIMEOUT_S)
-        self._tapped = YIELD_EVERY  # acks the tap may still take before the pump has run
+        self._tapped = YIELD_EVERY  # acks the tap may still take in this span (TAP_SPAN_S)
+        self._tap_span_at = float("-inf")  # when this span began
         self._raw_socket: Any = None  # the TCP socket, once asked for
         self._stamps = stream.inputs.photon.stamps
         self._fps = stream.options.fps
@@ -428,12 +431,14 @@ class WebSocketViewer:
                 if isinstance(item, bytes) and self.viewer is not None:
                     self.stream.hub.written(self.viewer.id)
 
-    async def _stats(self) -> None:
-        assert self.viewer is not None
-        ticker = StatsTicker(self.stream, self.viewer)
-        while not self.ws.closed:
-            await asyncio.sleep(STATS_INTERVAL_S)
-            self.send_text(ticker.message())
+    def _stats_sender(self, viewer: Viewer) -> Callable[[], None]:
+        ticker = StatsTicker(self.stream, viewer)
+
+        def send() -> None:
+            if not self.ws.closed:
+                self.send_text(ticker.message())
+
+        return send
 
     def abort(self) -> None:
         """Cut the connection without a close handshake (a peer that does not answer)."""
@@ -459,11 +464,10 @@ class WebSocketViewer:
             self.close(protocol.CLOSE_TRY_AGAIN_LATER, reason)
         )
 
-    def _sample_path_rate(self, viewer: Viewer) -> None:
-        """An ack came: TCP has just had the ACKs for that frame; its latest delivery-rate
-        sample says how fast the network carried it. At most one a PATH_SAMPLE_GAP_S (a
-        syscall each: the estimate takes the median of a second's)."""
-        now = self.stream.clock()
+    def _sample_path_rate(self, viewer: Viewer, now: float) -> None:
+        """An ack came (at ``now``): TCP has just had the ACKs for that frame; its latest
+        delivery-rate sample says how fast the network carried it. At most one a
+        PATH_SAMPLE_GAP_S (a syscall each: the estimate takes the median of a second's)."""
         if now < self._path_sample_after:
             return
         self._path_sample_after = now + PATH_SAMPLE_GAP_S
@@ -479,11 +483,20 @@ class WebSocketViewer:
 
     def _on_text(self, text: str) -> bool:
         """The socket's tap (tap_text): an ack in the browser's exact shape, handled as it
-        arrives, as the pump would (True); anything else is left to the pump (False). After
-        YIELD_EVERY acks without the pump running, they go to the pump too, which yields: a
-        storm of acks does not hold the loop."""
+        arrives, as the pump would (True); anything else is left to the pump (False). At
+        most YIELD_EVERY acks within TAP_SPAN_S: the acks of a storm beyond that go to the
+        pump, which yields, so a storm does not hold the loop. (A budget that only the
+        pump renewed sent every viewer's ack through the pump's receive() each YIELD_EVERY
+        frames: a coroutine chain and a future a viewer a second, which lived long enough
+        to bring full garbage collections around every few seconds at 500 viewers.)"""
         viewer = self.viewer
-        if viewer is None or self._tap_error is not None or self._tapped <= 0:
+        if viewer is None or self._tap_error is not None:
+            return False
+        now = self.stream.clock()
+        if now - self._tap_span_at >= TAP_SPAN_S:
+            self._tap_span_at = now
+            self._tapped = YIELD_EVERY
+        elif self._tapped <= 0:
             return False
         ack = protocol.fast_ack(text)
         if ack is None:
@@ -492,7 +505,7 @@ class WebSocketViewer:
         # What parse, hello_state.receive and dispatch do with an ack, without the detours:
         # the viewer is past hello (self.viewer is set after it), so an ack is in order.
         self.stream.hub.ack(viewer.id, ack[0], ack[1], ack[3])
-        self._sample_path_rate(viewer)
+        self._sample_path_rate(viewer, now)
         return True
 
     async def _receive_text(self, timeout: float | None = None) -> str | None:
@@ -537,10 +550,8 @@ class WebSocketViewer:
             # Right after config (before any frame): the current cursor.
             for i, text in enumerate(session.first, start=1):
                 self._out.insert(i, text)
-            tasks = [
-                asyncio.create_task(self._sender(), name=f"rfb-send-{viewer.id}"),
-                asyncio.create_task(self._stats(), name=f"rfb-stats-{viewer.id}"),
-            ]
+            tasks = [asyncio.create_task(self._sender(), name=f"rfb-send-{viewer.id}")]
+            self.stream.stats_timer.add(viewer.id, self._stats_sender(viewer))
             handled = 0
             self.ws.tap_text(self._on_text)
             while (message := await self.ws.receive()) is not None:
@@ -552,7 +563,7 @@ class WebSocketViewer:
                     self.hello_state.receive(msg, self.stream.clock())  # a second hello: 1002
                     dispatch(self.stream, viewer, msg)
                     if isinstance(msg, protocol.Ack):
-                        self._sample_path_rate(viewer)
+                        self._sample_path_rate(viewer, self.stream.clock())
                 else:  # binary: file chunks (rfb/files.py), microphone packets (audio_in.py)
                     self.stream.binary_in(viewer.id, message)
                 handled += 1
@@ -567,6 +578,8 @@ class WebSocketViewer:
         finally:
             self.ws.tap_text(None)
             tcp_info.release(self._raw_socket)
+            if self.viewer is not None:
+                self.stream.stats_timer.discard(self.viewer.id)
             # Stop serving this viewer first; the close handshake can take its time.
             if self.session is not None:
                 self.session.close()

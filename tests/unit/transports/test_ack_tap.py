@@ -21,8 +21,9 @@ from rfb.options import StreamOptions
 from rfb.stream import Stream
 from rfb.transports import frontend_sockets
 from rfb.transports.frontend_sockets import AiohttpSocket
-from rfb.transports.websocket import WebSocketViewer
+from rfb.transports.websocket import TAP_SPAN_S, YIELD_EVERY, WebSocketViewer
 
+from support.clock import Clock
 from support.memory_socket import MemorySocket
 
 
@@ -194,3 +195,31 @@ async def test_the_pump_taps_only_well_formed_acks_and_a_bad_one_closes_with_its
     await asyncio.wait_for(run, 5)
     assert sock.close_code == 1008  # as parse_client_message says: 'seq' out of range
     assert sock.tap is None  # taken off before the viewer goes
+
+
+async def test_steady_acks_all_go_through_the_tap_and_a_storm_goes_to_the_pump() -> None:
+    """One ack a frame is always the tap's (the budget renews each TAP_SPAN_S: before, it
+    renewed only when the pump ran, so every YIELD_EVERY-th ack woke the pump and left a
+    coroutine chain behind); YIELD_EVERY acks within one span, and the rest of a storm
+    comes through the pump, which yields between batches."""
+    clock = Clock()
+    clock.now = 100.0
+    stream = Stream("cam", StreamOptions(width=64, height=48, fps=30, still_after=None),
+                    clock=clock)  # fmt: skip
+    sock = MemorySocket()
+    conn = WebSocketViewer(sock, stream)  # type: ignore[arg-type]
+    run = asyncio.create_task(conn.run())
+    sock.incoming.put_nowait(protocol.build_hello([protocol.CAP_H264]))
+    await _wait_for(lambda: sock.tap is not None)
+    tap = sock.tap
+    assert tap is not None
+    for seq in range(10 * YIELD_EVERY):  # ten budgets' worth, one a frame: all tapped
+        clock.now += 1 / 30
+        assert tap(protocol.build_ack(seq, 0))
+    clock.now += 1 / 30
+    storm = [tap(protocol.build_ack(seq, 0)) for seq in range(3 * YIELD_EVERY)]  # at once
+    assert storm == [True] * YIELD_EVERY + [False] * (2 * YIELD_EVERY)
+    clock.now += TAP_SPAN_S
+    assert tap(protocol.build_ack(0, 0))  # the next span: a budget again
+    sock.incoming.put_nowait(None)
+    await asyncio.wait_for(run, 5)
