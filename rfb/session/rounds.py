@@ -5,7 +5,7 @@ a second makes, for every viewer every second, a coroutine, a future, a timer ha
 a wake-up; with hundreds of viewers those live just long enough to be promoted to the
 garbage collector's oldest generation, and each one promoted brings the next full
 collection nearer (at 500 viewers one came every few seconds and held the event loop for
-60-110 ms). Rounds keeps when each member is next due in one heap: its owner sets one
+50-130 ms). Rounds keeps when each member is next due in one heap: its owner sets one
 timer for the earliest, and when it fires takes every member due by then, give or take
 ``slack`` (so members due close together go in one wake-up). Each member keeps the phase
 it joined with, so the messages stay spread over the interval as the joins were.
