@@ -167,15 +167,24 @@ def test_aiohttp_here_can_be_tapped() -> None:
     assert asyncio.run(check()) is not None
 
 
-async def test_the_pump_taps_only_well_formed_acks_and_a_bad_one_closes_with_its_code() -> None:
-    stream = Stream("cam", StreamOptions(width=64, height=48, fps=30, still_after=None))
+async def _greeted_viewer(
+    clock: Clock | None = None,
+) -> tuple[Stream, MemorySocket, WebSocketViewer, asyncio.Task[None], Callable[[str], bool]]:
+    """A WebSocketViewer past hello on an in-memory socket: (stream, socket, viewer, its
+    run task, the tap it set)."""
+    options = StreamOptions(width=64, height=48, fps=30, still_after=None)
+    stream = Stream("cam", options) if clock is None else Stream("cam", options, clock=clock)
     sock = MemorySocket()
     conn = WebSocketViewer(sock, stream)  # type: ignore[arg-type]
     run = asyncio.create_task(conn.run())
     sock.incoming.put_nowait(protocol.build_hello([protocol.CAP_H264]))
     await _wait_for(lambda: sock.tap is not None)
-    tap = sock.tap
-    assert tap is not None and conn.viewer is not None
+    assert sock.tap is not None and conn.viewer is not None
+    return stream, sock, conn, run, sock.tap
+
+
+async def test_the_pump_taps_only_well_formed_acks_and_a_bad_one_closes_with_its_code() -> None:
+    stream, sock, _, run, tap = await _greeted_viewer()
     acks: list[int] = []
     real_ack = stream.hub.ack
 
@@ -204,15 +213,7 @@ async def test_steady_acks_all_go_through_the_tap_and_a_storm_goes_to_the_pump()
     comes through the pump, which yields between batches."""
     clock = Clock()
     clock.now = 100.0
-    stream = Stream("cam", StreamOptions(width=64, height=48, fps=30, still_after=None),
-                    clock=clock)  # fmt: skip
-    sock = MemorySocket()
-    conn = WebSocketViewer(sock, stream)  # type: ignore[arg-type]
-    run = asyncio.create_task(conn.run())
-    sock.incoming.put_nowait(protocol.build_hello([protocol.CAP_H264]))
-    await _wait_for(lambda: sock.tap is not None)
-    tap = sock.tap
-    assert tap is not None
+    _, sock, _, run, tap = await _greeted_viewer(clock)
     for seq in range(10 * YIELD_EVERY):  # ten budgets' worth, one a frame: all tapped
         clock.now += 1 / 30
         assert tap(protocol.build_ack(seq, 0))
