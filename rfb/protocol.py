@@ -959,6 +959,17 @@ class Config:
         return dumps(self.as_dict())
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    """A dataclass's field names, looked up once (every viewer's stats each second asks)."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
+
+
 @dataclass(frozen=True, slots=True)
 class StatsAdaptation:
     """The adaptation figures in ``stats`` (rfb addition; absent for a viewer the hub
@@ -978,7 +989,7 @@ class StatsAdaptation:
     @classmethod
     def from_figures(cls, figures: Mapping[str, Any]) -> StatsAdaptation:
         """From ``Hub.adaptation()``'s figures (those it has beyond these are not sent)."""
-        return cls(*(figures[f.name] for f in fields(cls)))
+        return cls(*(figures[name] for name in _field_names(cls)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -1026,12 +1037,12 @@ class Stats:
 
     def as_dict(self) -> dict[str, Any]:
         msg: dict[str, Any] = {"type": "stats"}
-        for f in fields(self):
-            if f.name not in ("adaptation", "webrtc", "stills"):
-                msg[f.name] = getattr(self, f.name)
+        for name in _field_names(type(self)):
+            if name not in ("adaptation", "webrtc", "stills"):
+                msg[name] = getattr(self, name)
         for group in (self.adaptation, self.webrtc, self.stills):
             if group is not None:
-                msg.update((f.name, getattr(group, f.name)) for f in fields(group))
+                msg.update((name, getattr(group, name)) for name in _field_names(type(group)))
         return msg
 
     def encode(self) -> str:
