@@ -17,7 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from typing import Any, cast
+from typing import cast
 
 from . import encoders
 from .encoders.base import Encoder, Picture
@@ -71,15 +71,10 @@ class _EncodeFailed(Exception):
         self.exc = exc
 
 
-def _settle(fut: asyncio.Future[Any], outcome: object) -> None:
-    """Resolve ``fut`` with ``outcome`` (an exception when it is _Failed), unless it is
-    already done (cancelled with its pump, or woken before its timer)."""
-    if fut.done():
-        return
-    if isinstance(outcome, _Failed):
-        fut.set_exception(outcome.exc)
-    else:
-        fut.set_result(outcome)
+def _settle(fut: asyncio.Future[None]) -> None:
+    """Wake a sleeping pump's future, unless it is already done (woken before its timer)."""
+    if not fut.done():
+        fut.set_result(None)
 
 
 class GroupPump:
@@ -123,7 +118,7 @@ class GroupPump:
             return
         loop = asyncio.get_running_loop()
         waiter = self._waiter = loop.create_future()
-        timer = None if timeout is None else loop.call_later(timeout, _settle, waiter, None)
+        timer = None if timeout is None else loop.call_later(timeout, _settle, waiter)
         try:
             await waiter
         finally:
