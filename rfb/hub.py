@@ -347,12 +347,17 @@ class Hub:
         seq: int,
         decode_queue_size: int = 0,
         received_ms: float | None = None,
+        now: float | None = None,
     ) -> float | None:
+        """An ack from a viewer (``now``: when it came, where the caller has read the clock
+        already)."""
         entry = self.routing.entries.get(viewer_id)
         if entry is None:
             return None
         received = None if received_ms is None else received_ms / 1000.0
-        latency = entry.viewer.on_ack(seq, self._clock(), decode_queue_size, received)
+        if now is None:
+            now = self._clock()
+        latency = entry.viewer.on_ack(seq, now, decode_queue_size, received)
         # Every viewer acks every frame: what the credit acks return allows is looked at
         # once a loop turn, for all of them together (one round of effects, one wake of
         # each group's pump), not once an ack.

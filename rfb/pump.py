@@ -58,11 +58,6 @@ class ExactStills:
             return picture
 
 
-class _Failed:
-    def __init__(self, exc: BaseException) -> None:
-        self.exc = exc
-
-
 class _EncodeFailed(Exception):
     """The encode raised ``exc`` (on the worker thread)."""
 
@@ -137,8 +132,10 @@ class GroupPump:
         def run() -> None:
             try:
                 outcome: object = self._encode(job)
+            except Exception as exc:  # an encoder's error costs that frame; others go on
+                outcome = _EncodeFailed(exc)
             except BaseException as exc:  # handed to the awaiting pump, which raises it
-                outcome = _Failed(exc)
+                outcome = exc
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
                 loop.call_soon_threadsafe(self._deliver, job, done, outcome)
 
@@ -148,9 +145,8 @@ class GroupPump:
     def _deliver(self, job: EncodeJob, done: asyncio.Future[None], outcome: object) -> None:
         if done.done():  # the pump was cancelled mid-encode: nothing more to do
             return
-        if isinstance(outcome, _Failed):  # an encoder's error costs that frame; others go on
-            exc = outcome.exc
-            done.set_exception(_EncodeFailed(exc) if isinstance(exc, Exception) else exc)
+        if isinstance(outcome, BaseException):
+            done.set_exception(outcome)
             return
         picture, ms = cast("tuple[Picture | None, float]", outcome)
         group = self.group

@@ -504,7 +504,7 @@ class WebSocketViewer:
         self._tapped -= 1
         # What parse, hello_state.receive and dispatch do with an ack, without the detours:
         # the viewer is past hello (self.viewer is set after it), so an ack is in order.
-        self.stream.hub.ack(viewer.id, ack[0], ack[1], ack[3])
+        self.stream.hub.ack(viewer.id, ack[0], ack[1], ack[3], now)  # one clock reading
         self._sample_path_rate(viewer, now)
         return True
 
